@@ -1,0 +1,146 @@
+//! The crate's one error type. Win32 wait outcomes are not errors (see
+//! [`crate::WaitOutcome`]); everything here is a failed call that changed nothing
+//! unless its message says otherwise.
+
+use std::path::PathBuf;
+
+use rustix::io::Errno;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every way a procsync call can fail. Messages are lowercase, name the object and end
+/// with the remedy; [`Error::code`] gives the stable code used by `procsync repl`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Open of a name that does not exist (Win32 `ERROR_FILE_NOT_FOUND`).
+    #[error("no object is named `{name}`; create it first or check the spelling (names are case-sensitive)")]
+    NotFound {
+        /// The name as given.
+        name: String,
+    },
+    /// The name exists as another type, or the operation does not apply to this type
+    /// (Win32 `ERROR_INVALID_HANDLE`).
+    #[error("{what}; use a handle of the right type")]
+    WrongType {
+        /// What was attempted on what.
+        what: String,
+    },
+    /// A name that procsync refuses (Win32 `ERROR_INVALID_NAME`).
+    #[error("invalid object name `{name}`: {why}")]
+    InvalidName {
+        /// The name, shortened when very long.
+        name: String,
+        /// Why it is refused, and what to do instead.
+        why: &'static str,
+    },
+    /// A bad count, size or option (Win32 `ERROR_INVALID_PARAMETER`).
+    #[error("invalid argument: {why}")]
+    InvalidArgument {
+        /// What was wrong, and the valid range.
+        why: String,
+    },
+    /// The same object twice in one wait-all (Win32 `ERROR_INVALID_PARAMETER`, `STATUS_INVALID_PARAMETER_MIX`).
+    #[error("object at index {second} is the same object as index {first}; a wait-all may list each object once")]
+    DuplicateObject {
+        /// Lower index.
+        first: usize,
+        /// Higher index.
+        second: usize,
+    },
+    /// Mutex released by a thread that does not own it (Win32 `ERROR_NOT_OWNER`).
+    #[error("this thread does not own the mutex; only the owning thread may release it, once per acquisition")]
+    NotOwner,
+    /// A mutex's recursion count would overflow (Win32 `ERROR_MUTANT_LIMIT_EXCEEDED`).
+    #[error("the mutex is already held {0} times by this thread; release it before acquiring again")]
+    RecursionLimit(u32),
+    /// Semaphore release past its maximum (Win32 `ERROR_TOO_MANY_POSTS`).
+    #[error("releasing {count} would pass the semaphore maximum of {max} (count is {current}); nothing was changed")]
+    TooManyPosts {
+        /// Requested release.
+        count: u32,
+        /// The semaphore's maximum.
+        max: u32,
+        /// The count at the time of the call.
+        current: u32,
+    },
+    /// The handle lacks the right, or the file's permissions forbid the open (Win32 `ERROR_ACCESS_DENIED`).
+    #[error("access denied: {what}")]
+    AccessDenied {
+        /// What was refused, and how to get the right.
+        what: String,
+    },
+    /// A handle that cannot be passed on as asked.
+    #[error("{0}")]
+    NotInheritable(String),
+    /// A capability this build does not have.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A file that is not a valid object (bad magic, version, size, or impossible values).
+    #[error("`{path}` is not a valid procsync object ({why}); delete it and recreate the object")]
+    Corrupt {
+        /// The file (or `<unnamed>`).
+        path: PathBuf,
+        /// What failed validation.
+        why: &'static str,
+    },
+    /// A limit was reached (descriptors, memory, queue slots, wait blocks).
+    #[error("{what}: limit reached; {remedy}")]
+    Exhausted {
+        /// Which resource.
+        what: &'static str,
+        /// What to do.
+        remedy: &'static str,
+    },
+    /// Anything else from the operating system.
+    #[error("{op} failed: {errno}")]
+    Os {
+        /// The operation, in words.
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        errno: Errno,
+    },
+}
+
+impl Error {
+    /// The stable code of `procsync repl` (see `REPL.md`): `not-found`, `wrong-type`, ….
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotFound { .. } => "not-found",
+            Error::WrongType { .. } => "wrong-type",
+            Error::InvalidName { .. } => "invalid-name",
+            Error::InvalidArgument { .. } | Error::RecursionLimit(_) => "invalid-argument",
+            Error::DuplicateObject { .. } => "duplicate-object",
+            Error::NotOwner => "not-owner",
+            Error::TooManyPosts { .. } => "too-many-posts",
+            Error::AccessDenied { .. } => "access-denied",
+            Error::NotInheritable(_) => "not-inheritable",
+            Error::Unsupported(_) => "unsupported",
+            Error::Corrupt { .. } | Error::Exhausted { .. } | Error::Os { .. } => "io",
+        }
+    }
+
+    pub(crate) fn os(op: &'static str, errno: Errno) -> Self {
+        match errno {
+            Errno::MFILE | Errno::NFILE => Error::Exhausted {
+                what: "open file descriptors",
+                remedy: "close handles you no longer need or raise `ulimit -n`",
+            },
+            Errno::NOMEM => Error::Exhausted {
+                what: "memory for a shared mapping",
+                remedy: "close handles you no longer need or raise the mapping limit (vm.max_map_count)",
+            },
+            Errno::NOSPC => Error::Exhausted {
+                what: "space on the shared-memory file system",
+                remedy: "free space under the procsync root (/dev/shm) or enlarge it",
+            },
+            _ => Error::Os { op, errno },
+        }
+    }
+
+    pub(crate) fn invalid(why: impl Into<String>) -> Self {
+        Error::InvalidArgument { why: why.into() }
+    }
+}

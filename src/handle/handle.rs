@@ -1,0 +1,441 @@
+//! The [`Handle`] type and the wait functions over handles.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::name;
+use crate::error::{Error, Result};
+use crate::obj::{self, Fast, Object, ObjectKind, ObjectSpec, event, mutex, semaphore};
+use crate::shm::file::{Created, Mode, NamedFile};
+use crate::shm::layout::GLOBAL_TABLE;
+use crate::shm::root::{self, NsKind};
+use crate::shm::table;
+use crate::sys::time::Deadline;
+use crate::sys::{fs, thread};
+use crate::wait::{self, MAX_WAIT_OBJECTS, WaitOutcome, abandon};
+
+/// Rights a handle carries (Win32 access masks reduced to two, see SEMANTICS.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Access(u8);
+
+impl Access {
+    /// Wait on the object (`SYNCHRONIZE`).
+    pub const SYNCHRONIZE: Access = Access(1);
+    /// Change its state: set/reset/pulse, release a semaphore, set/cancel a timer
+    /// (`*_MODIFY_STATE`).
+    pub const MODIFY: Access = Access(2);
+    /// Both (`*_ALL_ACCESS`).
+    pub const ALL: Access = Access(3);
+    /// No right at all (an open with it fails, CO-09).
+    pub const NONE: Access = Access(0);
+
+    /// Both masks together.
+    pub fn union(self, other: Access) -> Access {
+        Access(self.0 | other.0)
+    }
+
+    /// Whether every right of `other` is in `self`.
+    pub fn contains(self, other: Access) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+/// Options of a create call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CreateOptions {
+    /// Permission bits of a new named object (default 0600); ignored for an existing one.
+    pub mode: Option<u32>,
+    /// Whether the handle is inheritable (CO-11, CO-12).
+    pub inherit: bool,
+}
+
+/// A waitable timer's due time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerDue {
+    /// After this long, on the monotonic clock.
+    Relative(Duration),
+    /// At this wall-clock time (milliseconds since the Unix epoch).
+    AbsoluteUnixMs(u64),
+}
+
+/// A mutex's owner as seen by the calling thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// Unowned.
+    None,
+    /// The calling thread.
+    Current,
+    /// Another thread, in this or another process.
+    Other,
+}
+
+/// An object's state (NtQueryEvent / NtQueryMutant / NtQuerySemaphore / NtQueryTimer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectState {
+    /// An event.
+    Event {
+        /// Manual-reset.
+        manual: bool,
+        /// Signaled.
+        signaled: bool,
+    },
+    /// A mutex.
+    Mutex {
+        /// Who owns it.
+        owner: Owner,
+        /// Recursion count (0 when unowned).
+        recursion: u32,
+        /// Abandoned and not yet re-acquired (AB-04).
+        abandoned: bool,
+    },
+    /// A semaphore.
+    Semaphore {
+        /// Current count.
+        count: u32,
+        /// Maximum count.
+        max: u32,
+    },
+    /// A waitable timer.
+    Timer {
+        /// Manual-reset (notification).
+        manual: bool,
+        /// Signaled.
+        signaled: bool,
+        /// Armed (will expire).
+        armed: bool,
+    },
+}
+
+/// What keeps an object alive: the share-locked descriptor of its file.
+#[derive(Debug)]
+enum Holder {
+    Named(#[allow(dead_code)] NamedFile),
+    Unnamed(#[allow(dead_code)] OwnedFd),
+}
+
+#[derive(Debug)]
+struct Core {
+    obj: Arc<Object>,
+    _holder: Holder,
+}
+
+/// A process-local reference to an object. Dropping it closes it (HC-01); the object
+/// goes away with its last handle in any process (LT-01).
+#[derive(Debug)]
+pub struct Handle {
+    core: Arc<Core>,
+    access: Access,
+    inherit: AtomicBool,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        table::handle_closed();
+    }
+}
+
+impl Handle {
+    fn new(core: Arc<Core>, access: Access, inherit: bool) -> Handle {
+        table::handle_opened();
+        Handle { core, access, inherit: AtomicBool::new(inherit) }
+    }
+
+    /// Creates an object, or opens the existing one of that name (CO-01, CO-02). The
+    /// empty name creates an unnamed object (NM-11, NM-12). A name held by another type
+    /// fails with [`Error::WrongType`] and changes nothing (NM-03). Parameters are
+    /// validated even when the object exists (CO-05).
+    pub fn create(spec: ObjectSpec, name: &str, opts: &CreateOptions) -> Result<(Handle, Created)> {
+        spec.validate()?;
+        let mode = opts.mode.unwrap_or(0o600);
+        if mode & !0o777 != 0 {
+            return Err(Error::invalid(format!("mode {mode:o} has bits outside 0777")));
+        }
+        let parsed = name::parse(name)?;
+        let root_path = root::current_root();
+        let (core, created) = match parsed {
+            None => {
+                let fd = fs::memfd("procsync").map_err(|e| Error::os("creating an unnamed object", e))?;
+                obj::init_file(fd.as_fd(), &spec)?;
+                fs::seal_size(fd.as_fd()).map_err(|e| Error::os("sealing an unnamed object", e))?;
+                let o = Object::map(fd.as_fd(), PathBuf::from("<unnamed>"), root_path, fs::euid(), "<unnamed>".into())?;
+                (Core { obj: Arc::new(o), _holder: Holder::Unnamed(fd) }, Created::New)
+            }
+            Some(n) => {
+                let init = |fd: std::os::fd::BorrowedFd<'_>| obj::init_file(fd, &spec).map(|_| ());
+                open_named(&root_path, &n, name, Mode::Create { mode, init: &init })?
+            }
+        };
+        if core.obj.kind != spec.kind() {
+            return Err(Error::WrongType {
+                what: format!("`{name}` exists as a {}, not a {}", core.obj.kind.name(), spec.kind().name()),
+            });
+        }
+        let h = Handle::new(Arc::new(core), Access::ALL, opts.inherit);
+        if let (Created::New, ObjectSpec::Mutex { owned: true }) = (created, spec) {
+            // CO-03: only a new mutex is taken by its creator.
+            let me = thread::me().ident;
+            if let Fast::Acquired(_) = h.obj().try_acquire_fast(me) {
+                abandon::note_owned(h.obj());
+            }
+        }
+        Ok((h, created))
+    }
+
+    /// Opens an existing named object of type `kind` with `access` (CO-08..10).
+    pub fn open(kind: ObjectKind, name: &str, access: Access, inherit: bool) -> Result<Handle> {
+        let Some(n) = name::parse(name)? else {
+            return Err(Error::InvalidName { name: String::new(), why: "the empty name cannot be opened; give the object's name" });
+        };
+        if access == Access::NONE {
+            return Err(Error::AccessDenied { what: format!("opening `{name}` with no access right; ask for synchronize, modify or all") });
+        }
+        let (core, _) = open_named(&root::current_root(), &n, name, Mode::Open)?;
+        if core.obj.kind != kind {
+            return Err(Error::WrongType {
+                what: format!("`{name}` is a {}, not a {}", core.obj.kind.name(), kind.name()),
+            });
+        }
+        Ok(Handle::new(Arc::new(core), access, inherit))
+    }
+
+    pub(crate) fn obj(&self) -> &Arc<Object> {
+        &self.core.obj
+    }
+
+    /// The object's type.
+    pub fn kind(&self) -> ObjectKind {
+        self.core.obj.kind
+    }
+
+    /// The rights of this handle.
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// Whether children inherit this handle.
+    pub fn is_inheritable(&self) -> bool {
+        self.inherit.load(Ordering::Relaxed)
+    }
+
+    /// Whether two handles name the same object (HD-14).
+    pub fn same_object(&self, other: &Handle) -> bool {
+        self.core.obj.id == other.core.obj.id
+    }
+
+    fn need(&self, kind: ObjectKind, op: &str, right: Option<Access>) -> Result<&Object> {
+        let o = &*self.core.obj;
+        if o.kind != kind {
+            return Err(o.wrong_type(op));
+        }
+        if let Some(r) = right
+            && !self.access.contains(r)
+        {
+            return Err(Error::AccessDenied {
+                what: format!("`{op}` needs the `{}` right, which this handle of `{}` lacks; open it with that right", right_name(r), o.display),
+            });
+        }
+        Ok(o)
+    }
+
+    /// `SetEvent`: returns the previous state. A set with waiters hands the signal over
+    /// at once (EV-08, EV-09).
+    pub fn set(&self) -> Result<bool> {
+        Ok(event::set(self.need(ObjectKind::Event, "set", Some(Access::MODIFY))?))
+    }
+
+    /// `ResetEvent`: returns the previous state.
+    pub fn reset(&self) -> Result<bool> {
+        Ok(event::reset(self.need(ObjectKind::Event, "reset", Some(Access::MODIFY))?))
+    }
+
+    /// `PulseEvent` (legacy, racy by design as on Windows: only threads waiting at this
+    /// instant are released; see PU-06). Returns the previous state.
+    pub fn pulse(&self) -> Result<bool> {
+        Ok(event::pulse(self.need(ObjectKind::Event, "pulse", Some(Access::MODIFY))?))
+    }
+
+    /// `ReleaseSemaphore(count)` → previous count; `ReleaseMutex` (count must be 1) →
+    /// previous recursion count. Releasing a mutex needs ownership, not a right (AM-07).
+    pub fn release(&self, count: u32) -> Result<u32> {
+        match self.kind() {
+            ObjectKind::Semaphore => {
+                semaphore::release(self.need(ObjectKind::Semaphore, "release", Some(Access::MODIFY))?, count)
+            }
+            ObjectKind::Mutex => {
+                if count != 1 {
+                    return Err(Error::invalid("a mutex is released once per call; count must be 1"));
+                }
+                self.release_mutex()
+            }
+            _ => Err(self.core.obj.wrong_type("release")),
+        }
+    }
+
+    fn release_mutex(&self) -> Result<u32> {
+        let me = thread::me().ident;
+        let prev = mutex::release(&self.core.obj, me)?;
+        if prev == 1 {
+            abandon::note_released(&self.core.obj);
+        }
+        Ok(prev)
+    }
+
+    /// `WaitForSingleObject`: `None` waits forever, `Some(ZERO)` polls.
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<WaitOutcome> {
+        self.check_sync("wait")?;
+        let o = &self.core.obj;
+        let me = thread::me().ident;
+        if let Fast::Acquired(a) = o.try_acquire_fast(me) {
+            if o.kind == ObjectKind::Mutex {
+                abandon::note_owned(o);
+            }
+            return Ok(if a { WaitOutcome::Abandoned(0) } else { WaitOutcome::Signaled(0) });
+        }
+        wait::any::wait_any(&[o], Deadline::after(timeout))
+    }
+
+    fn check_sync(&self, op: &str) -> Result<()> {
+        if self.access.contains(Access::SYNCHRONIZE) {
+            Ok(())
+        } else {
+            Err(Error::AccessDenied {
+                what: format!("`{op}` needs the `synchronize` right, which this handle of `{}` lacks", self.core.obj.display),
+            })
+        }
+    }
+
+    /// The object's state.
+    pub fn query(&self) -> Result<ObjectState> {
+        let o = &self.core.obj;
+        Ok(match o.kind {
+            ObjectKind::Event => {
+                let (manual, signaled) = event::query(o);
+                ObjectState::Event { manual, signaled }
+            }
+            ObjectKind::Semaphore => {
+                let (count, max) = semaphore::query(o)?;
+                ObjectState::Semaphore { count, max }
+            }
+            ObjectKind::Mutex => {
+                let me = thread::me().ident;
+                let mut v = mutex::query(o);
+                if v.owner != 0 && v.owner != me && !thread::ident_alive(v.owner) {
+                    // AB-04: a dead owner means free + abandoned.
+                    let g = o.lock();
+                    mutex::check_owner_locked(&g);
+                    drop(g);
+                    v = mutex::query(o);
+                }
+                let owner = match v.owner {
+                    0 => Owner::None,
+                    x if x == me => Owner::Current,
+                    _ => Owner::Other,
+                };
+                ObjectState::Mutex { owner, recursion: v.recursion, abandoned: v.abandoned }
+            }
+            ObjectKind::Timer => ObjectState::Timer { manual: o.manual, signaled: false, armed: false },
+        })
+    }
+
+    /// `SetWaitableTimer` (not in this build yet).
+    pub fn set_timer(&self, _due: TimerDue, _period_ms: u32) -> Result<()> {
+        let _ = self.need(ObjectKind::Timer, "settimer", Some(Access::MODIFY))?;
+        Err(Error::Unsupported("waitable timers are not in this build yet (issue 6)".into()))
+    }
+
+    /// `CancelWaitableTimer` (not in this build yet).
+    pub fn cancel_timer(&self) -> Result<()> {
+        let _ = self.need(ObjectKind::Timer, "cancel", Some(Access::MODIFY))?;
+        Err(Error::Unsupported("waitable timers are not in this build yet (issue 6)".into()))
+    }
+
+    /// `DuplicateHandle` within this process: same object, the same or fewer rights
+    /// (`None` = same access, HD-02); asking for more fails (HD-04).
+    pub fn duplicate(&self, access: Option<Access>) -> Result<Handle> {
+        let access = access.unwrap_or(self.access);
+        if !self.access.contains(access) {
+            return Err(Error::AccessDenied { what: "a duplicate may not have more rights than its source".into() });
+        }
+        Ok(Handle::new(self.core.clone(), access, false))
+    }
+
+    /// `SetHandleInformation(HANDLE_FLAG_INHERIT)`: recorded; passing handles to
+    /// children arrives with the handles issue.
+    pub fn set_inheritable(&self, on: bool) -> Result<()> {
+        self.inherit.store(on, Ordering::Relaxed);
+        Err(Error::Unsupported("handle inheritance into children is not in this build yet (issue 5)".into()))
+    }
+}
+
+fn right_name(r: Access) -> &'static str {
+    if r == Access::SYNCHRONIZE { "synchronize" } else { "modify" }
+}
+
+fn open_named(root_path: &std::path::Path, n: &name::Name, display: &str, how: Mode<'_>) -> Result<(Core, Created)> {
+    let ns = root::namespace(root_path, n.ns)?;
+    crate::shm::file::sweep_orphans(&ns);
+    let (file, created) = NamedFile::open(&ns, &n.file, how, display)?;
+    let st = fs::stat_fd(file.fd()).map_err(|e| Error::os("checking an object file", e))?;
+    if ns.kind == NsKind::Local && st.uid != fs::euid() {
+        return Err(Error::AccessDenied {
+            what: format!("the file of `{display}` is not owned by you (uid {}); refusing it, remove it", st.uid),
+        });
+    }
+    let key = if ns.kind == NsKind::Global { GLOBAL_TABLE } else { ns.table_key };
+    let o = Object::map(file.fd(), ns.path.join(&n.file), root_path.to_path_buf(), key, display.to_string())?;
+    Ok((Core { obj: Arc::new(o), _holder: Holder::Named(file) }, created))
+}
+
+fn check_list(handles: &[&Handle]) -> Result<Vec<Arc<Object>>> {
+    if handles.is_empty() || handles.len() > MAX_WAIT_OBJECTS {
+        return Err(Error::invalid(format!(
+            "a wait takes 1 to {MAX_WAIT_OBJECTS} objects, not {}",
+            handles.len()
+        )));
+    }
+    for h in handles {
+        h.check_sync("wait")?;
+    }
+    Ok(handles.iter().map(|h| h.core.obj.clone()).collect())
+}
+
+/// `WaitForMultipleObjects(bWaitAll = FALSE)`: acquires the lowest-index signaled
+/// object (WY-03), or the first one handed over while blocked; 1 to 64 handles of any
+/// types, duplicates allowed (WY-08).
+pub fn wait_any(handles: &[&Handle], timeout: Option<Duration>) -> Result<WaitOutcome> {
+    let objs = check_list(handles)?;
+    let refs: Vec<&Arc<Object>> = objs.iter().collect();
+    wait::any::wait_any(&refs, Deadline::after(timeout))
+}
+
+/// `WaitForMultipleObjects(bWaitAll = TRUE)`: acquires every object in one atomic step,
+/// or nothing (WL-02..04). The same object twice is [`Error::DuplicateObject`] (WL-07).
+pub fn wait_all(handles: &[&Handle], timeout: Option<Duration>) -> Result<WaitOutcome> {
+    let objs = check_list(handles)?;
+    let refs: Vec<&Arc<Object>> = objs.iter().collect();
+    wait::all::wait_all(&refs, Deadline::after(timeout))
+}
+
+/// `SignalObjectAndWait`: signals `signal` (event set, semaphore release 1, mutex
+/// release) and waits on `wait`. Both handles are checked first, so an error leaves
+/// both untouched (SW-02); a failed signal means no wait (SW-06, SW-07).
+pub fn signal_and_wait(signal: &Handle, wait: &Handle, timeout: Option<Duration>) -> Result<WaitOutcome> {
+    wait.check_sync("signalandwait")?;
+    match signal.kind() {
+        ObjectKind::Event => {
+            signal.set()?;
+        }
+        ObjectKind::Semaphore => {
+            signal.release(1)?;
+        }
+        ObjectKind::Mutex => {
+            signal.check_sync("signalandwait")?;
+            signal.release_mutex()?;
+        }
+        ObjectKind::Timer => return Err(signal.core.obj.wrong_type("signalandwait (signal side)")),
+    }
+    wait.wait(timeout)
+}

@@ -1,0 +1,13 @@
+//! Handles: process-local references to objects, with an access mask, created or
+//! opened by name, or unnamed. Also the typed wrappers [`Event`], [`Mutex`] and
+//! [`Semaphore`], and the multi-object wait functions that take handles.
+//!
+//! It must not touch shared memory directly: it validates arguments and rights, then
+//! calls `wait` and `obj`.
+
+mod handle;
+pub(crate) mod name;
+mod typed;
+
+pub use handle::{Access, CreateOptions, Handle, ObjectState, Owner, TimerDue, signal_and_wait, wait_all, wait_any};
+pub use typed::{Event, Mutex, Semaphore};

@@ -1,0 +1,111 @@
+//! Events. `state` bit 0 is SIGNALED (see `shm::layout`).
+//!
+//! ```text
+//! set:    unset => set; with waiters, under the lock: hand-off (auto: one waiter
+//!         consumes it and it reads unset again; manual: every queued waiter passes)
+//! reset:  set => unset
+//! pulse:  under the lock: set, hand-off, unset (PU-01..05)
+//! wait:   auto: set => unset (consumed); manual: unchanged
+//! ```
+
+use std::sync::atomic::Ordering;
+
+use super::queue::satisfy_locked;
+use super::{Fast, Guard, Object};
+use crate::shm::layout::*;
+
+#[inline]
+pub(crate) fn try_wait_fast(obj: &Object) -> Fast {
+    let st = obj.state();
+    let mut s = st.load(Ordering::Acquire);
+    loop {
+        if s & WAITERS != 0 {
+            return Fast::Slow;
+        }
+        if s & SIGNALED == 0 {
+            return Fast::NotSignaled;
+        }
+        if obj.manual {
+            return Fast::Acquired(false);
+        }
+        match st.compare_exchange_weak(s, s & !SIGNALED, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => return Fast::Acquired(false),
+            Err(now) => s = now,
+        }
+    }
+}
+
+pub(crate) fn acquire_locked(obj: &Object, _g: &Guard<'_>) -> Option<bool> {
+    let s = obj.state().load(Ordering::Relaxed);
+    if s & SIGNALED == 0 {
+        return None;
+    }
+    if !obj.manual {
+        obj.state().store(s & !SIGNALED, Ordering::Relaxed);
+    }
+    Some(false)
+}
+
+pub(crate) fn undo_locked(obj: &Object, _g: &Guard<'_>) {
+    if !obj.manual {
+        obj.state().fetch_or(SIGNALED, Ordering::Relaxed);
+    }
+}
+
+/// `SetEvent`; returns the previous state (EV-03, EV-04).
+#[inline]
+pub(crate) fn set(obj: &Object) -> bool {
+    let st = obj.state();
+    let mut s = st.load(Ordering::Relaxed);
+    while s & WAITERS == 0 {
+        if s & SIGNALED != 0 {
+            return true;
+        }
+        match st.compare_exchange_weak(s, s | SIGNALED, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return false,
+            Err(now) => s = now,
+        }
+    }
+    set_slow(obj)
+}
+
+#[cold]
+fn set_slow(obj: &Object) -> bool {
+    let g = obj.lock();
+    let prev = obj.state().fetch_or(SIGNALED, Ordering::Relaxed) & SIGNALED != 0;
+    satisfy_locked(&g);
+    prev
+}
+
+/// `ResetEvent`; returns the previous state (EV-05).
+#[inline]
+pub(crate) fn reset(obj: &Object) -> bool {
+    let st = obj.state();
+    let mut s = st.load(Ordering::Relaxed);
+    while s & WAITERS == 0 {
+        if s & SIGNALED == 0 {
+            return false;
+        }
+        match st.compare_exchange_weak(s, s & !SIGNALED, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(now) => s = now,
+        }
+    }
+    let _g = obj.lock();
+    obj.state().fetch_and(!SIGNALED, Ordering::Relaxed) & SIGNALED != 0
+}
+
+/// `PulseEvent`; returns the previous state (PU-04). Legacy and racy by design: only
+/// threads queued at this instant are released.
+pub(crate) fn pulse(obj: &Object) -> bool {
+    let g = obj.lock();
+    let prev = obj.state().fetch_or(SIGNALED, Ordering::Relaxed) & SIGNALED != 0;
+    satisfy_locked(&g);
+    obj.state().fetch_and(!SIGNALED, Ordering::Relaxed);
+    prev
+}
+
+/// `(manual, signaled)`.
+pub(crate) fn query(obj: &Object) -> (bool, bool) {
+    (obj.manual, obj.state().load(Ordering::Acquire) & SIGNALED != 0)
+}

@@ -1,0 +1,112 @@
+//! The object lock: a word holding the holder's identity, recoverable from a dead
+//! holder.
+//!
+//! ```text
+//! lock (u64):  bits 0..=61 holder identity (tid | start << 32), 0 = free
+//!              bit  63     CONTENDED: someone sleeps on `lock_seq`
+//! ```
+//! `free => held(me)` by compare-and-swap; the unlocker swaps in 0 and, if CONTENDED
+//! was set, bumps `lock_seq` and wakes one sleeper. A contender spins briefly, then
+//! sleeps on `lock_seq` in slices of [`RECOVERY_SLICE_MS`]; after each slice it checks
+//! the holder through `/proc` and, if the holder is dead (or its id was reused by
+//! another thread: the start time differs), takes the lock over by compare-and-swap
+//! and repairs the object ([`super::queue::repair_locked`]).
+//!
+//! While the lock is held, `state` carries WAITERS, so every lock-free path fails and
+//! takes the lock: the holder sees a frozen state. On unlock, WAITERS is cleared again
+//! when the queue and the overflow count are empty.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::Object;
+use crate::shm::layout::*;
+use crate::sys::futex::{self, Woke};
+use crate::sys::thread;
+use crate::sys::time::Deadline;
+
+/// How long a contender sleeps before checking whether the holder died.
+pub(crate) const RECOVERY_SLICE_MS: u64 = 20;
+const SPINS: u32 = 64;
+
+/// Proof that the calling thread holds an object's lock.
+#[derive(Debug)]
+pub(crate) struct Guard<'a> {
+    pub obj: &'a Object,
+}
+
+impl Object {
+    /// Takes the object lock (recovering it from a dead holder) and freezes the
+    /// lock-free paths by setting WAITERS.
+    pub(crate) fn lock(&self) -> Guard<'_> {
+        let ctl = &self.file().ctl;
+        let me = thread::me().ident;
+        let mut want = me;
+        let mut spins = 0;
+        let mut slept_since: Option<Instant> = None;
+        loop {
+            match ctl.lock.compare_exchange_weak(0, want, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(cur) if cur == 0 => continue,
+                Err(cur) => {
+                    if spins < SPINS {
+                        spins += 1;
+                        if spins % 16 == 0 {
+                            thread::yield_now();
+                        } else {
+                            std::hint::spin_loop();
+                        }
+                        continue;
+                    }
+                    let seq = ctl.lock_seq.load(Ordering::Relaxed);
+                    if cur & LOCK_CONTENDED == 0
+                        && ctl.lock.compare_exchange(cur, cur | LOCK_CONTENDED, Ordering::Relaxed, Ordering::Relaxed).is_err()
+                    {
+                        continue;
+                    }
+                    // Once we have slept, take the lock as CONTENDED so that our unlock
+                    // wakes whoever else may still sleep.
+                    want = me | LOCK_CONTENDED;
+                    let slice = Deadline::At(Instant::now() + Duration::from_millis(RECOVERY_SLICE_MS));
+                    let started = *slept_since.get_or_insert_with(Instant::now);
+                    if futex::wait(&ctl.lock_seq, seq, slice) == Woke::TimedOut
+                        && started.elapsed() >= Duration::from_millis(RECOVERY_SLICE_MS)
+                    {
+                        let holder = ctl.lock.load(Ordering::Relaxed);
+                        let ident = holder & !LOCK_CONTENDED;
+                        if ident != 0 && ident != me && !thread::ident_alive(ident)
+                            && ctl.lock.compare_exchange(holder, want, Ordering::Acquire, Ordering::Relaxed).is_ok()
+                        {
+                            let g = self.freeze(me);
+                            super::queue::repair_locked(&g);
+                            return g;
+                        }
+                    }
+                }
+            }
+        }
+        self.freeze(me)
+    }
+
+    fn freeze(&self, me: u64) -> Guard<'_> {
+        // Acquire: see what lock-free releasers published before we froze the state.
+        self.state().fetch_or(WAITERS, Ordering::AcqRel);
+        let _ = me;
+        Guard { obj: self }
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        let ctl = &self.obj.file().ctl;
+        if ctl.queue_len.load(Ordering::Relaxed) == 0 && ctl.overflow.load(Ordering::Relaxed) == 0 {
+            // Release: lock-free acquirers after us see what we wrote under the lock.
+            ctl.state.fetch_and(!WAITERS, Ordering::Release);
+        }
+        let prev = ctl.lock.swap(0, Ordering::Release);
+        if prev & LOCK_CONTENDED != 0 {
+            ctl.lock_seq.fetch_add(1, Ordering::Release);
+            futex::wake(&ctl.lock_seq, 1);
+        }
+    }
+}

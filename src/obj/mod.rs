@@ -1,0 +1,337 @@
+//! Objects: the semantics of events, mutexes and semaphores as transitions on the
+//! `state` word of an object file (see `shm::layout` for the bits), the object lock,
+//! and the hand-off of a signal to queued waiters.
+//!
+//! It must not block (waiting is `wait`'s business) and must not know about names or
+//! handles.
+//!
+//! # Memory ordering
+//! The fast paths are one compare-and-swap on `state`: `Acquire` on success of an
+//! acquisition (the caller then reads what the previous releaser published), `Release`
+//! on a release. Everything under the object lock is ordered by the lock itself
+//! (`Acquire` on lock, `Release` on unlock); a hand-off publishes the new state before
+//! the `Release` compare-and-swap on the waiter's claim word, which the waiter reads
+//! with `Acquire`.
+
+pub(crate) mod event;
+pub(crate) mod lock;
+pub(crate) mod mutex;
+pub(crate) mod queue;
+pub(crate) mod semaphore;
+
+use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+use crate::shm::layout::*;
+use crate::shm::map::SharedMap;
+use crate::sys::fs;
+
+pub(crate) use lock::Guard;
+
+/// The four object types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    /// Manual- or auto-reset event.
+    Event,
+    /// Recursive, thread-owned mutex.
+    Mutex,
+    /// Counting semaphore with a maximum.
+    Semaphore,
+    /// Waitable timer.
+    Timer,
+}
+
+impl ObjectKind {
+    pub(crate) fn code(self) -> u32 {
+        match self {
+            ObjectKind::Event => KIND_EVENT,
+            ObjectKind::Mutex => KIND_MUTEX,
+            ObjectKind::Semaphore => KIND_SEMAPHORE,
+            ObjectKind::Timer => KIND_TIMER,
+        }
+    }
+
+    fn from_code(c: u32) -> Option<Self> {
+        Some(match c {
+            KIND_EVENT => ObjectKind::Event,
+            KIND_MUTEX => ObjectKind::Mutex,
+            KIND_SEMAPHORE => ObjectKind::Semaphore,
+            KIND_TIMER => ObjectKind::Timer,
+            _ => return None,
+        })
+    }
+
+    /// Lowercase name, as in messages and the REPL.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::Event => "event",
+            ObjectKind::Mutex => "mutex",
+            ObjectKind::Semaphore => "semaphore",
+            ObjectKind::Timer => "timer",
+        }
+    }
+}
+
+/// What a new object is, with its immutable parameters and initial state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectSpec {
+    /// An event: manual-reset or auto-reset, initially set or not.
+    Event {
+        /// Manual-reset (notification) rather than auto-reset (synchronization).
+        manual: bool,
+        /// Created signaled.
+        initial: bool,
+    },
+    /// A mutex, optionally owned by the creating thread (only if newly created, CO-03).
+    Mutex {
+        /// The creating thread owns it (recursion 1).
+        owned: bool,
+    },
+    /// A semaphore; `initial ≤ max`, `1 ≤ max ≤ 0x7FFF_FFFF` (SM-01, SM-02).
+    Semaphore {
+        /// Initial count.
+        initial: u32,
+        /// Maximum count.
+        max: u32,
+    },
+    /// A waitable timer.
+    Timer {
+        /// Manual-reset (notification) rather than synchronization.
+        manual: bool,
+    },
+}
+
+impl ObjectSpec {
+    /// The kind of object this creates.
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            ObjectSpec::Event { .. } => ObjectKind::Event,
+            ObjectSpec::Mutex { .. } => ObjectKind::Mutex,
+            ObjectSpec::Semaphore { .. } => ObjectKind::Semaphore,
+            ObjectSpec::Timer { .. } => ObjectKind::Timer,
+        }
+    }
+
+    /// Checks the parameters (SM-01).
+    pub(crate) fn validate(&self) -> Result<()> {
+        if let ObjectSpec::Semaphore { initial, max } = *self {
+            if max == 0 || max > MAX_SEMAPHORE {
+                return Err(Error::invalid(format!(
+                    "a semaphore maximum must be between 1 and {MAX_SEMAPHORE}, not {max}"
+                )));
+            }
+            if initial > max {
+                return Err(Error::invalid(format!(
+                    "a semaphore's initial count ({initial}) may not exceed its maximum ({max})"
+                )));
+            }
+        }
+        if let ObjectSpec::Timer { .. } = self {
+            return Err(Error::Unsupported(
+                "waitable timers are not in this build yet (issue 6); use an event or a semaphore".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn param(&self) -> u32 {
+        match *self {
+            ObjectSpec::Event { manual, .. } | ObjectSpec::Timer { manual } => u32::from(manual),
+            ObjectSpec::Mutex { .. } => 0,
+            ObjectSpec::Semaphore { max, .. } => max,
+        }
+    }
+
+    fn initial_state(&self) -> u64 {
+        match *self {
+            ObjectSpec::Event { initial, .. } => u64::from(initial),
+            ObjectSpec::Semaphore { initial, .. } => u64::from(initial),
+            ObjectSpec::Mutex { .. } | ObjectSpec::Timer { .. } => 0,
+        }
+    }
+}
+
+/// Builds the bytes of a fresh object file (owned mutexes are taken after publication,
+/// by the creator, so that a file never names an owner that might not exist).
+pub(crate) fn init_file(fd: BorrowedFd<'_>, spec: &ObjectSpec) -> Result<u64> {
+    let mut id = [0u8; 8];
+    let mut object_id = 0;
+    while object_id == 0 {
+        getrandom::fill(&mut id).map_err(|_| Error::os("reading random bytes", rustix::io::Errno::IO))?;
+        object_id = u64::from_le_bytes(id);
+    }
+    let mut b = vec![0u8; 128];
+    b[0..8].copy_from_slice(&OBJECT_MAGIC.to_le_bytes());
+    b[8..12].copy_from_slice(&LAYOUT_VERSION.to_le_bytes());
+    b[12..16].copy_from_slice(&spec.kind().code().to_le_bytes());
+    b[16..24].copy_from_slice(&object_id.to_le_bytes());
+    b[24..28].copy_from_slice(&spec.param().to_le_bytes());
+    b[28..32].copy_from_slice(&(OBJECT_SIZE as u32).to_le_bytes());
+    b[32..36].copy_from_slice(&(QUEUE_CAPACITY as u32).to_le_bytes());
+    b[36..40].copy_from_slice(&fs::euid().to_le_bytes());
+    b[80..88].copy_from_slice(&spec.initial_state().to_le_bytes());
+    let os = |e| Error::os("initialising an object file", e);
+    fs::set_len(fd, OBJECT_SIZE as u64).map_err(os)?;
+    fs::write_at(fd, &b, 0).map_err(os)?;
+    Ok(object_id)
+}
+
+/// A mapped, validated object. Immutable parameters are copied out of the header at
+/// open and never re-read from shared memory.
+#[derive(Debug)]
+pub(crate) struct Object {
+    map: SharedMap<ObjectFile>,
+    /// Object type.
+    pub kind: ObjectKind,
+    /// Manual-reset flag (event, timer).
+    pub manual: bool,
+    /// Semaphore maximum.
+    pub max: u32,
+    /// Random id: identity for wait-all duplicate detection and lock order.
+    pub id: u64,
+    /// Root whose wait-block tables this object's waiters use.
+    pub root: PathBuf,
+    /// Table key of the namespace (`uid` or `GLOBAL_TABLE`).
+    pub table_key: u32,
+    /// For messages.
+    pub display: String,
+}
+
+/// What a validated header tells.
+fn validate(f: &ObjectFile, path: &std::path::Path) -> Result<(ObjectKind, u32, u64)> {
+    let corrupt = |why| Error::Corrupt { path: path.to_path_buf(), why };
+    let h = &f.header;
+    if h.magic.load(Ordering::Relaxed) != OBJECT_MAGIC {
+        return Err(corrupt("bad magic"));
+    }
+    if h.version.load(Ordering::Relaxed) != LAYOUT_VERSION {
+        return Err(corrupt("unknown layout version"));
+    }
+    let kind = ObjectKind::from_code(h.kind.load(Ordering::Relaxed)).ok_or_else(|| corrupt("unknown object type"))?;
+    if h.size.load(Ordering::Relaxed) != OBJECT_SIZE as u32 {
+        return Err(corrupt("bad size field"));
+    }
+    if h.queue_capacity.load(Ordering::Relaxed) != QUEUE_CAPACITY as u32 {
+        return Err(corrupt("bad queue capacity"));
+    }
+    if h.reserved.iter().any(|r| r.load(Ordering::Relaxed) != 0) {
+        return Err(corrupt("reserved header bytes are not zero"));
+    }
+    let id = h.object_id.load(Ordering::Relaxed);
+    if id == 0 {
+        return Err(corrupt("object id is zero"));
+    }
+    let param = h.param.load(Ordering::Relaxed);
+    let ok = match kind {
+        ObjectKind::Event | ObjectKind::Timer => param <= 1,
+        ObjectKind::Mutex => param == 0,
+        ObjectKind::Semaphore => (1..=MAX_SEMAPHORE).contains(&param),
+    };
+    if !ok {
+        return Err(corrupt("impossible parameter for its type"));
+    }
+    Ok((kind, param, id))
+}
+
+impl Object {
+    /// Maps and validates an object file.
+    pub(crate) fn map(fd: BorrowedFd<'_>, path: PathBuf, root: PathBuf, table_key: u32, display: String) -> Result<Object> {
+        let map = SharedMap::<ObjectFile>::new(fd).map_err(|e| match e {
+            None => Error::Corrupt { path: path.clone(), why: "wrong file size or type" },
+            Some(e) => Error::os("mapping an object file", e),
+        })?;
+        let (kind, param, id) = validate(map.get(), &path)?;
+        Ok(Object {
+            map,
+            kind,
+            manual: matches!(kind, ObjectKind::Event | ObjectKind::Timer) && param == 1,
+            max: if kind == ObjectKind::Semaphore { param } else { 0 },
+            id,
+            root,
+            table_key,
+            display,
+        })
+    }
+
+    #[inline]
+    pub(crate) fn file(&self) -> &ObjectFile {
+        self.map.get()
+    }
+
+    #[inline]
+    pub(crate) fn state(&self) -> &AtomicU64 {
+        &self.file().ctl.state
+    }
+
+    #[inline]
+    pub(crate) fn seq(&self) -> &AtomicU32 {
+        &self.file().ctl.seq
+    }
+
+    pub(crate) fn corrupt(&self, why: &'static str) -> Error {
+        Error::Corrupt { path: PathBuf::from(&self.display), why }
+    }
+
+    pub(crate) fn wrong_type(&self, op: &str) -> Error {
+        Error::WrongType { what: format!("`{op}` does not apply to a {} (`{}`)", self.kind.name(), self.display) }
+    }
+
+    /// Is the object signaled for thread `who`, judging by `state` alone?
+    pub(crate) fn signaled_for(&self, s: u64, who: u64) -> bool {
+        match self.kind {
+            ObjectKind::Event => s & SIGNALED != 0,
+            ObjectKind::Semaphore => s & COUNT_MASK != 0,
+            ObjectKind::Mutex => {
+                let owner = s & OWNER_MASK;
+                owner == 0 || owner == who
+            }
+            ObjectKind::Timer => false,
+        }
+    }
+
+    /// Tries the lock-free acquisition for the calling thread (identity `me`).
+    #[inline]
+    pub(crate) fn try_acquire_fast(&self, me: u64) -> Fast {
+        match self.kind {
+            ObjectKind::Event => event::try_wait_fast(self),
+            ObjectKind::Semaphore => semaphore::try_wait_fast(self),
+            ObjectKind::Mutex => mutex::try_wait_fast(self, me),
+            ObjectKind::Timer => Fast::NotSignaled,
+        }
+    }
+
+    /// Acquires for `who` under the lock if the object is signaled for it; returns
+    /// `Some(abandoned)`.
+    pub(crate) fn acquire_locked(&self, g: &Guard<'_>, who: u64) -> Result<Option<bool>> {
+        match self.kind {
+            ObjectKind::Event => Ok(event::acquire_locked(self, g)),
+            ObjectKind::Semaphore => Ok(semaphore::acquire_locked(self, g)),
+            ObjectKind::Mutex => mutex::acquire_locked(self, g, who),
+            ObjectKind::Timer => Ok(None),
+        }
+    }
+
+    /// Reverses `acquire_locked(g, who)` that returned `Some(abandoned)` (a claim lost
+    /// the race, or the waiter turned out dead).
+    pub(crate) fn undo_acquire_locked(&self, g: &Guard<'_>, who: u64, abandoned: bool) {
+        match self.kind {
+            ObjectKind::Event => event::undo_locked(self, g),
+            ObjectKind::Semaphore => semaphore::undo_locked(self, g),
+            ObjectKind::Mutex => mutex::undo_locked(self, g, who, abandoned),
+            ObjectKind::Timer => {}
+        }
+    }
+}
+
+/// Result of a lock-free attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fast {
+    /// Acquired; `true` if it was an abandoned mutex.
+    Acquired(bool),
+    /// Not signaled for the caller (nothing changed).
+    NotSignaled,
+    /// Waiters are queued, or a mutex's owner must be checked: take the lock.
+    Slow,
+}

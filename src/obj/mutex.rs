@@ -1,0 +1,184 @@
+//! Mutexes: owned by a thread (identity = tid | start time), recursive, abandoned when
+//! the owner dies.
+//!
+//! ```text
+//! state:  bits 0..=61 owner identity (0 = unowned), bit 62 ABANDONED, bit 63 WAITERS
+//! recursion: owner's count; written by the owner, or by a hand-off before it publishes
+//!            the new owner
+//!
+//! wait by T:     unowned => owned(T, 1), ABANDONED reported once and cleared (AB-02)
+//!                owned(T, r) => owned(T, r + 1)         (MX-03; fails past MAX_RECURSION)
+//!                owned(U, _), U dead => abandoned, then as unowned (AB-07)
+//! release by T:  owned(T, r > 1) => owned(T, r - 1); owned(T, 1) => unowned + hand-off
+//!                otherwise NotOwner, unchanged          (MX-04..06)
+//! owner death:   owned(U, _) => unowned | ABANDONED + hand-off (AB-01, AB-05)
+//! ```
+
+use std::sync::atomic::Ordering;
+
+use super::queue::satisfy_locked;
+use super::{Fast, Guard, Object};
+use crate::error::{Error, Result};
+use crate::shm::layout::*;
+use crate::sys::thread;
+
+/// Largest recursion count (NT's MINLONG bound, MX-13); one more acquisition fails.
+pub(crate) const MAX_RECURSION: u32 = 0x7FFF_FFFF;
+
+#[inline]
+pub(crate) fn try_wait_fast(obj: &Object, me: u64) -> Fast {
+    let ctl = &obj.file().ctl;
+    let s = ctl.state.load(Ordering::Relaxed);
+    if s == 0 {
+        if ctl.state.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            ctl.recursion.store(1, Ordering::Relaxed);
+            return Fast::Acquired(false);
+        }
+        return Fast::Slow;
+    }
+    if s & OWNER_MASK == me {
+        // Only the owner changes `recursion` while it owns the mutex.
+        let r = ctl.recursion.load(Ordering::Relaxed);
+        if (1..MAX_RECURSION).contains(&r) {
+            ctl.recursion.store(r + 1, Ordering::Relaxed);
+            return Fast::Acquired(false);
+        }
+    }
+    Fast::Slow
+}
+
+/// Takes the mutex for `who` if it is free, owned by `who`, or owned by a dead thread.
+pub(crate) fn acquire_locked(obj: &Object, g: &Guard<'_>, who: u64) -> Result<Option<bool>> {
+    let ctl = &obj.file().ctl;
+    let s = ctl.state.load(Ordering::Relaxed);
+    let owner = s & OWNER_MASK;
+    if owner != 0 && owner == who {
+        let r = ctl.recursion.load(Ordering::Relaxed);
+        if r >= MAX_RECURSION {
+            return Err(Error::RecursionLimit(r));
+        }
+        ctl.recursion.store(r.max(1) + 1, Ordering::Relaxed);
+        return Ok(Some(false));
+    }
+    if owner != 0 {
+        if thread::ident_alive(owner) {
+            return Ok(None);
+        }
+        // AB-07: the owner died owning it. Queued waiters come first.
+        abandon_locked(g);
+        satisfy_locked(g);
+        if obj.state().load(Ordering::Relaxed) & OWNER_MASK != 0 {
+            return Ok(None);
+        }
+    }
+    let s = ctl.state.load(Ordering::Relaxed);
+    ctl.recursion.store(1, Ordering::Relaxed);
+    ctl.state.store((s & WAITERS) | who, Ordering::Relaxed);
+    Ok(Some(s & ABANDONED != 0))
+}
+
+pub(crate) fn undo_locked(obj: &Object, _g: &Guard<'_>, who: u64, abandoned: bool) {
+    let ctl = &obj.file().ctl;
+    let s = ctl.state.load(Ordering::Relaxed);
+    if s & OWNER_MASK != who {
+        return;
+    }
+    let r = ctl.recursion.load(Ordering::Relaxed);
+    if r > 1 {
+        ctl.recursion.store(r - 1, Ordering::Relaxed);
+    } else {
+        ctl.recursion.store(0, Ordering::Relaxed);
+        ctl.state.store((s & WAITERS) | if abandoned { ABANDONED } else { 0 }, Ordering::Relaxed);
+    }
+}
+
+/// The owner is gone: unowned, ABANDONED, recursion dropped at once (AB-05).
+pub(crate) fn abandon_locked(g: &Guard<'_>) {
+    let ctl = &g.obj.file().ctl;
+    let s = ctl.state.load(Ordering::Relaxed);
+    ctl.recursion.store(0, Ordering::Relaxed);
+    ctl.state.store((s & WAITERS) | ABANDONED, Ordering::Relaxed);
+}
+
+/// Abandons the mutex if its owner is dead; hands it to the next waiter.
+pub(crate) fn check_owner_locked(g: &Guard<'_>) {
+    let owner = g.obj.state().load(Ordering::Relaxed) & OWNER_MASK;
+    if owner != 0 && !thread::ident_alive(owner) {
+        abandon_locked(g);
+        satisfy_locked(g);
+    }
+}
+
+pub(crate) fn repair_locked(g: &Guard<'_>) {
+    let ctl = &g.obj.file().ctl;
+    let owner = ctl.state.load(Ordering::Relaxed) & OWNER_MASK;
+    if owner != 0 && (ctl.recursion.load(Ordering::Relaxed) == 0 || !thread::ident_alive(owner)) {
+        abandon_locked(g);
+    }
+}
+
+/// `ReleaseMutex` by `me`; returns the previous recursion count (MX-09).
+#[inline]
+pub(crate) fn release(obj: &Object, me: u64) -> Result<u32> {
+    let ctl = &obj.file().ctl;
+    let s = ctl.state.load(Ordering::Relaxed);
+    if s & OWNER_MASK != me {
+        return Err(Error::NotOwner);
+    }
+    let r = ctl.recursion.load(Ordering::Relaxed);
+    if r > 1 {
+        ctl.recursion.store(r - 1, Ordering::Relaxed);
+        return Ok(r);
+    }
+    if s == me {
+        ctl.recursion.store(0, Ordering::Relaxed);
+        if ctl.state.compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
+            return Ok(1);
+        }
+    }
+    release_slow(obj, me)
+}
+
+#[cold]
+fn release_slow(obj: &Object, me: u64) -> Result<u32> {
+    let g = obj.lock();
+    let ctl = &obj.file().ctl;
+    let s = ctl.state.load(Ordering::Relaxed);
+    if s & OWNER_MASK != me {
+        return Err(Error::NotOwner);
+    }
+    ctl.recursion.store(0, Ordering::Relaxed);
+    ctl.state.store(s & WAITERS, Ordering::Relaxed);
+    satisfy_locked(&g);
+    Ok(1)
+}
+
+/// Called when thread `me` ends: abandons the mutex if it still owns it (AB-01).
+pub(crate) fn abandon_by(obj: &Object, me: u64) {
+    if obj.state().load(Ordering::Relaxed) & OWNER_MASK != me {
+        return;
+    }
+    let g = obj.lock();
+    if obj.state().load(Ordering::Relaxed) & OWNER_MASK == me {
+        abandon_locked(&g);
+        satisfy_locked(&g);
+    }
+}
+
+/// Who owns it, as seen by `me`.
+pub(crate) struct MutexView {
+    pub owner: u64,
+    pub recursion: u32,
+    pub abandoned: bool,
+}
+
+pub(crate) fn query(obj: &Object) -> MutexView {
+    let ctl = &obj.file().ctl;
+    let s = ctl.state.load(Ordering::Acquire);
+    let owner = s & OWNER_MASK;
+    MutexView {
+        owner,
+        recursion: if owner == 0 { 0 } else { ctl.recursion.load(Ordering::Relaxed) },
+        abandoned: s & ABANDONED != 0,
+    }
+}

@@ -1,0 +1,93 @@
+//! Semaphores. `state` bits 0..=30 hold the count (≤ max, validated on every read).
+//!
+//! ```text
+//! release(n): count + n > max => TooManyPosts, unchanged (SM-05, SM-07)
+//!             else count += n; with waiters, under the lock: min(n, k) units handed
+//!             to the first k queued waiters (SM-09)
+//! wait:       count > 0 => count - 1
+//! ```
+
+use std::sync::atomic::Ordering;
+
+use super::queue::satisfy_locked;
+use super::{Fast, Guard, Object};
+use crate::error::{Error, Result};
+use crate::shm::layout::*;
+
+#[inline]
+pub(crate) fn try_wait_fast(obj: &Object) -> Fast {
+    let st = obj.state();
+    let mut s = st.load(Ordering::Relaxed);
+    loop {
+        if s & WAITERS != 0 {
+            return Fast::Slow;
+        }
+        if s & COUNT_MASK == 0 {
+            return Fast::NotSignaled;
+        }
+        match st.compare_exchange_weak(s, s - 1, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => return Fast::Acquired(false),
+            Err(now) => s = now,
+        }
+    }
+}
+
+pub(crate) fn acquire_locked(obj: &Object, _g: &Guard<'_>) -> Option<bool> {
+    let s = obj.state().load(Ordering::Relaxed);
+    if s & COUNT_MASK == 0 {
+        return None;
+    }
+    obj.state().store(s - 1, Ordering::Relaxed);
+    Some(false)
+}
+
+pub(crate) fn undo_locked(obj: &Object, _g: &Guard<'_>) {
+    obj.state().fetch_add(1, Ordering::Relaxed);
+}
+
+fn count(obj: &Object, s: u64) -> Result<u32> {
+    let c = (s & COUNT_MASK) as u32;
+    if c > obj.max || s & !(COUNT_MASK | WAITERS) != 0 {
+        return Err(obj.corrupt("semaphore count above its maximum"));
+    }
+    Ok(c)
+}
+
+/// `ReleaseSemaphore`; returns the previous count (SM-04).
+#[inline]
+pub(crate) fn release(obj: &Object, n: u32) -> Result<u32> {
+    if n == 0 || n > MAX_SEMAPHORE {
+        return Err(Error::invalid(format!("a semaphore release count must be between 1 and {MAX_SEMAPHORE}, not {n}")));
+    }
+    let st = obj.state();
+    let mut s = st.load(Ordering::Relaxed);
+    while s & WAITERS == 0 {
+        let c = count(obj, s)?;
+        if n > obj.max - c {
+            return Err(Error::TooManyPosts { count: n, max: obj.max, current: c });
+        }
+        match st.compare_exchange_weak(s, s + u64::from(n), Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return Ok(c),
+            Err(now) => s = now,
+        }
+    }
+    release_slow(obj, n)
+}
+
+#[cold]
+fn release_slow(obj: &Object, n: u32) -> Result<u32> {
+    let g = obj.lock();
+    let s = obj.state().load(Ordering::Relaxed);
+    let c = count(obj, s)?;
+    if n > obj.max - c {
+        return Err(Error::TooManyPosts { count: n, max: obj.max, current: c });
+    }
+    obj.state().store(s + u64::from(n), Ordering::Relaxed);
+    satisfy_locked(&g);
+    Ok(c)
+}
+
+/// `(count, max)`.
+pub(crate) fn query(obj: &Object) -> Result<(u32, u32)> {
+    Ok((count(obj, obj.state().load(Ordering::Acquire))?, obj.max))
+}

@@ -1,0 +1,236 @@
+//! The canonical drawing of the two kinds of shared file, layout version 1.
+//!
+//! # Object file (4096 bytes, one per object)
+//!
+//! | off  | size | field          | written                               | checked on open / use             |
+//! |-----:|-----:|----------------|---------------------------------------|-----------------------------------|
+//! |    0 |    8 | magic          | once, before publication              | must equal [`OBJECT_MAGIC`]       |
+//! |    8 |    4 | version        | once                                  | must equal [`LAYOUT_VERSION`]     |
+//! |   12 |    4 | kind           | once (1 event, 2 mutex, 3 sem, 4 timer)| must match the handle's kind     |
+//! |   16 |    8 | object_id      | once, random, non-zero                | non-zero; lock order, WL-07       |
+//! |   24 |    4 | param          | once: event/timer manual flag, sem max | range-checked per kind           |
+//! |   28 |    4 | size           | once: 4096                            | must equal the file size          |
+//! |   32 |    4 | queue_capacity | once: [`QUEUE_CAPACITY`]              | must equal it                     |
+//! |   36 |    4 | creator_uid    | once (informational)                  | —                                 |
+//! |   40 |   24 | reserved       | zero                                  | must be zero                      |
+//! |   64 |    8 | lock           | holder identity \| CONTENDED (bit 63) | holder liveness checked on steal  |
+//! |   72 |    4 | lock_seq       | bumped by an unlocker with sleepers: futex word of the lock |     |
+//! |   76 |    4 | seq            | bumped by every locked state change: futex word of overflow sleepers | |
+//! |   80 |    8 | state          | atomics only, see the bits below      | decoded, never trusted            |
+//! |   88 |    4 | recursion      | mutex owner's recursion count         | 0 ⇔ unowned, else ≥ 1             |
+//! |   92 |    4 | queue_len      | under the lock                        | clamped to the capacity           |
+//! |   96 |    4 | overflow       | under the lock: sleepers not queued   | —                                 |
+//! |  100 |    4 | reserved       | zero                                  | —                                 |
+//! |  104 |   24 | timer          | reserved for waitable timers          | —                                 |
+//! |  128 | 3968 | queue[248]     | 16-byte entries, FCFS order, under the lock | each field validated        |
+//!
+//! A queue entry names one waiter of this object: `table` (whose wait-block table:
+//! the waiter's uid for a `Local\` table, [`GLOBAL_TABLE`] for the `Global\` one),
+//! `block` (index in that table), `gen` (the wait's generation: an entry whose
+//! generation no longer matches its block's is stale and dropped) and `meta`
+//! (bits 0..=7 the object's index in the waiter's list, bits 8..=15 [`ENTRY_ANY`] or
+//! [`ENTRY_ALL`]).
+//!
+//! ## `state` bits
+//!
+//! ```text
+//!  event      bit 0      SIGNALED
+//!  semaphore  bits 0..31 count (≤ max ≤ 0x7FFF_FFFF)
+//!  mutex      bits 0..61 owner identity (tid | start time << 32), 0 = unowned
+//!             bit 62     ABANDONED   set when the owner died; the next acquirer clears and reports it
+//!  all kinds  bit 63     WAITERS     queue or overflow non-empty: every operation takes the lock
+//! ```
+//!
+//! With WAITERS clear the state word is the whole truth and operations are a single
+//! compare-and-swap (the fast path, no system call). With WAITERS set the state only
+//! changes under the object lock, which is what lets a signaler hand the object to a
+//! queued waiter at the moment of the signal.
+//!
+//! # Wait-block table (one per namespace directory: `.waits`)
+//!
+//! | off | size | field    |                                                      |
+//! |----:|-----:|----------|------------------------------------------------------|
+//! |   0 |    8 | magic    | [`TABLE_MAGIC`]                                      |
+//! |   8 |    4 | version  | [`LAYOUT_VERSION`]                                   |
+//! |  12 |    4 | capacity | [`TABLE_BLOCKS`]                                     |
+//! |  16 |   48 | reserved | zero                                                 |
+//! |  64 | 64×N | blocks   | see below                                            |
+//!
+//! A wait block (64 bytes) belongs to one waiting thread for the duration of a wait:
+//! `owner` (identity, 0 = free), `claim` (generation << 32 | [`CLAIM_WAITING`],
+//! [`CLAIM_CANCELLED`], [`CLAIM_SIGNALED`] + i or [`CLAIM_ABANDONED`] + i), `wake` (the
+//! one futex word the waiter sleeps on, whatever the number of objects), `pid`.
+
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+/// "PSYNCOB1", little-endian.
+pub(crate) const OBJECT_MAGIC: u64 = u64::from_le_bytes(*b"PSYNCOB1");
+/// "PSYNCWB1", little-endian.
+pub(crate) const TABLE_MAGIC: u64 = u64::from_le_bytes(*b"PSYNCWB1");
+/// The only layout this build reads or writes.
+pub(crate) const LAYOUT_VERSION: u32 = 1;
+/// Size of every object file.
+pub(crate) const OBJECT_SIZE: usize = 4096;
+/// Queue entries per object; more waiters than this sleep on `seq` (the overflow path).
+pub(crate) const QUEUE_CAPACITY: usize = 248;
+/// Wait blocks per table: concurrent blocking waits per namespace.
+pub(crate) const TABLE_BLOCKS: usize = 4096;
+/// Size of a wait-block table file.
+pub(crate) const TABLE_SIZE: usize = 64 + TABLE_BLOCKS * 64;
+/// `table` value naming the `Global\` table.
+pub(crate) const GLOBAL_TABLE: u32 = u32::MAX;
+
+/// Kind codes in the header.
+pub(crate) const KIND_EVENT: u32 = 1;
+pub(crate) const KIND_MUTEX: u32 = 2;
+pub(crate) const KIND_SEMAPHORE: u32 = 3;
+pub(crate) const KIND_TIMER: u32 = 4;
+
+/// `state` bit 63: someone is queued or overflowed; every operation takes the lock.
+pub(crate) const WAITERS: u64 = 1 << 63;
+/// `state` bit 62 (mutex): the last owner died owning it.
+pub(crate) const ABANDONED: u64 = 1 << 62;
+/// `state` bit 0 (event): signaled.
+pub(crate) const SIGNALED: u64 = 1;
+/// `state` bits of a semaphore count.
+pub(crate) const COUNT_MASK: u64 = 0x7FFF_FFFF;
+/// `state` bits of a mutex owner.
+pub(crate) const OWNER_MASK: u64 = (1 << 62) - 1;
+/// Largest semaphore maximum (LM-02).
+pub(crate) const MAX_SEMAPHORE: u32 = 0x7FFF_FFFF;
+
+/// `lock` bit 63: someone sleeps on `lock_seq`.
+pub(crate) const LOCK_CONTENDED: u64 = 1 << 63;
+
+/// Entry `meta` kinds.
+pub(crate) const ENTRY_ANY: u32 = 1;
+pub(crate) const ENTRY_ALL: u32 = 2;
+
+/// Claim states (low 32 bits of `claim`).
+pub(crate) const CLAIM_IDLE: u32 = 0;
+pub(crate) const CLAIM_WAITING: u32 = 1;
+pub(crate) const CLAIM_CANCELLED: u32 = 2;
+pub(crate) const CLAIM_SIGNALED: u32 = 0x1_0000;
+pub(crate) const CLAIM_ABANDONED: u32 = 0x2_0000;
+
+/// Mapped types: plain old data made of fixed-width atomics.
+///
+/// # Safety
+/// Implementors are `#[repr(C)]`, contain only `Atomic*` integers and arrays of them
+/// (valid for any bit pattern, in any address space, at any alignment the mapping
+/// gives: mappings are page-aligned), and hold no pointers.
+pub(crate) unsafe trait Shared {}
+
+/// Bytes 0..64 of an object file.
+#[repr(C)]
+pub(crate) struct Header {
+    pub magic: AtomicU64,
+    pub version: AtomicU32,
+    pub kind: AtomicU32,
+    pub object_id: AtomicU64,
+    pub param: AtomicU32,
+    pub size: AtomicU32,
+    pub queue_capacity: AtomicU32,
+    pub creator_uid: AtomicU32,
+    pub reserved: [AtomicU64; 3],
+}
+
+/// Bytes 64..128 of an object file.
+#[repr(C)]
+pub(crate) struct Control {
+    pub lock: AtomicU64,
+    pub lock_seq: AtomicU32,
+    pub seq: AtomicU32,
+    pub state: AtomicU64,
+    pub recursion: AtomicU32,
+    pub queue_len: AtomicU32,
+    pub overflow: AtomicU32,
+    pub reserved: AtomicU32,
+    pub timer: [AtomicU64; 3],
+}
+
+/// One waiter of an object.
+#[repr(C)]
+pub(crate) struct Entry {
+    pub table: AtomicU32,
+    pub block: AtomicU32,
+    pub generation: AtomicU32,
+    pub meta: AtomicU32,
+}
+
+/// A whole object file.
+#[repr(C)]
+pub(crate) struct ObjectFile {
+    pub header: Header,
+    pub ctl: Control,
+    pub queue: [Entry; QUEUE_CAPACITY],
+}
+
+/// Bytes 0..64 of a wait-block table.
+#[repr(C)]
+pub(crate) struct TableHeader {
+    pub magic: AtomicU64,
+    pub version: AtomicU32,
+    pub capacity: AtomicU32,
+    pub reserved: [AtomicU64; 6],
+}
+
+/// One waiting thread's block.
+#[repr(C)]
+pub(crate) struct Block {
+    pub owner: AtomicU64,
+    pub claim: AtomicU64,
+    pub wake: AtomicU32,
+    pub pid: AtomicU32,
+    pub reserved: [AtomicU64; 5],
+}
+
+/// A whole wait-block table.
+#[repr(C)]
+pub(crate) struct TableFile {
+    pub header: TableHeader,
+    pub blocks: [Block; TABLE_BLOCKS],
+}
+
+// SAFETY: all five are repr(C) structs of atomics and arrays of atomics only.
+unsafe impl Shared for ObjectFile {}
+// SAFETY: as above.
+unsafe impl Shared for TableFile {}
+
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<Header>() == 64);
+    assert!(offset_of!(Header, kind) == 12);
+    assert!(offset_of!(Header, object_id) == 16);
+    assert!(offset_of!(Header, param) == 24);
+    assert!(offset_of!(Header, size) == 28);
+    assert!(offset_of!(Header, queue_capacity) == 32);
+    assert!(offset_of!(Header, reserved) == 40);
+    assert!(size_of::<Control>() == 64);
+    assert!(offset_of!(ObjectFile, ctl) == 64);
+    assert!(offset_of!(Control, lock_seq) == 8);
+    assert!(offset_of!(Control, seq) == 12);
+    assert!(offset_of!(Control, state) == 16);
+    assert!(offset_of!(Control, recursion) == 24);
+    assert!(offset_of!(Control, queue_len) == 28);
+    assert!(offset_of!(Control, overflow) == 32);
+    assert!(offset_of!(Control, timer) == 40);
+    assert!(size_of::<Entry>() == 16);
+    assert!(offset_of!(ObjectFile, queue) == 128);
+    assert!(size_of::<ObjectFile>() == OBJECT_SIZE);
+    assert!(size_of::<Block>() == 64);
+    assert!(offset_of!(Block, claim) == 8);
+    assert!(offset_of!(Block, wake) == 16);
+    assert!(offset_of!(TableFile, blocks) == 64);
+    assert!(size_of::<TableFile>() == TABLE_SIZE);
+};
+
+/// Packs a claim word.
+pub(crate) fn claim(generation: u32, state: u32) -> u64 {
+    (u64::from(generation) << 32) | u64::from(state)
+}
+
+/// Packs an entry's `meta`.
+pub(crate) fn entry_meta(index: usize, kind: u32) -> u32 {
+    (index as u32 & 0xFF) | (kind << 8)
+}

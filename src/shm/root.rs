@@ -1,0 +1,171 @@
+//! The directory tree under the root, and who may use it.
+//!
+//! ```text
+//! <root>/                 PROCSYNC_ROOT, default /dev/shm/procsync; mode 1777 (like /tmp)
+//! <root>/local-<uid>/     Local\ names of user <uid>: owned by <uid>, mode 0700
+//! <root>/global/          Global\ names of every user: mode 1777 (sticky: only the
+//!                         creator of a file may unlink it); owned by root or the caller
+//! <root>/*/o<encoded>     one object file per name (see handle::name for the encoding)
+//! <root>/*/.waits         the namespace's wait-block table
+//! ```
+//!
+//! Every directory is opened with `O_NOFOLLOW` and checked (type, owner, mode) before
+//! use; everything inside is reached relative to the verified descriptor.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::error::{Error, Result};
+use crate::sys::fs;
+
+/// Default root when `PROCSYNC_ROOT` is unset.
+pub const DEFAULT_ROOT: &str = "/dev/shm/procsync";
+
+/// Which namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum NsKind {
+    /// `Local\` (and bare names) of the calling user.
+    Local,
+    /// `Global\`.
+    Global,
+}
+
+/// A verified namespace directory.
+#[derive(Debug)]
+pub(crate) struct Namespace {
+    pub kind: NsKind,
+    pub dir: OwnedFd,
+    pub path: PathBuf,
+    /// `table` key of this namespace's wait-block table (uid, or GLOBAL_TABLE).
+    pub table_key: u32,
+    pub swept: std::sync::atomic::AtomicBool,
+}
+
+static CACHE: OnceLock<Mutex<HashMap<(PathBuf, NsKind, u32), Arc<Namespace>>>> = OnceLock::new();
+
+/// The root directory in force: `PROCSYNC_ROOT` or [`DEFAULT_ROOT`].
+pub(crate) fn current_root() -> PathBuf {
+    match std::env::var_os("PROCSYNC_ROOT") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(DEFAULT_ROOT),
+    }
+}
+
+fn io(op: &'static str) -> impl Fn(rustix::io::Errno) -> Error {
+    move |e| match e {
+        rustix::io::Errno::ACCESS | rustix::io::Errno::PERM => Error::AccessDenied {
+            what: format!("{op}: permission denied; check the owner and mode of the procsync root"),
+        },
+        e => Error::os(op, e),
+    }
+}
+
+/// The namespace of the calling user (`Local`) or the shared one (`Global`) under `root`.
+pub(crate) fn namespace(root: &Path, kind: NsKind) -> Result<Arc<Namespace>> {
+    let uid = fs::euid();
+    let key = (root.to_path_buf(), kind, uid);
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(ns) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(ns.clone());
+    }
+    let ns = Arc::new(open_namespace(root, kind, uid)?);
+    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, ns.clone());
+    Ok(ns)
+}
+
+fn open_namespace(root: &Path, kind: NsKind, uid: u32) -> Result<Namespace> {
+    if !root.is_absolute() {
+        return Err(Error::invalid(format!(
+            "PROCSYNC_ROOT `{}` must be an absolute path",
+            root.display()
+        )));
+    }
+    fs::make_dirs(root, 0o1777).map_err(io("creating the procsync root"))?;
+    let root_fd = fs::open_dir(root).map_err(|e| match e {
+        rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => Error::AccessDenied {
+            what: format!("the procsync root `{}` is not a directory (a symlink?); remove it", root.display()),
+        },
+        e => io("opening the procsync root")(e),
+    })?;
+    let (name, mode, table_key) = match kind {
+        NsKind::Local => (format!("local-{uid}"), 0o700, uid),
+        NsKind::Global => ("global".to_string(), 0o1777, crate::shm::layout::GLOBAL_TABLE),
+    };
+    fs::make_dir_at(root_fd.as_fd(), &name, mode).map_err(io("creating a namespace directory"))?;
+    let dir = fs::open_dir_at(root_fd.as_fd(), &name).map_err(|e| match e {
+        rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => Error::AccessDenied {
+            what: format!("`{}/{name}` is not a directory (a symlink?); remove it", root.display()),
+        },
+        e => io("opening a namespace directory")(e),
+    })?;
+    let st = fs::stat_fd(dir.as_fd()).map_err(io("checking a namespace directory"))?;
+    let path = root.join(&name);
+    match kind {
+        NsKind::Local => {
+            if st.uid != uid || st.mode & 0o077 != 0 {
+                return Err(Error::AccessDenied {
+                    what: format!(
+                        "`{}` must be owned by uid {uid} with mode 0700 (found uid {}, mode {:o}); remove it so procsync can recreate it",
+                        path.display(),
+                        st.uid,
+                        st.mode
+                    ),
+                });
+            }
+        }
+        NsKind::Global => {
+            if (st.uid != 0 && st.uid != uid) || st.mode & 0o1002 != 0o1002 {
+                return Err(Error::AccessDenied {
+                    what: format!(
+                        "`{}` must be owned by root (or you) with mode 1777 (found uid {}, mode {:o}); remove it so procsync can recreate it",
+                        path.display(),
+                        st.uid,
+                        st.mode
+                    ),
+                });
+            }
+        }
+    }
+    Ok(Namespace {
+        kind,
+        dir,
+        path,
+        table_key,
+        swept: std::sync::atomic::AtomicBool::new(false),
+    })
+}
+
+/// The namespace that holds wait-block table `key` under `root` (for a signaler that
+/// must reach a waiter's block).
+pub(crate) fn namespace_for_table(root: &Path, key: u32) -> Result<Arc<Namespace>> {
+    if key == crate::shm::layout::GLOBAL_TABLE {
+        return namespace(root, NsKind::Global);
+    }
+    if key == fs::euid() {
+        return namespace(root, NsKind::Local);
+    }
+    // Another user's local table: only reachable for a privileged caller.
+    let cache = CACHE.get_or_init(Default::default);
+    let ck = (root.to_path_buf(), NsKind::Local, key);
+    if let Some(ns) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&ck) {
+        return Ok(ns.clone());
+    }
+    let root_fd = fs::open_dir(root).map_err(io("opening the procsync root"))?;
+    let name = format!("local-{key}");
+    let dir = fs::open_dir_at(root_fd.as_fd(), &name).map_err(io("opening another user's namespace"))?;
+    let st = fs::stat_fd(dir.as_fd()).map_err(io("checking a namespace directory"))?;
+    if st.uid != key {
+        return Err(Error::AccessDenied { what: format!("`{name}` is not owned by uid {key}") });
+    }
+    let ns = Arc::new(Namespace {
+        kind: NsKind::Local,
+        dir,
+        path: root.join(name),
+        table_key: key,
+        swept: std::sync::atomic::AtomicBool::new(true),
+    });
+    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(ck, ns.clone());
+    Ok(ns)
+}

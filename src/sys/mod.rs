@@ -1,0 +1,21 @@
+//! The platform layer: the only code that names rustix or libc. Everything above
+//! speaks in terms of shared futex words, descriptors, mappings and thread identities.
+//!
+//! It must not know about objects, names or semantics. Linux is the only backend today;
+//! the contract below (futex on a shared word, wait on several words, an advisory lock
+//! per open description, a sealed anonymous file, liveness of a thread) is what a
+//! FreeBSD (`_umtx_op`, `flock`, `SHM_ANON`) or macOS (`os_sync_wait_on_address`) port
+//! would implement.
+//!
+//! # Safety
+//! This module opts back into `unsafe` for `mmap`/`munmap` and the raw `tgkill` system
+//! call; each block states its invariant.
+#![allow(unsafe_code)]
+
+pub(crate) mod fs;
+pub(crate) mod futex;
+pub(crate) mod mmap;
+pub(crate) mod thread;
+pub(crate) mod time;
+
+pub(crate) use rustix::io::Errno;

@@ -1,0 +1,126 @@
+//! Thread identity and liveness.
+//!
+//! A thread is named in shared memory by an *identity*: its Linux thread id in the low
+//! 32 bits and the low 30 bits of its start time (clock ticks since boot, from
+//! `/proc/<tid>/stat`) in bits 32..=61. Bits 62 and 63 are left to the words that embed
+//! an identity. The start time guards against thread-id reuse: a recycled id names a
+//! thread with a different start time. The identity is read once per thread and cached,
+//! so the fast paths make no `gettid` call; a fork handler invalidates the cache.
+
+use std::cell::Cell;
+use std::sync::Once;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Bits of an identity that carry the thread id.
+pub(crate) const IDENT_TID_MASK: u64 = 0xFFFF_FFFF;
+/// Bits of an identity (tid + start time); bits 62..=63 are free for flags.
+pub(crate) const IDENT_MASK: u64 = (1 << 62) - 1;
+
+/// The calling thread, as other processes see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Me {
+    /// Thread id.
+    pub tid: u32,
+    /// Process id (thread-group id).
+    pub pid: u32,
+    /// `tid | start << 32`, never 0.
+    pub ident: u64,
+}
+
+/// Bumped in a forked child so that cached identities of the parent are dropped.
+static FORK_GEN: AtomicU32 = AtomicU32::new(0);
+static ATFORK: Once = Once::new();
+
+extern "C" fn after_fork_in_child() {
+    FORK_GEN.fetch_add(1, Ordering::Relaxed);
+}
+
+thread_local! {
+    static ME: Cell<Option<(u32, Me)>> = const { Cell::new(None) };
+}
+
+/// The calling thread's identity; a system call only on the first use per thread.
+#[inline]
+pub(crate) fn me() -> Me {
+    let generation = FORK_GEN.load(Ordering::Relaxed);
+    if let Some((g, me)) = ME.with(Cell::get)
+        && g == generation
+    {
+        return me;
+    }
+    me_slow(generation)
+}
+
+#[cold]
+fn me_slow(generation: u32) -> Me {
+    ATFORK.call_once(|| {
+        // SAFETY: registers a handler that only performs an atomic add, which is
+        // async-signal-safe and valid in a freshly forked child.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        }
+    });
+    let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    let start = match read_stat(tid) {
+        Some(Stat { start, .. }) => start,
+        None => 0,
+    };
+    let me = Me { tid, pid, ident: make_ident(tid, start) };
+    ME.with(|c| c.set(Some((generation, me))));
+    me
+}
+
+fn make_ident(tid: u32, start: u64) -> u64 {
+    u64::from(tid) | ((start & 0x3FFF_FFFF) << 32)
+}
+
+/// The thread id inside an identity.
+pub(crate) fn ident_tid(ident: u64) -> u32 {
+    (ident & IDENT_TID_MASK) as u32
+}
+
+struct Stat {
+    state: u8,
+    start: u64,
+}
+
+fn read_stat(tid: u32) -> Option<Stat> {
+    let text = std::fs::read(format!("/proc/{tid}/stat")).ok()?;
+    // `pid (comm) S ppid …`: comm may hold spaces and parentheses, so split after the last ')'.
+    let close = text.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(text.get(close + 2..)?).ok()?;
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.bytes().next()?;
+    // Field 22 (starttime) is the 20th after the state.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some(Stat { state, start })
+}
+
+/// Whether the thread named by `ident` still runs. Reads `/proc`, so it is for slow
+/// paths only (lock recovery, abandonment checks). Zombies count as dead.
+pub(crate) fn ident_alive(ident: u64) -> bool {
+    let tid = ident_tid(ident);
+    if tid == 0 {
+        return false;
+    }
+    match read_stat(tid) {
+        None => false,
+        Some(s) => s.state != b'Z' && s.state != b'X' && make_ident(tid, s.start) == ident & IDENT_MASK,
+    }
+}
+
+/// Cheap liveness test of thread `tid` of process `pid` (one `tgkill(…, 0)`).
+pub(crate) fn thread_exists(pid: u32, tid: u32) -> bool {
+    if pid == 0 || tid == 0 {
+        return false;
+    }
+    // SAFETY: tgkill with signal 0 sends nothing; it only checks that the thread exists.
+    let r = unsafe { libc::syscall(libc::SYS_tgkill, pid as libc::c_long, tid as libc::c_long, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Yields the processor (used between spins on an internal lock).
+pub(crate) fn yield_now() {
+    std::thread::yield_now();
+}

@@ -1,0 +1,45 @@
+//! Deadlines on CLOCK_MONOTONIC (`std::time::Instant`). The clock is read only when a
+//! timeout is finite and non-zero.
+
+use std::time::{Duration, Instant};
+
+/// When a wait gives up. `Never` is INFINITE; `Now` is a poll (timeout 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Deadline {
+    /// Timeout 0: test the state and return.
+    Now,
+    /// A finite timeout, absolute on the monotonic clock.
+    At(Instant),
+    /// INFINITE.
+    Never,
+}
+
+impl Deadline {
+    /// `None` means infinite.
+    pub(crate) fn after(timeout: Option<Duration>) -> Self {
+        match timeout {
+            None => Deadline::Never,
+            Some(d) if d.is_zero() => Deadline::Now,
+            // An overflow (a timeout of centuries) is as good as infinite.
+            Some(d) => Instant::now().checked_add(d).map_or(Deadline::Never, Deadline::At),
+        }
+    }
+
+    /// Time left, `Some(ZERO)` when passed, `None` when infinite.
+    pub(crate) fn remaining(self) -> Option<Duration> {
+        match self {
+            Deadline::Now => Some(Duration::ZERO),
+            Deadline::At(t) => Some(t.saturating_duration_since(Instant::now())),
+            Deadline::Never => None,
+        }
+    }
+
+    /// The earlier of two deadlines.
+    pub(crate) fn min(self, other: Deadline) -> Deadline {
+        match (self, other) {
+            (Deadline::Now, _) | (_, Deadline::Now) => Deadline::Now,
+            (Deadline::Never, d) | (d, Deadline::Never) => d,
+            (Deadline::At(a), Deadline::At(b)) => Deadline::At(a.min(b)),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Waiting for all of several objects, atomically (WL-01..17).
+//!
+//! The waiter locks every object of its set in ascending object-id order, checks that
+//! each is signaled for it, and if so acquires them all before unlocking any. Every
+//! change to an object's state happens under that object's lock, so no thread in any
+//! process can observe a partial acquisition, and a timeout leaves everything as it
+//! was. Everyone else holds at most one object lock at a time, and wait-all waiters
+//! take theirs in one global order, so there is no lock-order cycle: no deadlock, and
+//! two wait-all waiters over overlapping sets (WL-16) simply serialize.
+//!
+//! If the set is not complete, the waiter queues an `ALL` entry in each object and
+//! sleeps on its block's `wake` word; a signaler rings it whenever one of its objects
+//! becomes signaled, and it re-checks the whole set. (A signaler cannot complete a
+//! wait-all itself: it may not have the other objects mapped.)
+//!
+//! A waiter killed while holding some of the locks leaves them to be recovered from a
+//! dead holder (`obj::lock`); the objects it had already acquired count as "acquired,
+//! then died": mutexes become abandoned, semaphore units and event signals are gone,
+//! exactly as if it had died right after returning.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::any::{OWNER_CHECK_MS, check_owners};
+use super::{WaitBlock, WaitOutcome, abandon};
+use crate::error::{Error, Result};
+use crate::obj::queue::{self, EntryVal};
+use crate::obj::{Guard, Object, ObjectKind, mutex};
+use crate::shm::layout::*;
+use crate::sys::futex::{self, Woke};
+use crate::sys::thread;
+use crate::sys::time::Deadline;
+
+/// Rejects the same object twice (WL-07, HD-13: compared by object, not by handle).
+pub(crate) fn check_duplicates(objs: &[&Arc<Object>]) -> Result<()> {
+    for j in 0..objs.len() {
+        for i in 0..j {
+            if objs[i].id == objs[j].id {
+                return Err(Error::DuplicateObject { first: i, second: j });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn complete(objs: &[&Arc<Object>], me: u64) -> bool {
+    objs.iter().all(|o| {
+        let s = o.state().load(Ordering::Relaxed);
+        o.signaled_for(s, me)
+            && (o.kind != ObjectKind::Mutex
+                || s & OWNER_MASK != me
+                || o.file().ctl.recursion.load(Ordering::Relaxed) < mutex::MAX_RECURSION)
+    })
+}
+
+/// Waits until every object of `objs` can be acquired at once; see the module doc.
+pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<WaitOutcome> {
+    check_duplicates(objs)?;
+    let me = thread::me().ident;
+    let mut order: Vec<usize> = (0..objs.len()).collect();
+    order.sort_by_key(|&i| objs[i].id);
+    let has_mutex = objs.iter().any(|o| o.kind == ObjectKind::Mutex);
+    let mut wb: Option<WaitBlock> = None;
+    let mut overflow: Vec<usize> = Vec::new();
+    loop {
+        let guards: Vec<(usize, Guard<'_>)> = order.iter().map(|&i| (i, objs[i].lock())).collect();
+        for (_, g) in &guards {
+            if g.obj.kind == ObjectKind::Mutex {
+                let owner = g.obj.state().load(Ordering::Relaxed) & OWNER_MASK;
+                if owner != 0 && owner != me {
+                    mutex::check_owner_locked(g);
+                }
+            }
+        }
+        let expired = deadline == Deadline::Now || deadline.remaining() == Some(Duration::ZERO);
+        let done = complete(objs, me);
+        if done || expired {
+            let mut outcome = WaitOutcome::TimedOut;
+            if done {
+                let mut abandoned = None;
+                for (i, g) in guards.iter().map(|(i, g)| (*i, g)) {
+                    // `complete` checked every object under these locks, so each
+                    // acquisition succeeds.
+                    if let Ok(Some(true)) = g.obj.acquire_locked(g, me) {
+                        abandoned = Some(abandoned.map_or(i, |k: usize| k.min(i)));
+                    }
+                }
+                outcome = abandoned.map_or(WaitOutcome::Signaled(0), WaitOutcome::Abandoned);
+            }
+            if let Some(wb) = &wb {
+                let _ = wb.cancel();
+                for (_, g) in &guards {
+                    queue::remove_wait(g, wb.table.key, wb.index, wb.generation);
+                }
+                for &i in &overflow {
+                    objs[i].file().ctl.overflow.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+            drop(guards);
+            if done {
+                for o in objs {
+                    if o.kind == ObjectKind::Mutex {
+                        abandon::note_owned(o);
+                    }
+                }
+            }
+            return Ok(outcome);
+        }
+        if wb.is_none() {
+            let b = match WaitBlock::take(objs) {
+                Ok(b) => b,
+                Err(e) => return Err(e),
+            };
+            for (i, g) in &guards {
+                let e = EntryVal { table: b.table.key, block: b.index, generation: b.generation, index: *i, kind: ENTRY_ALL };
+                if !queue::push(g, e) {
+                    g.obj.file().ctl.overflow.fetch_add(1, Ordering::Relaxed);
+                    overflow.push(*i);
+                }
+            }
+            wb = Some(b);
+        }
+        let b = wb.as_ref().expect("set above");
+        let wake = &b.block().wake;
+        // Read under the locks: a signal after we unlock changes it.
+        let w = wake.load(Ordering::Acquire);
+        let seqs: Vec<u32> = overflow.iter().map(|&i| objs[i].seq().load(Ordering::Acquire)).collect();
+        drop(guards);
+        let slice = if has_mutex {
+            deadline.min(Deadline::At(Instant::now() + Duration::from_millis(OWNER_CHECK_MS)))
+        } else {
+            deadline
+        };
+        let mut words = vec![(wake, w)];
+        for (n, &i) in overflow.iter().enumerate() {
+            words.push((objs[i].seq(), seqs[n]));
+        }
+        if futex::wait_many(&words, slice) == Woke::TimedOut && has_mutex {
+            check_owners(objs.iter().copied(), me);
+        }
+    }
+}

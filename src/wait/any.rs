@@ -1,0 +1,201 @@
+//! Waiting for one of several objects (and for one object: the same path with n = 1).
+//!
+//! 1. Try each distinct object lock-free, lowest index first (WY-03, WY-08).
+//! 2. Otherwise take a wait block, and for each object, under its lock: stop if a
+//!    signaler already claimed us; take the object if it became signaled (claiming our
+//!    own block, so that no signaler can also claim it); else queue an entry.
+//! 3. Sleep on the block's `wake` word until the claim changes or the deadline passes
+//!    (plus the `seq` word of objects whose queue was full: the overflow path).
+//! 4. Cancel with a compare-and-swap: if it fails, a signaler claimed us first and the
+//!    object is ours (TO-06: never "timed out but acquired").
+//!
+//! Entries of a satisfied wait in the other objects are left behind as stale (their
+//! generation no longer matches) and dropped by the next holder of those locks, so a
+//! wake costs the same for 1 or 64 objects.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{WaitBlock, WaitOutcome, abandon, outcome_of};
+use crate::error::Result;
+use crate::obj::queue::{self, EntryVal};
+use crate::obj::{Fast, Object, ObjectKind, mutex};
+use crate::shm::layout::*;
+use crate::sys::futex::{self, Woke};
+use crate::sys::thread;
+use crate::sys::time::Deadline;
+
+/// How often a waiter blocked on a mutex checks that its owner still lives.
+pub(crate) const OWNER_CHECK_MS: u64 = 50;
+
+fn won(obj: &Arc<Object>, i: usize, abandoned: bool) -> WaitOutcome {
+    if obj.kind == ObjectKind::Mutex {
+        abandon::note_owned(obj);
+    }
+    if abandoned { WaitOutcome::Abandoned(i) } else { WaitOutcome::Signaled(i) }
+}
+
+/// Waits until one of `objs` is acquired; see the module doc.
+pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<WaitOutcome> {
+    let me = thread::me().ident;
+    let mut uniq: Vec<(usize, &Arc<Object>)> = Vec::with_capacity(objs.len());
+    for (i, o) in objs.iter().enumerate() {
+        if !uniq.iter().any(|(_, u)| u.id == o.id) {
+            uniq.push((i, o));
+        }
+    }
+    for &(i, o) in &uniq {
+        match o.try_acquire_fast(me) {
+            Fast::Acquired(a) => return Ok(won(o, i, a)),
+            Fast::NotSignaled => {}
+            Fast::Slow => {
+                let g = o.lock();
+                queue::purge(&g, false);
+                if let Some(a) = o.acquire_locked(&g, me)? {
+                    drop(g);
+                    return Ok(won(o, i, a));
+                }
+            }
+        }
+    }
+    if deadline == Deadline::Now || deadline.remaining() == Some(Duration::ZERO) {
+        return Ok(WaitOutcome::TimedOut);
+    }
+    block(&uniq, objs, me, deadline)
+}
+
+fn block(uniq: &[(usize, &Arc<Object>)], objs: &[&Arc<Object>], me: u64, deadline: Deadline) -> Result<WaitOutcome> {
+    let wb = WaitBlock::take(objs)?;
+    let mut overflow: Vec<usize> = Vec::new();
+    let mut registered = 0;
+    let mut failure = None;
+    for (k, &(i, o)) in uniq.iter().enumerate() {
+        let g = o.lock();
+        if wb.state() != CLAIM_WAITING {
+            break;
+        }
+        match o.acquire_locked(&g, me) {
+            Ok(Some(a)) => {
+                if !wb.claim_self(if a { CLAIM_ABANDONED } else { CLAIM_SIGNALED } + i as u32) {
+                    o.undo_acquire_locked(&g, me, a);
+                    queue::satisfy_locked(&g);
+                }
+                break;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+        let e = EntryVal { table: wb.table.key, block: wb.index, generation: wb.generation, index: i, kind: ENTRY_ANY };
+        if !queue::push(&g, e) {
+            o.file().ctl.overflow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            overflow.push(k);
+        }
+        registered = k + 1;
+    }
+    let has_mutex = uniq.iter().any(|(_, o)| o.kind == ObjectKind::Mutex);
+    if failure.is_none() {
+        sleep(&wb, uniq, &overflow, me, has_mutex, deadline, &mut failure);
+    }
+    let outcome = match wb.cancel() {
+        Ok(()) => None,
+        Err(state) => outcome_of(state),
+    };
+    for &k in &overflow {
+        let g = uniq[k].1.lock();
+        g.obj.file().ctl.overflow.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    if outcome.is_none() {
+        // Timed out (or failed): leave no entry behind for a wait that is over.
+        for &(_, o) in &uniq[..registered] {
+            let g = o.lock();
+            queue::remove_wait(&g, wb.table.key, wb.index, wb.generation);
+        }
+    }
+    if let Some(e) = failure
+        && outcome.is_none()
+    {
+        return Err(e);
+    }
+    Ok(match outcome {
+        Some(WaitOutcome::Signaled(i)) => won(objs[i], i, false),
+        Some(WaitOutcome::Abandoned(i)) => won(objs[i], i, true),
+        _ => WaitOutcome::TimedOut,
+    })
+}
+
+fn sleep(
+    wb: &WaitBlock,
+    uniq: &[(usize, &Arc<Object>)],
+    overflow: &[usize],
+    me: u64,
+    has_mutex: bool,
+    deadline: Deadline,
+    failure: &mut Option<crate::Error>,
+) {
+    let wake = &wb.block().wake;
+    let mut seqs: Vec<u32> = overflow.iter().map(|&k| uniq[k].1.seq().load(std::sync::atomic::Ordering::Acquire)).collect();
+    loop {
+        let w = wake.load(std::sync::atomic::Ordering::Acquire);
+        if wb.state() != CLAIM_WAITING {
+            return;
+        }
+        // Overflowed objects: not queued, so nobody hands them to us; try ourselves.
+        for (n, &k) in overflow.iter().enumerate() {
+            let (i, o) = uniq[k];
+            seqs[n] = o.seq().load(std::sync::atomic::Ordering::Acquire);
+            let g = o.lock();
+            if wb.state() != CLAIM_WAITING {
+                return;
+            }
+            match o.acquire_locked(&g, me) {
+                Ok(Some(a)) => {
+                    if !wb.claim_self(if a { CLAIM_ABANDONED } else { CLAIM_SIGNALED } + i as u32) {
+                        o.undo_acquire_locked(&g, me, a);
+                        queue::satisfy_locked(&g);
+                    }
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    *failure = Some(e);
+                    return;
+                }
+            }
+        }
+        let slice = if has_mutex {
+            deadline.min(Deadline::At(Instant::now() + Duration::from_millis(OWNER_CHECK_MS)))
+        } else {
+            deadline
+        };
+        let mut words = Vec::with_capacity(1 + overflow.len());
+        words.push((wake, w));
+        for (n, &k) in overflow.iter().enumerate() {
+            words.push((uniq[k].1.seq(), seqs[n]));
+        }
+        if futex::wait_many(&words, slice) == Woke::TimedOut {
+            if deadline.remaining() == Some(Duration::ZERO) {
+                return;
+            }
+            if has_mutex {
+                check_owners(uniq.iter().map(|(_, o)| *o), me);
+            }
+        }
+    }
+}
+
+/// Abandons (and so hands on) every mutex among `objs` whose owner died.
+pub(crate) fn check_owners<'a>(objs: impl Iterator<Item = &'a Arc<Object>>, me: u64) {
+    for o in objs {
+        if o.kind != ObjectKind::Mutex {
+            continue;
+        }
+        let owner = o.state().load(std::sync::atomic::Ordering::Relaxed) & OWNER_MASK;
+        if owner != 0 && owner != me && !thread::ident_alive(owner) {
+            let g = o.lock();
+            mutex::check_owner_locked(&g);
+        }
+    }
+}
