@@ -32,6 +32,11 @@ mod shm;
 mod sys;
 mod wait;
 
+#[cfg(test)]
+mod test_root;
+#[cfg(test)]
+mod tests;
+
 pub use error::{Error, Result};
 pub use handle::{
     Access, CreateOptions, Event, Handle, Mutex, ObjectState, Owner, Semaphore, TimerDue, signal_and_wait, wait_all,

@@ -335,3 +335,101 @@ pub(crate) enum Fast {
     /// Waiters are queued, or a mutex's owner must be checked: take the lock.
     Slow,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    fn file_with(bytes: &[u8]) -> std::os::fd::OwnedFd {
+        let fd = fs::memfd("t").unwrap();
+        fs::write_at(fd.as_fd(), bytes, 0).unwrap();
+        fd
+    }
+
+    fn good(spec: ObjectSpec) -> Vec<u8> {
+        let fd = fs::memfd("t").unwrap();
+        init_file(fd.as_fd(), &spec).unwrap();
+        let mut b = vec![0u8; OBJECT_SIZE];
+        let mut done = 0;
+        while done < b.len() {
+            done += rustix::io::pread(&fd, &mut b[done..], done as u64).unwrap();
+        }
+        b
+    }
+
+    fn map(bytes: &[u8]) -> Result<Object> {
+        let fd = file_with(bytes);
+        Object::map(fd.as_fd(), "t".into(), "/nonexistent".into(), 0, "t".into())
+    }
+
+    fn why(r: Result<Object>) -> &'static str {
+        match r {
+            Err(Error::Corrupt { why, .. }) => why,
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_files_map() {
+        for spec in [
+            ObjectSpec::Event { manual: true, initial: true },
+            ObjectSpec::Mutex { owned: false },
+            ObjectSpec::Semaphore { initial: 1, max: MAX_SEMAPHORE },
+        ] {
+            let o = map(&good(spec)).unwrap();
+            assert_eq!(o.kind, spec.kind());
+            assert_ne!(o.id, 0);
+        }
+    }
+
+    #[test]
+    fn truncated_garbage_and_impossible_files_are_refused() {
+        let sem = good(ObjectSpec::Semaphore { initial: 0, max: 5 });
+        // (what to change, expected reason)
+        let patch = |off: usize, bytes: &[u8]| {
+            let mut b = sem.clone();
+            b[off..off + bytes.len()].copy_from_slice(bytes);
+            b
+        };
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (sem[..100].to_vec(), "wrong file size or type"),
+            (sem[..OBJECT_SIZE - 1].to_vec(), "wrong file size or type"),
+            ([sem.clone(), vec![0; 10]].concat(), "wrong file size or type"),
+            (vec![0xA5; OBJECT_SIZE], "bad magic"),
+            (vec![0; OBJECT_SIZE], "bad magic"),
+            (patch(8, &2u32.to_le_bytes()), "unknown layout version"),
+            (patch(12, &9u32.to_le_bytes()), "unknown object type"),
+            (patch(16, &0u64.to_le_bytes()), "object id is zero"),
+            (patch(24, &0u32.to_le_bytes()), "impossible parameter for its type"),
+            (patch(24, &0x8000_0000u32.to_le_bytes()), "impossible parameter for its type"),
+            (patch(28, &8192u32.to_le_bytes()), "bad size field"),
+            (patch(32, &7u32.to_le_bytes()), "bad queue capacity"),
+            (patch(40, &[1]), "reserved header bytes are not zero"),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(why(map(&bytes)), expected);
+        }
+        let ev = good(ObjectSpec::Event { manual: false, initial: false });
+        let mut b = ev.clone();
+        b[24] = 2;
+        assert_eq!(why(map(&b)), "impossible parameter for its type");
+    }
+
+    #[test]
+    fn impossible_state_is_an_error_not_a_panic() {
+        // A semaphore whose count exceeds its maximum: release and query report it.
+        let mut b = good(ObjectSpec::Semaphore { initial: 0, max: 5 });
+        b[80..88].copy_from_slice(&9u64.to_le_bytes());
+        let o = map(&b).unwrap();
+        assert!(matches!(semaphore::release(&o, 1), Err(Error::Corrupt { .. })));
+        assert!(matches!(semaphore::query(&o), Err(Error::Corrupt { .. })));
+        // A queue length beyond the capacity is clamped.
+        let mut b = good(ObjectSpec::Event { manual: true, initial: false });
+        b[92..96].copy_from_slice(&u32::MAX.to_le_bytes());
+        let o = map(&b).unwrap();
+        let g = o.lock();
+        assert_eq!(queue::len(&g), QUEUE_CAPACITY);
+    }
+}

@@ -45,8 +45,19 @@ pub(crate) struct Namespace {
 
 static CACHE: OnceLock<Mutex<HashMap<(PathBuf, NsKind, u32), Arc<Namespace>>>> = OnceLock::new();
 
+#[cfg(test)]
+thread_local! {
+    /// Unit tests run in parallel threads of one process: each sets its own root here
+    /// instead of the process-wide environment variable.
+    pub(crate) static TEST_ROOT: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
 /// The root directory in force: `PROCSYNC_ROOT` or [`DEFAULT_ROOT`].
 pub(crate) fn current_root() -> PathBuf {
+    #[cfg(test)]
+    if let Some(p) = TEST_ROOT.with(|r| r.borrow().clone()) {
+        return p;
+    }
     match std::env::var_os("PROCSYNC_ROOT") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => PathBuf::from(DEFAULT_ROOT),
