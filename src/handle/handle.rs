@@ -133,13 +133,13 @@ pub struct Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        table::handle_closed();
+        table::handle_closed(&self.core.obj.root);
     }
 }
 
 impl Handle {
     fn new(core: Arc<Core>, access: Access, inherit: bool) -> Handle {
-        table::handle_opened();
+        table::handle_opened(&core.obj.root);
         Handle { core, access, inherit: AtomicBool::new(inherit) }
     }
 

@@ -102,6 +102,23 @@ pub(crate) fn ring(b: &Block) -> usize {
     futex::wake(&b.wake, 1)
 }
 
+/// Rings the first queued wait-any waiter, if any (a spurious wake-up for it).
+fn ring_head(g: &Guard<'_>) {
+    for i in 0..len(g) {
+        let Some(e) = get(g, i) else { continue };
+        if e.kind != ENTRY_ANY {
+            continue;
+        }
+        if let Some(t) = table_of(g.obj, e.table)
+            && let Some(b) = t.block(e.block)
+            && b.claim.load(Ordering::Acquire) == claim(e.generation, CLAIM_WAITING)
+        {
+            ring(b);
+            return;
+        }
+    }
+}
+
 /// Drops stale entries (and, with `check_dead`, entries of dead threads).
 pub(crate) fn purge(g: &Guard<'_>, check_dead: bool) {
     let mut i = 0;
@@ -195,6 +212,11 @@ pub(crate) fn satisfy_locked(g: &Guard<'_>) {
         if b.claim.compare_exchange(expect, claim(e.generation, won), Ordering::Release, Ordering::Relaxed).is_err() {
             obj.undo_acquire_locked(g, who, abandoned);
             continue;
+        }
+        if obj.kind == ObjectKind::Mutex {
+            // The next waiter in line now waits on a new owner: ring it so that it
+            // asks the owner-death watcher to watch that owner (wait::abandon).
+            ring_head(g);
         }
         if ring(b) == 0 && !thread::thread_exists(b.pid.load(Ordering::Relaxed), thread::ident_tid(who)) {
             // Handed to a thread that is gone: for a mutex that is "acquired, then

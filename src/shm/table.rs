@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::file::{Mode, NamedFile};
@@ -116,40 +116,47 @@ fn open_table(ns: &Arc<Namespace>) -> Result<Table> {
     Ok(Table { map, _file: file, key: ns.table_key })
 }
 
-type Registry = Mutex<HashMap<(PathBuf, u32), Arc<Table>>>;
-static TABLES: OnceLock<Registry> = OnceLock::new();
-/// Live handles in this process; tables are let go when it drops to zero.
-static HANDLES: AtomicUsize = AtomicUsize::new(0);
+/// Open tables, and the number of live handles of this process per root: a root's
+/// tables are let go when its count drops to zero.
+#[derive(Default)]
+struct Registry {
+    tables: HashMap<(PathBuf, u32), Arc<Table>>,
+    handles: HashMap<PathBuf, usize>,
+}
+static TABLES: OnceLock<Mutex<Registry>> = OnceLock::new();
+
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
+    TABLES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The table `key` under `root`, opened on first use and kept while this process holds
-/// handles.
+/// handles of that root.
 pub(crate) fn get(root_path: &Path, key: u32) -> Result<Arc<Table>> {
-    let reg = TABLES.get_or_init(Default::default);
     let k = (root_path.to_path_buf(), key);
-    if let Some(t) = reg.lock().unwrap_or_else(|e| e.into_inner()).get(&k) {
+    if let Some(t) = registry().tables.get(&k) {
         return Ok(t.clone());
     }
     let ns = root::namespace_for_table(root_path, key)?;
     let t = Arc::new(open_table(&ns)?);
-    let mut g = reg.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(g.entry(k).or_insert(t).clone())
+    Ok(registry().tables.entry(k).or_insert(t).clone())
 }
 
-/// Counts a new handle of this process.
-pub(crate) fn handle_opened() {
-    let reg = TABLES.get_or_init(Default::default);
-    let _g = reg.lock().unwrap_or_else(|e| e.into_inner());
-    HANDLES.fetch_add(1, Ordering::Relaxed);
+/// Counts a new handle of this process under `root`.
+pub(crate) fn handle_opened(root_path: &Path) {
+    *registry().handles.entry(root_path.to_path_buf()).or_insert(0) += 1;
 }
 
-/// Counts a closed handle; the last one lets the tables go (and so their files, when
-/// no other process holds them).
-pub(crate) fn handle_closed() {
-    let reg = TABLES.get_or_init(Default::default);
-    let mut g = reg.lock().unwrap_or_else(|e| e.into_inner());
-    if HANDLES.fetch_sub(1, Ordering::Relaxed) == 1 {
-        let tables: Vec<_> = g.drain().collect();
-        drop(g);
-        drop(tables);
+/// Counts a closed handle; the last one of a root lets its tables go (and so their
+/// files, when no other process holds them).
+pub(crate) fn handle_closed(root_path: &Path) {
+    let mut reg = registry();
+    let Some(n) = reg.handles.get_mut(root_path) else { return };
+    *n -= 1;
+    if *n == 0 {
+        reg.handles.remove(root_path);
+        let keys: Vec<_> = reg.tables.keys().filter(|(r, _)| r == root_path).cloned().collect();
+        let dropped: Vec<_> = keys.iter().filter_map(|k| reg.tables.remove(k)).collect();
+        drop(reg);
+        drop(dropped);
     }
 }

@@ -15,6 +15,7 @@
 pub(crate) mod fs;
 pub(crate) mod futex;
 pub(crate) mod mmap;
+pub(crate) mod pidfd;
 pub(crate) mod thread;
 pub(crate) mod time;
 

@@ -124,3 +124,8 @@ pub(crate) fn thread_exists(pid: u32, tid: u32) -> bool {
 pub(crate) fn yield_now() {
     std::thread::yield_now();
 }
+
+/// This process's id, read from the kernel (not cached: used to notice a fork).
+pub(crate) fn getpid() -> u32 {
+    rustix::process::getpid().as_raw_nonzero().get() as u32
+}

@@ -20,9 +20,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::any::{OWNER_CHECK_MS, check_owners};
+use super::any::{check_owners, owner_slice};
 use super::{WaitBlock, WaitOutcome, abandon};
 use crate::error::{Error, Result};
 use crate::obj::queue::{self, EntryVal};
@@ -127,11 +127,7 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
         let w = wake.load(Ordering::Acquire);
         let seqs: Vec<u32> = overflow.iter().map(|&i| objs[i].seq().load(Ordering::Acquire)).collect();
         drop(guards);
-        let slice = if has_mutex {
-            deadline.min(Deadline::At(Instant::now() + Duration::from_millis(OWNER_CHECK_MS)))
-        } else {
-            deadline
-        };
+        let slice = if has_mutex { owner_slice(objs.iter().copied(), me, deadline) } else { deadline };
         let mut words = vec![(wake, w)];
         for (n, &i) in overflow.iter().enumerate() {
             words.push((objs[i].seq(), seqs[n]));

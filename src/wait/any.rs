@@ -25,8 +25,11 @@ use crate::sys::futex::{self, Woke};
 use crate::sys::thread;
 use crate::sys::time::Deadline;
 
-/// How often a waiter blocked on a mutex checks that its owner still lives.
+/// How often a waiter blocked on a mutex checks that its owner still lives, when the
+/// owner cannot be watched through a pidfd (kernels before 6.9).
 pub(crate) const OWNER_CHECK_MS: u64 = 50;
+/// The same, as a safety net, when the owner is watched.
+pub(crate) const WATCHED_CHECK_MS: u64 = 1000;
 
 fn won(obj: &Arc<Object>, i: usize, abandoned: bool) -> WaitOutcome {
     if obj.kind == ObjectKind::Mutex {
@@ -165,11 +168,7 @@ fn sleep(
                 }
             }
         }
-        let slice = if has_mutex {
-            deadline.min(Deadline::At(Instant::now() + Duration::from_millis(OWNER_CHECK_MS)))
-        } else {
-            deadline
-        };
+        let slice = if has_mutex { owner_slice(uniq.iter().map(|(_, o)| *o), me, deadline) } else { deadline };
         let mut words = Vec::with_capacity(1 + overflow.len());
         words.push((wake, w));
         for (n, &k) in overflow.iter().enumerate() {
@@ -184,6 +183,20 @@ fn sleep(
             }
         }
     }
+}
+
+/// How long to sleep before checking mutex owners ourselves: long when the watcher
+/// watches every owner (it wakes us through the hand-off), short otherwise.
+pub(crate) fn owner_slice<'a>(objs: impl Iterator<Item = &'a Arc<Object>>, me: u64, deadline: Deadline) -> Deadline {
+    let mut all_watched = true;
+    for o in objs.filter(|o| o.kind == ObjectKind::Mutex) {
+        let owner = o.state().load(std::sync::atomic::Ordering::Relaxed) & OWNER_MASK;
+        if owner != 0 && owner != me && !abandon::watch_owner(o, owner) {
+            all_watched = false;
+        }
+    }
+    let ms = if all_watched { WATCHED_CHECK_MS } else { OWNER_CHECK_MS };
+    deadline.min(Deadline::At(Instant::now() + Duration::from_millis(ms)))
 }
 
 /// Abandons (and so hands on) every mutex among `objs` whose owner died.
