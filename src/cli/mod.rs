@@ -7,6 +7,7 @@
 //! [`exit`]. Nothing here panics on bad input: clap's usage errors exit with
 //! [`exit::USAGE`].
 
+mod command;
 mod demo;
 pub mod exit;
 mod parse;

@@ -8,269 +8,12 @@
 //! only enforces what the protocol itself defines: words, options, numbers, and the
 //! 1..=64 objects of a wait list.
 
-use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
-/// Most objects one `waitany` or `waitall` may list (Win32 `MAXIMUM_WAIT_OBJECTS`).
-pub const MAX_WAIT_OBJECTS: usize = 64;
+use super::command::{AccessSpec, Command, Due, Kind, Line, MAX_WAIT_OBJECTS, Spec, SyntaxError};
 
 /// Largest permission value `mode=` accepts (`0o7777`: permission, sticky, set-id bits).
 const MODE_MAX: u32 = 0o7777;
-
-/// One non-blank, non-comment input line.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Line {
-    /// `T` of an `@T ` prefix; `None` means thread `main`, answered without a prefix.
-    pub thread: Option<String>,
-    /// What to do, or why the line is not a command.
-    pub command: Result<Command, SyntaxError>,
-}
-
-/// A malformed line; always answered with the code `invalid-argument`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyntaxError(pub String);
-
-impl fmt::Display for SyntaxError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// An object type, as written in `create` and `open`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `event`
-    Event,
-    /// `mutex`
-    Mutex,
-    /// `semaphore`
-    Semaphore,
-    /// `timer`
-    Timer,
-}
-
-/// The type and initial state of a new object (mirrors `procsync::ObjectSpec`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Spec {
-    /// `create event A [manual] [initial]`
-    Event {
-        /// Manual-reset rather than auto-reset.
-        manual: bool,
-        /// Initially set.
-        initial: bool,
-    },
-    /// `create mutex A [owned]`
-    Mutex {
-        /// Initially owned by the creating thread.
-        owned: bool,
-    },
-    /// `create semaphore A initial=I max=M`
-    Semaphore {
-        /// Initial count.
-        initial: u32,
-        /// Maximum count.
-        max: u32,
-    },
-    /// `create timer A [manual]`
-    Timer {
-        /// Manual-reset (notification) rather than synchronization timer.
-        manual: bool,
-    },
-}
-
-/// An `access=` list. `all` is kept apart from `synchronize,modify` so that the library,
-/// not the CLI, decides what "all" covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccessSpec {
-    /// `all` (alone or in the list).
-    All,
-    /// A subset of `synchronize` and `modify`; at least one is set.
-    Rights {
-        /// `synchronize`: may wait.
-        synchronize: bool,
-        /// `modify`: may set, reset, pulse, release, arm.
-        modify: bool,
-    },
-}
-
-/// When a timer first fires (`settimer A due=MS|at=UNIX_MS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Due {
-    /// `due=MS`: milliseconds from now.
-    Relative(Duration),
-    /// `at=UNIX_MS`: milliseconds since the Unix epoch, wall clock.
-    AtUnixMs(u64),
-}
-
-/// One REPL command, its words checked and converted; aliases are not yet looked up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// `create KIND A [name=N] … [inherit] [mode=OCTAL]`
-    Create {
-        /// Alias for the new handle.
-        alias: String,
-        /// Type and initial state.
-        spec: Spec,
-        /// Object name; empty = unnamed (also for an explicit `name=`).
-        name: String,
-        /// `mode=` permission bits, `None` = the library default.
-        mode: Option<u32>,
-        /// `inherit`
-        inherit: bool,
-    },
-    /// `open KIND A name=N [access=LIST] [inherit]`
-    Open {
-        /// Expected type.
-        kind: Kind,
-        /// Alias for the new handle.
-        alias: String,
-        /// Object name (may be empty: the library then refuses it).
-        name: String,
-        /// Requested rights (default `all`).
-        access: AccessSpec,
-        /// `inherit`
-        inherit: bool,
-    },
-    /// `set A`
-    Set(String),
-    /// `reset A`
-    Reset(String),
-    /// `pulse A`
-    Pulse(String),
-    /// `release A [count=C]`
-    Release {
-        /// The semaphore or mutex.
-        alias: String,
-        /// Count to release (default 1).
-        count: u32,
-    },
-    /// `settimer A due=MS|at=UNIX_MS [period=MS]`
-    SetTimer {
-        /// The timer.
-        alias: String,
-        /// First expiry.
-        due: Due,
-        /// Period in milliseconds; 0 = one-shot.
-        period_ms: u32,
-    },
-    /// `cancel A`
-    Cancel(String),
-    /// `wait A [timeout=MS|inf]`
-    Wait {
-        /// The object.
-        alias: String,
-        /// `None` = infinite.
-        timeout: Option<Duration>,
-    },
-    /// `waitany A1 A2 … [timeout=MS|inf]`
-    WaitAny {
-        /// 1..=64 objects.
-        aliases: Vec<String>,
-        /// `None` = infinite.
-        timeout: Option<Duration>,
-    },
-    /// `waitall A1 A2 … [timeout=MS|inf]`
-    WaitAll {
-        /// 1..=64 objects.
-        aliases: Vec<String>,
-        /// `None` = infinite.
-        timeout: Option<Duration>,
-    },
-    /// `signalandwait S W [timeout=MS|inf]`
-    SignalAndWait {
-        /// Object to signal.
-        signal: String,
-        /// Object to wait on.
-        wait: String,
-        /// `None` = infinite.
-        timeout: Option<Duration>,
-    },
-    /// `query A`
-    Query(String),
-    /// `dup A B [access=LIST] [close-source]`
-    Dup {
-        /// Source alias.
-        source: String,
-        /// New alias.
-        target: String,
-        /// `None` = the source's access.
-        access: Option<AccessSpec>,
-        /// `close-source`: drop alias A afterwards.
-        close_source: bool,
-    },
-    /// `inheritable A on|off`
-    Inheritable {
-        /// The handle.
-        alias: String,
-        /// `on`
-        on: bool,
-    },
-    /// `handle A`
-    HandleValue(String),
-    /// `pid`
-    Pid,
-    /// `dup-from PID V B [access=LIST] [close-source]`
-    DupFrom {
-        /// Process holding the handle.
-        pid: u32,
-        /// The handle's value in that process.
-        value: u64,
-        /// New alias here.
-        target: String,
-        /// `None` = the source's access.
-        access: Option<AccessSpec>,
-        /// `close-source`: close V in process PID.
-        close_source: bool,
-    },
-    /// `dup-to PID A [access=LIST] [close-source]`
-    DupTo {
-        /// Receiving process.
-        pid: u32,
-        /// Handle to send.
-        alias: String,
-        /// `None` = the source's access.
-        access: Option<AccessSpec>,
-        /// `close-source`: drop alias A afterwards.
-        close_source: bool,
-    },
-    /// `adopt V B`
-    Adopt {
-        /// Handle value received by duplication or inheritance.
-        value: u64,
-        /// New alias.
-        target: String,
-    },
-    /// `spawn in=PATH out=PATH`
-    Spawn {
-        /// The child's command source.
-        input: PathBuf,
-        /// Where the child writes its answers.
-        output: PathBuf,
-    },
-    /// `close A`
-    Close(String),
-    /// `sleep MS`
-    Sleep(Duration),
-    /// `exit`: end the process (no answer).
-    Exit,
-    /// `exit-thread`: end the thread that runs it.
-    ExitThread,
-}
-
-impl Command {
-    /// Whether the command may block until another party acts (a wait without a
-    /// timeout). `exit` does not wait for such a command to finish.
-    pub fn waits_forever(&self) -> bool {
-        match self {
-            Command::Wait { timeout, .. }
-            | Command::WaitAny { timeout, .. }
-            | Command::WaitAll { timeout, .. }
-            | Command::SignalAndWait { timeout, .. } => timeout.is_none(),
-            _ => false,
-        }
-    }
-}
 
 /// Splits one input line into its thread prefix and command. `None` for a blank line or
 /// a comment (first non-blank character `#`), which get no answer.
@@ -656,6 +399,10 @@ mod tests {
         text.to_owned()
     }
 
+    fn words(text: &str) -> Vec<&str> {
+        text.split(' ').collect()
+    }
+
     fn create(alias: &str, spec: Spec, name: &str) -> Command {
         Command::Create {
             alias: s(alias),
@@ -666,102 +413,47 @@ mod tests {
         }
     }
 
-    #[test]
-    fn valid_commands() {
-        use Command as C;
-        let rights = |synchronize, modify| AccessSpec::Rights {
+    fn open(kind: Kind, name: &str, access: AccessSpec, inherit: bool) -> Command {
+        Command::Open {
+            kind,
+            alias: s("a"),
+            name: s(name),
+            access,
+            inherit,
+        }
+    }
+
+    const fn rights(synchronize: bool, modify: bool) -> AccessSpec {
+        AccessSpec::Rights {
             synchronize,
             modify,
-        };
-        let ev = |manual, initial| Spec::Event { manual, initial };
+        }
+    }
+
+    const fn event(manual: bool, initial: bool) -> Spec {
+        Spec::Event { manual, initial }
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn valid_commands() {
+        use Command as C;
         let table: Vec<(&str, Command)> = vec![
-            ("create event e", create("e", ev(false, false), "")),
-            (
-                "create event e name=x manual",
-                create("e", ev(true, false), "x"),
-            ),
-            (
-                "create event e initial manual name=Local\\x",
-                create("e", ev(true, true), "Local\\x"),
-            ),
-            ("create event e name=", create("e", ev(false, false), "")),
-            (
-                "create mutex m owned",
-                create("m", Spec::Mutex { owned: true }, ""),
-            ),
-            (
-                "create mutex m",
-                create("m", Spec::Mutex { owned: false }, ""),
-            ),
-            (
-                "create semaphore s initial=1 max=2 name=slots",
-                create("s", Spec::Semaphore { initial: 1, max: 2 }, "slots"),
-            ),
-            (
-                "create semaphore s max=4294967295 initial=0",
-                create(
-                    "s",
-                    Spec::Semaphore {
-                        initial: 0,
-                        max: u32::MAX,
-                    },
-                    "",
-                ),
-            ),
-            (
-                "create timer t manual",
-                create("t", Spec::Timer { manual: true }, ""),
-            ),
-            (
-                "create event e inherit mode=0644 name=g",
-                C::Create {
-                    alias: s("e"),
-                    spec: ev(false, false),
-                    name: s("g"),
-                    mode: Some(0o644),
-                    inherit: true,
-                },
-            ),
-            (
-                "open mutex m name=x",
-                C::Open {
-                    kind: Kind::Mutex,
-                    alias: s("m"),
-                    name: s("x"),
-                    access: AccessSpec::All,
-                    inherit: false,
-                },
-            ),
-            (
-                "open semaphore s name= access=synchronize inherit",
-                C::Open {
-                    kind: Kind::Semaphore,
-                    alias: s("s"),
-                    name: s(""),
-                    access: rights(true, false),
-                    inherit: true,
-                },
-            ),
-            (
-                "open event e name=x access=modify,synchronize",
-                C::Open {
-                    kind: Kind::Event,
-                    alias: s("e"),
-                    name: s("x"),
-                    access: rights(true, true),
-                    inherit: false,
-                },
-            ),
-            (
-                "open timer t name=x access=synchronize,all",
-                C::Open {
-                    kind: Kind::Timer,
-                    alias: s("t"),
-                    name: s("x"),
-                    access: AccessSpec::All,
-                    inherit: false,
-                },
-            ),
+            ("create event e", create("e", event(false, false), "")),
+            ("create event e name=x manual", create("e", event(true, false), "x")),
+            ("create event e initial manual name=Local\\x", create("e", event(true, true), "Local\\x")),
+            ("create event e name=", create("e", event(false, false), "")),
+            ("create mutex m owned", create("m", Spec::Mutex { owned: true }, "")),
+            ("create mutex m", create("m", Spec::Mutex { owned: false }, "")),
+            ("create semaphore s initial=1 max=2 name=n", create("s", Spec::Semaphore { initial: 1, max: 2 }, "n")),
+            ("create semaphore s max=4294967295 initial=0", create("s", Spec::Semaphore { initial: 0, max: u32::MAX }, "")),
+            ("create timer t manual", create("t", Spec::Timer { manual: true }, "")),
+            ("create event e inherit mode=0644 name=g",
+                C::Create { alias: s("e"), spec: event(false, false), name: s("g"), mode: Some(0o644), inherit: true }),
+            ("open mutex a name=x", open(Kind::Mutex, "x", AccessSpec::All, false)),
+            ("open semaphore a name= access=synchronize inherit", open(Kind::Semaphore, "", rights(true, false), true)),
+            ("open event a name=x access=modify,synchronize", open(Kind::Event, "x", rights(true, true), false)),
+            ("open timer a name=x access=synchronize,all", open(Kind::Timer, "x", AccessSpec::All, false)),
             ("set e", C::Set(s("e"))),
             ("reset e", C::Reset(s("e"))),
             ("pulse e", C::Pulse(s("e"))),
@@ -769,177 +461,44 @@ mod tests {
             ("query e", C::Query(s("e"))),
             ("close e", C::Close(s("e"))),
             ("handle e", C::HandleValue(s("e"))),
-            (
-                "release s",
-                C::Release {
-                    alias: s("s"),
-                    count: 1,
-                },
-            ),
-            (
-                "release s count=3",
-                C::Release {
-                    alias: s("s"),
-                    count: 3,
-                },
-            ),
-            (
-                "release s count=0",
-                C::Release {
-                    alias: s("s"),
-                    count: 0,
-                },
-            ),
-            (
-                "settimer t due=100",
-                C::SetTimer {
-                    alias: s("t"),
-                    due: Due::Relative(Duration::from_millis(100)),
-                    period_ms: 0,
-                },
-            ),
-            (
-                "settimer t at=1700000000000 period=50",
-                C::SetTimer {
-                    alias: s("t"),
-                    due: Due::AtUnixMs(1_700_000_000_000),
-                    period_ms: 50,
-                },
-            ),
-            (
-                "wait e",
-                C::Wait {
-                    alias: s("e"),
-                    timeout: None,
-                },
-            ),
-            (
-                "wait e timeout=inf",
-                C::Wait {
-                    alias: s("e"),
-                    timeout: None,
-                },
-            ),
-            (
-                "wait e timeout=0",
-                C::Wait {
-                    alias: s("e"),
-                    timeout: ms(0),
-                },
-            ),
-            (
-                "wait e timeout=18446744073709551615",
-                C::Wait {
-                    alias: s("e"),
-                    timeout: ms(u64::MAX),
-                },
-            ),
-            (
-                "waitany a b timeout=10",
-                C::WaitAny {
-                    aliases: vec![s("a"), s("b")],
-                    timeout: ms(10),
-                },
-            ),
-            (
-                "waitany timeout=10 a",
-                C::WaitAny {
-                    aliases: vec![s("a")],
-                    timeout: ms(10),
-                },
-            ),
-            (
-                "waitall a b c",
-                C::WaitAll {
-                    aliases: vec![s("a"), s("b"), s("c")],
-                    timeout: None,
-                },
-            ),
-            (
-                "signalandwait s w timeout=5",
-                C::SignalAndWait {
-                    signal: s("s"),
-                    wait: s("w"),
-                    timeout: ms(5),
-                },
-            ),
-            (
-                "dup a b",
-                C::Dup {
-                    source: s("a"),
-                    target: s("b"),
-                    access: None,
-                    close_source: false,
-                },
-            ),
-            (
-                "dup a b access=synchronize close-source",
-                C::Dup {
-                    source: s("a"),
-                    target: s("b"),
-                    access: Some(rights(true, false)),
-                    close_source: true,
-                },
-            ),
-            (
-                "inheritable a on",
-                C::Inheritable {
-                    alias: s("a"),
-                    on: true,
-                },
-            ),
-            (
-                "inheritable a off",
-                C::Inheritable {
-                    alias: s("a"),
-                    on: false,
-                },
-            ),
+            ("release s", C::Release { alias: s("s"), count: 1 }),
+            ("release s count=3", C::Release { alias: s("s"), count: 3 }),
+            ("release s count=0", C::Release { alias: s("s"), count: 0 }),
+            ("settimer t due=100",
+                C::SetTimer { alias: s("t"), due: Due::Relative(Duration::from_millis(100)), period_ms: 0 }),
+            ("settimer t at=1700000000000 period=50",
+                C::SetTimer { alias: s("t"), due: Due::AtUnixMs(1_700_000_000_000), period_ms: 50 }),
+            ("wait e", C::Wait { alias: s("e"), timeout: None }),
+            ("wait e timeout=inf", C::Wait { alias: s("e"), timeout: None }),
+            ("wait e timeout=0", C::Wait { alias: s("e"), timeout: ms(0) }),
+            ("wait e timeout=18446744073709551615", C::Wait { alias: s("e"), timeout: ms(u64::MAX) }),
+            ("waitany a b timeout=10", C::WaitAny { aliases: vec![s("a"), s("b")], timeout: ms(10) }),
+            ("waitany timeout=10 a", C::WaitAny { aliases: vec![s("a")], timeout: ms(10) }),
+            ("waitall a b c", C::WaitAll { aliases: vec![s("a"), s("b"), s("c")], timeout: None }),
+            ("signalandwait s w timeout=5", C::SignalAndWait { signal: s("s"), wait: s("w"), timeout: ms(5) }),
+            ("dup a b", C::Dup { source: s("a"), target: s("b"), access: None, close_source: false }),
+            ("dup a b access=synchronize close-source",
+                C::Dup { source: s("a"), target: s("b"), access: Some(rights(true, false)), close_source: true }),
+            ("inheritable a on", C::Inheritable { alias: s("a"), on: true }),
+            ("inheritable a off", C::Inheritable { alias: s("a"), on: false }),
             ("pid", C::Pid),
-            (
-                "dup-from 42 7 b close-source",
-                C::DupFrom {
-                    pid: 42,
-                    value: 7,
-                    target: s("b"),
-                    access: None,
-                    close_source: true,
-                },
-            ),
-            (
-                "dup-to 42 a access=all",
-                C::DupTo {
-                    pid: 42,
-                    alias: s("a"),
-                    access: Some(AccessSpec::All),
-                    close_source: false,
-                },
-            ),
-            (
-                "adopt 7 b",
-                C::Adopt {
-                    value: 7,
-                    target: s("b"),
-                },
-            ),
-            (
-                "spawn in=/tmp/i out=/tmp/o",
-                C::Spawn {
-                    input: "/tmp/i".into(),
-                    output: "/tmp/o".into(),
-                },
-            ),
+            ("dup-from 42 7 b close-source",
+                C::DupFrom { pid: 42, value: 7, target: s("b"), access: None, close_source: true }),
+            ("dup-to 42 a access=all",
+                C::DupTo { pid: 42, alias: s("a"), access: Some(AccessSpec::All), close_source: false }),
+            ("adopt 7 b", C::Adopt { value: 7, target: s("b") }),
+            ("spawn in=/tmp/i out=/tmp/o", C::Spawn { input: "/tmp/i".into(), output: "/tmp/o".into() }),
             ("sleep 25", C::Sleep(Duration::from_millis(25))),
             ("exit", C::Exit),
             ("exit-thread", C::ExitThread),
         ];
         for (text, expected) in table {
-            let words: Vec<&str> = text.split(' ').collect();
-            assert_eq!(parse_command(&words), Ok(expected), "{text}");
+            assert_eq!(parse_command(&words(text)), Ok(expected), "{text}");
         }
     }
 
     #[test]
+    #[rustfmt::skip]
     fn invalid_commands() {
         // (line, a fragment the message must contain)
         let table = [
@@ -957,13 +516,11 @@ mod tests {
             ("create semaphore s initial=1", "needs max=M"),
             ("create semaphore s initial max=2", "needs initial=I"),
             ("create semaphore s initial=-1 max=2", "initial=`-1`"),
-            (
-                "create semaphore s initial=1 max=4294967296",
-                "max=`4294967296`",
-            ),
+            ("create semaphore s initial=1 max=4294967296", "max=`4294967296`"),
             ("create semaphore s initial= max=2", "initial=``"),
             ("create event e mode=0800", "mode=`0800`"),
             ("create event e mode=17777", "mode=`17777`"),
+            ("create event e mode=+7", "mode=`+7`"),
             ("create event e mode=", "mode=``"),
             ("open event e", "needs name=N"),
             ("open event e name=x access=write", "`write` is not one of"),
@@ -978,10 +535,7 @@ mod tests {
             ("settimer t due=1 period=-1", "period=`-1`"),
             ("wait e timeout=forever", "timeout=`forever`"),
             ("wait e timeout=-1", "timeout=`-1`"),
-            (
-                "wait e timeout=18446744073709551616",
-                "timeout=`18446744073709551616`",
-            ),
+            ("wait e timeout=18446744073709551616", "timeout=`18446744073709551616`"),
             ("wait e timeout=1 timeout=2", "does not take `timeout=2`"),
             ("waitany", "at least one object"),
             ("waitany timeout=5", "at least one object"),
@@ -1000,11 +554,8 @@ mod tests {
             ("exit now", "does not take `now`"),
         ];
         for (text, fragment) in table {
-            let words: Vec<&str> = text.split(' ').collect();
-            match parse_command(&words) {
-                Err(SyntaxError(message)) => {
-                    assert!(message.contains(fragment), "{text}: {message}")
-                }
+            match parse_command(&words(text)) {
+                Err(SyntaxError(message)) => assert!(message.contains(fragment), "{text}: {message}"),
                 Ok(command) => panic!("{text}: parsed as {command:?}"),
             }
         }
@@ -1019,22 +570,17 @@ mod tests {
             (MAX_WAIT_OBJECTS + 1, false),
         ] {
             for verb in ["waitany", "waitall"] {
-                let words: Vec<&str> = std::iter::once(verb)
-                    .chain(names[..n].iter().map(String::as_str))
-                    .collect();
-                assert_eq!(parse_command(&words).is_ok(), ok, "{verb} with {n} objects");
+                let line = std::iter::once(verb).chain(names[..n].iter().map(String::as_str));
+                let result = parse_command(&line.collect::<Vec<_>>());
+                assert_eq!(result.is_ok(), ok, "{verb} with {n} objects: {result:?}");
             }
         }
     }
 
     #[test]
+    #[rustfmt::skip]
     fn lines_and_prefixes() {
-        let line = |thread: Option<&str>, command| {
-            Some(Line {
-                thread: thread.map(s),
-                command,
-            })
-        };
+        let line = |thread: Option<&str>, command| Some(Line { thread: thread.map(s), command });
         let table: Vec<(&str, Option<Line>)> = vec![
             ("", None),
             ("   \t ", None),
@@ -1043,15 +589,9 @@ mod tests {
             ("pid", line(None, Ok(Command::Pid))),
             ("  pid  \r\n", line(None, Ok(Command::Pid))),
             ("@t1 pid", line(Some("t1"), Ok(Command::Pid))),
-            (
-                "@main   set   e",
-                line(Some("main"), Ok(Command::Set(s("e")))),
-            ),
+            ("@main   set   e", line(Some("main"), Ok(Command::Set(s("e"))))),
             ("@t exit-thread", line(Some("t"), Ok(Command::ExitThread))),
-            (
-                "@t",
-                line(Some("t"), Err(SyntaxError(s("missing command after `@t`")))),
-            ),
+            ("@t", line(Some("t"), Err(SyntaxError(s("missing command after `@t`"))))),
         ];
         for (text, expected) in table {
             assert_eq!(parse_line(text), expected, "{text:?}");
@@ -1062,6 +602,7 @@ mod tests {
     }
 
     #[test]
+    #[rustfmt::skip]
     fn only_untimed_waits_wait_forever() {
         let table = [
             ("wait e", true),
@@ -1074,8 +615,7 @@ mod tests {
             ("set e", false),
         ];
         for (text, expected) in table {
-            let words: Vec<&str> = text.split(' ').collect();
-            let command = parse_command(&words).expect(text);
+            let command = parse_command(&words(text)).expect(text);
             assert_eq!(command.waits_forever(), expected, "{text}");
         }
     }

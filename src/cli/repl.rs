@@ -9,33 +9,33 @@
 //! objects itself (every semantic answer and error code comes from the library).
 //!
 //! At `exit` or end of input the reader waits until every REPL thread has answered all
-//! its queued commands, except a thread blocked in a wait without timeout (which may
-//! never return); then it closes all handles in the alias map and exits 0 at once, with
-//! the writer locked so that no half line can follow.
+//! its queued commands. A thread blocked in a wait without timeout may never return, so
+//! once only such threads are left and nothing has changed for a short grace period
+//! (enough for a wait that a just-run command satisfied to answer), the reader closes
+//! every handle in the alias map and exits 0, with the writer locked so that no half
+//! line can follow. Handles that a still-blocked thread uses are closed by the exit
+//! itself, as for a killed process.
+
+mod threads;
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead};
 use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread;
 
 use procsync::{
     Access, CreateOptions, Created, Handle, ObjectKind, ObjectSpec, ObjectState, Owner, TimerDue,
     WaitOutcome,
 };
 
-use super::exit;
-use super::parse::{self, AccessSpec, Command, Due, Kind, Spec, SyntaxError};
+use super::command::{AccessSpec, Command, Due, Kind, Spec, SyntaxError};
+use super::{exit, parse};
+use threads::{Job, Output, ReplThread, Tracker};
 
 /// The thread that runs commands without an `@T ` prefix.
 const MAIN_THREAD: &str = "main";
-
-/// How long `exit` lets threads blocked in a wait without timeout stay still before it
-/// stops waiting for them.
-const EXIT_GRACE: Duration = Duration::from_millis(100);
 
 /// Runs the REPL on standard input and output until `exit` or end of input.
 pub fn run() -> ExitCode {
@@ -96,209 +96,6 @@ struct Repl {
     aliases: Mutex<HashMap<String, Arc<Handle>>>,
 }
 
-/// The one writer of standard output: a whole line per answer, flushed at once.
-#[derive(Default)]
-struct Output {
-    lock: Mutex<()>,
-}
-
-impl Output {
-    fn lock(&self) -> MutexGuard<'_, ()> {
-        self.lock.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Writes `[@T ]text` as one line and flushes it.
-    fn answer(&self, prefix: Option<&str>, text: &str) {
-        let line = match prefix {
-            Some(thread) => format!("@{thread} {text}\n"),
-            None => format!("{text}\n"),
-        };
-        let _guard = self.lock();
-        let mut out = io::stdout().lock();
-        if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
-            eprintln!("procsync repl: writing an answer failed: {e}");
-        }
-    }
-}
-
-/// The progress of every REPL thread, under one lock: what `exit` and a restarted
-/// thread wait on.
-#[derive(Default)]
-struct Tracker {
-    state: Mutex<Progress>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct Progress {
-    /// Indexed by thread id (start order); ended threads keep their entry.
-    threads: Vec<ThreadProgress>,
-    /// Bumped on every change, so that `exit` can tell a quiet process from a busy one.
-    changes: u64,
-}
-
-#[derive(Default)]
-struct ThreadProgress {
-    /// Commands sent and not yet answered (an `exit-thread` counts until answered).
-    pending: usize,
-    /// Running a wait without timeout.
-    waiting_forever: bool,
-}
-
-impl Progress {
-    /// Some thread has work that will finish on its own.
-    fn busy(&self) -> bool {
-        self.threads
-            .iter()
-            .any(|t| t.pending > 0 && !t.waiting_forever)
-    }
-
-    fn idle(&self) -> bool {
-        self.threads.iter().all(|t| t.pending == 0)
-    }
-}
-
-impl Tracker {
-    fn lock(&self) -> MutexGuard<'_, Progress> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A new thread's id.
-    fn register(&self) -> usize {
-        let mut progress = self.lock();
-        progress.threads.push(ThreadProgress::default());
-        progress.threads.len() - 1
-    }
-
-    fn update(&self, id: usize, change: impl FnOnce(&mut ThreadProgress)) {
-        let mut progress = self.lock();
-        change(&mut progress.threads[id]);
-        progress.changes += 1;
-        drop(progress);
-        self.changed.notify_all();
-    }
-
-    fn sent(&self, id: usize) {
-        self.update(id, |t| t.pending += 1);
-    }
-
-    fn waiting_forever(&self, id: usize) {
-        self.update(id, |t| t.waiting_forever = true);
-    }
-
-    /// One command of thread `id` answered.
-    fn answered(&self, id: usize) {
-        self.update(id, |t| {
-            t.pending = t.pending.saturating_sub(1);
-            t.waiting_forever = false;
-        });
-    }
-
-    /// Blocks until thread `id` has answered everything sent to it.
-    fn wait_answered(&self, id: usize) {
-        let progress = self.lock();
-        let _answered = self
-            .changed
-            .wait_while(progress, |p| p.threads[id].pending > 0)
-            .unwrap_or_else(PoisonError::into_inner);
-    }
-
-    /// Blocks until every thread has answered all it was sent, except threads in a wait
-    /// without timeout that stay blocked for [`EXIT_GRACE`] with nothing else changing
-    /// (a command just run may have released them; their answers are then awaited).
-    fn wait_quiet(&self) {
-        let mut progress = self.lock();
-        loop {
-            progress = self
-                .changed
-                .wait_while(progress, |p| p.busy())
-                .unwrap_or_else(PoisonError::into_inner);
-            if progress.idle() {
-                return;
-            }
-            let seen = progress.changes;
-            let (guard, timeout) = self
-                .changed
-                .wait_timeout_while(progress, EXIT_GRACE, |p| p.changes == seen)
-                .unwrap_or_else(PoisonError::into_inner);
-            if timeout.timed_out() {
-                return;
-            }
-            progress = guard;
-        }
-    }
-}
-
-/// One queued command and the prefix its answer carries.
-struct Job {
-    prefix: Option<String>,
-    command: Result<Command, SyntaxError>,
-}
-
-/// A message to a REPL thread.
-enum Message {
-    Run(Job),
-    /// `exit-thread`: return, so that the thread really ends.
-    Exit,
-}
-
-/// A running REPL thread, as the reader holds it.
-struct ReplThread {
-    id: usize,
-    queue: Sender<Message>,
-    join: JoinHandle<()>,
-}
-
-impl ReplThread {
-    /// Starts thread `name`; it runs nothing before `previous` (an ended thread of the
-    /// same name) has answered everything, its `exit-thread` included.
-    fn start(name: &str, repl: &Arc<Repl>, previous: Option<usize>) -> ReplThread {
-        let (queue, inbox) = mpsc::channel::<Message>();
-        let id = repl.tracker.register();
-        let repl = Arc::clone(repl);
-        let join = thread::Builder::new()
-            .name(format!("repl-{name}"))
-            .spawn(move || {
-                if let Some(previous) = previous {
-                    repl.tracker.wait_answered(previous);
-                }
-                while let Ok(Message::Run(job)) = inbox.recv() {
-                    let forever = job.command.as_ref().is_ok_and(Command::waits_forever);
-                    if forever {
-                        repl.tracker.waiting_forever(id);
-                    }
-                    let answer = repl.answer_to(job.command);
-                    repl.out.answer(job.prefix.as_deref(), &answer);
-                    repl.tracker.answered(id);
-                }
-            })
-            // Like `thread::spawn`: running out of threads is not an answerable error.
-            .expect("procsync repl: cannot start a thread");
-        ReplThread { id, queue, join }
-    }
-
-    fn send(&self, repl: &Repl, job: Job) {
-        repl.tracker.sent(self.id);
-        // The thread only returns after `Message::Exit`, so the queue is open.
-        let _ = self.queue.send(Message::Run(job));
-    }
-
-    /// Ends the thread after its queued commands, then answers `ok` once it has exited
-    /// (so that whatever it owned is already abandoned when the answer is read).
-    fn exit(self, repl: &Arc<Repl>, prefix: Option<String>) {
-        repl.tracker.sent(self.id);
-        let _ = self.queue.send(Message::Exit);
-        let repl = Arc::clone(repl);
-        thread::spawn(move || {
-            if self.join.join().is_err() {
-                eprintln!("procsync repl: a thread ended by panicking");
-            }
-            repl.out.answer(prefix.as_deref(), "ok");
-            repl.tracker.answered(self.id);
-        });
-    }
-}
-
 /// A failed command: `err <code> <message>`.
 struct Failure {
     code: &'static str,
@@ -351,9 +148,7 @@ impl Repl {
                 inherit,
             } => {
                 self.check_free(&alias)?;
-                let mut opts = CreateOptions::default();
-                opts.mode = mode;
-                opts.inherit = inherit;
+                let opts = CreateOptions { mode, inherit };
                 let (handle, created) = Handle::create(object_spec(spec), &name, &opts)?;
                 self.insert(alias, handle)?;
                 Ok(match created {
@@ -445,7 +240,7 @@ impl Repl {
                 close_source,
             } => {
                 self.check_free(&target)?;
-                let handle = self.get(&source)?.duplicate(access.map(access_of))?;
+                let handle = self.get(&source)?.duplicate(Some(access.map_or(procsync::Access::ALL, access_of)))?;
                 self.insert(target, handle)?;
                 if close_source {
                     self.remove(&source)?;
@@ -457,33 +252,11 @@ impl Repl {
                 ok()
             }
             Command::Pid => Ok(format!("ok {}", std::process::id())),
-            Command::HandleValue(alias) => {
-                self.get(&alias)?;
-                Err(unsupported(
-                    "`handle`: handle values are not available in this build",
-                ))
-            }
-            Command::DupFrom { target, .. } => {
-                self.check_free(&target)?;
-                Err(unsupported(
-                    "`dup-from`: duplication between processes is not available in this build",
-                ))
-            }
-            Command::DupTo { alias, .. } => {
-                self.get(&alias)?;
-                Err(unsupported(
-                    "`dup-to`: duplication between processes is not available in this build",
-                ))
-            }
-            Command::Adopt { target, .. } => {
-                self.check_free(&target)?;
-                Err(unsupported(
-                    "`adopt`: adopting inherited or duplicated handles is not available in this build",
-                ))
-            }
-            Command::Spawn { .. } => Err(unsupported(
-                "`spawn`: passing inheritable handles to a child is not available in this build",
-            )),
+            command @ (Command::HandleValue(_)
+            | Command::DupFrom { .. }
+            | Command::DupTo { .. }
+            | Command::Adopt { .. }
+            | Command::Spawn { .. }) => self.between_processes(&command),
             Command::Close(alias) => {
                 drop(self.remove(&alias)?);
                 ok()
@@ -495,6 +268,32 @@ impl Repl {
             // The reader handles these two itself; they never reach a thread.
             Command::Exit | Command::ExitThread => ok(),
         }
+    }
+
+    /// Commands that pass handles between processes: the library has no handle values,
+    /// duplication into or out of another process, or inheritance yet, so each answers
+    /// `unsupported` (after the alias checks the full command would make).
+    fn between_processes(&self, command: &Command) -> Answer {
+        let what = match command {
+            Command::HandleValue(alias) => {
+                self.get(alias)?;
+                "`handle`: handle values are not available in this build"
+            }
+            Command::DupFrom { target, .. } => {
+                self.check_free(target)?;
+                "`dup-from`: duplication between processes is not available in this build"
+            }
+            Command::DupTo { alias, .. } => {
+                self.get(alias)?;
+                "`dup-to`: duplication between processes is not available in this build"
+            }
+            Command::Adopt { target, .. } => {
+                self.check_free(target)?;
+                "`adopt`: adopting inherited or duplicated handles is not available in this build"
+            }
+            _ => "`spawn`: passing inheritable handles to a child is not available in this build",
+        };
+        Err(procsync::Error::unsupported(what).into())
     }
 
     fn aliases(&self) -> MutexGuard<'_, HashMap<String, Arc<Handle>>> {
@@ -517,10 +316,10 @@ impl Repl {
     }
 
     fn check_free(&self, alias: &str) -> Result<(), Failure> {
-        match self.aliases().contains_key(alias) {
-            true => Err(alias_in_use(alias)),
-            false => Ok(()),
+        if self.aliases().contains_key(alias) {
+            return Err(alias_in_use(alias));
         }
+        Ok(())
     }
 
     /// Stores a new handle; if another thread took the alias meanwhile, the handle is
@@ -566,10 +365,6 @@ fn alias_in_use(alias: &str) -> Failure {
     }
 }
 
-fn unsupported(message: &str) -> Failure {
-    procsync::Error::unsupported(message).into()
-}
-
 /// Keeps an error message on its answer line.
 fn one_line(message: &str) -> String {
     message
@@ -590,7 +385,7 @@ fn single(outcome: WaitOutcome) -> String {
 }
 
 fn format_state(state: ObjectState) -> String {
-    let flag = |on: bool| if on { 1 } else { 0 };
+    let flag = u8::from;
     match state {
         ObjectState::Event { manual, signaled } => format!(
             "ok event {} {}",

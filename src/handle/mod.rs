@@ -5,9 +5,9 @@
 //! It must not touch shared memory directly: it validates arguments and rights, then
 //! calls `wait` and `obj`.
 
-mod handle;
+mod core;
 pub(crate) mod name;
 mod typed;
 
-pub use handle::{Access, CreateOptions, Handle, ObjectState, Owner, TimerDue, signal_and_wait, wait_all, wait_any};
+pub use core::{Access, CreateOptions, Handle, ObjectState, Owner, TimerDue, signal_and_wait, wait_all, wait_any};
 pub use typed::{Event, Mutex, Semaphore};

@@ -4,7 +4,7 @@
 use std::ops::Deref;
 use std::time::Duration;
 
-use super::handle::{CreateOptions, Handle};
+use super::core::{CreateOptions, Handle};
 use crate::error::Result;
 use crate::obj::{ObjectKind, ObjectSpec};
 use crate::shm::file::Created;

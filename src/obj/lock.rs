@@ -47,7 +47,7 @@ impl Object {
         loop {
             match ctl.lock.compare_exchange_weak(0, want, Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => break,
-                Err(cur) if cur == 0 => continue,
+                Err(0) => continue,
                 Err(cur) => {
                     if spins < SPINS {
                         spins += 1;

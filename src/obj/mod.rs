@@ -63,6 +63,16 @@ impl ObjectKind {
         })
     }
 
+    /// "an event", "a mutex", …: the name with its article, for messages.
+    pub(crate) fn a_name(self) -> &'static str {
+        match self {
+            ObjectKind::Event => "an event",
+            ObjectKind::Mutex => "a mutex",
+            ObjectKind::Semaphore => "a semaphore",
+            ObjectKind::Timer => "a timer",
+        }
+    }
+
     /// Lowercase name, as in messages and the REPL.
     pub fn name(self) -> &'static str {
         match self {
@@ -178,8 +188,29 @@ pub(crate) fn init_file(fd: BorrowedFd<'_>, spec: &ObjectSpec) -> Result<u64> {
     Ok(object_id)
 }
 
+/// What keeps an object alive: the share-locked descriptor of its file (see
+/// `shm::file`). A mapping also references the open description, so the object is
+/// unmapped before the descriptor is closed and the last-close probe runs.
+#[derive(Debug)]
+pub(crate) enum Backing {
+    /// A named object's file.
+    Named(crate::shm::file::NamedFile),
+    /// An unnamed object's memfd.
+    Unnamed(std::os::fd::OwnedFd),
+}
+
+impl Backing {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Backing::Named(f) => f.fd(),
+            Backing::Unnamed(fd) => std::os::fd::AsFd::as_fd(fd),
+        }
+    }
+}
+
 /// A mapped, validated object. Immutable parameters are copied out of the header at
-/// open and never re-read from shared memory.
+/// open and never re-read from shared memory. Fields drop in order: the mapping goes
+/// before the backing descriptor.
 #[derive(Debug)]
 pub(crate) struct Object {
     map: SharedMap<ObjectFile>,
@@ -197,6 +228,8 @@ pub(crate) struct Object {
     pub table_key: u32,
     /// For messages.
     pub display: String,
+    /// Held for its `Drop` (close + last-close probe), after the mapping.
+    _backing: Backing,
 }
 
 /// What a validated header tells.
@@ -237,8 +270,8 @@ fn validate(f: &ObjectFile, path: &std::path::Path) -> Result<(ObjectKind, u32, 
 
 impl Object {
     /// Maps and validates an object file.
-    pub(crate) fn map(fd: BorrowedFd<'_>, path: PathBuf, root: PathBuf, table_key: u32, display: String) -> Result<Object> {
-        let map = SharedMap::<ObjectFile>::new(fd).map_err(|e| match e {
+    pub(crate) fn map(backing: Backing, path: PathBuf, root: PathBuf, table_key: u32, display: String) -> Result<Object> {
+        let map = SharedMap::<ObjectFile>::new(backing.fd()).map_err(|e| match e {
             None => Error::Corrupt { path: path.clone(), why: "wrong file size or type" },
             Some(e) => Error::os("mapping an object file", e),
         })?;
@@ -252,6 +285,7 @@ impl Object {
             root,
             table_key,
             display,
+            _backing: backing,
         })
     }
 
@@ -275,7 +309,7 @@ impl Object {
     }
 
     pub(crate) fn wrong_type(&self, op: &str) -> Error {
-        Error::WrongType { what: format!("`{op}` does not apply to a {} (`{}`)", self.kind.name(), self.display) }
+        Error::WrongType { what: format!("`{op}` does not apply to {} (`{}`)", self.kind.a_name(), self.display) }
     }
 
     /// Is the object signaled for thread `who`, judging by `state` alone?
@@ -361,7 +395,7 @@ mod tests {
 
     fn map(bytes: &[u8]) -> Result<Object> {
         let fd = file_with(bytes);
-        Object::map(fd.as_fd(), "t".into(), "/nonexistent".into(), 0, "t".into())
+        Object::map(Backing::Unnamed(fd), "t".into(), "/nonexistent".into(), 0, "t".into())
     }
 
     fn why(r: Result<Object>) -> &'static str {

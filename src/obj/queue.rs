@@ -151,6 +151,15 @@ pub(crate) fn repair_locked(g: &Guard<'_>) {
     if g.obj.kind == ObjectKind::Mutex {
         super::mutex::repair_locked(g);
     }
+    // The dead holder may have claimed a waiter without ringing it: ring everyone.
+    for i in 0..len(g) {
+        if let Some(e) = get(g, i)
+            && let Some(t) = table_of(g.obj, e.table)
+            && let Some(b) = t.block(e.block)
+        {
+            ring(b);
+        }
+    }
     purge(g, true);
     satisfy_locked(g);
     ctl.seq.fetch_add(1, Ordering::Release);
@@ -208,17 +217,21 @@ pub(crate) fn satisfy_locked(g: &Guard<'_>) {
             }
         };
         let won = if abandoned { CLAIM_ABANDONED } else { CLAIM_SIGNALED } + e.index as u32;
-        remove(g, i);
         if b.claim.compare_exchange(expect, claim(e.generation, won), Ordering::Release, Ordering::Relaxed).is_err() {
             obj.undo_acquire_locked(g, who, abandoned);
+            remove(g, i);
             continue;
         }
+        // Ring before removing the entry: a signaler dying in between leaves the entry
+        // for `repair_locked`, which rings every queued block.
+        let woke = ring(b);
+        remove(g, i);
         if obj.kind == ObjectKind::Mutex {
             // The next waiter in line now waits on a new owner: ring it so that it
             // asks the owner-death watcher to watch that owner (wait::abandon).
             ring_head(g);
         }
-        if ring(b) == 0 && !thread::thread_exists(b.pid.load(Ordering::Relaxed), thread::ident_tid(who)) {
+        if woke == 0 && !thread::thread_exists(b.pid.load(Ordering::Relaxed), thread::ident_tid(who)) {
             // Handed to a thread that is gone: for a mutex that is "acquired, then
             // died" = abandoned; an event signal or semaphore unit is given back
             // rather than lost to a waiter that died long ago.

@@ -43,7 +43,8 @@ pub(crate) struct Namespace {
     pub swept: std::sync::atomic::AtomicBool,
 }
 
-static CACHE: OnceLock<Mutex<HashMap<(PathBuf, NsKind, u32), Arc<Namespace>>>> = OnceLock::new();
+type Cache = Mutex<HashMap<(PathBuf, NsKind, u32), Arc<Namespace>>>;
+static CACHE: OnceLock<Cache> = OnceLock::new();
 
 #[cfg(test)]
 thread_local! {

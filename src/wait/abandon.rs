@@ -3,25 +3,26 @@
 //! Each thread keeps the mutexes it owns in a thread-local list; the list's destructor
 //! runs when the thread ends (return, panic, the REPL's `exit-thread`) and abandons
 //! every mutex the thread still owns: the next waiter receives it as abandoned. The
-//! list holds the object's mapping, not its descriptor, so closing every handle while
-//! owning does not keep the name alive, yet the exit can still abandon it (LT-07).
+//! list holds weak references, so closing every handle while owning does not keep the
+//! object alive in this process (LT-07); if it is gone here, other processes still
+//! learn of the abandonment from the owner's death (watcher, or their own check).
 //! A killed process runs no destructor: its mutexes are found abandoned by whoever
 //! next looks (their owner identity no longer names a live thread).
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::obj::{Object, mutex};
 use crate::sys::thread;
 
 struct Owned {
     me: u64,
-    list: Vec<Arc<Object>>,
+    list: Vec<Weak<Object>>,
 }
 
 impl Drop for Owned {
     fn drop(&mut self) {
-        for obj in self.list.drain(..) {
+        for obj in self.list.drain(..).filter_map(|w| w.upgrade()) {
             mutex::abandon_by(&obj, self.me);
         }
     }
@@ -38,8 +39,9 @@ pub(crate) fn note_owned(obj: &Arc<Object>) {
         if o.me == 0 {
             o.me = thread::me().ident;
         }
-        if !o.list.iter().any(|x| Arc::ptr_eq(x, obj)) {
-            o.list.push(obj.clone());
+        if !o.list.iter().any(|x| std::ptr::eq(x.as_ptr(), Arc::as_ptr(obj))) {
+            o.list.retain(|x| x.strong_count() > 0);
+            o.list.push(Arc::downgrade(obj));
         }
     });
 }
@@ -48,7 +50,7 @@ pub(crate) fn note_owned(obj: &Arc<Object>) {
 pub(crate) fn note_released(obj: &Arc<Object>) {
     let _ = OWNED.try_with(|o| {
         let mut o = o.borrow_mut();
-        if let Some(k) = o.list.iter().position(|x| Arc::ptr_eq(x, obj)) {
+        if let Some(k) = o.list.iter().position(|x| std::ptr::eq(x.as_ptr(), Arc::as_ptr(obj))) {
             o.list.swap_remove(k);
         }
     });
@@ -61,7 +63,7 @@ pub(crate) fn note_released(obj: &Arc<Object>) {
 // it to the first queued waiter at once: no polling, no CPU while waiting.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock, Weak};
+use std::sync::{Mutex, OnceLock};
 
 use crate::sys::pidfd::ExitSet;
 

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::any::{check_owners, owner_slice};
+use super::any::{check_owners, owner_slice, safety_net};
 use super::{WaitBlock, WaitOutcome, abandon};
 use crate::error::{Error, Result};
 use crate::obj::queue::{self, EntryVal};
@@ -108,10 +108,7 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
             return Ok(outcome);
         }
         if wb.is_none() {
-            let b = match WaitBlock::take(objs) {
-                Ok(b) => b,
-                Err(e) => return Err(e),
-            };
+            let b = WaitBlock::take(objs)?;
             for (i, g) in &guards {
                 let e = EntryVal { table: b.table.key, block: b.index, generation: b.generation, index: *i, kind: ENTRY_ALL };
                 if !queue::push(g, e) {
@@ -127,7 +124,7 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
         let w = wake.load(Ordering::Acquire);
         let seqs: Vec<u32> = overflow.iter().map(|&i| objs[i].seq().load(Ordering::Acquire)).collect();
         drop(guards);
-        let slice = if has_mutex { owner_slice(objs.iter().copied(), me, deadline) } else { deadline };
+        let slice = if has_mutex { owner_slice(objs.iter().copied(), me, deadline) } else { safety_net(deadline) };
         let mut words = vec![(wake, w)];
         for (n, &i) in overflow.iter().enumerate() {
             words.push((objs[i].seq(), seqs[n]));

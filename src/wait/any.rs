@@ -29,7 +29,7 @@ use crate::sys::time::Deadline;
 /// owner cannot be watched through a pidfd (kernels before 6.9).
 pub(crate) const OWNER_CHECK_MS: u64 = 50;
 /// The same, as a safety net, when the owner is watched.
-pub(crate) const WATCHED_CHECK_MS: u64 = 1000;
+pub(crate) const WATCHED_CHECK_MS: u64 = SAFETY_NET_MS;
 
 fn won(obj: &Arc<Object>, i: usize, abandoned: bool) -> WaitOutcome {
     if obj.kind == ObjectKind::Mutex {
@@ -168,7 +168,7 @@ fn sleep(
                 }
             }
         }
-        let slice = if has_mutex { owner_slice(uniq.iter().map(|(_, o)| *o), me, deadline) } else { deadline };
+        let slice = if has_mutex { owner_slice(uniq.iter().map(|(_, o)| *o), me, deadline) } else { safety_net(deadline) };
         let mut words = Vec::with_capacity(1 + overflow.len());
         words.push((wake, w));
         for (n, &k) in overflow.iter().enumerate() {
@@ -183,6 +183,15 @@ fn sleep(
             }
         }
     }
+}
+
+/// A sleeping waiter re-reads its claim at least this often: a signaler killed between
+/// claiming it and ringing it cannot leave it asleep for ever.
+pub(crate) const SAFETY_NET_MS: u64 = 1000;
+
+/// `deadline`, or the safety-net slice if that comes first.
+pub(crate) fn safety_net(deadline: Deadline) -> Deadline {
+    deadline.min(Deadline::At(Instant::now() + Duration::from_millis(SAFETY_NET_MS)))
 }
 
 /// How long to sleep before checking mutex owners ourselves: long when the watcher

@@ -1,6 +1,6 @@
 //! The [`Handle`] type and the wait functions over handles.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::name;
 use crate::error::{Error, Result};
-use crate::obj::{self, Fast, Object, ObjectKind, ObjectSpec, event, mutex, semaphore};
+use crate::obj::{self, Backing, Fast, Object, ObjectKind, ObjectSpec, event, mutex, semaphore};
 use crate::shm::file::{Created, Mode, NamedFile};
 use crate::shm::layout::GLOBAL_TABLE;
 use crate::shm::root::{self, NsKind};
@@ -109,38 +109,25 @@ pub enum ObjectState {
     },
 }
 
-/// What keeps an object alive: the share-locked descriptor of its file.
-#[derive(Debug)]
-enum Holder {
-    Named(#[allow(dead_code)] NamedFile),
-    Unnamed(#[allow(dead_code)] OwnedFd),
-}
-
-#[derive(Debug)]
-struct Core {
-    obj: Arc<Object>,
-    _holder: Holder,
-}
-
 /// A process-local reference to an object. Dropping it closes it (HC-01); the object
 /// goes away with its last handle in any process (LT-01).
 #[derive(Debug)]
 pub struct Handle {
-    core: Arc<Core>,
+    obj: Arc<Object>,
     access: Access,
     inherit: AtomicBool,
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        table::handle_closed(&self.core.obj.root);
+        table::handle_closed(&self.obj.root);
     }
 }
 
 impl Handle {
-    fn new(core: Arc<Core>, access: Access, inherit: bool) -> Handle {
-        table::handle_opened(&core.obj.root);
-        Handle { core, access, inherit: AtomicBool::new(inherit) }
+    fn new(obj: Arc<Object>, access: Access, inherit: bool) -> Handle {
+        table::handle_opened(&obj.root);
+        Handle { obj, access, inherit: AtomicBool::new(inherit) }
     }
 
     /// Creates an object, or opens the existing one of that name (CO-01, CO-02). The
@@ -155,25 +142,25 @@ impl Handle {
         }
         let parsed = name::parse(name)?;
         let root_path = root::current_root();
-        let (core, created) = match parsed {
+        let (obj, created) = match parsed {
             None => {
                 let fd = fs::memfd("procsync").map_err(|e| Error::os("creating an unnamed object", e))?;
                 obj::init_file(fd.as_fd(), &spec)?;
                 fs::seal_size(fd.as_fd()).map_err(|e| Error::os("sealing an unnamed object", e))?;
-                let o = Object::map(fd.as_fd(), PathBuf::from("<unnamed>"), root_path, fs::euid(), "<unnamed>".into())?;
-                (Core { obj: Arc::new(o), _holder: Holder::Unnamed(fd) }, Created::New)
+                let o = Object::map(Backing::Unnamed(fd), PathBuf::from("<unnamed>"), root_path, fs::euid(), "<unnamed>".into())?;
+                (Arc::new(o), Created::New)
             }
             Some(n) => {
                 let init = |fd: std::os::fd::BorrowedFd<'_>| obj::init_file(fd, &spec).map(|_| ());
                 open_named(&root_path, &n, name, Mode::Create { mode, init: &init })?
             }
         };
-        if core.obj.kind != spec.kind() {
+        if obj.kind != spec.kind() {
             return Err(Error::WrongType {
-                what: format!("`{name}` exists as a {}, not a {}", core.obj.kind.name(), spec.kind().name()),
+                what: format!("`{name}` exists as {}, not {}", obj.kind.a_name(), spec.kind().a_name()),
             });
         }
-        let h = Handle::new(Arc::new(core), Access::ALL, opts.inherit);
+        let h = Handle::new(obj, Access::ALL, opts.inherit);
         if let (Created::New, ObjectSpec::Mutex { owned: true }) = (created, spec) {
             // CO-03: only a new mutex is taken by its creator.
             let me = thread::me().ident;
@@ -192,22 +179,22 @@ impl Handle {
         if access == Access::NONE {
             return Err(Error::AccessDenied { what: format!("opening `{name}` with no access right; ask for synchronize, modify or all") });
         }
-        let (core, _) = open_named(&root::current_root(), &n, name, Mode::Open)?;
-        if core.obj.kind != kind {
+        let (obj, _) = open_named(&root::current_root(), &n, name, Mode::Open)?;
+        if obj.kind != kind {
             return Err(Error::WrongType {
-                what: format!("`{name}` is a {}, not a {}", core.obj.kind.name(), kind.name()),
+                what: format!("`{name}` is {}, not {}", obj.kind.a_name(), kind.a_name()),
             });
         }
-        Ok(Handle::new(Arc::new(core), access, inherit))
+        Ok(Handle::new(obj, access, inherit))
     }
 
     pub(crate) fn obj(&self) -> &Arc<Object> {
-        &self.core.obj
+        &self.obj
     }
 
     /// The object's type.
     pub fn kind(&self) -> ObjectKind {
-        self.core.obj.kind
+        self.obj.kind
     }
 
     /// The rights of this handle.
@@ -222,11 +209,11 @@ impl Handle {
 
     /// Whether two handles name the same object (HD-14).
     pub fn same_object(&self, other: &Handle) -> bool {
-        self.core.obj.id == other.core.obj.id
+        self.obj.id == other.obj.id
     }
 
     fn need(&self, kind: ObjectKind, op: &str, right: Option<Access>) -> Result<&Object> {
-        let o = &*self.core.obj;
+        let o = &*self.obj;
         if o.kind != kind {
             return Err(o.wrong_type(op));
         }
@@ -270,15 +257,15 @@ impl Handle {
                 }
                 self.release_mutex()
             }
-            _ => Err(self.core.obj.wrong_type("release")),
+            _ => Err(self.obj.wrong_type("release")),
         }
     }
 
     fn release_mutex(&self) -> Result<u32> {
         let me = thread::me().ident;
-        let prev = mutex::release(&self.core.obj, me)?;
+        let prev = mutex::release(&self.obj, me)?;
         if prev == 1 {
-            abandon::note_released(&self.core.obj);
+            abandon::note_released(&self.obj);
         }
         Ok(prev)
     }
@@ -286,7 +273,7 @@ impl Handle {
     /// `WaitForSingleObject`: `None` waits forever, `Some(ZERO)` polls.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<WaitOutcome> {
         self.check_sync("wait")?;
-        let o = &self.core.obj;
+        let o = &self.obj;
         let me = thread::me().ident;
         if let Fast::Acquired(a) = o.try_acquire_fast(me) {
             if o.kind == ObjectKind::Mutex {
@@ -302,14 +289,14 @@ impl Handle {
             Ok(())
         } else {
             Err(Error::AccessDenied {
-                what: format!("`{op}` needs the `synchronize` right, which this handle of `{}` lacks", self.core.obj.display),
+                what: format!("`{op}` needs the `synchronize` right, which this handle of `{}` lacks", self.obj.display),
             })
         }
     }
 
     /// The object's state.
     pub fn query(&self) -> Result<ObjectState> {
-        let o = &self.core.obj;
+        let o = &self.obj;
         Ok(match o.kind {
             ObjectKind::Event => {
                 let (manual, signaled) = event::query(o);
@@ -359,7 +346,7 @@ impl Handle {
         if !self.access.contains(access) {
             return Err(Error::AccessDenied { what: "a duplicate may not have more rights than its source".into() });
         }
-        Ok(Handle::new(self.core.clone(), access, false))
+        Ok(Handle::new(self.obj.clone(), access, false))
     }
 
     /// `SetHandleInformation(HANDLE_FLAG_INHERIT)`: recorded; passing handles to
@@ -374,7 +361,7 @@ fn right_name(r: Access) -> &'static str {
     if r == Access::SYNCHRONIZE { "synchronize" } else { "modify" }
 }
 
-fn open_named(root_path: &std::path::Path, n: &name::Name, display: &str, how: Mode<'_>) -> Result<(Core, Created)> {
+fn open_named(root_path: &std::path::Path, n: &name::Name, display: &str, how: Mode<'_>) -> Result<(Arc<Object>, Created)> {
     let ns = root::namespace(root_path, n.ns)?;
     crate::shm::file::sweep_orphans(&ns);
     let (file, created) = NamedFile::open(&ns, &n.file, how, display)?;
@@ -385,8 +372,9 @@ fn open_named(root_path: &std::path::Path, n: &name::Name, display: &str, how: M
         });
     }
     let key = if ns.kind == NsKind::Global { GLOBAL_TABLE } else { ns.table_key };
-    let o = Object::map(file.fd(), ns.path.join(&n.file), root_path.to_path_buf(), key, display.to_string())?;
-    Ok((Core { obj: Arc::new(o), _holder: Holder::Named(file) }, created))
+    let path = ns.path.join(&n.file);
+    let o = Object::map(Backing::Named(file), path, root_path.to_path_buf(), key, display.to_string())?;
+    Ok((Arc::new(o), created))
 }
 
 fn check_list(handles: &[&Handle]) -> Result<Vec<Arc<Object>>> {
@@ -399,7 +387,7 @@ fn check_list(handles: &[&Handle]) -> Result<Vec<Arc<Object>>> {
     for h in handles {
         h.check_sync("wait")?;
     }
-    Ok(handles.iter().map(|h| h.core.obj.clone()).collect())
+    Ok(handles.iter().map(|h| h.obj.clone()).collect())
 }
 
 /// `WaitForMultipleObjects(bWaitAll = FALSE)`: acquires the lowest-index signaled
@@ -435,7 +423,7 @@ pub fn signal_and_wait(signal: &Handle, wait: &Handle, timeout: Option<Duration>
             signal.check_sync("signalandwait")?;
             signal.release_mutex()?;
         }
-        ObjectKind::Timer => return Err(signal.core.obj.wrong_type("signalandwait (signal side)")),
+        ObjectKind::Timer => return Err(signal.obj.wrong_type("signalandwait (signal side)")),
     }
     wait.wait(timeout)
 }
