@@ -15,7 +15,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// Open of a name that does not exist (Win32 `ERROR_FILE_NOT_FOUND`).
-    #[error("no object is named `{name}`; create it first or check the spelling (names are case-sensitive)")]
+    #[error(
+        "no object is named `{name}`; create it first or check the spelling (names are case-sensitive)"
+    )]
     NotFound {
         /// The name as given.
         name: String,
@@ -42,7 +44,9 @@ pub enum Error {
         why: String,
     },
     /// The same object twice in one wait-all (Win32 `ERROR_INVALID_PARAMETER`, `STATUS_INVALID_PARAMETER_MIX`).
-    #[error("object at index {second} is the same object as index {first}; a wait-all may list each object once")]
+    #[error(
+        "object at index {second} is the same object as index {first}; a wait-all may list each object once"
+    )]
     DuplicateObject {
         /// Lower index.
         first: usize,
@@ -50,13 +54,19 @@ pub enum Error {
         second: usize,
     },
     /// Mutex released by a thread that does not own it (Win32 `ERROR_NOT_OWNER`).
-    #[error("this thread does not own the mutex; only the owning thread may release it, once per acquisition")]
+    #[error(
+        "this thread does not own the mutex; only the owning thread may release it, once per acquisition"
+    )]
     NotOwner,
     /// A mutex's recursion count would overflow (Win32 `ERROR_MUTANT_LIMIT_EXCEEDED`).
-    #[error("the mutex is already held {0} times by this thread; release it before acquiring again")]
+    #[error(
+        "the mutex is already held {0} times by this thread; release it before acquiring again"
+    )]
     RecursionLimit(u32),
     /// Semaphore release past its maximum (Win32 `ERROR_TOO_MANY_POSTS`).
-    #[error("releasing {count} would pass the semaphore maximum of {max} (count is {current}); nothing was changed")]
+    #[error(
+        "releasing {count} would pass the semaphore maximum of {max} (count is {current}); nothing was changed"
+    )]
     TooManyPosts {
         /// Requested release.
         count: u32,

@@ -39,8 +39,8 @@ mod tests;
 
 pub use error::{Error, Result};
 pub use handle::{
-    Access, CreateOptions, Event, Handle, Mutex, ObjectState, Owner, Semaphore, TimerDue, signal_and_wait, wait_all,
-    wait_any,
+    Access, CreateOptions, Event, Handle, Mutex, ObjectState, Owner, Semaphore, TimerDue,
+    signal_and_wait, wait_all, wait_any,
 };
 pub use obj::{ObjectKind, ObjectSpec};
 pub use shm::file::Created;

@@ -24,7 +24,11 @@ impl TestRoot {
             if let Ok(rd) = std::fs::read_dir(p) {
                 for e in rd.flatten() {
                     let path = e.path();
-                    if path.is_dir() { walk(&path, out) } else { out.push(path) }
+                    if path.is_dir() {
+                        walk(&path, out)
+                    } else {
+                        out.push(path)
+                    }
                 }
             }
         }

@@ -13,13 +13,31 @@ const T: Option<Duration> = Some(Duration::from_secs(10));
 const POLL: Option<Duration> = Some(Duration::ZERO);
 
 fn sem(name: &str, initial: u32, max: u32) -> Handle {
-    Handle::create(ObjectSpec::Semaphore { initial, max }, name, &CreateOptions::default()).unwrap().0
+    Handle::create(
+        ObjectSpec::Semaphore { initial, max },
+        name,
+        &CreateOptions::default(),
+    )
+    .unwrap()
+    .0
 }
 fn event(name: &str, manual: bool, initial: bool) -> Handle {
-    Handle::create(ObjectSpec::Event { manual, initial }, name, &CreateOptions::default()).unwrap().0
+    Handle::create(
+        ObjectSpec::Event { manual, initial },
+        name,
+        &CreateOptions::default(),
+    )
+    .unwrap()
+    .0
 }
 fn mutex(name: &str) -> Handle {
-    Handle::create(ObjectSpec::Mutex { owned: false }, name, &CreateOptions::default()).unwrap().0
+    Handle::create(
+        ObjectSpec::Mutex { owned: false },
+        name,
+        &CreateOptions::default(),
+    )
+    .unwrap()
+    .0
 }
 
 #[test]
@@ -29,14 +47,25 @@ fn semaphore_table() {
     let s = sem("", 0, 2);
     assert_eq!(s.release(2).unwrap(), 0);
     assert_eq!(s.release(1).unwrap_err().code(), "too-many-posts");
-    assert_eq!(s.query().unwrap(), ObjectState::Semaphore { count: 2, max: 2 });
+    assert_eq!(
+        s.query().unwrap(),
+        ObjectState::Semaphore { count: 2, max: 2 }
+    );
     assert_eq!(s.release(0).unwrap_err().code(), "invalid-argument");
     assert_eq!(s.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
     assert_eq!(s.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
     assert_eq!(s.wait(POLL).unwrap(), WaitOutcome::TimedOut);
-    assert_eq!(s.query().unwrap(), ObjectState::Semaphore { count: 0, max: 2 });
+    assert_eq!(
+        s.query().unwrap(),
+        ObjectState::Semaphore { count: 0, max: 2 }
+    );
     for (initial, max) in [(3, 2), (0, 0), (0, 0x8000_0000)] {
-        let e = Handle::create(ObjectSpec::Semaphore { initial, max }, "", &CreateOptions::default()).unwrap_err();
+        let e = Handle::create(
+            ObjectSpec::Semaphore { initial, max },
+            "",
+            &CreateOptions::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.code(), "invalid-argument");
     }
     // SM-07: a huge release never wraps.
@@ -59,7 +88,13 @@ fn event_table() {
     assert!(manual.reset().unwrap()); // EV-05
     assert!(!manual.reset().unwrap());
     assert!(!manual.pulse().unwrap()); // PU-03, PU-04
-    assert_eq!(manual.query().unwrap(), ObjectState::Event { manual: true, signaled: false });
+    assert_eq!(
+        manual.query().unwrap(),
+        ObjectState::Event {
+            manual: true,
+            signaled: false
+        }
+    );
     assert_eq!(manual.release(1).unwrap_err().code(), "wrong-type"); // HC-07
 }
 
@@ -96,7 +131,14 @@ fn thread_exit_abandons_once() {
     })
     .join()
     .unwrap();
-    assert_eq!(m.query().unwrap(), ObjectState::Mutex { owner: Owner::None, recursion: 0, abandoned: true });
+    assert_eq!(
+        m.query().unwrap(),
+        ObjectState::Mutex {
+            owner: Owner::None,
+            recursion: 0,
+            abandoned: true
+        }
+    );
     assert_eq!(m.wait(POLL).unwrap(), WaitOutcome::Abandoned(0));
     m.release(1).unwrap();
     assert_eq!(m.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
@@ -118,7 +160,13 @@ fn handoff_auto_event_and_semaphore() {
         std::thread::yield_now();
     }
     assert!(!e.set().unwrap());
-    assert_eq!(e.query().unwrap(), ObjectState::Event { manual: false, signaled: false });
+    assert_eq!(
+        e.query().unwrap(),
+        ObjectState::Event {
+            manual: false,
+            signaled: false
+        }
+    );
     assert_eq!(t.join().unwrap(), WaitOutcome::Signaled(0));
 }
 
@@ -163,28 +211,61 @@ fn wait_any_and_all_basics() {
     s.release(1).unwrap();
     assert_eq!(wait_any(&[&s, &m], POLL).unwrap(), WaitOutcome::Signaled(0));
     assert_eq!(wait_any(&[&s, &m], POLL).unwrap(), WaitOutcome::Signaled(1));
-    assert_eq!(m.query().unwrap(), ObjectState::Mutex { owner: Owner::Current, recursion: 2, abandoned: false });
+    assert_eq!(
+        m.query().unwrap(),
+        ObjectState::Mutex {
+            owner: Owner::Current,
+            recursion: 2,
+            abandoned: false
+        }
+    );
     m.release(1).unwrap();
     m.release(1).unwrap();
     // WL-05
     let s = sem("", 2, 3);
     assert_eq!(wait_all(&[&s, &m], POLL).unwrap(), WaitOutcome::Signaled(0));
-    assert_eq!(s.query().unwrap(), ObjectState::Semaphore { count: 1, max: 3 });
+    assert_eq!(
+        s.query().unwrap(),
+        ObjectState::Semaphore { count: 1, max: 3 }
+    );
     let (s2, m2) = (s.duplicate(None).unwrap(), m.duplicate(None).unwrap());
-    std::thread::spawn(move || assert_eq!(wait_all(&[&s2, &m2], POLL).unwrap(), WaitOutcome::TimedOut)).join().unwrap();
-    assert_eq!(s.query().unwrap(), ObjectState::Semaphore { count: 1, max: 3 });
+    std::thread::spawn(move || {
+        assert_eq!(wait_all(&[&s2, &m2], POLL).unwrap(), WaitOutcome::TimedOut)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        s.query().unwrap(),
+        ObjectState::Semaphore { count: 1, max: 3 }
+    );
     assert_eq!(wait_all(&[&s, &m], POLL).unwrap(), WaitOutcome::Signaled(0));
     assert_eq!(wait_all(&[&s, &m], POLL).unwrap(), WaitOutcome::TimedOut);
-    assert_eq!(m.query().unwrap(), ObjectState::Mutex { owner: Owner::Current, recursion: 2, abandoned: false });
+    assert_eq!(
+        m.query().unwrap(),
+        ObjectState::Mutex {
+            owner: Owner::Current,
+            recursion: 2,
+            abandoned: false
+        }
+    );
     // WL-07, HD-13
     let d = s.duplicate(None).unwrap();
-    assert_eq!(wait_all(&[&s, &d], POLL).unwrap_err().code(), "duplicate-object");
+    assert_eq!(
+        wait_all(&[&s, &d], POLL).unwrap_err().code(),
+        "duplicate-object"
+    );
     // WY-01, WY-02
     assert_eq!(wait_any(&[], POLL).unwrap_err().code(), "invalid-argument");
     let many: Vec<&Handle> = std::iter::repeat_n(&s, 65).collect();
-    assert_eq!(wait_any(&many, POLL).unwrap_err().code(), "invalid-argument");
+    assert_eq!(
+        wait_any(&many, POLL).unwrap_err().code(),
+        "invalid-argument"
+    );
     s.release(1).unwrap();
-    assert_eq!(wait_any(&many[..64], POLL).unwrap(), WaitOutcome::Signaled(0)); // WY-09
+    assert_eq!(
+        wait_any(&many[..64], POLL).unwrap(),
+        WaitOutcome::Signaled(0)
+    ); // WY-09
 }
 
 #[test]
@@ -202,11 +283,23 @@ fn wait_all_blocked_completes_when_last_object_arrives() {
     s.release(1).unwrap();
     // Not complete: the semaphore must not be taken (WL-03).
     std::thread::sleep(Duration::from_millis(20));
-    assert_eq!(s.query().unwrap(), ObjectState::Semaphore { count: 1, max: 3 });
+    assert_eq!(
+        s.query().unwrap(),
+        ObjectState::Semaphore { count: 1, max: 3 }
+    );
     e.set().unwrap();
     assert_eq!(t.join().unwrap(), WaitOutcome::Signaled(0));
-    assert_eq!(s.query().unwrap(), ObjectState::Semaphore { count: 0, max: 3 });
-    assert_eq!(e.query().unwrap(), ObjectState::Event { manual: false, signaled: false });
+    assert_eq!(
+        s.query().unwrap(),
+        ObjectState::Semaphore { count: 0, max: 3 }
+    );
+    assert_eq!(
+        e.query().unwrap(),
+        ObjectState::Event {
+            manual: false,
+            signaled: false
+        }
+    );
 }
 
 #[test]
@@ -214,20 +307,46 @@ fn named_objects_leave_nothing_behind() {
     let r = TestRoot::new();
     {
         let a = sem("Local\\x", 1, 1);
-        let (b, c) = Handle::create(ObjectSpec::Semaphore { initial: 0, max: 1 }, "x", &CreateOptions::default()).unwrap();
+        let (b, c) = Handle::create(
+            ObjectSpec::Semaphore { initial: 0, max: 1 },
+            "x",
+            &CreateOptions::default(),
+        )
+        .unwrap();
         assert_eq!(c, Created::Existing);
         assert!(a.same_object(&b));
-        let g = Handle::create(ObjectSpec::Event { manual: false, initial: false }, "Global\\x", &CreateOptions::default()).unwrap();
+        let g = Handle::create(
+            ObjectSpec::Event {
+                manual: false,
+                initial: false,
+            },
+            "Global\\x",
+            &CreateOptions::default(),
+        )
+        .unwrap();
         assert_eq!(g.1, Created::New);
         assert_eq!(
-            Handle::open(ObjectKind::Event, "x", Access::ALL, false).unwrap_err().code(),
+            Handle::open(ObjectKind::Event, "x", Access::ALL, false)
+                .unwrap_err()
+                .code(),
             "wrong-type"
         );
         // Block once so that a wait-block table exists too.
-        assert_eq!(a.wait(Some(Duration::from_millis(1))).unwrap(), WaitOutcome::Signaled(0));
-        assert_eq!(a.wait(Some(Duration::from_millis(1))).unwrap(), WaitOutcome::TimedOut);
+        assert_eq!(
+            a.wait(Some(Duration::from_millis(1))).unwrap(),
+            WaitOutcome::Signaled(0)
+        );
+        assert_eq!(
+            a.wait(Some(Duration::from_millis(1))).unwrap(),
+            WaitOutcome::TimedOut
+        );
         assert!(!r.files().is_empty());
     }
     assert_eq!(r.files(), Vec::<std::path::PathBuf>::new());
-    assert_eq!(Handle::open(ObjectKind::Semaphore, "x", Access::ALL, false).unwrap_err().code(), "not-found");
+    assert_eq!(
+        Handle::open(ObjectKind::Semaphore, "x", Access::ALL, false)
+            .unwrap_err()
+            .code(),
+        "not-found"
+    );
 }

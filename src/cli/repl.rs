@@ -240,7 +240,9 @@ impl Repl {
                 close_source,
             } => {
                 self.check_free(&target)?;
-                let handle = self.get(&source)?.duplicate(Some(access.map_or(procsync::Access::ALL, access_of)))?;
+                let handle = self
+                    .get(&source)?
+                    .duplicate(Some(access.map_or(procsync::Access::ALL, access_of)))?;
                 self.insert(target, handle)?;
                 if close_source {
                     self.remove(&source)?;

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use super::name;
 use crate::error::{Error, Result};
-use crate::obj::{self, Backing, Fast, Object, ObjectKind, ObjectSpec, event, mutex, semaphore};
+use crate::obj::{
+    self, Backing, Fast, Object, ObjectKind, ObjectSpec, event, mutex, semaphore, timer,
+};
 use crate::shm::file::{Created, Mode, NamedFile};
 use crate::shm::layout::GLOBAL_TABLE;
 use crate::shm::root::{self, NsKind};
@@ -113,13 +115,16 @@ pub enum ObjectState {
 /// goes away with its last handle in any process (LT-01).
 #[derive(Debug)]
 pub struct Handle {
-    obj: Arc<Object>,
+    pub(super) obj: Arc<Object>,
+    /// Unique in this process, for per-handle bookkeeping (timer callbacks).
+    pub(super) serial: u64,
     access: Access,
     inherit: AtomicBool,
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
+        super::timer::stop_callback(self);
         table::handle_closed(&self.obj.root);
     }
 }
@@ -127,7 +132,14 @@ impl Drop for Handle {
 impl Handle {
     fn new(obj: Arc<Object>, access: Access, inherit: bool) -> Handle {
         table::handle_opened(&obj.root);
-        Handle { obj, access, inherit: AtomicBool::new(inherit) }
+        static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+        Handle {
+            obj,
+            serial,
+            access,
+            inherit: AtomicBool::new(inherit),
+        }
     }
 
     /// Creates an object, or opens the existing one of that name (CO-01, CO-02). The
@@ -138,16 +150,25 @@ impl Handle {
         spec.validate()?;
         let mode = opts.mode.unwrap_or(0o600);
         if mode & !0o777 != 0 {
-            return Err(Error::invalid(format!("mode {mode:o} has bits outside 0777")));
+            return Err(Error::invalid(format!(
+                "mode {mode:o} has bits outside 0777"
+            )));
         }
         let parsed = name::parse(name)?;
         let root_path = root::current_root();
         let (obj, created) = match parsed {
             None => {
-                let fd = fs::memfd("procsync").map_err(|e| Error::os("creating an unnamed object", e))?;
+                let fd = fs::memfd("procsync")
+                    .map_err(|e| Error::os("creating an unnamed object", e))?;
                 obj::init_file(fd.as_fd(), &spec)?;
                 fs::seal_size(fd.as_fd()).map_err(|e| Error::os("sealing an unnamed object", e))?;
-                let o = Object::map(Backing::Unnamed(fd), PathBuf::from("<unnamed>"), root_path, fs::euid(), "<unnamed>".into())?;
+                let o = Object::map(
+                    Backing::Unnamed(fd),
+                    PathBuf::from("<unnamed>"),
+                    root_path,
+                    fs::euid(),
+                    "<unnamed>".into(),
+                )?;
                 (Arc::new(o), Created::New)
             }
             Some(n) => {
@@ -157,7 +178,11 @@ impl Handle {
         };
         if obj.kind != spec.kind() {
             return Err(Error::WrongType {
-                what: format!("`{name}` exists as {}, not {}", obj.kind.a_name(), spec.kind().a_name()),
+                what: format!(
+                    "`{name}` exists as {}, not {}",
+                    obj.kind.a_name(),
+                    spec.kind().a_name()
+                ),
             });
         }
         let h = Handle::new(obj, Access::ALL, opts.inherit);
@@ -174,10 +199,17 @@ impl Handle {
     /// Opens an existing named object of type `kind` with `access` (CO-08..10).
     pub fn open(kind: ObjectKind, name: &str, access: Access, inherit: bool) -> Result<Handle> {
         let Some(n) = name::parse(name)? else {
-            return Err(Error::InvalidName { name: String::new(), why: "the empty name cannot be opened; give the object's name" });
+            return Err(Error::InvalidName {
+                name: String::new(),
+                why: "the empty name cannot be opened; give the object's name",
+            });
         };
         if access == Access::NONE {
-            return Err(Error::AccessDenied { what: format!("opening `{name}` with no access right; ask for synchronize, modify or all") });
+            return Err(Error::AccessDenied {
+                what: format!(
+                    "opening `{name}` with no access right; ask for synchronize, modify or all"
+                ),
+            });
         }
         let (obj, _) = open_named(&root::current_root(), &n, name, Mode::Open)?;
         if obj.kind != kind {
@@ -212,7 +244,12 @@ impl Handle {
         self.obj.id == other.obj.id
     }
 
-    fn need(&self, kind: ObjectKind, op: &str, right: Option<Access>) -> Result<&Object> {
+    pub(super) fn need(
+        &self,
+        kind: ObjectKind,
+        op: &str,
+        right: Option<Access>,
+    ) -> Result<&Object> {
         let o = &*self.obj;
         if o.kind != kind {
             return Err(o.wrong_type(op));
@@ -221,7 +258,11 @@ impl Handle {
             && !self.access.contains(r)
         {
             return Err(Error::AccessDenied {
-                what: format!("`{op}` needs the `{}` right, which this handle of `{}` lacks; open it with that right", right_name(r), o.display),
+                what: format!(
+                    "`{op}` needs the `{}` right, which this handle of `{}` lacks; open it with that right",
+                    right_name(r),
+                    o.display
+                ),
             });
         }
         Ok(o)
@@ -230,30 +271,45 @@ impl Handle {
     /// `SetEvent`: returns the previous state. A set with waiters hands the signal over
     /// at once (EV-08, EV-09).
     pub fn set(&self) -> Result<bool> {
-        Ok(event::set(self.need(ObjectKind::Event, "set", Some(Access::MODIFY))?))
+        Ok(event::set(self.need(
+            ObjectKind::Event,
+            "set",
+            Some(Access::MODIFY),
+        )?))
     }
 
     /// `ResetEvent`: returns the previous state.
     pub fn reset(&self) -> Result<bool> {
-        Ok(event::reset(self.need(ObjectKind::Event, "reset", Some(Access::MODIFY))?))
+        Ok(event::reset(self.need(
+            ObjectKind::Event,
+            "reset",
+            Some(Access::MODIFY),
+        )?))
     }
 
     /// `PulseEvent` (legacy, racy by design as on Windows: only threads waiting at this
     /// instant are released; see PU-06). Returns the previous state.
     pub fn pulse(&self) -> Result<bool> {
-        Ok(event::pulse(self.need(ObjectKind::Event, "pulse", Some(Access::MODIFY))?))
+        Ok(event::pulse(self.need(
+            ObjectKind::Event,
+            "pulse",
+            Some(Access::MODIFY),
+        )?))
     }
 
     /// `ReleaseSemaphore(count)` → previous count; `ReleaseMutex` (count must be 1) →
     /// previous recursion count. Releasing a mutex needs ownership, not a right (AM-07).
     pub fn release(&self, count: u32) -> Result<u32> {
         match self.kind() {
-            ObjectKind::Semaphore => {
-                semaphore::release(self.need(ObjectKind::Semaphore, "release", Some(Access::MODIFY))?, count)
-            }
+            ObjectKind::Semaphore => semaphore::release(
+                self.need(ObjectKind::Semaphore, "release", Some(Access::MODIFY))?,
+                count,
+            ),
             ObjectKind::Mutex => {
                 if count != 1 {
-                    return Err(Error::invalid("a mutex is released once per call; count must be 1"));
+                    return Err(Error::invalid(
+                        "a mutex is released once per call; count must be 1",
+                    ));
                 }
                 self.release_mutex()
             }
@@ -279,7 +335,11 @@ impl Handle {
             if o.kind == ObjectKind::Mutex {
                 abandon::note_owned(o);
             }
-            return Ok(if a { WaitOutcome::Abandoned(0) } else { WaitOutcome::Signaled(0) });
+            return Ok(if a {
+                WaitOutcome::Abandoned(0)
+            } else {
+                WaitOutcome::Signaled(0)
+            });
         }
         wait::any::wait_any(&[o], Deadline::after(timeout))
     }
@@ -289,7 +349,10 @@ impl Handle {
             Ok(())
         } else {
             Err(Error::AccessDenied {
-                what: format!("`{op}` needs the `synchronize` right, which this handle of `{}` lacks", self.obj.display),
+                what: format!(
+                    "`{op}` needs the `synchronize` right, which this handle of `{}` lacks",
+                    self.obj.display
+                ),
             })
         }
     }
@@ -321,22 +384,21 @@ impl Handle {
                     x if x == me => Owner::Current,
                     _ => Owner::Other,
                 };
-                ObjectState::Mutex { owner, recursion: v.recursion, abandoned: v.abandoned }
+                ObjectState::Mutex {
+                    owner,
+                    recursion: v.recursion,
+                    abandoned: v.abandoned,
+                }
             }
-            ObjectKind::Timer => ObjectState::Timer { manual: o.manual, signaled: false, armed: false },
+            ObjectKind::Timer => {
+                let (manual, signaled, armed) = timer::query(o);
+                ObjectState::Timer {
+                    manual,
+                    signaled,
+                    armed,
+                }
+            }
         })
-    }
-
-    /// `SetWaitableTimer` (not in this build yet).
-    pub fn set_timer(&self, _due: TimerDue, _period_ms: u32) -> Result<()> {
-        let _ = self.need(ObjectKind::Timer, "settimer", Some(Access::MODIFY))?;
-        Err(Error::Unsupported("waitable timers are not in this build yet (issue 6)".into()))
-    }
-
-    /// `CancelWaitableTimer` (not in this build yet).
-    pub fn cancel_timer(&self) -> Result<()> {
-        let _ = self.need(ObjectKind::Timer, "cancel", Some(Access::MODIFY))?;
-        Err(Error::Unsupported("waitable timers are not in this build yet (issue 6)".into()))
     }
 
     /// `DuplicateHandle` within this process: same object, the same or fewer rights
@@ -344,7 +406,9 @@ impl Handle {
     pub fn duplicate(&self, access: Option<Access>) -> Result<Handle> {
         let access = access.unwrap_or(self.access);
         if !self.access.contains(access) {
-            return Err(Error::AccessDenied { what: "a duplicate may not have more rights than its source".into() });
+            return Err(Error::AccessDenied {
+                what: "a duplicate may not have more rights than its source".into(),
+            });
         }
         Ok(Handle::new(self.obj.clone(), access, false))
     }
@@ -353,27 +417,51 @@ impl Handle {
     /// children arrives with the handles issue.
     pub fn set_inheritable(&self, on: bool) -> Result<()> {
         self.inherit.store(on, Ordering::Relaxed);
-        Err(Error::Unsupported("handle inheritance into children is not in this build yet (issue 5)".into()))
+        Err(Error::Unsupported(
+            "handle inheritance into children is not in this build yet (issue 5)".into(),
+        ))
     }
 }
 
 fn right_name(r: Access) -> &'static str {
-    if r == Access::SYNCHRONIZE { "synchronize" } else { "modify" }
+    if r == Access::SYNCHRONIZE {
+        "synchronize"
+    } else {
+        "modify"
+    }
 }
 
-fn open_named(root_path: &std::path::Path, n: &name::Name, display: &str, how: Mode<'_>) -> Result<(Arc<Object>, Created)> {
+fn open_named(
+    root_path: &std::path::Path,
+    n: &name::Name,
+    display: &str,
+    how: Mode<'_>,
+) -> Result<(Arc<Object>, Created)> {
     let ns = root::namespace(root_path, n.ns)?;
     crate::shm::file::sweep_orphans(&ns);
     let (file, created) = NamedFile::open(&ns, &n.file, how, display)?;
     let st = fs::stat_fd(file.fd()).map_err(|e| Error::os("checking an object file", e))?;
     if ns.kind == NsKind::Local && st.uid != fs::euid() {
         return Err(Error::AccessDenied {
-            what: format!("the file of `{display}` is not owned by you (uid {}); refusing it, remove it", st.uid),
+            what: format!(
+                "the file of `{display}` is not owned by you (uid {}); refusing it, remove it",
+                st.uid
+            ),
         });
     }
-    let key = if ns.kind == NsKind::Global { GLOBAL_TABLE } else { ns.table_key };
+    let key = if ns.kind == NsKind::Global {
+        GLOBAL_TABLE
+    } else {
+        ns.table_key
+    };
     let path = ns.path.join(&n.file);
-    let o = Object::map(Backing::Named(file), path, root_path.to_path_buf(), key, display.to_string())?;
+    let o = Object::map(
+        Backing::Named(file),
+        path,
+        root_path.to_path_buf(),
+        key,
+        display.to_string(),
+    )?;
     Ok((Arc::new(o), created))
 }
 
@@ -410,7 +498,11 @@ pub fn wait_all(handles: &[&Handle], timeout: Option<Duration>) -> Result<WaitOu
 /// `SignalObjectAndWait`: signals `signal` (event set, semaphore release 1, mutex
 /// release) and waits on `wait`. Both handles are checked first, so an error leaves
 /// both untouched (SW-02); a failed signal means no wait (SW-06, SW-07).
-pub fn signal_and_wait(signal: &Handle, wait: &Handle, timeout: Option<Duration>) -> Result<WaitOutcome> {
+pub fn signal_and_wait(
+    signal: &Handle,
+    wait: &Handle,
+    timeout: Option<Duration>,
+) -> Result<WaitOutcome> {
     wait.check_sync("signalandwait")?;
     match signal.kind() {
         ObjectKind::Event => {

@@ -7,7 +7,11 @@
 
 mod core;
 pub(crate) mod name;
+mod timer;
 mod typed;
 
-pub use core::{Access, CreateOptions, Handle, ObjectState, Owner, TimerDue, signal_and_wait, wait_all, wait_any};
+pub use core::{
+    Access, CreateOptions, Handle, ObjectState, Owner, TimerDue, signal_and_wait, wait_all,
+    wait_any,
+};
 pub use typed::{Event, Mutex, Semaphore};

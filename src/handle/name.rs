@@ -30,7 +30,11 @@ pub(crate) struct Name {
 }
 
 fn short(name: &str) -> String {
-    if name.chars().count() > 80 { format!("{}…", name.chars().take(80).collect::<String>()) } else { name.to_string() }
+    if name.chars().count() > 80 {
+        format!("{}…", name.chars().take(80).collect::<String>())
+    } else {
+        name.to_string()
+    }
 }
 
 /// Parses `name`; `Ok(None)` for the empty name (an unnamed object, NM-12).
@@ -38,21 +42,30 @@ pub(crate) fn parse(name: &str) -> Result<Option<Name>> {
     if name.is_empty() {
         return Ok(None);
     }
-    let bad = |why| Error::InvalidName { name: short(name), why };
+    let bad = |why| Error::InvalidName {
+        name: short(name),
+        why,
+    };
     let (ns, base) = if let Some(rest) = name.strip_prefix("Local\\") {
         (NsKind::Local, rest)
     } else if let Some(rest) = name.strip_prefix("Global\\") {
         (NsKind::Global, rest)
     } else if name.contains('\\') {
-        return Err(bad("unknown namespace prefix; write `Local\\name`, `Global\\name` or a name without a backslash"));
+        return Err(bad(
+            "unknown namespace prefix; write `Local\\name`, `Global\\name` or a name without a backslash",
+        ));
     } else {
         (NsKind::Local, name)
     };
     if base.is_empty() {
-        return Err(bad("nothing follows the namespace prefix; add a name after it"));
+        return Err(bad(
+            "nothing follows the namespace prefix; add a name after it",
+        ));
     }
     if base.contains('\\') {
-        return Err(bad("a backslash may not appear after the namespace prefix; use another character such as `/`"));
+        return Err(bad(
+            "a backslash may not appear after the namespace prefix; use another character such as `/`",
+        ));
     }
     if base.contains('\0') {
         return Err(bad("a name may not contain a NUL character"));
@@ -60,7 +73,11 @@ pub(crate) fn parse(name: &str) -> Result<Option<Name>> {
     if name.encode_utf16().count() > MAX_NAME_UNITS {
         return Err(bad("longer than 32767 characters; shorten it"));
     }
-    Ok(Some(Name { ns, base: base.to_string(), file: encode(base) }))
+    Ok(Some(Name {
+        ns,
+        base: base.to_string(),
+        file: encode(base),
+    }))
 }
 
 /// The file name for `base` (see the module doc).

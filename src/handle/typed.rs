@@ -58,7 +58,11 @@ typed!(
 impl Event {
     /// Creates (or opens, reporting [`Created::Existing`]) an event; `""` = unnamed.
     pub fn create(name: &str, manual: bool, initial: bool) -> Result<(Event, Created)> {
-        let (h, c) = Handle::create(ObjectSpec::Event { manual, initial }, name, &CreateOptions::default())?;
+        let (h, c) = Handle::create(
+            ObjectSpec::Event { manual, initial },
+            name,
+            &CreateOptions::default(),
+        )?;
         Ok((Event(h), c))
     }
 }
@@ -84,7 +88,11 @@ impl Mutex {
 impl Semaphore {
     /// Creates (or opens) a semaphore with `initial` ≤ `max`.
     pub fn create(name: &str, initial: u32, max: u32) -> Result<(Semaphore, Created)> {
-        let (h, c) = Handle::create(ObjectSpec::Semaphore { initial, max }, name, &CreateOptions::default())?;
+        let (h, c) = Handle::create(
+            ObjectSpec::Semaphore { initial, max },
+            name,
+            &CreateOptions::default(),
+        )?;
         Ok((Semaphore(h), c))
     }
 }

@@ -107,5 +107,8 @@ pub(crate) fn pulse(obj: &Object) -> bool {
 
 /// `(manual, signaled)`.
 pub(crate) fn query(obj: &Object) -> (bool, bool) {
-    (obj.manual, obj.state().load(Ordering::Acquire) & SIGNALED != 0)
+    (
+        obj.manual,
+        obj.state().load(Ordering::Acquire) & SIGNALED != 0,
+    )
 }

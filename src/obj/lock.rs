@@ -45,7 +45,10 @@ impl Object {
         let mut spins = 0;
         let mut slept_since: Option<Instant> = None;
         loop {
-            match ctl.lock.compare_exchange_weak(0, want, Ordering::Acquire, Ordering::Relaxed) {
+            match ctl
+                .lock
+                .compare_exchange_weak(0, want, Ordering::Acquire, Ordering::Relaxed)
+            {
                 Ok(_) => break,
                 Err(0) => continue,
                 Err(cur) => {
@@ -60,22 +63,41 @@ impl Object {
                     }
                     let seq = ctl.lock_seq.load(Ordering::Relaxed);
                     if cur & LOCK_CONTENDED == 0
-                        && ctl.lock.compare_exchange(cur, cur | LOCK_CONTENDED, Ordering::Relaxed, Ordering::Relaxed).is_err()
+                        && ctl
+                            .lock
+                            .compare_exchange(
+                                cur,
+                                cur | LOCK_CONTENDED,
+                                Ordering::Relaxed,
+                                Ordering::Relaxed,
+                            )
+                            .is_err()
                     {
                         continue;
                     }
                     // Once we have slept, take the lock as CONTENDED so that our unlock
                     // wakes whoever else may still sleep.
                     want = me | LOCK_CONTENDED;
-                    let slice = Deadline::At(Instant::now() + Duration::from_millis(RECOVERY_SLICE_MS));
+                    let slice =
+                        Deadline::At(Instant::now() + Duration::from_millis(RECOVERY_SLICE_MS));
                     let started = *slept_since.get_or_insert_with(Instant::now);
                     if futex::wait(&ctl.lock_seq, seq, slice) == Woke::TimedOut
                         && started.elapsed() >= Duration::from_millis(RECOVERY_SLICE_MS)
                     {
                         let holder = ctl.lock.load(Ordering::Relaxed);
                         let ident = holder & !LOCK_CONTENDED;
-                        if ident != 0 && ident != me && !thread::ident_alive(ident)
-                            && ctl.lock.compare_exchange(holder, want, Ordering::Acquire, Ordering::Relaxed).is_ok()
+                        if ident != 0
+                            && ident != me
+                            && !thread::ident_alive(ident)
+                            && ctl
+                                .lock
+                                .compare_exchange(
+                                    holder,
+                                    want,
+                                    Ordering::Acquire,
+                                    Ordering::Relaxed,
+                                )
+                                .is_ok()
                         {
                             let g = self.freeze(me);
                             super::queue::repair_locked(&g);

@@ -18,6 +18,7 @@ pub(crate) mod lock;
 pub(crate) mod mutex;
 pub(crate) mod queue;
 pub(crate) mod semaphore;
+pub(crate) mod timer;
 
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
@@ -138,11 +139,6 @@ impl ObjectSpec {
                 )));
             }
         }
-        if let ObjectSpec::Timer { .. } = self {
-            return Err(Error::Unsupported(
-                "waitable timers are not in this build yet (issue 6); use an event or a semaphore".into(),
-            ));
-        }
         Ok(())
     }
 
@@ -169,7 +165,8 @@ pub(crate) fn init_file(fd: BorrowedFd<'_>, spec: &ObjectSpec) -> Result<u64> {
     let mut id = [0u8; 8];
     let mut object_id = 0;
     while object_id == 0 {
-        getrandom::fill(&mut id).map_err(|_| Error::os("reading random bytes", rustix::io::Errno::IO))?;
+        getrandom::fill(&mut id)
+            .map_err(|_| Error::os("reading random bytes", rustix::io::Errno::IO))?;
         object_id = u64::from_le_bytes(id);
     }
     let mut b = vec![0u8; 128];
@@ -234,7 +231,10 @@ pub(crate) struct Object {
 
 /// What a validated header tells.
 fn validate(f: &ObjectFile, path: &std::path::Path) -> Result<(ObjectKind, u32, u64)> {
-    let corrupt = |why| Error::Corrupt { path: path.to_path_buf(), why };
+    let corrupt = |why| Error::Corrupt {
+        path: path.to_path_buf(),
+        why,
+    };
     let h = &f.header;
     if h.magic.load(Ordering::Relaxed) != OBJECT_MAGIC {
         return Err(corrupt("bad magic"));
@@ -242,7 +242,8 @@ fn validate(f: &ObjectFile, path: &std::path::Path) -> Result<(ObjectKind, u32, 
     if h.version.load(Ordering::Relaxed) != LAYOUT_VERSION {
         return Err(corrupt("unknown layout version"));
     }
-    let kind = ObjectKind::from_code(h.kind.load(Ordering::Relaxed)).ok_or_else(|| corrupt("unknown object type"))?;
+    let kind = ObjectKind::from_code(h.kind.load(Ordering::Relaxed))
+        .ok_or_else(|| corrupt("unknown object type"))?;
     if h.size.load(Ordering::Relaxed) != OBJECT_SIZE as u32 {
         return Err(corrupt("bad size field"));
     }
@@ -270,9 +271,18 @@ fn validate(f: &ObjectFile, path: &std::path::Path) -> Result<(ObjectKind, u32, 
 
 impl Object {
     /// Maps and validates an object file.
-    pub(crate) fn map(backing: Backing, path: PathBuf, root: PathBuf, table_key: u32, display: String) -> Result<Object> {
+    pub(crate) fn map(
+        backing: Backing,
+        path: PathBuf,
+        root: PathBuf,
+        table_key: u32,
+        display: String,
+    ) -> Result<Object> {
         let map = SharedMap::<ObjectFile>::new(backing.fd()).map_err(|e| match e {
-            None => Error::Corrupt { path: path.clone(), why: "wrong file size or type" },
+            None => Error::Corrupt {
+                path: path.clone(),
+                why: "wrong file size or type",
+            },
             Some(e) => Error::os("mapping an object file", e),
         })?;
         let (kind, param, id) = validate(map.get(), &path)?;
@@ -280,7 +290,11 @@ impl Object {
             map,
             kind,
             manual: matches!(kind, ObjectKind::Event | ObjectKind::Timer) && param == 1,
-            max: if kind == ObjectKind::Semaphore { param } else { 0 },
+            max: if kind == ObjectKind::Semaphore {
+                param
+            } else {
+                0
+            },
             id,
             root,
             table_key,
@@ -305,11 +319,20 @@ impl Object {
     }
 
     pub(crate) fn corrupt(&self, why: &'static str) -> Error {
-        Error::Corrupt { path: PathBuf::from(&self.display), why }
+        Error::Corrupt {
+            path: PathBuf::from(&self.display),
+            why,
+        }
     }
 
     pub(crate) fn wrong_type(&self, op: &str) -> Error {
-        Error::WrongType { what: format!("`{op}` does not apply to {} (`{}`)", self.kind.a_name(), self.display) }
+        Error::WrongType {
+            what: format!(
+                "`{op}` does not apply to {} (`{}`)",
+                self.kind.a_name(),
+                self.display
+            ),
+        }
     }
 
     /// Is the object signaled for thread `who`, judging by `state` alone?
@@ -321,7 +344,7 @@ impl Object {
                 let owner = s & OWNER_MASK;
                 owner == 0 || owner == who
             }
-            ObjectKind::Timer => false,
+            ObjectKind::Timer => s & SIGNALED != 0,
         }
     }
 
@@ -332,7 +355,7 @@ impl Object {
             ObjectKind::Event => event::try_wait_fast(self),
             ObjectKind::Semaphore => semaphore::try_wait_fast(self),
             ObjectKind::Mutex => mutex::try_wait_fast(self, me),
-            ObjectKind::Timer => Fast::NotSignaled,
+            ObjectKind::Timer => timer::try_wait_fast(self),
         }
     }
 
@@ -343,7 +366,16 @@ impl Object {
             ObjectKind::Event => Ok(event::acquire_locked(self, g)),
             ObjectKind::Semaphore => Ok(semaphore::acquire_locked(self, g)),
             ObjectKind::Mutex => mutex::acquire_locked(self, g, who),
-            ObjectKind::Timer => Ok(None),
+            ObjectKind::Timer => Ok(timer::acquire_locked(self, g)),
+        }
+    }
+
+    /// Brings a timer's state up to date (expires it if due, handing it to queued
+    /// waiters first); nothing for the other kinds. Call before `acquire_locked` when
+    /// acting for the calling thread.
+    pub(crate) fn refresh_locked(&self, g: &Guard<'_>) {
+        if self.kind == ObjectKind::Timer {
+            timer::expire_locked(g);
         }
     }
 
@@ -354,7 +386,7 @@ impl Object {
             ObjectKind::Event => event::undo_locked(self, g),
             ObjectKind::Semaphore => semaphore::undo_locked(self, g),
             ObjectKind::Mutex => mutex::undo_locked(self, g, who, abandoned),
-            ObjectKind::Timer => {}
+            ObjectKind::Timer => timer::undo_locked(self, g),
         }
     }
 }
@@ -395,7 +427,13 @@ mod tests {
 
     fn map(bytes: &[u8]) -> Result<Object> {
         let fd = file_with(bytes);
-        Object::map(Backing::Unnamed(fd), "t".into(), "/nonexistent".into(), 0, "t".into())
+        Object::map(
+            Backing::Unnamed(fd),
+            "t".into(),
+            "/nonexistent".into(),
+            0,
+            "t".into(),
+        )
     }
 
     fn why(r: Result<Object>) -> &'static str {
@@ -408,9 +446,15 @@ mod tests {
     #[test]
     fn valid_files_map() {
         for spec in [
-            ObjectSpec::Event { manual: true, initial: true },
+            ObjectSpec::Event {
+                manual: true,
+                initial: true,
+            },
             ObjectSpec::Mutex { owned: false },
-            ObjectSpec::Semaphore { initial: 1, max: MAX_SEMAPHORE },
+            ObjectSpec::Semaphore {
+                initial: 1,
+                max: MAX_SEMAPHORE,
+            },
         ] {
             let o = map(&good(spec)).unwrap();
             assert_eq!(o.kind, spec.kind());
@@ -430,14 +474,23 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (sem[..100].to_vec(), "wrong file size or type"),
             (sem[..OBJECT_SIZE - 1].to_vec(), "wrong file size or type"),
-            ([sem.clone(), vec![0; 10]].concat(), "wrong file size or type"),
+            (
+                [sem.clone(), vec![0; 10]].concat(),
+                "wrong file size or type",
+            ),
             (vec![0xA5; OBJECT_SIZE], "bad magic"),
             (vec![0; OBJECT_SIZE], "bad magic"),
             (patch(8, &2u32.to_le_bytes()), "unknown layout version"),
             (patch(12, &9u32.to_le_bytes()), "unknown object type"),
             (patch(16, &0u64.to_le_bytes()), "object id is zero"),
-            (patch(24, &0u32.to_le_bytes()), "impossible parameter for its type"),
-            (patch(24, &0x8000_0000u32.to_le_bytes()), "impossible parameter for its type"),
+            (
+                patch(24, &0u32.to_le_bytes()),
+                "impossible parameter for its type",
+            ),
+            (
+                patch(24, &0x8000_0000u32.to_le_bytes()),
+                "impossible parameter for its type",
+            ),
             (patch(28, &8192u32.to_le_bytes()), "bad size field"),
             (patch(32, &7u32.to_le_bytes()), "bad queue capacity"),
             (patch(40, &[1]), "reserved header bytes are not zero"),
@@ -445,7 +498,10 @@ mod tests {
         for (bytes, expected) in cases {
             assert_eq!(why(map(&bytes)), expected);
         }
-        let ev = good(ObjectSpec::Event { manual: false, initial: false });
+        let ev = good(ObjectSpec::Event {
+            manual: false,
+            initial: false,
+        });
         let mut b = ev.clone();
         b[24] = 2;
         assert_eq!(why(map(&b)), "impossible parameter for its type");
@@ -457,10 +513,16 @@ mod tests {
         let mut b = good(ObjectSpec::Semaphore { initial: 0, max: 5 });
         b[80..88].copy_from_slice(&9u64.to_le_bytes());
         let o = map(&b).unwrap();
-        assert!(matches!(semaphore::release(&o, 1), Err(Error::Corrupt { .. })));
+        assert!(matches!(
+            semaphore::release(&o, 1),
+            Err(Error::Corrupt { .. })
+        ));
         assert!(matches!(semaphore::query(&o), Err(Error::Corrupt { .. })));
         // A queue length beyond the capacity is clamped.
-        let mut b = good(ObjectSpec::Event { manual: true, initial: false });
+        let mut b = good(ObjectSpec::Event {
+            manual: true,
+            initial: false,
+        });
         b[92..96].copy_from_slice(&u32::MAX.to_le_bytes());
         let o = map(&b).unwrap();
         let g = o.lock();

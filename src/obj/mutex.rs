@@ -30,7 +30,11 @@ pub(crate) fn try_wait_fast(obj: &Object, me: u64) -> Fast {
     let ctl = &obj.file().ctl;
     let s = ctl.state.load(Ordering::Relaxed);
     if s == 0 {
-        if ctl.state.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+        if ctl
+            .state
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
             ctl.recursion.store(1, Ordering::Relaxed);
             return Fast::Acquired(false);
         }
@@ -88,7 +92,10 @@ pub(crate) fn undo_locked(obj: &Object, _g: &Guard<'_>, who: u64, abandoned: boo
         ctl.recursion.store(r - 1, Ordering::Relaxed);
     } else {
         ctl.recursion.store(0, Ordering::Relaxed);
-        ctl.state.store((s & WAITERS) | if abandoned { ABANDONED } else { 0 }, Ordering::Relaxed);
+        ctl.state.store(
+            (s & WAITERS) | if abandoned { ABANDONED } else { 0 },
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -97,7 +104,8 @@ pub(crate) fn abandon_locked(g: &Guard<'_>) {
     let ctl = &g.obj.file().ctl;
     let s = ctl.state.load(Ordering::Relaxed);
     ctl.recursion.store(0, Ordering::Relaxed);
-    ctl.state.store((s & WAITERS) | ABANDONED, Ordering::Relaxed);
+    ctl.state
+        .store((s & WAITERS) | ABANDONED, Ordering::Relaxed);
 }
 
 /// Abandons the mutex if its owner is dead; hands it to the next waiter.
@@ -132,7 +140,11 @@ pub(crate) fn release(obj: &Object, me: u64) -> Result<u32> {
     }
     if s == me {
         ctl.recursion.store(0, Ordering::Relaxed);
-        if ctl.state.compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
+        if ctl
+            .state
+            .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
             return Ok(1);
         }
     }
@@ -178,7 +190,11 @@ pub(crate) fn query(obj: &Object) -> MutexView {
     let owner = s & OWNER_MASK;
     MutexView {
         owner,
-        recursion: if owner == 0 { 0 } else { ctl.recursion.load(Ordering::Relaxed) },
+        recursion: if owner == 0 {
+            0
+        } else {
+            ctl.recursion.load(Ordering::Relaxed)
+        },
         abandoned: s & ABANDONED != 0,
     }
 }

@@ -30,10 +30,19 @@ fn decode(e: &Entry) -> Option<EntryVal> {
     let kind = meta >> 8;
     let index = (meta & 0xFF) as usize;
     let block = e.block.load(Ordering::Relaxed);
-    if (kind != ENTRY_ANY && kind != ENTRY_ALL) || index >= crate::MAX_WAIT_OBJECTS || block as usize >= TABLE_BLOCKS {
+    if (kind != ENTRY_ANY && kind != ENTRY_ALL)
+        || index >= crate::MAX_WAIT_OBJECTS
+        || block as usize >= TABLE_BLOCKS
+    {
         return None;
     }
-    Some(EntryVal { table: e.table.load(Ordering::Relaxed), block, generation: e.generation.load(Ordering::Relaxed), index, kind })
+    Some(EntryVal {
+        table: e.table.load(Ordering::Relaxed),
+        block,
+        generation: e.generation.load(Ordering::Relaxed),
+        index,
+        kind,
+    })
 }
 
 /// Entries in use (a corrupt length is clamped).
@@ -60,7 +69,11 @@ pub(crate) fn push(g: &Guard<'_>, e: EntryVal) -> bool {
     q.block.store(e.block, Ordering::Relaxed);
     q.generation.store(e.generation, Ordering::Relaxed);
     q.meta.store(entry_meta(e.index, e.kind), Ordering::Relaxed);
-    g.obj.file().ctl.queue_len.store(n as u32 + 1, Ordering::Relaxed);
+    g.obj
+        .file()
+        .ctl
+        .queue_len
+        .store(n as u32 + 1, Ordering::Relaxed);
     true
 }
 
@@ -73,12 +86,20 @@ pub(crate) fn remove(g: &Guard<'_>, i: usize) {
     let q = &g.obj.file().queue;
     for k in i..n - 1 {
         let (dst, src) = (&q[k], &q[k + 1]);
-        dst.table.store(src.table.load(Ordering::Relaxed), Ordering::Relaxed);
-        dst.block.store(src.block.load(Ordering::Relaxed), Ordering::Relaxed);
-        dst.generation.store(src.generation.load(Ordering::Relaxed), Ordering::Relaxed);
-        dst.meta.store(src.meta.load(Ordering::Relaxed), Ordering::Relaxed);
+        dst.table
+            .store(src.table.load(Ordering::Relaxed), Ordering::Relaxed);
+        dst.block
+            .store(src.block.load(Ordering::Relaxed), Ordering::Relaxed);
+        dst.generation
+            .store(src.generation.load(Ordering::Relaxed), Ordering::Relaxed);
+        dst.meta
+            .store(src.meta.load(Ordering::Relaxed), Ordering::Relaxed);
     }
-    g.obj.file().ctl.queue_len.store(n as u32 - 1, Ordering::Relaxed);
+    g.obj
+        .file()
+        .ctl
+        .queue_len
+        .store(n as u32 - 1, Ordering::Relaxed);
 }
 
 /// Removes the entries of one wait (table, block, generation).
@@ -86,7 +107,9 @@ pub(crate) fn remove_wait(g: &Guard<'_>, table_key: u32, block: u32, generation:
     let mut i = 0;
     while i < len(g) {
         match get(g, i) {
-            Some(e) if e.table == table_key && e.block == block && e.generation == generation => remove(g, i),
+            Some(e) if e.table == table_key && e.block == block && e.generation == generation => {
+                remove(g, i)
+            }
             _ => i += 1,
         }
     }
@@ -100,6 +123,22 @@ fn table_of(obj: &Object, key: u32) -> Option<std::sync::Arc<Table>> {
 pub(crate) fn ring(b: &Block) -> usize {
     b.wake.fetch_add(1, Ordering::Release);
     futex::wake(&b.wake, 1)
+}
+
+/// Rings every queued waiter (a spurious wake-up for each; used when a timer's due
+/// time changes, so that sleepers recompute how long to sleep).
+pub(crate) fn ring_all(g: &Guard<'_>) {
+    for i in 0..len(g) {
+        if let Some(e) = get(g, i)
+            && let Some(t) = table_of(g.obj, e.table)
+            && let Some(b) = t.block(e.block)
+        {
+            ring(b);
+        }
+    }
+    let ctl = &g.obj.file().ctl;
+    ctl.seq.fetch_add(1, Ordering::Release);
+    futex::wake(&ctl.seq, u32::MAX);
 }
 
 /// Rings the first queued wait-any waiter, if any (a spurious wake-up for it).
@@ -146,24 +185,16 @@ pub(crate) fn purge(g: &Guard<'_>, check_dead: bool) {
 pub(crate) fn repair_locked(g: &Guard<'_>) {
     let ctl = &g.obj.file().ctl;
     if ctl.queue_len.load(Ordering::Relaxed) as usize > QUEUE_CAPACITY {
-        ctl.queue_len.store(QUEUE_CAPACITY as u32, Ordering::Relaxed);
+        ctl.queue_len
+            .store(QUEUE_CAPACITY as u32, Ordering::Relaxed);
     }
     if g.obj.kind == ObjectKind::Mutex {
         super::mutex::repair_locked(g);
     }
     // The dead holder may have claimed a waiter without ringing it: ring everyone.
-    for i in 0..len(g) {
-        if let Some(e) = get(g, i)
-            && let Some(t) = table_of(g.obj, e.table)
-            && let Some(b) = t.block(e.block)
-        {
-            ring(b);
-        }
-    }
+    ring_all(g);
     purge(g, true);
     satisfy_locked(g);
-    ctl.seq.fetch_add(1, Ordering::Release);
-    futex::wake(&ctl.seq, u32::MAX);
 }
 
 /// Hands the object to queued waiters while it is signaled (NT: at the moment of the
@@ -216,8 +247,20 @@ pub(crate) fn satisfy_locked(g: &Guard<'_>) {
                 continue;
             }
         };
-        let won = if abandoned { CLAIM_ABANDONED } else { CLAIM_SIGNALED } + e.index as u32;
-        if b.claim.compare_exchange(expect, claim(e.generation, won), Ordering::Release, Ordering::Relaxed).is_err() {
+        let won = if abandoned {
+            CLAIM_ABANDONED
+        } else {
+            CLAIM_SIGNALED
+        } + e.index as u32;
+        if b.claim
+            .compare_exchange(
+                expect,
+                claim(e.generation, won),
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
             obj.undo_acquire_locked(g, who, abandoned);
             remove(g, i);
             continue;
@@ -231,7 +274,9 @@ pub(crate) fn satisfy_locked(g: &Guard<'_>) {
             // asks the owner-death watcher to watch that owner (wait::abandon).
             ring_head(g);
         }
-        if woke == 0 && !thread::thread_exists(b.pid.load(Ordering::Relaxed), thread::ident_tid(who)) {
+        if woke == 0
+            && !thread::thread_exists(b.pid.load(Ordering::Relaxed), thread::ident_tid(who))
+        {
             // Handed to a thread that is gone: for a mutex that is "acquired, then
             // died" = abandoned; an event signal or semaphore unit is given back
             // rather than lost to a waiter that died long ago.

@@ -57,14 +57,20 @@ fn count(obj: &Object, s: u64) -> Result<u32> {
 #[inline]
 pub(crate) fn release(obj: &Object, n: u32) -> Result<u32> {
     if n == 0 || n > MAX_SEMAPHORE {
-        return Err(Error::invalid(format!("a semaphore release count must be between 1 and {MAX_SEMAPHORE}, not {n}")));
+        return Err(Error::invalid(format!(
+            "a semaphore release count must be between 1 and {MAX_SEMAPHORE}, not {n}"
+        )));
     }
     let st = obj.state();
     let mut s = st.load(Ordering::Relaxed);
     while s & WAITERS == 0 {
         let c = count(obj, s)?;
         if n > obj.max - c {
-            return Err(Error::TooManyPosts { count: n, max: obj.max, current: c });
+            return Err(Error::TooManyPosts {
+                count: n,
+                max: obj.max,
+                current: c,
+            });
         }
         match st.compare_exchange_weak(s, s + u64::from(n), Ordering::Release, Ordering::Relaxed) {
             Ok(_) => return Ok(c),
@@ -80,7 +86,11 @@ fn release_slow(obj: &Object, n: u32) -> Result<u32> {
     let s = obj.state().load(Ordering::Relaxed);
     let c = count(obj, s)?;
     if n > obj.max - c {
-        return Err(Error::TooManyPosts { count: n, max: obj.max, current: c });
+        return Err(Error::TooManyPosts {
+            count: n,
+            max: obj.max,
+            current: c,
+        });
     }
     obj.state().store(s + u64::from(n), Ordering::Relaxed);
     satisfy_locked(&g);

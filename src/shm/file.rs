@@ -49,7 +49,10 @@ pub(crate) enum Mode<'a> {
     /// Open only; `NotFound` if absent.
     Open,
     /// Create with these permission bits, initialising the temporary file with `init`.
-    Create { mode: u32, init: &'a dyn Fn(BorrowedFd<'_>) -> Result<()> },
+    Create {
+        mode: u32,
+        init: &'a dyn Fn(BorrowedFd<'_>) -> Result<()>,
+    },
 }
 
 fn same_inode(a: &fs::FileId, b: &fs::FileId) -> bool {
@@ -59,12 +62,19 @@ fn same_inode(a: &fs::FileId, b: &fs::FileId) -> bool {
 impl NamedFile {
     /// Opens or creates `name` in `ns` following the protocol above. `display` is the
     /// user's spelling, for errors.
-    pub(crate) fn open(ns: &Arc<Namespace>, name: &str, how: Mode<'_>, display: &str) -> Result<(NamedFile, Created)> {
+    pub(crate) fn open(
+        ns: &Arc<Namespace>,
+        name: &str,
+        how: Mode<'_>,
+        display: &str,
+    ) -> Result<(NamedFile, Created)> {
         let dir = ns.dir.as_fd();
         loop {
             match fs::open_file_at(dir, name) {
                 Ok(fd) => {
-                    if fs::try_lock_exclusive(fd.as_fd()).map_err(|e| Error::os("locking an object file", e))? {
+                    if fs::try_lock_exclusive(fd.as_fd())
+                        .map_err(|e| Error::os("locking an object file", e))?
+                    {
                         // Orphan: no live description holds it. Unlink it if the name
                         // still names it, then start over.
                         if let (Ok(a), Ok(b)) = (fs::stat_fd(fd.as_fd()), fs::stat_at(dir, name))
@@ -75,23 +85,43 @@ impl NamedFile {
                         drop(fd);
                         continue;
                     }
-                    fs::lock_shared(fd.as_fd()).map_err(|e| Error::os("locking an object file", e))?;
+                    fs::lock_shared(fd.as_fd())
+                        .map_err(|e| Error::os("locking an object file", e))?;
                     match (fs::stat_fd(fd.as_fd()), fs::stat_at(dir, name)) {
                         (Ok(a), Ok(b)) if same_inode(&a, &b) => {
-                            return Ok((NamedFile { fd: Some(fd), ns: ns.clone(), name: name.to_string() }, Created::Existing));
+                            return Ok((
+                                NamedFile {
+                                    fd: Some(fd),
+                                    ns: ns.clone(),
+                                    name: name.to_string(),
+                                },
+                                Created::Existing,
+                            ));
                         }
                         _ => continue, // unlinked or replaced meanwhile
                     }
                 }
                 Err(Errno::NOENT) => match how {
-                    Mode::Open => return Err(Error::NotFound { name: display.to_string() }),
+                    Mode::Open => {
+                        return Err(Error::NotFound {
+                            name: display.to_string(),
+                        });
+                    }
                     Mode::Create { mode, init } => {
                         let tmp = fs::create_tmp(dir, mode).map_err(|e| file_err(e, display))?;
                         init(tmp.as_fd())?;
-                        fs::lock_shared(tmp.as_fd()).map_err(|e| Error::os("locking an object file", e))?;
+                        fs::lock_shared(tmp.as_fd())
+                            .map_err(|e| Error::os("locking an object file", e))?;
                         match fs::publish(tmp.as_fd(), dir, name) {
                             Ok(()) => {
-                                return Ok((NamedFile { fd: Some(tmp), ns: ns.clone(), name: name.to_string() }, Created::New));
+                                return Ok((
+                                    NamedFile {
+                                        fd: Some(tmp),
+                                        ns: ns.clone(),
+                                        name: name.to_string(),
+                                    },
+                                    Created::New,
+                                ));
                             }
                             Err(Errno::EXIST) => continue,
                             Err(e) => return Err(file_err(e, display)),
@@ -112,12 +142,19 @@ impl NamedFile {
 fn file_err(e: Errno, display: &str) -> Error {
     match e {
         Errno::ACCESS | Errno::PERM => Error::AccessDenied {
-            what: format!("the file of `{display}` may not be opened by this user; ask its creator for a wider mode"),
+            what: format!(
+                "the file of `{display}` may not be opened by this user; ask its creator for a wider mode"
+            ),
         },
         Errno::LOOP | Errno::MLINK => Error::AccessDenied {
-            what: format!("the name `{display}` is held by a symlink or another file type in the namespace directory; refusing to follow it"),
+            what: format!(
+                "the name `{display}` is held by a symlink or another file type in the namespace directory; refusing to follow it"
+            ),
         },
-        Errno::NAMETOOLONG => Error::InvalidName { name: display.to_string(), why: "the encoded name is too long" },
+        Errno::NAMETOOLONG => Error::InvalidName {
+            name: display.to_string(),
+            why: "the encoded name is too long",
+        },
         e => Error::os("opening an object file", e),
     }
 }
@@ -128,9 +165,13 @@ impl Drop for NamedFile {
         let Some(ours) = ours else { return };
         let dir = self.ns.dir.as_fd();
         // Probe with a fresh description; success means no handle is left anywhere.
-        let Ok(probe) = fs::open_file_at(dir, &self.name) else { return };
-        if let (Ok(true), Ok(st)) = (fs::try_lock_exclusive(probe.as_fd()), fs::stat_fd(probe.as_fd()))
-            && same_inode(&st, &ours)
+        let Ok(probe) = fs::open_file_at(dir, &self.name) else {
+            return;
+        };
+        if let (Ok(true), Ok(st)) = (
+            fs::try_lock_exclusive(probe.as_fd()),
+            fs::stat_fd(probe.as_fd()),
+        ) && same_inode(&st, &ours)
             && let Ok(now) = fs::stat_at(dir, &self.name)
             && same_inode(&now, &ours)
         {
@@ -150,9 +191,14 @@ pub(crate) fn sweep_orphans(ns: &Namespace) {
     let dir = ns.dir.as_fd();
     let Ok(names) = fs::list_dir(dir) else { return };
     for name in names {
-        let Ok(fd) = fs::open_file_at(dir, &name) else { continue };
-        if let (Ok(true), Ok(a), Ok(b)) = (fs::try_lock_exclusive(fd.as_fd()), fs::stat_fd(fd.as_fd()), fs::stat_at(dir, &name))
-            && a.dev == b.dev
+        let Ok(fd) = fs::open_file_at(dir, &name) else {
+            continue;
+        };
+        if let (Ok(true), Ok(a), Ok(b)) = (
+            fs::try_lock_exclusive(fd.as_fd()),
+            fs::stat_fd(fd.as_fd()),
+            fs::stat_at(dir, &name),
+        ) && a.dev == b.dev
             && a.ino == b.ino
             && a.is_file
         {

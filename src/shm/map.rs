@@ -16,7 +16,12 @@ pub(crate) struct SharedMap<T: Shared> {
 
 impl<T: Shared> std::fmt::Debug for SharedMap<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SharedMap({:p}, {} bytes)", self.map.base(), self.map.len())
+        write!(
+            f,
+            "SharedMap({:p}, {} bytes)",
+            self.map.base(),
+            self.map.len()
+        )
     }
 }
 
@@ -33,7 +38,10 @@ impl<T: Shared> SharedMap<T> {
         // never shrunk by procsync; a hostile truncation by another process with write
         // access is the documented SIGBUS limit (docs/ARCHITECTURE.md, "Hostile files").
         let map = unsafe { map_shared(fd, len) }.map_err(Some)?;
-        Ok(SharedMap { map, _t: PhantomData })
+        Ok(SharedMap {
+            map,
+            _t: PhantomData,
+        })
     }
 
     /// The mapped structure.

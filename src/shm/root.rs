@@ -83,7 +83,10 @@ pub(crate) fn namespace(root: &Path, kind: NsKind) -> Result<Arc<Namespace>> {
         return Ok(ns.clone());
     }
     let ns = Arc::new(open_namespace(root, kind, uid)?);
-    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, ns.clone());
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, ns.clone());
     Ok(ns)
 }
 
@@ -97,18 +100,28 @@ fn open_namespace(root: &Path, kind: NsKind, uid: u32) -> Result<Namespace> {
     fs::make_dirs(root, 0o1777).map_err(io("creating the procsync root"))?;
     let root_fd = fs::open_dir(root).map_err(|e| match e {
         rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => Error::AccessDenied {
-            what: format!("the procsync root `{}` is not a directory (a symlink?); remove it", root.display()),
+            what: format!(
+                "the procsync root `{}` is not a directory (a symlink?); remove it",
+                root.display()
+            ),
         },
         e => io("opening the procsync root")(e),
     })?;
     let (name, mode, table_key) = match kind {
         NsKind::Local => (format!("local-{uid}"), 0o700, uid),
-        NsKind::Global => ("global".to_string(), 0o1777, crate::shm::layout::GLOBAL_TABLE),
+        NsKind::Global => (
+            "global".to_string(),
+            0o1777,
+            crate::shm::layout::GLOBAL_TABLE,
+        ),
     };
     fs::make_dir_at(root_fd.as_fd(), &name, mode).map_err(io("creating a namespace directory"))?;
     let dir = fs::open_dir_at(root_fd.as_fd(), &name).map_err(|e| match e {
         rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => Error::AccessDenied {
-            what: format!("`{}/{name}` is not a directory (a symlink?); remove it", root.display()),
+            what: format!(
+                "`{}/{name}` is not a directory (a symlink?); remove it",
+                root.display()
+            ),
         },
         e => io("opening a namespace directory")(e),
     })?;
@@ -166,10 +179,13 @@ pub(crate) fn namespace_for_table(root: &Path, key: u32) -> Result<Arc<Namespace
     }
     let root_fd = fs::open_dir(root).map_err(io("opening the procsync root"))?;
     let name = format!("local-{key}");
-    let dir = fs::open_dir_at(root_fd.as_fd(), &name).map_err(io("opening another user's namespace"))?;
+    let dir =
+        fs::open_dir_at(root_fd.as_fd(), &name).map_err(io("opening another user's namespace"))?;
     let st = fs::stat_fd(dir.as_fd()).map_err(io("checking a namespace directory"))?;
     if st.uid != key {
-        return Err(Error::AccessDenied { what: format!("`{name}` is not owned by uid {key}") });
+        return Err(Error::AccessDenied {
+            what: format!("`{name}` is not owned by uid {key}"),
+        });
     }
     let ns = Arc::new(Namespace {
         kind: NsKind::Local,
@@ -178,6 +194,9 @@ pub(crate) fn namespace_for_table(root: &Path, key: u32) -> Result<Arc<Namespace
         table_key: key,
         swept: std::sync::atomic::AtomicBool::new(true),
     });
-    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(ck, ns.clone());
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(ck, ns.clone());
     Ok(ns)
 }

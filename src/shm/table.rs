@@ -52,7 +52,11 @@ impl Table {
                 let b = &blocks[i];
                 let cur = b.owner.load(Ordering::Relaxed);
                 let free = cur == 0 || (pass == 1 && !thread::ident_alive(cur));
-                if free && b.owner.compare_exchange(cur, me.ident, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                if free
+                    && b.owner
+                        .compare_exchange(cur, me.ident, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                {
                     b.pid.store(me.pid, Ordering::Relaxed);
                     return Ok(i as u32);
                 }
@@ -68,7 +72,8 @@ impl Table {
     pub(crate) fn free(&self, i: u32) {
         if let Some(b) = self.block(i) {
             let c = b.claim.load(Ordering::Relaxed);
-            b.claim.store(claim((c >> 32) as u32, CLAIM_IDLE), Ordering::Relaxed);
+            b.claim
+                .store(claim((c >> 32) as u32, CLAIM_IDLE), Ordering::Relaxed);
             b.owner.store(0, Ordering::Release);
         }
     }
@@ -84,7 +89,8 @@ fn init_table(fd: BorrowedFd<'_>) -> Result<()> {
     // Random starting generations, so that entries left by a replaced table never
     // match a block of this one.
     let mut gens = vec![0u8; TABLE_BLOCKS * 4];
-    getrandom::fill(&mut gens).map_err(|_| Error::os("reading random bytes", rustix::io::Errno::IO))?;
+    getrandom::fill(&mut gens)
+        .map_err(|_| Error::os("reading random bytes", rustix::io::Errno::IO))?;
     let mut blocks = vec![0u8; TABLE_BLOCKS * 64];
     for i in 0..TABLE_BLOCKS {
         // claim = gen << 32 | IDLE, little-endian: the generation is bytes 12..16 of the block.
@@ -95,10 +101,22 @@ fn init_table(fd: BorrowedFd<'_>) -> Result<()> {
 }
 
 fn open_table(ns: &Arc<Namespace>) -> Result<Table> {
-    let mode = if ns.kind == root::NsKind::Global { 0o666 } else { 0o600 };
+    let mode = if ns.kind == root::NsKind::Global {
+        0o666
+    } else {
+        0o600
+    };
     let init = |fd: BorrowedFd<'_>| init_table(fd);
-    let (file, _) = NamedFile::open(ns, TABLE_FILE, Mode::Create { mode, init: &init }, TABLE_FILE)?;
-    let corrupt = |why| Error::Corrupt { path: ns.path.join(TABLE_FILE), why };
+    let (file, _) = NamedFile::open(
+        ns,
+        TABLE_FILE,
+        Mode::Create { mode, init: &init },
+        TABLE_FILE,
+    )?;
+    let corrupt = |why| Error::Corrupt {
+        path: ns.path.join(TABLE_FILE),
+        why,
+    };
     let map = SharedMap::<TableFile>::new(file.fd()).map_err(|e| match e {
         None => corrupt("wrong size"),
         Some(e) => Error::os("mapping a wait-block table", e),
@@ -113,7 +131,11 @@ fn open_table(ns: &Arc<Namespace>) -> Result<Table> {
     if h.capacity.load(Ordering::Relaxed) != TABLE_BLOCKS as u32 {
         return Err(corrupt("bad capacity"));
     }
-    Ok(Table { map, _file: file, key: ns.table_key })
+    Ok(Table {
+        map,
+        _file: file,
+        key: ns.table_key,
+    })
 }
 
 /// Open tables, and the number of live handles of this process per root: a root's
@@ -126,7 +148,10 @@ struct Registry {
 static TABLES: OnceLock<Mutex<Registry>> = OnceLock::new();
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
-    TABLES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner())
+    TABLES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 /// The table `key` under `root`, opened on first use and kept while this process holds
@@ -143,18 +168,28 @@ pub(crate) fn get(root_path: &Path, key: u32) -> Result<Arc<Table>> {
 
 /// Counts a new handle of this process under `root`.
 pub(crate) fn handle_opened(root_path: &Path) {
-    *registry().handles.entry(root_path.to_path_buf()).or_insert(0) += 1;
+    *registry()
+        .handles
+        .entry(root_path.to_path_buf())
+        .or_insert(0) += 1;
 }
 
 /// Counts a closed handle; the last one of a root lets its tables go (and so their
 /// files, when no other process holds them).
 pub(crate) fn handle_closed(root_path: &Path) {
     let mut reg = registry();
-    let Some(n) = reg.handles.get_mut(root_path) else { return };
+    let Some(n) = reg.handles.get_mut(root_path) else {
+        return;
+    };
     *n -= 1;
     if *n == 0 {
         reg.handles.remove(root_path);
-        let keys: Vec<_> = reg.tables.keys().filter(|(r, _)| r == root_path).cloned().collect();
+        let keys: Vec<_> = reg
+            .tables
+            .keys()
+            .filter(|(r, _)| r == root_path)
+            .cloned()
+            .collect();
         let dropped: Vec<_> = keys.iter().filter_map(|k| reg.tables.remove(k)).collect();
         drop(reg);
         drop(dropped);

@@ -112,7 +112,13 @@ pub(crate) fn create_tmp(dir: BorrowedFd<'_>, mode: u32) -> Result<OwnedFd, Errn
 /// name is taken, so publication is atomic and never replaces anything.
 pub(crate) fn publish(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> Result<(), Errno> {
     let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    rustix::fs::linkat(rustix::fs::CWD, proc_path.as_str(), dir, name, AtFlags::SYMLINK_FOLLOW)
+    rustix::fs::linkat(
+        rustix::fs::CWD,
+        proc_path.as_str(),
+        dir,
+        name,
+        AtFlags::SYMLINK_FOLLOW,
+    )
 }
 
 /// Opens an existing regular file `name` in `dir`, read-write, never through a symlink.
@@ -165,7 +171,10 @@ pub(crate) fn try_lock_exclusive(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
 
 /// An anonymous file for an unnamed object.
 pub(crate) fn memfd(name: &str) -> Result<OwnedFd, Errno> {
-    rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING)
+    rustix::fs::memfd_create(
+        name,
+        rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+    )
 }
 
 /// Seals an initialised memfd against resizing (`F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`).
@@ -194,4 +203,3 @@ pub(crate) fn write_at(fd: BorrowedFd<'_>, data: &[u8], offset: u64) -> Result<(
 pub(crate) fn euid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
-

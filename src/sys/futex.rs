@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use rustix::thread::futex;
 
-use super::time::Deadline;
 use super::Errno;
+use super::time::Deadline;
 
 /// Why a futex wait returned. Spurious returns are folded into `Woken`: callers always
 /// re-read their state.

@@ -23,12 +23,19 @@ pub(crate) struct ExitSet {
 
 impl ExitSet {
     pub(crate) fn new() -> Result<ExitSet, Errno> {
-        Ok(ExitSet { ep: epoll::create(epoll::CreateFlags::CLOEXEC)? })
+        Ok(ExitSet {
+            ep: epoll::create(epoll::CreateFlags::CLOEXEC)?,
+        })
     }
 
     /// Watches `fd`; `tag` comes back from [`ExitSet::wait`] when it is readable.
     pub(crate) fn add(&self, fd: impl AsFd, tag: u64) -> Result<(), Errno> {
-        epoll::add(&self.ep, fd, epoll::EventData::new_u64(tag), epoll::EventFlags::IN | epoll::EventFlags::ONESHOT)
+        epoll::add(
+            &self.ep,
+            fd,
+            epoll::EventData::new_u64(tag),
+            epoll::EventFlags::IN | epoll::EventFlags::ONESHOT,
+        )
     }
 
     /// Stops watching `fd`.

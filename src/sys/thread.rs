@@ -66,7 +66,11 @@ fn me_slow(generation: u32) -> Me {
         Some(Stat { start, .. }) => start,
         None => 0,
     };
-    let me = Me { tid, pid, ident: make_ident(tid, start) };
+    let me = Me {
+        tid,
+        pid,
+        ident: make_ident(tid, start),
+    };
     ME.with(|c| c.set(Some((generation, me))));
     me
 }
@@ -106,7 +110,9 @@ pub(crate) fn ident_alive(ident: u64) -> bool {
     }
     match read_stat(tid) {
         None => false,
-        Some(s) => s.state != b'Z' && s.state != b'X' && make_ident(tid, s.start) == ident & IDENT_MASK,
+        Some(s) => {
+            s.state != b'Z' && s.state != b'X' && make_ident(tid, s.start) == ident & IDENT_MASK
+        }
     }
 }
 
@@ -116,7 +122,14 @@ pub(crate) fn thread_exists(pid: u32, tid: u32) -> bool {
         return false;
     }
     // SAFETY: tgkill with signal 0 sends nothing; it only checks that the thread exists.
-    let r = unsafe { libc::syscall(libc::SYS_tgkill, pid as libc::c_long, tid as libc::c_long, 0) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_tgkill,
+            pid as libc::c_long,
+            tid as libc::c_long,
+            0,
+        )
+    };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 

@@ -21,7 +21,9 @@ impl Deadline {
             None => Deadline::Never,
             Some(d) if d.is_zero() => Deadline::Now,
             // An overflow (a timeout of centuries) is as good as infinite.
-            Some(d) => Instant::now().checked_add(d).map_or(Deadline::Never, Deadline::At),
+            Some(d) => Instant::now()
+                .checked_add(d)
+                .map_or(Deadline::Never, Deadline::At),
         }
     }
 
@@ -42,4 +44,21 @@ impl Deadline {
             (Deadline::At(a), Deadline::At(b)) => Deadline::At(a.min(b)),
         }
     }
+}
+
+/// Nanoseconds on CLOCK_MONOTONIC (the clock of relative due times).
+pub(crate) fn monotonic_ns() -> u64 {
+    clock_ns(rustix::time::ClockId::Monotonic)
+}
+
+/// Nanoseconds since the Unix epoch on CLOCK_REALTIME (the clock of absolute due times).
+pub(crate) fn realtime_ns() -> u64 {
+    clock_ns(rustix::time::ClockId::Realtime)
+}
+
+fn clock_ns(id: rustix::time::ClockId) -> u64 {
+    let t = rustix::time::clock_gettime(id);
+    (t.tv_sec.max(0) as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec.max(0) as u64)
 }

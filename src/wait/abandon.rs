@@ -39,7 +39,11 @@ pub(crate) fn note_owned(obj: &Arc<Object>) {
         if o.me == 0 {
             o.me = thread::me().ident;
         }
-        if !o.list.iter().any(|x| std::ptr::eq(x.as_ptr(), Arc::as_ptr(obj))) {
+        if !o
+            .list
+            .iter()
+            .any(|x| std::ptr::eq(x.as_ptr(), Arc::as_ptr(obj)))
+        {
             o.list.retain(|x| x.strong_count() > 0);
             o.list.push(Arc::downgrade(obj));
         }
@@ -50,7 +54,11 @@ pub(crate) fn note_owned(obj: &Arc<Object>) {
 pub(crate) fn note_released(obj: &Arc<Object>) {
     let _ = OWNED.try_with(|o| {
         let mut o = o.borrow_mut();
-        if let Some(k) = o.list.iter().position(|x| std::ptr::eq(x.as_ptr(), Arc::as_ptr(obj))) {
+        if let Some(k) = o
+            .list
+            .iter()
+            .position(|x| std::ptr::eq(x.as_ptr(), Arc::as_ptr(obj)))
+        {
             o.list.swap_remove(k);
         }
     });
@@ -90,9 +98,16 @@ fn watcher() -> Option<Arc<Watcher>> {
         return Some(w.clone());
     }
     // First use, or a forked child whose parent's watcher thread does not exist here.
-    let w = Arc::new(Watcher { pid, set: ExitSet::new().ok()?, watched: Mutex::new(HashMap::new()) });
+    let w = Arc::new(Watcher {
+        pid,
+        set: ExitSet::new().ok()?,
+        watched: Mutex::new(HashMap::new()),
+    });
     let w2 = w.clone();
-    std::thread::Builder::new().name("procsync-watch".into()).spawn(move || run(&w2)).ok()?;
+    std::thread::Builder::new()
+        .name("procsync-watch".into())
+        .spawn(move || run(&w2))
+        .ok()?;
     *g = Some(w.clone());
     Some(w)
 }
@@ -100,11 +115,18 @@ fn watcher() -> Option<Arc<Watcher>> {
 fn run(w: &Watcher) {
     loop {
         for owner in w.set.wait() {
-            let watch = w.watched.lock().unwrap_or_else(|e| e.into_inner()).remove(&owner);
+            let watch = w
+                .watched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&owner);
             let Some(watch) = watch else { continue };
             w.set.remove(&watch.pidfd);
             for obj in watch.objs.iter().filter_map(Weak::upgrade) {
-                if obj.state().load(std::sync::atomic::Ordering::Relaxed) & crate::shm::layout::OWNER_MASK == owner {
+                if obj.state().load(std::sync::atomic::Ordering::Relaxed)
+                    & crate::shm::layout::OWNER_MASK
+                    == owner
+                {
                     let g = obj.lock();
                     mutex::check_owner_locked(&g);
                 }
@@ -121,12 +143,18 @@ pub(crate) fn watch_owner(obj: &Arc<Object>, owner: u64) -> bool {
     let mut map = w.watched.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(watch) = map.get_mut(&owner) {
         watch.objs.retain(|o| o.strong_count() > 0);
-        if !watch.objs.iter().any(|o| std::ptr::eq(o.as_ptr(), Arc::as_ptr(obj))) {
+        if !watch
+            .objs
+            .iter()
+            .any(|o| std::ptr::eq(o.as_ptr(), Arc::as_ptr(obj)))
+        {
             watch.objs.push(Arc::downgrade(obj));
         }
         return true;
     }
-    let Ok(pidfd) = crate::sys::pidfd::open_thread(thread::ident_tid(owner)) else { return false };
+    let Ok(pidfd) = crate::sys::pidfd::open_thread(thread::ident_tid(owner)) else {
+        return false;
+    };
     // The pidfd names whatever thread has that id now: make sure it is the owner (the
     // id may have been reused after the owner died).
     if !thread::ident_alive(owner) {
@@ -135,6 +163,12 @@ pub(crate) fn watch_owner(obj: &Arc<Object>, owner: u64) -> bool {
     if w.set.add(&pidfd, owner).is_err() {
         return false;
     }
-    map.insert(owner, Watch { pidfd, objs: vec![Arc::downgrade(obj)] });
+    map.insert(
+        owner,
+        Watch {
+            pidfd,
+            objs: vec![Arc::downgrade(obj)],
+        },
+    );
     true
 }

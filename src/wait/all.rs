@@ -26,7 +26,7 @@ use super::any::{check_owners, owner_slice, safety_net};
 use super::{WaitBlock, WaitOutcome, abandon};
 use crate::error::{Error, Result};
 use crate::obj::queue::{self, EntryVal};
-use crate::obj::{Guard, Object, ObjectKind, mutex};
+use crate::obj::{Guard, Object, ObjectKind, mutex, timer};
 use crate::shm::layout::*;
 use crate::sys::futex::{self, Woke};
 use crate::sys::thread;
@@ -37,7 +37,10 @@ pub(crate) fn check_duplicates(objs: &[&Arc<Object>]) -> Result<()> {
     for j in 0..objs.len() {
         for i in 0..j {
             if objs[i].id == objs[j].id {
-                return Err(Error::DuplicateObject { first: i, second: j });
+                return Err(Error::DuplicateObject {
+                    first: i,
+                    second: j,
+                });
             }
         }
     }
@@ -65,6 +68,9 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
     let mut overflow: Vec<usize> = Vec::new();
     loop {
         let guards: Vec<(usize, Guard<'_>)> = order.iter().map(|&i| (i, objs[i].lock())).collect();
+        for (_, g) in &guards {
+            g.obj.refresh_locked(g);
+        }
         for (_, g) in &guards {
             if g.obj.kind == ObjectKind::Mutex {
                 let owner = g.obj.state().load(Ordering::Relaxed) & OWNER_MASK;
@@ -110,7 +116,13 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
         if wb.is_none() {
             let b = WaitBlock::take(objs)?;
             for (i, g) in &guards {
-                let e = EntryVal { table: b.table.key, block: b.index, generation: b.generation, index: *i, kind: ENTRY_ALL };
+                let e = EntryVal {
+                    table: b.table.key,
+                    block: b.index,
+                    generation: b.generation,
+                    index: *i,
+                    kind: ENTRY_ALL,
+                };
                 if !queue::push(g, e) {
                     g.obj.file().ctl.overflow.fetch_add(1, Ordering::Relaxed);
                     overflow.push(*i);
@@ -122,9 +134,19 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
         let wake = &b.block().wake;
         // Read under the locks: a signal after we unlock changes it.
         let w = wake.load(Ordering::Acquire);
-        let seqs: Vec<u32> = overflow.iter().map(|&i| objs[i].seq().load(Ordering::Acquire)).collect();
+        let seqs: Vec<u32> = overflow
+            .iter()
+            .map(|&i| objs[i].seq().load(Ordering::Acquire))
+            .collect();
         drop(guards);
-        let slice = if has_mutex { owner_slice(objs.iter().copied(), me, deadline) } else { safety_net(deadline) };
+        let mut slice = if has_mutex {
+            owner_slice(objs.iter().copied(), me, deadline)
+        } else {
+            safety_net(deadline)
+        };
+        for o in objs.iter().filter(|o| o.kind == ObjectKind::Timer) {
+            slice = slice.min(timer::next_due(o));
+        }
         let mut words = vec![(wake, w)];
         for (n, &i) in overflow.iter().enumerate() {
             words.push((objs[i].seq(), seqs[n]));

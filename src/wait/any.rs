@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use super::{WaitBlock, WaitOutcome, abandon, outcome_of};
 use crate::error::Result;
 use crate::obj::queue::{self, EntryVal};
-use crate::obj::{Fast, Object, ObjectKind, mutex};
+use crate::obj::{Fast, Object, ObjectKind, mutex, timer};
 use crate::shm::layout::*;
 use crate::sys::futex::{self, Woke};
 use crate::sys::thread;
@@ -35,7 +35,11 @@ fn won(obj: &Arc<Object>, i: usize, abandoned: bool) -> WaitOutcome {
     if obj.kind == ObjectKind::Mutex {
         abandon::note_owned(obj);
     }
-    if abandoned { WaitOutcome::Abandoned(i) } else { WaitOutcome::Signaled(i) }
+    if abandoned {
+        WaitOutcome::Abandoned(i)
+    } else {
+        WaitOutcome::Signaled(i)
+    }
 }
 
 /// Waits until one of `objs` is acquired; see the module doc.
@@ -54,6 +58,7 @@ pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
             Fast::Slow => {
                 let g = o.lock();
                 queue::purge(&g, false);
+                o.refresh_locked(&g);
                 if let Some(a) = o.acquire_locked(&g, me)? {
                     drop(g);
                     return Ok(won(o, i, a));
@@ -67,7 +72,12 @@ pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
     block(&uniq, objs, me, deadline)
 }
 
-fn block(uniq: &[(usize, &Arc<Object>)], objs: &[&Arc<Object>], me: u64, deadline: Deadline) -> Result<WaitOutcome> {
+fn block(
+    uniq: &[(usize, &Arc<Object>)],
+    objs: &[&Arc<Object>],
+    me: u64,
+    deadline: Deadline,
+) -> Result<WaitOutcome> {
     let wb = WaitBlock::take(objs)?;
     let mut overflow: Vec<usize> = Vec::new();
     let mut registered = 0;
@@ -77,6 +87,7 @@ fn block(uniq: &[(usize, &Arc<Object>)], objs: &[&Arc<Object>], me: u64, deadlin
         if wb.state() != CLAIM_WAITING {
             break;
         }
+        o.refresh_locked(&g);
         match o.acquire_locked(&g, me) {
             Ok(Some(a)) => {
                 if !wb.claim_self(if a { CLAIM_ABANDONED } else { CLAIM_SIGNALED } + i as u32) {
@@ -91,9 +102,18 @@ fn block(uniq: &[(usize, &Arc<Object>)], objs: &[&Arc<Object>], me: u64, deadlin
                 break;
             }
         }
-        let e = EntryVal { table: wb.table.key, block: wb.index, generation: wb.generation, index: i, kind: ENTRY_ANY };
+        let e = EntryVal {
+            table: wb.table.key,
+            block: wb.index,
+            generation: wb.generation,
+            index: i,
+            kind: ENTRY_ANY,
+        };
         if !queue::push(&g, e) {
-            o.file().ctl.overflow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            o.file()
+                .ctl
+                .overflow
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             overflow.push(k);
         }
         registered = k + 1;
@@ -108,7 +128,11 @@ fn block(uniq: &[(usize, &Arc<Object>)], objs: &[&Arc<Object>], me: u64, deadlin
     };
     for &k in &overflow {
         let g = uniq[k].1.lock();
-        g.obj.file().ctl.overflow.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        g.obj
+            .file()
+            .ctl
+            .overflow
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
     if outcome.is_none() {
         // Timed out (or failed): leave no entry behind for a wait that is over.
@@ -139,7 +163,10 @@ fn sleep(
     failure: &mut Option<crate::Error>,
 ) {
     let wake = &wb.block().wake;
-    let mut seqs: Vec<u32> = overflow.iter().map(|&k| uniq[k].1.seq().load(std::sync::atomic::Ordering::Acquire)).collect();
+    let mut seqs: Vec<u32> = overflow
+        .iter()
+        .map(|&k| uniq[k].1.seq().load(std::sync::atomic::Ordering::Acquire))
+        .collect();
     loop {
         let w = wake.load(std::sync::atomic::Ordering::Acquire);
         if wb.state() != CLAIM_WAITING {
@@ -153,6 +180,7 @@ fn sleep(
             if wb.state() != CLAIM_WAITING {
                 return;
             }
+            o.refresh_locked(&g);
             match o.acquire_locked(&g, me) {
                 Ok(Some(a)) => {
                     if !wb.claim_self(if a { CLAIM_ABANDONED } else { CLAIM_SIGNALED } + i as u32) {
@@ -168,13 +196,23 @@ fn sleep(
                 }
             }
         }
-        let slice = if has_mutex { owner_slice(uniq.iter().map(|(_, o)| *o), me, deadline) } else { safety_net(deadline) };
+        let mut slice = if has_mutex {
+            owner_slice(uniq.iter().map(|(_, o)| *o), me, deadline)
+        } else {
+            safety_net(deadline)
+        };
+        for &(_, o) in uniq.iter().filter(|(_, o)| o.kind == ObjectKind::Timer) {
+            slice = slice.min(timer::next_due(o));
+        }
         let mut words = Vec::with_capacity(1 + overflow.len());
         words.push((wake, w));
         for (n, &k) in overflow.iter().enumerate() {
             words.push((uniq[k].1.seq(), seqs[n]));
         }
         if futex::wait_many(&words, slice) == Woke::TimedOut {
+            // Due timers first: expiring one hands it to the first queued waiter
+            // (perhaps us), even when our own deadline has come too.
+            expire_timers(uniq.iter().map(|(_, o)| *o));
             if deadline.remaining() == Some(Duration::ZERO) {
                 return;
             }
@@ -191,12 +229,18 @@ pub(crate) const SAFETY_NET_MS: u64 = 1000;
 
 /// `deadline`, or the safety-net slice if that comes first.
 pub(crate) fn safety_net(deadline: Deadline) -> Deadline {
-    deadline.min(Deadline::At(Instant::now() + Duration::from_millis(SAFETY_NET_MS)))
+    deadline.min(Deadline::At(
+        Instant::now() + Duration::from_millis(SAFETY_NET_MS),
+    ))
 }
 
 /// How long to sleep before checking mutex owners ourselves: long when the watcher
 /// watches every owner (it wakes us through the hand-off), short otherwise.
-pub(crate) fn owner_slice<'a>(objs: impl Iterator<Item = &'a Arc<Object>>, me: u64, deadline: Deadline) -> Deadline {
+pub(crate) fn owner_slice<'a>(
+    objs: impl Iterator<Item = &'a Arc<Object>>,
+    me: u64,
+    deadline: Deadline,
+) -> Deadline {
     let mut all_watched = true;
     for o in objs.filter(|o| o.kind == ObjectKind::Mutex) {
         let owner = o.state().load(std::sync::atomic::Ordering::Relaxed) & OWNER_MASK;
@@ -204,8 +248,22 @@ pub(crate) fn owner_slice<'a>(objs: impl Iterator<Item = &'a Arc<Object>>, me: u
             all_watched = false;
         }
     }
-    let ms = if all_watched { WATCHED_CHECK_MS } else { OWNER_CHECK_MS };
+    let ms = if all_watched {
+        WATCHED_CHECK_MS
+    } else {
+        OWNER_CHECK_MS
+    };
     deadline.min(Deadline::At(Instant::now() + Duration::from_millis(ms)))
+}
+
+/// Expires every due timer among `objs` (under its lock), handing it on.
+pub(crate) fn expire_timers<'a>(objs: impl Iterator<Item = &'a Arc<Object>>) {
+    for o in objs.filter(|o| o.kind == ObjectKind::Timer) {
+        if timer::next_due(o).remaining() == Some(Duration::ZERO) {
+            let g = o.lock();
+            timer::expire_locked(&g);
+        }
+    }
 }
 
 /// Abandons (and so hands on) every mutex among `objs` whose owner died.

@@ -48,24 +48,43 @@ impl WaitBlock {
     /// Takes a block in the table serving `objs` (the global one if any object is
     /// global) and arms it: claim = WAITING with a fresh generation.
     pub(crate) fn take(objs: &[&Arc<Object>]) -> crate::Result<WaitBlock> {
-        let key = if objs.iter().any(|o| o.table_key == GLOBAL_TABLE) { GLOBAL_TABLE } else { objs[0].table_key };
-        let root = &objs.iter().find(|o| o.table_key == key).unwrap_or(&objs[0]).root;
+        let key = if objs.iter().any(|o| o.table_key == GLOBAL_TABLE) {
+            GLOBAL_TABLE
+        } else {
+            objs[0].table_key
+        };
+        let root = &objs
+            .iter()
+            .find(|o| o.table_key == key)
+            .unwrap_or(&objs[0])
+            .root;
         let table = table::get(root, key)?;
         let index = table.alloc()?;
         let b = table.block(index).expect("alloc returns an index in range");
         let generation = ((b.claim.load(Ordering::Relaxed) >> 32) as u32).wrapping_add(1);
-        b.claim.store(claim(generation, CLAIM_WAITING), Ordering::Release);
-        Ok(WaitBlock { table, index, generation })
+        b.claim
+            .store(claim(generation, CLAIM_WAITING), Ordering::Release);
+        Ok(WaitBlock {
+            table,
+            index,
+            generation,
+        })
     }
 
     pub(crate) fn block(&self) -> &Block {
-        self.table.block(self.index).expect("index checked at alloc")
+        self.table
+            .block(self.index)
+            .expect("index checked at alloc")
     }
 
     /// Current claim state, if this wait's generation still holds the block.
     pub(crate) fn state(&self) -> u32 {
         let c = self.block().claim.load(Ordering::Acquire);
-        if (c >> 32) as u32 != self.generation { CLAIM_CANCELLED } else { c as u32 }
+        if (c >> 32) as u32 != self.generation {
+            CLAIM_CANCELLED
+        } else {
+            c as u32
+        }
     }
 
     /// WAITING => CANCELLED; on failure returns the claim that won.

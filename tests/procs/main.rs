@@ -1,0 +1,18 @@
+//! Cross-process integration tests: real `procsync repl` processes side by side on a fresh
+//! `PROCSYNC_ROOT`, driven through the line protocol of REPL.md.
+//!
+//! Every test starts its own [`harness::Root`], gives its objects unique names, reads every
+//! answer with a deadline, gives every wait a timeout, and synchronises through answers (the only
+//! sleeps are the short grace periods of "still blocked" checks). Test comments cite the
+//! behaviour items of SEMANTICS.md (EV-08, MX-06, …).
+
+mod harness;
+
+mod demo;
+mod event;
+mod lifetime;
+mod mutex;
+mod names;
+mod semaphore;
+mod timers;
+mod waits;
