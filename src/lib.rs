@@ -1,8 +1,8 @@
 //! # procsync
 //!
 //! The Win32 interprocess synchronization model on Linux: **events** (manual and
-//! auto-reset), **mutexes** (thread-owned, recursive, abandonment reported) and
-//! **semaphores**, shared between processes by name (or unnamed, within a process
+//! auto-reset), **mutexes** (thread-owned, recursive, abandonment reported),
+//! **semaphores** and **waitable timers**, shared between processes by name (or unnamed, within a process
 //! tree), with the wait functions over them: one object, any of up to 64, all of up to
 //! 64 atomically, and signal-and-wait. No daemon: every operation runs in the calling
 //! process on shared memory, and uncontended operations are a single atomic

@@ -18,8 +18,8 @@
 //!                   periods do not accumulate (TM-13) and there is no drift (TM-14)
 //! wait:             manual: unchanged while signaled (TM-10); sync: SIGNALED cleared (TM-11)
 //! ```
-//! All changes run under the object lock; only the sync consumption of an already
-//! SIGNALED timer with no waiters is lock-free.
+//! All changes run under the object lock; only a wait on a disarmed, signaled timer
+//! with no waiters is lock-free.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -47,8 +47,9 @@ pub(crate) fn try_wait_fast(obj: &Object) -> Fast {
     let st = obj.state();
     let mut s = st.load(Ordering::Acquire);
     loop {
-        if s & WAITERS != 0 || (s & SIGNALED == 0 && s & ARMED != 0) {
-            // Waiters queued, or maybe due: expire under the lock.
+        if s & (WAITERS | ARMED) != 0 {
+            // Waiters queued, or perhaps due (expirations that nobody has recorded
+            // must be folded in before a consumption, TM-13): go through the lock.
             return Fast::Slow;
         }
         if s & SIGNALED == 0 {
