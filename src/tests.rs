@@ -385,3 +385,35 @@ fn periodic_timer_does_not_accumulate_missed_periods() {
     assert_eq!(t.wait(T).unwrap(), WaitOutcome::Signaled(0));
     assert_eq!(t.set_timer(TimerDue::Relative(Duration::ZERO), u32::MAX).unwrap_err().code(), "invalid-argument");
 }
+
+#[test]
+fn more_waiters_than_queue_slots_all_get_through() {
+    // More threads than an object's queue holds (248): the rest take the overflow
+    // path. A manual event releases all; a semaphore hands out exactly its units.
+    let _r = TestRoot::new();
+    let e = Arc::new(event("", true, false));
+    let s = Arc::new(sem("", 0, 1000));
+    let n = 300;
+    let ready = Arc::new(AtomicU32::new(0));
+    let ts: Vec<_> = (0..n)
+        .map(|_| {
+            let (e, s, ready) = (e.clone(), s.clone(), ready.clone());
+            std::thread::spawn(move || {
+                ready.fetch_add(1, Ordering::SeqCst);
+                assert_eq!(e.wait(T).unwrap(), WaitOutcome::Signaled(0));
+                assert_eq!(s.wait(T).unwrap(), WaitOutcome::Signaled(0));
+            })
+        })
+        .collect();
+    while ready.load(Ordering::SeqCst) < n || queue_len(&e) < 248 {
+        std::thread::yield_now();
+    }
+    e.set().unwrap();
+    for _ in 0..n {
+        s.release(1).unwrap();
+    }
+    for t in ts {
+        t.join().unwrap();
+    }
+    assert_eq!(s.query().unwrap(), ObjectState::Semaphore { count: 0, max: 1000 });
+}
