@@ -142,7 +142,8 @@ fn open_table(ns: &Arc<Namespace>) -> Result<Table> {
 /// tables are let go when its count drops to zero.
 #[derive(Default)]
 struct Registry {
-    tables: HashMap<(PathBuf, u32), Arc<Table>>,
+    /// Root → table key → table; looked up by `&Path`, without allocating.
+    tables: HashMap<PathBuf, HashMap<u32, Arc<Table>>>,
     handles: HashMap<PathBuf, usize>,
 }
 static TABLES: OnceLock<Mutex<Registry>> = OnceLock::new();
@@ -157,13 +158,19 @@ fn registry() -> std::sync::MutexGuard<'static, Registry> {
 /// The table `key` under `root`, opened on first use and kept while this process holds
 /// handles of that root.
 pub(crate) fn get(root_path: &Path, key: u32) -> Result<Arc<Table>> {
-    let k = (root_path.to_path_buf(), key);
-    if let Some(t) = registry().tables.get(&k) {
+    if let Some(t) = registry().tables.get(root_path).and_then(|m| m.get(&key)) {
         return Ok(t.clone());
     }
     let ns = root::namespace_for_table(root_path, key)?;
     let t = Arc::new(open_table(&ns)?);
-    Ok(registry().tables.entry(k).or_insert(t).clone())
+    let mut reg = registry();
+    Ok(reg
+        .tables
+        .entry(root_path.to_path_buf())
+        .or_default()
+        .entry(key)
+        .or_insert(t)
+        .clone())
 }
 
 /// Counts a new handle of this process under `root`.
@@ -184,13 +191,7 @@ pub(crate) fn handle_closed(root_path: &Path) {
     *n -= 1;
     if *n == 0 {
         reg.handles.remove(root_path);
-        let keys: Vec<_> = reg
-            .tables
-            .keys()
-            .filter(|(r, _)| r == root_path)
-            .cloned()
-            .collect();
-        let dropped: Vec<_> = keys.iter().filter_map(|k| reg.tables.remove(k)).collect();
+        let dropped = reg.tables.remove(root_path);
         drop(reg);
         drop(dropped);
     }
