@@ -81,6 +81,10 @@ pub enum Error {
         /// What was refused, and how to get the right.
         what: String,
     },
+    /// A handle value that names no handle of this process, or a handle closed by a
+    /// duplication with close-source (Win32 `ERROR_INVALID_HANDLE`).
+    #[error("{0}")]
+    InvalidHandle(String),
     /// A handle that cannot be passed on as asked.
     #[error("{0}")]
     NotInheritable(String),
@@ -118,7 +122,7 @@ impl Error {
     /// The stable code of `procsync repl` (see `REPL.md`): `not-found`, `wrong-type`, ….
     pub fn code(&self) -> &'static str {
         match self {
-            Error::NotFound { .. } => "not-found",
+            Error::NotFound { .. } | Error::InvalidHandle(_) => "not-found",
             Error::WrongType { .. } => "wrong-type",
             Error::InvalidName { .. } => "invalid-name",
             Error::InvalidArgument { .. } | Error::RecursionLimit(_) => "invalid-argument",

@@ -356,11 +356,21 @@ fn timer_callback_runs_per_expiration_and_stops_on_cancel() {
     // Issue 6 item 5 (TM-24): the callback observes expirations without consuming a
     // synchronization timer.
     let _r = TestRoot::new();
-    let t = Handle::create(ObjectSpec::Timer { manual: false }, "", &CreateOptions::default()).unwrap().0;
+    let t = Handle::create(
+        ObjectSpec::Timer { manual: false },
+        "",
+        &CreateOptions::default(),
+    )
+    .unwrap()
+    .0;
     let (tx, rx) = std::sync::mpsc::channel();
-    t.set_timer_with_callback(TimerDue::Relative(Duration::from_millis(20)), 30, move || {
-        let _ = tx.send(());
-    })
+    t.set_timer_with_callback(
+        TimerDue::Relative(Duration::from_millis(20)),
+        30,
+        move || {
+            let _ = tx.send(());
+        },
+    )
     .unwrap();
     for _ in 0..3 {
         rx.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -369,7 +379,10 @@ fn timer_callback_runs_per_expiration_and_stops_on_cancel() {
     assert_eq!(t.wait(T).unwrap(), WaitOutcome::Signaled(0));
     t.cancel_timer().unwrap();
     while rx.try_recv().is_ok() {}
-    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "callback ran after cancel");
+    assert!(
+        rx.recv_timeout(Duration::from_millis(200)).is_err(),
+        "callback ran after cancel"
+    );
 }
 
 #[test]
@@ -377,13 +390,24 @@ fn periodic_timer_does_not_accumulate_missed_periods() {
     // TM-13: after several missed periods one wait succeeds, the next only at the
     // next expiration.
     let _r = TestRoot::new();
-    let t = Handle::create(ObjectSpec::Timer { manual: false }, "", &CreateOptions::default()).unwrap().0;
+    let t = Handle::create(
+        ObjectSpec::Timer { manual: false },
+        "",
+        &CreateOptions::default(),
+    )
+    .unwrap()
+    .0;
     t.set_timer(TimerDue::Relative(Duration::ZERO), 50).unwrap();
     std::thread::sleep(Duration::from_millis(180));
     assert_eq!(t.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
     assert_eq!(t.wait(POLL).unwrap(), WaitOutcome::TimedOut);
     assert_eq!(t.wait(T).unwrap(), WaitOutcome::Signaled(0));
-    assert_eq!(t.set_timer(TimerDue::Relative(Duration::ZERO), u32::MAX).unwrap_err().code(), "invalid-argument");
+    assert_eq!(
+        t.set_timer(TimerDue::Relative(Duration::ZERO), u32::MAX)
+            .unwrap_err()
+            .code(),
+        "invalid-argument"
+    );
 }
 
 #[test]
@@ -415,5 +439,11 @@ fn more_waiters_than_queue_slots_all_get_through() {
     for t in ts {
         t.join().unwrap();
     }
-    assert_eq!(s.query().unwrap(), ObjectState::Semaphore { count: 0, max: 1000 });
+    assert_eq!(
+        s.query().unwrap(),
+        ObjectState::Semaphore {
+            count: 0,
+            max: 1000
+        }
+    );
 }

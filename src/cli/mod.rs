@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Hold handles in this process and drive them with one command per line on standard
     /// input, one answer per line on standard output (the protocol is in REPL.md).
-    Repl,
+    Repl(repl::Options),
     /// Run worker processes that coordinate only through named objects (a start gate, a
     /// semaphore of 2 slots, a mutex around a shared counter), then verify the result.
     Demo {
@@ -59,7 +59,7 @@ pub fn run() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Repl => repl::run(),
+        Command::Repl(opts) => repl::run(&opts),
         Command::Demo { workers, rounds } => demo::run(workers, rounds),
         Command::Bench => {
             println!(

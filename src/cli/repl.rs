@@ -16,6 +16,7 @@
 //! line can follow. Handles that a still-blocked thread uses are closed by the exit
 //! itself, as for a killed process.
 
+mod handles;
 mod threads;
 
 use std::collections::HashMap;
@@ -37,15 +38,29 @@ use threads::{Job, Output, ReplThread, Tracker};
 /// The thread that runs commands without an `@T ` prefix.
 const MAIN_THREAD: &str = "main";
 
-/// Runs the REPL on standard input and output until `exit` or end of input.
-pub fn run() -> ExitCode {
+pub use handles::Options;
+
+/// Runs the REPL on standard input and output (or the hidden `--input`/`--output`
+/// paths) until `exit` or end of input.
+pub fn run(opts: &Options) -> ExitCode {
+    let io = match handles::open_io(opts) {
+        Ok(io) => io,
+        Err(e) => {
+            eprintln!("procsync repl: {e}");
+            return exit::code(exit::FAILURE);
+        }
+    };
     let repl = Arc::new(Repl::default());
+    if let Some(output) = io.output {
+        repl.out.redirect(output);
+    }
+    handles::start(&repl, opts);
     let mut threads: HashMap<String, ReplThread> = HashMap::new();
     // Threads ended by `exit-thread` (their ids), whose exit may not be answered yet: a
     // new thread of the same name starts only after that answer, so that `T`'s commands
     // stay in order.
     let mut ended: HashMap<String, usize> = HashMap::new();
-    let mut input = io::stdin().lock();
+    let mut input = io.input;
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -233,32 +248,17 @@ impl Repl {
                 Ok(single(procsync::signal_and_wait(&signal, &wait, timeout)?))
             }
             Command::Query(alias) => Ok(format_state(self.get(&alias)?.query()?)),
-            Command::Dup {
-                source,
-                target,
-                access,
-                close_source,
-            } => {
-                self.check_free(&target)?;
-                let handle = self
-                    .get(&source)?
-                    .duplicate(Some(access.map_or(procsync::Access::ALL, access_of)))?;
-                self.insert(target, handle)?;
-                if close_source {
-                    self.remove(&source)?;
-                }
-                ok()
-            }
             Command::Inheritable { alias, on } => {
                 self.get(&alias)?.set_inheritable(on)?;
                 ok()
             }
             Command::Pid => Ok(format!("ok {}", std::process::id())),
-            command @ (Command::HandleValue(_)
+            command @ (Command::Dup { .. }
+            | Command::HandleValue(_)
             | Command::DupFrom { .. }
             | Command::DupTo { .. }
             | Command::Adopt { .. }
-            | Command::Spawn { .. }) => self.between_processes(&command),
+            | Command::Spawn { .. }) => self.between_processes(command),
             Command::Close(alias) => {
                 drop(self.remove(&alias)?);
                 ok()
@@ -270,32 +270,6 @@ impl Repl {
             // The reader handles these two itself; they never reach a thread.
             Command::Exit | Command::ExitThread => ok(),
         }
-    }
-
-    /// Commands that pass handles between processes: the library has no handle values,
-    /// duplication into or out of another process, or inheritance yet, so each answers
-    /// `unsupported` (after the alias checks the full command would make).
-    fn between_processes(&self, command: &Command) -> Answer {
-        let what = match command {
-            Command::HandleValue(alias) => {
-                self.get(alias)?;
-                "`handle`: handle values are not available in this build"
-            }
-            Command::DupFrom { target, .. } => {
-                self.check_free(target)?;
-                "`dup-from`: duplication between processes is not available in this build"
-            }
-            Command::DupTo { alias, .. } => {
-                self.get(alias)?;
-                "`dup-to`: duplication between processes is not available in this build"
-            }
-            Command::Adopt { target, .. } => {
-                self.check_free(target)?;
-                "`adopt`: adopting inherited or duplicated handles is not available in this build"
-            }
-            _ => "`spawn`: passing inheritable handles to a child is not available in this build",
-        };
-        Err(procsync::Error::unsupported(what).into())
     }
 
     fn aliases(&self) -> MutexGuard<'_, HashMap<String, Arc<Handle>>> {

@@ -3,10 +3,10 @@
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::name;
+use super::{name, registry};
 use crate::error::{Error, Result};
 use crate::obj::{
     self, Backing, Fast, Object, ObjectKind, ObjectSpec, event, mutex, semaphore, timer,
@@ -16,7 +16,7 @@ use crate::shm::layout::GLOBAL_TABLE;
 use crate::shm::root::{self, NsKind};
 use crate::shm::table;
 use crate::sys::time::Deadline;
-use crate::sys::{fs, thread};
+use crate::sys::{fs, thread, unix};
 use crate::wait::{self, MAX_WAIT_OBJECTS, WaitOutcome, abandon};
 
 /// Rights a handle carries (Win32 access masks reduced to two, see SEMANTICS.md).
@@ -119,27 +119,44 @@ pub struct Handle {
     /// Unique in this process, for per-handle bookkeeping (timer callbacks).
     pub(super) serial: u64,
     access: Access,
-    inherit: AtomicBool,
+    /// Value, inherit flag and the value's descriptor (see `handle::registry`).
+    pub(super) slot: Arc<registry::Slot>,
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
         super::timer::stop_callback(self);
+        // The value's descriptor closes before the object (a field, dropped after this).
+        registry::unregister(&self.slot);
         table::handle_closed(&self.obj.root);
     }
 }
 
 impl Handle {
-    fn new(obj: Arc<Object>, access: Access, inherit: bool) -> Handle {
+    fn new(obj: Arc<Object>, access: Access, inherit: bool) -> Result<Handle> {
+        let fd = unix::dup_cloexec(obj.backing_fd())
+            .map_err(|e| Error::os("duplicating a handle's descriptor", e))?;
+        Handle::with_value(obj, fd, access, inherit)
+    }
+
+    /// A handle whose value is `fd`'s number (a descriptor of `obj`'s file that this
+    /// handle alone owns: a private duplicate, or one that arrived from outside).
+    pub(super) fn with_value(
+        obj: Arc<Object>,
+        fd: std::os::fd::OwnedFd,
+        access: Access,
+        inherit: bool,
+    ) -> Result<Handle> {
+        let slot = registry::register(fd, obj.kind, access, inherit)?;
         table::handle_opened(&obj.root);
         static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-        Handle {
+        Ok(Handle {
             obj,
             serial,
             access,
-            inherit: AtomicBool::new(inherit),
-        }
+            slot,
+        })
     }
 
     /// Creates an object, or opens the existing one of that name (CO-01, CO-02). The
@@ -185,7 +202,7 @@ impl Handle {
                 ),
             });
         }
-        let h = Handle::new(obj, Access::ALL, opts.inherit);
+        let h = Handle::new(obj, Access::ALL, opts.inherit)?;
         if let (Created::New, ObjectSpec::Mutex { owned: true }) = (created, spec) {
             // CO-03: only a new mutex is taken by its creator.
             let me = thread::me().ident;
@@ -217,7 +234,7 @@ impl Handle {
                 what: format!("`{name}` is {}, not {}", obj.kind.a_name(), kind.a_name()),
             });
         }
-        Ok(Handle::new(obj, access, inherit))
+        Handle::new(obj, access, inherit)
     }
 
     pub(crate) fn obj(&self) -> &Arc<Object> {
@@ -236,7 +253,26 @@ impl Handle {
 
     /// Whether children inherit this handle.
     pub fn is_inheritable(&self) -> bool {
-        self.inherit.load(Ordering::Relaxed)
+        self.slot.inherit.load(Ordering::Relaxed)
+    }
+
+    /// The handle's value: how a child that inherits it, or another process that
+    /// duplicates it, names it (the number of a descriptor this handle owns; unique in
+    /// the process while the handle lives, HD-01).
+    pub fn value(&self) -> u64 {
+        self.slot.value
+    }
+
+    /// Fails once the handle was closed from outside (another process pulled it with
+    /// close-source): HC-03.
+    pub(super) fn check_open(&self) -> Result<()> {
+        if self.slot.closed.load(Ordering::Relaxed) {
+            return Err(Error::InvalidHandle(format!(
+                "handle {} was closed by a duplication with close-source; drop it",
+                self.slot.value
+            )));
+        }
+        Ok(())
     }
 
     /// Whether two handles name the same object (HD-14).
@@ -250,6 +286,7 @@ impl Handle {
         op: &str,
         right: Option<Access>,
     ) -> Result<&Object> {
+        self.check_open()?;
         let o = &*self.obj;
         if o.kind != kind {
             return Err(o.wrong_type(op));
@@ -318,6 +355,7 @@ impl Handle {
     }
 
     fn release_mutex(&self) -> Result<u32> {
+        self.check_open()?;
         let me = thread::me().ident;
         let prev = mutex::release(&self.obj, me)?;
         if prev == 1 {
@@ -345,6 +383,7 @@ impl Handle {
     }
 
     fn check_sync(&self, op: &str) -> Result<()> {
+        self.check_open()?;
         if self.access.contains(Access::SYNCHRONIZE) {
             Ok(())
         } else {
@@ -359,6 +398,7 @@ impl Handle {
 
     /// The object's state.
     pub fn query(&self) -> Result<ObjectState> {
+        self.check_open()?;
         let o = &self.obj;
         Ok(match o.kind {
             ObjectKind::Event => {
@@ -410,16 +450,16 @@ impl Handle {
                 what: "a duplicate may not have more rights than its source".into(),
             });
         }
-        Ok(Handle::new(self.obj.clone(), access, false))
+        self.check_open()?;
+        Handle::new(self.obj.clone(), access, false)
     }
 
-    /// `SetHandleInformation(HANDLE_FLAG_INHERIT)`: recorded; passing handles to
-    /// children arrives with the handles issue.
+    /// `SetHandleInformation(HANDLE_FLAG_INHERIT)`: whether a child started through
+    /// [`crate::CommandExt::inherit_procsync_handles`] inherits this handle (HI-05).
     pub fn set_inheritable(&self, on: bool) -> Result<()> {
-        self.inherit.store(on, Ordering::Relaxed);
-        Err(Error::Unsupported(
-            "handle inheritance into children is not in this build yet (issue 5)".into(),
-        ))
+        self.check_open()?;
+        self.slot.inherit.store(on, Ordering::Relaxed);
+        Ok(())
     }
 }
 

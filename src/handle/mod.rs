@@ -6,7 +6,10 @@
 //! calls `wait` and `obj`.
 
 mod core;
+mod dup;
+mod inherit;
 pub(crate) mod name;
+mod registry;
 mod timer;
 mod typed;
 
@@ -14,4 +17,6 @@ pub use core::{
     Access, CreateOptions, Handle, ObjectState, Owner, TimerDue, signal_and_wait, wait_all,
     wait_any,
 };
+pub use dup::{accept_duplicates, duplicate_from, on_remote_close};
+pub use inherit::{CommandExt, INHERIT_ENV, adopt, inherited};
 pub use typed::{Event, Mutex, Semaphore};

@@ -303,6 +303,12 @@ impl Object {
         })
     }
 
+    /// The share-locked descriptor that keeps the object alive (a handle duplicates it
+    /// for its own value).
+    pub(crate) fn backing_fd(&self) -> BorrowedFd<'_> {
+        self._backing.fd()
+    }
+
     #[inline]
     pub(crate) fn file(&self) -> &ObjectFile {
         self.map.get()

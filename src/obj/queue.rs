@@ -277,14 +277,11 @@ pub(crate) fn satisfy_locked(g: &Guard<'_>) {
         if woke == 0
             && !thread::thread_exists(b.pid.load(Ordering::Relaxed), thread::ident_tid(who))
         {
-            // Handed to a thread that is gone: for a mutex that is "acquired, then
-            // died" = abandoned; an event signal or semaphore unit is given back
-            // rather than lost to a waiter that died long ago.
-            if obj.kind == ObjectKind::Mutex {
-                super::mutex::abandon_locked(g);
-            } else {
-                obj.undo_acquire_locked(g, who, abandoned);
-            }
+            // Handed to a thread that was already gone (nobody was woken, and the
+            // thread no longer exists): it never took part, so the object goes on to
+            // the next waiter as if the entry had not been there. (A waiter that dies
+            // after this point did acquire: its mutex is later found abandoned.)
+            obj.undo_acquire_locked(g, who, abandoned);
         }
     }
     ctl.seq.fetch_add(1, Ordering::Release);

@@ -79,14 +79,14 @@ pub(crate) fn expire_locked(g: &Guard<'_>) -> bool {
     }
     let period = ctl.timer[1].load(Ordering::Relaxed);
     let mut next = s | SIGNALED;
-    if period == 0 {
-        next &= !ARMED;
-    } else {
-        let missed = (now - due) / period + 1;
+    if let Some(late) = (now - due).checked_div(period) {
+        let missed = late + 1;
         ctl.timer[0].store(
             due.saturating_add(missed.saturating_mul(period)),
             Ordering::Relaxed,
         );
+    } else {
+        next &= !ARMED; // one-shot (period 0)
     }
     ctl.state.store(next, Ordering::Relaxed);
     ctl.timer[2].fetch_add(1, Ordering::Relaxed);

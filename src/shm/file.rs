@@ -72,21 +72,36 @@ impl NamedFile {
         loop {
             match fs::open_file_at(dir, name) {
                 Ok(fd) => {
+                    let st = fs::stat_fd(fd.as_fd())
+                        .map_err(|e| Error::os("checking an object file", e))?;
+                    if !st.is_file {
+                        // A FIFO, socket or device planted under the name: never ours.
+                        return Err(file_err(Errno::MLINK, display));
+                    }
                     if fs::try_lock_exclusive(fd.as_fd())
                         .map_err(|e| Error::os("locking an object file", e))?
                     {
                         // Orphan: no live description holds it. Unlink it if the name
                         // still names it, then start over.
-                        if let (Ok(a), Ok(b)) = (fs::stat_fd(fd.as_fd()), fs::stat_at(dir, name))
-                            && same_inode(&a, &b)
+                        if let Ok(b) = fs::stat_at(dir, name)
+                            && same_inode(&st, &b)
                         {
-                            let _ = fs::unlink_at(dir, name);
+                            match fs::unlink_at(dir, name) {
+                                Ok(()) | Err(Errno::NOENT) => {}
+                                // Another user's orphan in the sticky `Global\` directory:
+                                // we may not remove it, and retrying would spin forever.
+                                Err(Errno::PERM | Errno::ACCESS) => {
+                                    return Err(orphan_err(&how, display, st.uid));
+                                }
+                                Err(e) => {
+                                    return Err(Error::os("removing an orphaned object file", e));
+                                }
+                            }
                         }
                         drop(fd);
                         continue;
                     }
-                    fs::lock_shared(fd.as_fd())
-                        .map_err(|e| Error::os("locking an object file", e))?;
+                    lock_shared_patiently(fd.as_fd(), display)?;
                     match (fs::stat_fd(fd.as_fd()), fs::stat_at(dir, name)) {
                         (Ok(a), Ok(b)) if same_inode(&a, &b) => {
                             return Ok((
@@ -133,9 +148,94 @@ impl NamedFile {
         }
     }
 
+    /// Wraps `fd`, a descriptor of an object file in `ns` that arrived from another
+    /// process or a parent: the same open description as the sender's, which already
+    /// holds the shared lock (taken again here in case the sender's did not). The name
+    /// is `guess` if that names this very file, else found by scanning `ns` for the
+    /// file's inode (`/proc/self/fd` shows the `O_TMPFILE` name of a description that
+    /// created its file, not the name it was published under). Gives `fd` back if no
+    /// name in `ns` names the file.
+    pub(crate) fn adopt(
+        ns: &Arc<Namespace>,
+        guess: Option<&str>,
+        fd: OwnedFd,
+    ) -> std::result::Result<NamedFile, OwnedFd> {
+        let dir = ns.dir.as_fd();
+        let Ok(ours) = fs::stat_fd(fd.as_fd()) else {
+            return Err(fd);
+        };
+        let names_it =
+            |name: &str| fs::stat_at(dir, name).is_ok_and(|b| b.is_file && same_inode(&ours, &b));
+        let found = match guess.filter(|g| names_it(g)) {
+            Some(g) => Some(g.to_string()),
+            None => fs::list_dir(dir).ok().and_then(|names| {
+                names
+                    .into_iter()
+                    .find(|n| (n.starts_with('o') || n.starts_with('h')) && names_it(n))
+            }),
+        };
+        let Some(name) = found else {
+            return Err(fd);
+        };
+        let _ = fs::try_lock_shared(fd.as_fd());
+        Ok(NamedFile {
+            fd: Some(fd),
+            ns: ns.clone(),
+            name,
+        })
+    }
+
+    /// The name of the file in its namespace directory.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The share-locked descriptor.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_ref().expect("present until drop").as_fd()
+    }
+}
+
+/// How long an opener waits for another process's exclusive lock on an object file
+/// (held legitimately only for the instant between a last closer's probe and its
+/// unlink) before it reports the file as held hostage.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Takes the shared lock, waiting at most [`LOCK_PATIENCE`] for an exclusive holder:
+/// any user who may open a file may `flock` it, and a blocking wait would let such a
+/// user hang every opener forever.
+fn lock_shared_patiently(fd: BorrowedFd<'_>, display: &str) -> Result<()> {
+    let start = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_micros(50);
+    loop {
+        if fs::try_lock_shared(fd).map_err(|e| Error::os("locking an object file", e))? {
+            return Ok(());
+        }
+        if start.elapsed() > LOCK_PATIENCE {
+            return Err(Error::AccessDenied {
+                what: format!(
+                    "the file of `{display}` has been locked exclusively by another process for over {} s; find and stop that process",
+                    LOCK_PATIENCE.as_secs()
+                ),
+            });
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(10));
+    }
+}
+
+/// An orphan (no live holder) that this user may not unlink: to an open the object
+/// does not exist; a create cannot reuse the name.
+fn orphan_err(how: &Mode<'_>, display: &str, uid: u32) -> Error {
+    match how {
+        Mode::Open => Error::NotFound {
+            name: display.to_string(),
+        },
+        Mode::Create { .. } => Error::AccessDenied {
+            what: format!(
+                "the name `{display}` is held by the file of a dead object of uid {uid}, which only that user or root may remove; ask them to open or create it once (which removes it)"
+            ),
+        },
     }
 }
 

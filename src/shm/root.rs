@@ -90,6 +90,31 @@ pub(crate) fn namespace(root: &Path, kind: NsKind) -> Result<Arc<Namespace>> {
     Ok(ns)
 }
 
+/// The root itself must be trustworthy, or whoever controls it could rename our
+/// namespace directories away and let processes silently use different objects of one
+/// name: owned by root or the caller, and if others may write to it, sticky (so that
+/// only an entry's owner may rename or remove it), like `/tmp`. Its owner adds a
+/// missing sticky bit (a root made world-writable with `chmod 777`).
+fn check_root(root: &Path, root_fd: std::os::fd::BorrowedFd<'_>, uid: u32) -> Result<()> {
+    let st = fs::stat_fd(root_fd).map_err(io("checking the procsync root"))?;
+    let owner_ok = st.uid == 0 || st.uid == uid;
+    let sticky_ok = st.mode & 0o022 == 0 || st.mode & 0o1000 != 0;
+    if owner_ok && sticky_ok {
+        return Ok(());
+    }
+    if st.uid == uid && fs::set_mode(root_fd, st.mode | 0o1000).is_ok() {
+        return Ok(());
+    }
+    Err(Error::AccessDenied {
+        what: format!(
+            "the procsync root `{}` must be owned by root or by you, and sticky if others may write to it (found uid {}, mode {:o}); remove it or point PROCSYNC_ROOT elsewhere (an administrator can create it with `install -d -m 1777 -o root`)",
+            root.display(),
+            st.uid,
+            st.mode
+        ),
+    })
+}
+
 fn open_namespace(root: &Path, kind: NsKind, uid: u32) -> Result<Namespace> {
     if !root.is_absolute() {
         return Err(Error::invalid(format!(
@@ -107,6 +132,7 @@ fn open_namespace(root: &Path, kind: NsKind, uid: u32) -> Result<Namespace> {
         },
         e => io("opening the procsync root")(e),
     })?;
+    check_root(root, root_fd.as_fd(), uid)?;
     let (name, mode, table_key) = match kind {
         NsKind::Local => (format!("local-{uid}"), 0o700, uid),
         NsKind::Global => (
@@ -141,7 +167,13 @@ fn open_namespace(root: &Path, kind: NsKind, uid: u32) -> Result<Namespace> {
             }
         }
         NsKind::Global => {
-            if (st.uid != 0 && st.uid != uid) || st.mode & 0o1002 != 0o1002 {
+            let owner_ok = st.uid == 0 || st.uid == uid;
+            // Its owner repairs a `global` created with the wrong mode (e.g. 0777).
+            let repaired = owner_ok
+                && st.mode & 0o1002 != 0o1002
+                && st.uid == uid
+                && fs::set_mode(dir.as_fd(), 0o1777).is_ok();
+            if !owner_ok || (st.mode & 0o1002 != 0o1002 && !repaired) {
                 return Err(Error::AccessDenied {
                     what: format!(
                         "`{}` must be owned by root (or you) with mode 1777 (found uid {}, mode {:o}); remove it so procsync can recreate it",
@@ -178,13 +210,14 @@ pub(crate) fn namespace_for_table(root: &Path, key: u32) -> Result<Arc<Namespace
         return Ok(ns.clone());
     }
     let root_fd = fs::open_dir(root).map_err(io("opening the procsync root"))?;
+    check_root(root, root_fd.as_fd(), fs::euid())?;
     let name = format!("local-{key}");
     let dir =
         fs::open_dir_at(root_fd.as_fd(), &name).map_err(io("opening another user's namespace"))?;
     let st = fs::stat_fd(dir.as_fd()).map_err(io("checking a namespace directory"))?;
-    if st.uid != key {
+    if st.uid != key || st.mode & 0o077 != 0 {
         return Err(Error::AccessDenied {
-            what: format!("`{name}` is not owned by uid {key}"),
+            what: format!("`{name}` is not owned by uid {key} with mode 0700; remove it"),
         });
     }
     let ns = Arc::new(Namespace {

@@ -82,7 +82,11 @@ pub(crate) fn make_dir_at(dir: BorrowedFd<'_>, name: &str, mode: u32) -> Result<
 pub(crate) fn make_dirs(path: &std::path::Path, mode: u32) -> Result<(), Errno> {
     match rustix::fs::mkdir(path, Mode::from_raw_mode(mode)) {
         Ok(()) => {
-            rustix::fs::chmod(path, Mode::from_raw_mode(mode))?;
+            // Through a descriptor opened without following links: a `chmod` by path
+            // would follow a symlink swapped in meanwhile (and a root caller would then
+            // open up whatever it points at).
+            let fd = open_dir(path)?;
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
             Ok(())
         }
         Err(Errno::EXIST) => Ok(()),
@@ -160,6 +164,16 @@ pub(crate) fn lock_shared(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     }
 }
 
+/// Tries a shared lock without blocking; `Ok(false)` if an exclusive lock is held.
+pub(crate) fn try_lock_shared(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
+    match rustix::fs::flock(fd, FlockOperation::NonBlockingLockShared) {
+        Ok(()) => Ok(true),
+        Err(Errno::WOULDBLOCK) => Ok(false),
+        Err(Errno::INTR) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Tries an exclusive lock without blocking; `Ok(false)` if anyone holds a lock.
 pub(crate) fn try_lock_exclusive(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
     match rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive) {
@@ -197,6 +211,11 @@ pub(crate) fn write_at(fd: BorrowedFd<'_>, data: &[u8], offset: u64) -> Result<(
         done += rustix::io::pwrite(fd, &data[done..], offset + done as u64)?;
     }
     Ok(())
+}
+
+/// `fchmod`.
+pub(crate) fn set_mode(fd: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
+    rustix::fs::fchmod(fd, Mode::from_raw_mode(mode))
 }
 
 /// Effective user id of the caller.

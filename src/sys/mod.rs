@@ -8,15 +8,18 @@
 //! would implement.
 //!
 //! # Safety
-//! This module opts back into `unsafe` for `mmap`/`munmap` and the raw `tgkill` system
-//! call; each block states its invariant.
+//! This module opts back into `unsafe` for `mmap`/`munmap`, the raw `tgkill` system
+//! call, and (`unix.rs`) the `pre_exec` hook of a child and taking ownership of a
+//! descriptor number inherited across `exec`; each block states its invariant.
 #![allow(unsafe_code)]
 
 pub(crate) mod fs;
 pub(crate) mod futex;
 pub(crate) mod mmap;
 pub(crate) mod pidfd;
+pub(crate) mod sock;
 pub(crate) mod thread;
 pub(crate) mod time;
+pub(crate) mod unix;
 
 pub(crate) use rustix::io::Errno;

@@ -8,11 +8,14 @@
 
 mod harness;
 
+mod chaos;
 mod demo;
 mod event;
+mod handles;
 mod lifetime;
 mod mutex;
 mod names;
 mod semaphore;
+mod stress;
 mod timers;
 mod waits;

@@ -16,15 +16,23 @@ use crate::cli::command::{Command, SyntaxError};
 /// stops waiting for them.
 const EXIT_GRACE: Duration = Duration::from_millis(100);
 
-/// The one writer of standard output: a whole line per answer, flushed at once.
+/// The one writer of answers (standard output, or `--output`): a whole line per
+/// answer, flushed at once.
 #[derive(Default)]
 pub(super) struct Output {
     lock: Mutex<()>,
+    /// `--output`, when given; standard output otherwise.
+    file: std::sync::OnceLock<Mutex<Box<dyn Write + Send>>>,
 }
 
 impl Output {
     pub(super) fn lock(&self) -> MutexGuard<'_, ()> {
         self.lock.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends every answer to `sink` instead of standard output (set once, at startup).
+    pub(super) fn redirect(&self, sink: Box<dyn Write + Send>) {
+        let _ = self.file.set(Mutex::new(sink));
     }
 
     /// Writes `[@T ]text` as one line and flushes it.
@@ -34,8 +42,17 @@ impl Output {
             None => format!("{text}\n"),
         };
         let _guard = self.lock();
-        let mut out = io::stdout().lock();
-        if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
+        let written = match self.file.get() {
+            Some(file) => {
+                let mut out = file.lock().unwrap_or_else(PoisonError::into_inner);
+                out.write_all(line.as_bytes()).and_then(|()| out.flush())
+            }
+            None => {
+                let mut out = io::stdout().lock();
+                out.write_all(line.as_bytes()).and_then(|()| out.flush())
+            }
+        };
+        if let Err(e) = written {
             eprintln!("procsync repl: writing an answer failed: {e}");
         }
     }

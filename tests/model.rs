@@ -1,0 +1,2208 @@
+//! Differential test of the object semantics (issue 3, item 8).
+//!
+//! [`Model`] is a small, single-threaded reference model of events, mutexes and semaphores as
+//! SEMANTICS.md describes them (item ids cited inline), for operations that never block: every
+//! wait has timeout 0. [`differential_against_library`] generates thousands of random, seeded
+//! operation sequences over 3–6 objects of mixed types (named and unnamed, several handles per
+//! object, reduced access rights) and runs each sequence against the model and against real
+//! objects. Every operation runs on the dedicated thread of one of 2–3 *actors*, strictly one at
+//! a time, so mutex ownership is real thread ownership and the sequence is deterministic. Actors
+//! also exit (their owned mutexes are abandoned, AB-01) and are replaced by fresh threads.
+//!
+//! After every step the test compares the operation's result (outcome, index, previous value,
+//! error code) and the queried state of every live object. On a mismatch it shrinks the sequence
+//! by replaying subsets against fresh objects and panics with the case seed, the step, the whole
+//! sequence and the shrunk one.
+//!
+//! Knobs (environment):
+//! - `PROCSYNC_MODEL_SEED=N` (decimal or `0x…`): the base seed; case 0 uses `N` itself and the
+//!   others seeds derived from it, so a reported case seed reruns alone with
+//!   `PROCSYNC_MODEL_SEED=<case seed> PROCSYNC_MODEL_CASES=1`. Default: [`DEFAULT_SEEDS`].
+//! - `PROCSYNC_MODEL_CASES=N`: number of sequences (default [`DEFAULT_CASES`], split over the
+//!   default seeds).
+//! - `PROCSYNC_MODEL_STEPS=N`: random steps per sequence after the setup (default
+//!   [`DEFAULT_STEPS`]).
+//!
+//! Objects live under a fresh `PROCSYNC_ROOT`: the test re-runs itself as a child process with
+//! the variable set (so no code here has to change the environment of a running process), then
+//! removes the directory and checks that no object file was left behind (LT-01).
+//!
+//! Where several errors apply to one call and SEMANTICS.md does not say which one wins, the model
+//! accepts any of them (and still requires that nothing changed).
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::{self, Write as _};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use procsync::{
+    Access, CreateOptions, Created, Handle, ObjectKind, ObjectSpec, ObjectState, Owner,
+    WaitOutcome, signal_and_wait, wait_all, wait_any,
+};
+
+/// Base seeds used when `PROCSYNC_MODEL_SEED` is not set.
+const DEFAULT_SEEDS: [u64; 4] = [
+    0x5EED_0000_0000_0001,
+    0xC0FF_EE00_D15E_A5E5,
+    0x0123_4567_89AB_CDEF,
+    0x2024_1127_0003_0008,
+];
+/// Sequences per run when `PROCSYNC_MODEL_CASES` is not set.
+const DEFAULT_CASES: usize = 2000;
+/// Random steps per sequence (after the setup) when `PROCSYNC_MODEL_STEPS` is not set.
+const DEFAULT_STEPS: usize = 60;
+/// Distinct object names a sequence draws from (small, so names collide: CO-02, NM-03).
+const NAMES: u8 = 3;
+/// Every operation must answer within this (all waits have timeout 0, nothing may block).
+const OP_DEADLINE: Duration = Duration::from_secs(10);
+/// Shrinking stops after this many replays or this long, whichever comes first.
+const SHRINK_REPLAYS: usize = 600;
+const SHRINK_TIME: Duration = Duration::from_secs(60);
+/// Set in the child process that runs the sequences (see the module doc).
+const CHILD_VAR: &str = "PROCSYNC_MODEL_CHILD";
+
+// ---------------------------------------------------------------------------------------------
+// A tiny seeded PRNG (SplitMix64).
+
+#[derive(Clone, Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`; the modulo bias is irrelevant here).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// True with probability `percent`/100.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
+        v[self.below(v.len())]
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations.
+
+type ActorId = u32;
+type HandleId = u32;
+type ObjId = u32;
+
+/// A handle's rights, the two of SEMANTICS.md "Decisions": `synchronize` and `modify`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Acc {
+    sync: bool,
+    modify: bool,
+}
+
+const ALL: Acc = Acc {
+    sync: true,
+    modify: true,
+};
+const SYNC: Acc = Acc {
+    sync: true,
+    modify: false,
+};
+const MODIFY: Acc = Acc {
+    sync: false,
+    modify: true,
+};
+const NONE: Acc = Acc {
+    sync: false,
+    modify: false,
+};
+
+impl Acc {
+    fn contains(self, o: Acc) -> bool {
+        (self.sync || !o.sync) && (self.modify || !o.modify)
+    }
+
+    fn lib(self) -> Access {
+        match (self.sync, self.modify) {
+            (true, true) => Access::ALL,
+            (true, false) => Access::SYNCHRONIZE,
+            (false, true) => Access::MODIFY,
+            (false, false) => Access::NONE,
+        }
+    }
+}
+
+impl fmt::Display for Acc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match (self.sync, self.modify) {
+            (true, true) => "all",
+            (true, false) => "synchronize",
+            (false, true) => "modify",
+            (false, false) => "none",
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Event,
+    Mutex,
+    Semaphore,
+}
+
+impl Kind {
+    fn lib(self) -> ObjectKind {
+        match self {
+            Kind::Event => ObjectKind::Event,
+            Kind::Mutex => ObjectKind::Mutex,
+            Kind::Semaphore => ObjectKind::Semaphore,
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Event => "event",
+            Kind::Mutex => "mutex",
+            Kind::Semaphore => "semaphore",
+        }
+    }
+}
+
+/// Creation parameters (`create …` in REPL terms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Spec {
+    Event { manual: bool, initial: bool },
+    Mutex { owned: bool },
+    Semaphore { initial: u32, max: u32 },
+}
+
+impl Spec {
+    fn kind(self) -> Kind {
+        match self {
+            Spec::Event { .. } => Kind::Event,
+            Spec::Mutex { .. } => Kind::Mutex,
+            Spec::Semaphore { .. } => Kind::Semaphore,
+        }
+    }
+
+    fn lib(self) -> ObjectSpec {
+        match self {
+            Spec::Event { manual, initial } => ObjectSpec::Event { manual, initial },
+            Spec::Mutex { owned } => ObjectSpec::Mutex { owned },
+            Spec::Semaphore { initial, max } => ObjectSpec::Semaphore { initial, max },
+        }
+    }
+
+    /// SM-01, LM-02: `1 ≤ max ≤ 0x7FFF_FFFF`, `initial ≤ max`.
+    fn valid(self) -> bool {
+        match self {
+            Spec::Semaphore { initial, max } => (1..=0x7FFF_FFFF).contains(&max) && initial <= max,
+            _ => true,
+        }
+    }
+}
+
+/// One step of a sequence. Every operation except `Spawn` runs on actor `a`'s thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Op {
+    Spawn {
+        a: ActorId,
+    },
+    Exit {
+        a: ActorId,
+    },
+    Create {
+        a: ActorId,
+        h: HandleId,
+        spec: Spec,
+        name: Option<u8>,
+    },
+    Open {
+        a: ActorId,
+        h: HandleId,
+        kind: Kind,
+        name: Option<u8>,
+        acc: Acc,
+    },
+    Dup {
+        a: ActorId,
+        h: HandleId,
+        src: HandleId,
+        acc: Option<Acc>,
+    },
+    Close {
+        a: ActorId,
+        h: HandleId,
+    },
+    Set {
+        a: ActorId,
+        h: HandleId,
+    },
+    Reset {
+        a: ActorId,
+        h: HandleId,
+    },
+    Pulse {
+        a: ActorId,
+        h: HandleId,
+    },
+    Release {
+        a: ActorId,
+        h: HandleId,
+        n: u32,
+    },
+    Wait {
+        a: ActorId,
+        h: HandleId,
+    },
+    WaitAny {
+        a: ActorId,
+        hs: Vec<HandleId>,
+    },
+    WaitAll {
+        a: ActorId,
+        hs: Vec<HandleId>,
+    },
+    SignalAndWait {
+        a: ActorId,
+        s: HandleId,
+        w: HandleId,
+    },
+    Query {
+        a: ActorId,
+        h: HandleId,
+    },
+}
+
+impl Op {
+    fn actor(&self) -> ActorId {
+        match *self {
+            Op::Spawn { a }
+            | Op::Exit { a }
+            | Op::Create { a, .. }
+            | Op::Open { a, .. }
+            | Op::Dup { a, .. }
+            | Op::Close { a, .. }
+            | Op::Set { a, .. }
+            | Op::Reset { a, .. }
+            | Op::Pulse { a, .. }
+            | Op::Release { a, .. }
+            | Op::Wait { a, .. }
+            | Op::WaitAny { a, .. }
+            | Op::WaitAll { a, .. }
+            | Op::SignalAndWait { a, .. }
+            | Op::Query { a, .. } => a,
+        }
+    }
+
+    /// Handles the operation uses (not the one it creates).
+    fn uses(&self) -> Vec<HandleId> {
+        match self {
+            Op::Spawn { .. } | Op::Exit { .. } | Op::Create { .. } | Op::Open { .. } => vec![],
+            Op::Dup { src, .. } => vec![*src],
+            Op::Close { h, .. }
+            | Op::Set { h, .. }
+            | Op::Reset { h, .. }
+            | Op::Pulse { h, .. }
+            | Op::Release { h, .. }
+            | Op::Wait { h, .. }
+            | Op::Query { h, .. } => vec![*h],
+            Op::WaitAny { hs, .. } | Op::WaitAll { hs, .. } => hs.clone(),
+            Op::SignalAndWait { s, w, .. } => vec![*s, *w],
+        }
+    }
+
+    /// The operation's name, for the coverage table.
+    fn word(&self) -> &'static str {
+        match self {
+            Op::Spawn { .. } => "spawn",
+            Op::Exit { .. } => "exit-thread",
+            Op::Create { .. } => "create",
+            Op::Open { .. } => "open",
+            Op::Dup { .. } => "dup",
+            Op::Close { .. } => "close",
+            Op::Set { .. } => "set",
+            Op::Reset { .. } => "reset",
+            Op::Pulse { .. } => "pulse",
+            Op::Release { .. } => "release",
+            Op::Wait { .. } => "wait",
+            Op::WaitAny { .. } => "waitany",
+            Op::WaitAll { .. } => "waitall",
+            Op::SignalAndWait { .. } => "signalandwait",
+            Op::Query { .. } => "query",
+        }
+    }
+
+    /// The handle the operation creates, if any.
+    fn makes(&self) -> Option<HandleId> {
+        match self {
+            Op::Create { h, .. } | Op::Open { h, .. } | Op::Dup { h, .. } => Some(*h),
+            _ => None,
+        }
+    }
+}
+
+fn name_word(name: Option<u8>) -> String {
+    name.map_or_else(|| "\"\"".to_string(), |n| format!("n{n}"))
+}
+
+fn list(hs: &[HandleId]) -> String {
+    if hs.len() > 8 {
+        // Long lists (WY-02, WY-09): show them compactly but completely.
+        let mut s = format!("[{} handles:", hs.len());
+        for h in hs {
+            let _ = write!(s, " h{h}");
+        }
+        s.push(']');
+        return s;
+    }
+    hs.iter()
+        .map(|h| format!("h{h}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Spawn { a } => write!(f, "spawn t{a}"),
+            Op::Exit { a } => write!(f, "t{a}: exit-thread"),
+            Op::Create { a, h, spec, name } => {
+                write!(f, "t{a}: create ")?;
+                match spec {
+                    Spec::Event { manual, initial } => write!(
+                        f,
+                        "event h{h}{}{}",
+                        if *manual { " manual" } else { "" },
+                        if *initial { " initial" } else { "" }
+                    )?,
+                    Spec::Mutex { owned } => {
+                        write!(f, "mutex h{h}{}", if *owned { " owned" } else { "" })?
+                    }
+                    Spec::Semaphore { initial, max } => {
+                        write!(f, "semaphore h{h} initial={initial} max={max}")?
+                    }
+                }
+                write!(f, " name={}", name_word(*name))
+            }
+            Op::Open {
+                a,
+                h,
+                kind,
+                name,
+                acc,
+            } => {
+                write!(
+                    f,
+                    "t{a}: open {} h{h} name={} access={acc}",
+                    kind.word(),
+                    name_word(*name)
+                )
+            }
+            Op::Dup { a, h, src, acc } => match acc {
+                Some(acc) => write!(f, "t{a}: dup h{src} h{h} access={acc}"),
+                None => write!(f, "t{a}: dup h{src} h{h} (same access)"),
+            },
+            Op::Close { a, h } => write!(f, "t{a}: close h{h}"),
+            Op::Set { a, h } => write!(f, "t{a}: set h{h}"),
+            Op::Reset { a, h } => write!(f, "t{a}: reset h{h}"),
+            Op::Pulse { a, h } => write!(f, "t{a}: pulse h{h}"),
+            Op::Release { a, h, n } => write!(f, "t{a}: release h{h} count={n}"),
+            Op::Wait { a, h } => write!(f, "t{a}: wait h{h} timeout=0"),
+            Op::WaitAny { a, hs } => write!(f, "t{a}: waitany {} timeout=0", list(hs)),
+            Op::WaitAll { a, hs } => write!(f, "t{a}: waitall {} timeout=0", list(hs)),
+            Op::SignalAndWait { a, s, w } => write!(f, "t{a}: signalandwait h{s} h{w} timeout=0"),
+            Op::Query { a, h } => write!(f, "t{a}: query h{h}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results.
+
+/// What an operation returned.
+#[derive(Clone, Debug)]
+enum Res {
+    Done,
+    /// `create`: `true` = a new object (CO-01), `false` = opened an existing one (CO-02).
+    Created(bool),
+    /// `release`: previous count (SM-04) or previous recursion count (MX-09).
+    Prev(u32),
+    /// `set`/`reset`/`pulse`: previous signaled state (EV-03..05, PU-04).
+    Was(bool),
+    Wait(WaitOutcome),
+    State(ObjectState),
+    /// An error: its stable code (REPL.md) and message.
+    Err(&'static str, String),
+    /// The operation panicked inside the library.
+    Panic(String),
+    /// The operation did not answer within [`OP_DEADLINE`].
+    Stuck,
+}
+
+impl fmt::Display for Res {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Res::Done => f.write_str("ok"),
+            Res::Created(true) => f.write_str("ok created"),
+            Res::Created(false) => f.write_str("ok existed"),
+            Res::Prev(p) => write!(f, "ok {p}"),
+            Res::Was(b) => write!(f, "ok (previously {})", if *b { "set" } else { "unset" }),
+            Res::Wait(WaitOutcome::Signaled(i)) => write!(f, "signaled {i}"),
+            Res::Wait(WaitOutcome::Abandoned(i)) => write!(f, "abandoned {i}"),
+            Res::Wait(WaitOutcome::TimedOut) => f.write_str("timeout"),
+            Res::State(s) => write!(f, "ok {}", state_text(s)),
+            Res::Err(code, msg) => write!(f, "err {code} ({msg})"),
+            Res::Panic(msg) => write!(f, "PANIC: {msg}"),
+            Res::Stuck => write!(
+                f,
+                "NO ANSWER within {OP_DEADLINE:?} (a timeout-0 operation blocked)"
+            ),
+        }
+    }
+}
+
+fn state_text(s: &ObjectState) -> String {
+    match *s {
+        ObjectState::Event { manual, signaled } => {
+            format!(
+                "event {} {}",
+                if manual { "manual" } else { "auto" },
+                if signaled { "set" } else { "unset" }
+            )
+        }
+        ObjectState::Mutex {
+            owner,
+            recursion,
+            abandoned,
+        } => {
+            let o = match owner {
+                Owner::None => "none",
+                Owner::Current => "self",
+                Owner::Other => "other",
+            };
+            format!(
+                "mutex owner={o} recursion={recursion} abandoned={}",
+                u8::from(abandoned)
+            )
+        }
+        ObjectState::Semaphore { count, max } => format!("semaphore count={count} max={max}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// What the model says an operation must return.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Expect {
+    /// Exactly this.
+    Ok(Outcome),
+    /// An error with one of these codes, and no change at all.
+    Errs(Vec<&'static str>),
+}
+
+/// The comparable part of a successful [`Res`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Created(bool),
+    Prev(u32),
+    Was(bool),
+    Wait(WaitOutcome),
+    State(ObjectState),
+}
+
+impl Expect {
+    fn matches(&self, got: &Res) -> bool {
+        let got = match got {
+            Res::Done => Outcome::Done,
+            Res::Created(c) => Outcome::Created(*c),
+            Res::Prev(p) => Outcome::Prev(*p),
+            Res::Was(b) => Outcome::Was(*b),
+            Res::Wait(w) => Outcome::Wait(*w),
+            Res::State(s) => Outcome::State(*s),
+            Res::Err(code, _) => return matches!(self, Expect::Errs(codes) if codes.contains(code)),
+            Res::Panic(_) | Res::Stuck => return false,
+        };
+        *self == Expect::Ok(got)
+    }
+}
+
+impl Expect {
+    /// A coarse class of the answer, for the coverage table.
+    fn class(&self) -> &'static str {
+        match self {
+            Expect::Errs(codes) => codes[0],
+            Expect::Ok(Outcome::Wait(WaitOutcome::Signaled(_))) => "signaled",
+            Expect::Ok(Outcome::Wait(WaitOutcome::Abandoned(_))) => "abandoned",
+            Expect::Ok(Outcome::Wait(WaitOutcome::TimedOut)) => "timeout",
+            Expect::Ok(_) => "ok",
+        }
+    }
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expect::Errs(codes) => write!(f, "err {}", codes.join(" | err ")),
+            Expect::Ok(o) => {
+                let r = match o {
+                    Outcome::Done => Res::Done,
+                    Outcome::Created(c) => Res::Created(*c),
+                    Outcome::Prev(p) => Res::Prev(*p),
+                    Outcome::Was(b) => Res::Was(*b),
+                    Outcome::Wait(w) => Res::Wait(*w),
+                    Outcome::State(s) => Res::State(*s),
+                };
+                write!(f, "{r}")
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference model.
+
+/// One object's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Obj {
+    Event {
+        manual: bool,
+        signaled: bool,
+    },
+    /// `owner` is an actor; `recursion` is 0 when unowned; `abandoned` only while unowned
+    /// (AB-02 clears it on the next acquisition).
+    Mutex {
+        owner: Option<ActorId>,
+        recursion: u32,
+        abandoned: bool,
+    },
+    Semaphore {
+        count: u32,
+        max: u32,
+    },
+}
+
+impl Obj {
+    fn new(spec: Spec, creator: ActorId) -> Obj {
+        match spec {
+            // CO-15, EV-01/02.
+            Spec::Event { manual, initial } => Obj::Event {
+                manual,
+                signaled: initial,
+            },
+            // CO-15, MX-01/02.
+            Spec::Mutex { owned } => Obj::Mutex {
+                owner: owned.then_some(creator),
+                recursion: u32::from(owned),
+                abandoned: false,
+            },
+            Spec::Semaphore { initial, max } => Obj::Semaphore {
+                count: initial,
+                max,
+            },
+        }
+    }
+
+    fn kind(&self) -> Kind {
+        match self {
+            Obj::Event { .. } => Kind::Event,
+            Obj::Mutex { .. } => Kind::Mutex,
+            Obj::Semaphore { .. } => Kind::Semaphore,
+        }
+    }
+
+    /// Whether a wait by actor `a` is satisfied now: a set event, a semaphore with count > 0
+    /// (SM-03), a free mutex or one `a` already owns (MX-03, WY-06, WY-07, WL-06).
+    fn signaled_for(&self, a: ActorId) -> bool {
+        match self {
+            Obj::Event { signaled, .. } => *signaled,
+            Obj::Mutex { owner, .. } => owner.is_none() || *owner == Some(a),
+            Obj::Semaphore { count, .. } => *count > 0,
+        }
+    }
+
+    /// Applies a satisfied wait's acquisition (W1-06); returns whether it acquired an abandoned
+    /// mutex (AB-02).
+    fn acquire(&mut self, a: ActorId) -> bool {
+        match self {
+            // EV-06: auto-reset is consumed, manual is not.
+            Obj::Event { manual, signaled } => {
+                if !*manual {
+                    *signaled = false;
+                }
+                false
+            }
+            // SM-03, SM-12.
+            Obj::Semaphore { count, .. } => {
+                *count -= 1;
+                false
+            }
+            Obj::Mutex {
+                owner,
+                recursion,
+                abandoned,
+            } => {
+                if *owner == Some(a) {
+                    // MX-03: recursion +1.
+                    *recursion += 1;
+                    false
+                } else {
+                    // MX-01; AB-02: owned with recursion 1, abandonment reported once and cleared.
+                    *owner = Some(a);
+                    *recursion = 1;
+                    std::mem::take(abandoned)
+                }
+            }
+        }
+    }
+
+    /// The state as `viewer` queries it (EV-12, MX-10, SM-13, AB-04).
+    fn view(&self, viewer: Option<ActorId>) -> ObjectState {
+        match *self {
+            Obj::Event { manual, signaled } => ObjectState::Event { manual, signaled },
+            Obj::Mutex {
+                owner,
+                recursion,
+                abandoned,
+            } => ObjectState::Mutex {
+                owner: match owner {
+                    None => Owner::None,
+                    Some(o) if Some(o) == viewer => Owner::Current,
+                    Some(_) => Owner::Other,
+                },
+                recursion,
+                abandoned,
+            },
+            Obj::Semaphore { count, max } => ObjectState::Semaphore { count, max },
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct HandleM {
+    obj: ObjId,
+    acc: Acc,
+}
+
+/// The whole model: live objects, names, handles and actors of one process.
+#[derive(Clone, Debug, Default)]
+struct Model {
+    objs: BTreeMap<ObjId, Obj>,
+    /// Name → object, for named objects that are alive (NM-16: names die with their object).
+    names: BTreeMap<u8, ObjId>,
+    handles: BTreeMap<HandleId, HandleM>,
+    actors: BTreeSet<ActorId>,
+    next_obj: ObjId,
+}
+
+/// Collects the errors that apply to a call. Empty means the call succeeds.
+#[derive(Default)]
+struct Errs(Vec<&'static str>);
+
+impl Errs {
+    fn check(&mut self, bad: bool, code: &'static str) {
+        if bad && !self.0.contains(&code) {
+            self.0.push(code);
+        }
+    }
+
+    fn into_expect(self) -> Option<Expect> {
+        (!self.0.is_empty()).then_some(Expect::Errs(self.0))
+    }
+}
+
+impl Model {
+    /// Whether `op` can run in this state at all (shrinking may remove the op that made a
+    /// handle or an actor).
+    fn valid(&self, op: &Op) -> bool {
+        let actor_ok = match op {
+            Op::Spawn { a } => !self.actors.contains(a),
+            _ => self.actors.contains(&op.actor()),
+        };
+        actor_ok
+            && op.uses().iter().all(|h| self.handles.contains_key(h))
+            && op.makes().is_none_or(|h| !self.handles.contains_key(&h))
+    }
+
+    fn h(&self, h: HandleId) -> HandleM {
+        self.handles[&h]
+    }
+
+    fn obj(&self, h: HandleId) -> &Obj {
+        &self.objs[&self.h(h).obj]
+    }
+
+    fn obj_mut(&mut self, h: HandleId) -> &mut Obj {
+        let id = self.h(h).obj;
+        self.objs.get_mut(&id).expect("handles name live objects")
+    }
+
+    fn kind(&self, h: HandleId) -> Kind {
+        self.obj(h).kind()
+    }
+
+    /// A single wait by `a` on `h`, rights already checked: W1-01/02, W1-06, W1-08/AB-02.
+    fn wait_one(&mut self, a: ActorId, h: HandleId) -> Outcome {
+        let o = self.obj_mut(h);
+        Outcome::Wait(if !o.signaled_for(a) {
+            WaitOutcome::TimedOut
+        } else if o.acquire(a) {
+            WaitOutcome::Abandoned(0)
+        } else {
+            WaitOutcome::Signaled(0)
+        })
+    }
+
+    /// Errors of a wait list (WY-01/02, WL-13, AM-02, WY-11).
+    fn list_errs(&self, hs: &[HandleId]) -> Errs {
+        let mut e = Errs::default();
+        e.check(hs.is_empty() || hs.len() > 64, "invalid-argument");
+        e.check(hs.iter().any(|&h| !self.h(h).acc.sync), "access-denied");
+        e
+    }
+
+    /// Applies `op` and returns what it must answer. Errors change nothing.
+    fn apply(&mut self, op: &Op) -> Expect {
+        match self.apply_inner(op) {
+            Ok(o) => Expect::Ok(o),
+            Err(e) => e,
+        }
+    }
+
+    fn apply_inner(&mut self, op: &Op) -> Result<Outcome, Expect> {
+        let fail = |e: Errs| e.into_expect().map_or(Ok(()), Err);
+        Ok(match *op {
+            Op::Spawn { a } => {
+                self.actors.insert(a);
+                Outcome::Done
+            }
+            Op::Exit { a } => {
+                // AB-01, AB-05, AB-10: every mutex the thread still owns becomes free and
+                // abandoned, whatever its recursion count; nothing else changes (AB-15).
+                for o in self.objs.values_mut() {
+                    if let Obj::Mutex {
+                        owner,
+                        recursion,
+                        abandoned,
+                    } = o
+                        && *owner == Some(a)
+                    {
+                        *owner = None;
+                        *recursion = 0;
+                        *abandoned = true;
+                    }
+                }
+                self.actors.remove(&a);
+                Outcome::Done
+            }
+            Op::Create { a, h, spec, name } => {
+                let existing = name.and_then(|n| self.names.get(&n).copied());
+                let mut e = Errs::default();
+                // SM-01; CO-05: checked even when the name exists.
+                e.check(!spec.valid(), "invalid-argument");
+                // NM-03: the name belongs to another type; nothing changes.
+                e.check(
+                    existing.is_some_and(|o| self.objs[&o].kind() != spec.kind()),
+                    "wrong-type",
+                );
+                fail(e)?;
+                let (obj, new) = match existing {
+                    // CO-02..05: the existing object, untouched (no ownership for `owned`).
+                    Some(o) => (o, false),
+                    // CO-01, CO-15; NM-11/12: "" always makes a new unnamed object.
+                    None => {
+                        let id = self.next_obj;
+                        self.next_obj += 1;
+                        self.objs.insert(id, Obj::new(spec, a));
+                        if let Some(n) = name {
+                            self.names.insert(n, id);
+                        }
+                        (id, true)
+                    }
+                };
+                // AM-01: a created handle has every right.
+                self.handles.insert(h, HandleM { obj, acc: ALL });
+                Outcome::Created(new)
+            }
+            Op::Open {
+                h, kind, name, acc, ..
+            } => {
+                let existing = name.and_then(|n| self.names.get(&n).copied());
+                let mut e = Errs::default();
+                e.check(name.is_none(), "invalid-name"); // NM-12
+                e.check(acc == NONE, "access-denied"); // CO-09
+                e.check(name.is_some() && existing.is_none(), "not-found"); // CO-08, LT-01
+                e.check(
+                    existing.is_some_and(|o| self.objs[&o].kind() != kind),
+                    "wrong-type",
+                ); // NM-04
+                fail(e)?;
+                // CO-10, AM-12: the handle has exactly the rights asked for.
+                self.handles.insert(
+                    h,
+                    HandleM {
+                        obj: existing.expect("checked"),
+                        acc,
+                    },
+                );
+                Outcome::Done
+            }
+            Op::Dup { h, src, acc, .. } => {
+                let s = self.h(src);
+                let mut e = Errs::default();
+                // HD-04 (this library: never more rights than the source).
+                e.check(acc.is_some_and(|a| !s.acc.contains(a)), "access-denied");
+                fail(e)?;
+                // HD-01, HD-02, HD-03.
+                self.handles.insert(
+                    h,
+                    HandleM {
+                        obj: s.obj,
+                        acc: acc.unwrap_or(s.acc),
+                    },
+                );
+                Outcome::Done
+            }
+            Op::Close { h, .. } => {
+                // HC-01, HC-05; LT-06: closing never releases or abandons a mutex.
+                let gone = self.handles.remove(&h).expect("valid").obj;
+                if !self.handles.values().any(|x| x.obj == gone) {
+                    // LT-01: the last handle destroys the object and frees its name (NM-16).
+                    self.objs.remove(&gone);
+                    self.names.retain(|_, o| *o != gone);
+                }
+                Outcome::Done
+            }
+            Op::Set { h, .. } | Op::Reset { h, .. } | Op::Pulse { h, .. } => {
+                let mut e = Errs::default();
+                e.check(self.kind(h) != Kind::Event, "wrong-type"); // HC-07
+                e.check(!self.h(h).acc.modify, "access-denied"); // AM-03
+                fail(e)?;
+                let Obj::Event { signaled, .. } = self.obj_mut(h) else {
+                    unreachable!()
+                };
+                let was = *signaled;
+                // EV-03/04 (set), EV-05 (reset); PU-03/04: a pulse with no waiter leaves the
+                // event unset (no waiter can exist: every wait has timeout 0).
+                *signaled = matches!(op, Op::Set { .. });
+                Outcome::Was(was)
+            }
+            Op::Release { a, h, n } => {
+                let acc = self.h(h).acc;
+                let mut e = Errs::default();
+                match self.obj(h).clone() {
+                    Obj::Event { .. } => {
+                        e.check(true, "wrong-type"); // HC-07
+                        e.check(!acc.modify, "access-denied");
+                    }
+                    Obj::Semaphore { count, max } => {
+                        e.check(!acc.modify, "access-denied"); // AM-04
+                        e.check(n == 0, "invalid-argument"); // SM-06
+                        // A count above i32::MAX is a negative LONG on Win32 (SM-06) and
+                        // passes any maximum (SM-07): either error is fine.
+                        if n > 0x7FFF_FFFF {
+                            e.check(true, "invalid-argument");
+                        }
+                        // SM-05, SM-07: past the maximum, computed without wrapping.
+                        e.check(
+                            n > 0 && u64::from(count) + u64::from(n) > u64::from(max),
+                            "too-many-posts",
+                        );
+                    }
+                    Obj::Mutex { owner, .. } => {
+                        // The API releases one level per call (Handle::release docs).
+                        e.check(n != 1, "invalid-argument");
+                        // MX-04..06; AM-07: ownership, not rights.
+                        e.check(owner != Some(a), "not-owner");
+                    }
+                }
+                fail(e)?;
+                match self.obj_mut(h) {
+                    Obj::Semaphore { count, .. } => {
+                        let prev = *count;
+                        *count += n; // SM-04
+                        Outcome::Prev(prev)
+                    }
+                    Obj::Mutex {
+                        owner, recursion, ..
+                    } => {
+                        let prev = *recursion; // MX-09
+                        *recursion -= 1;
+                        if *recursion == 0 {
+                            *owner = None;
+                        }
+                        Outcome::Prev(prev)
+                    }
+                    Obj::Event { .. } => unreachable!(),
+                }
+            }
+            Op::Wait { a, h } => {
+                let mut e = Errs::default();
+                e.check(!self.h(h).acc.sync, "access-denied"); // W1-05, AM-02
+                fail(e)?;
+                self.wait_one(a, h)
+            }
+            Op::WaitAny { a, ref hs } => {
+                fail(self.list_errs(hs))?;
+                // WY-03/04/18: the lowest signaled index, only that object acquired; WY-08: a
+                // duplicate is found at its lowest position first; WY-14/15: abandoned reports
+                // its own index, an earlier signaled object wins over it.
+                for (i, &h) in hs.iter().enumerate() {
+                    let o = self.obj_mut(h);
+                    if o.signaled_for(a) {
+                        return Ok(Outcome::Wait(if o.acquire(a) {
+                            WaitOutcome::Abandoned(i)
+                        } else {
+                            WaitOutcome::Signaled(i)
+                        }));
+                    }
+                }
+                Outcome::Wait(WaitOutcome::TimedOut)
+            }
+            Op::WaitAll { a, ref hs } => {
+                let mut e = self.list_errs(hs);
+                // WL-07, HD-13: the same object twice, by any two handles.
+                let objs: Vec<ObjId> = hs.iter().map(|&h| self.h(h).obj).collect();
+                let distinct: BTreeSet<ObjId> = objs.iter().copied().collect();
+                e.check(distinct.len() != objs.len(), "duplicate-object");
+                fail(e)?;
+                // WL-02/04: all or nothing.
+                if !objs.iter().all(|o| self.objs[o].signaled_for(a)) {
+                    return Ok(Outcome::Wait(WaitOutcome::TimedOut));
+                }
+                // WL-06, WL-08; WL-10 + SEMANTICS "Decisions": abandoned reports the index of
+                // an abandoned mutex; the library (REPL.md `abandoned K`) gives the lowest.
+                let mut abandoned = None;
+                for (i, o) in objs.iter().enumerate() {
+                    if self.objs.get_mut(o).expect("live").acquire(a) && abandoned.is_none() {
+                        abandoned = Some(i);
+                    }
+                }
+                Outcome::Wait(abandoned.map_or(WaitOutcome::Signaled(0), WaitOutcome::Abandoned))
+            }
+            Op::SignalAndWait { a, s, w } => {
+                let mut e = Errs::default();
+                // SW-02, AM-02: the wait side is checked before anything is signaled.
+                e.check(!self.h(w).acc.sync, "access-denied");
+                let sacc = self.h(s).acc;
+                match self.obj(s).clone() {
+                    // AM-08: event and semaphore need modify, a mutex synchronize.
+                    Obj::Event { .. } => e.check(!sacc.modify, "access-denied"),
+                    Obj::Semaphore { count, max } => {
+                        e.check(!sacc.modify, "access-denied");
+                        e.check(count >= max, "too-many-posts"); // SW-06
+                    }
+                    Obj::Mutex { owner, .. } => {
+                        e.check(!sacc.sync, "access-denied");
+                        e.check(owner != Some(a), "not-owner"); // SW-07
+                    }
+                }
+                fail(e)?;
+                match self.obj_mut(s) {
+                    Obj::Event { signaled, .. } => *signaled = true,
+                    Obj::Semaphore { count, .. } => *count += 1,
+                    Obj::Mutex {
+                        owner, recursion, ..
+                    } => {
+                        *recursion -= 1;
+                        if *recursion == 0 {
+                            *owner = None;
+                        }
+                    }
+                }
+                // SW-03/04/05/10/12: then a single wait.
+                self.wait_one(a, w)
+            }
+            Op::Query { a, h } => Outcome::State(self.obj(h).view(Some(a))),
+        })
+    }
+
+    /// For the state check: each live object with the handle to query it through (the lowest
+    /// id with every right, else the lowest id).
+    fn query_plan(&self) -> Vec<(ObjId, HandleId)> {
+        self.objs
+            .keys()
+            .map(|&o| {
+                let mine = self.handles.iter().filter(|(_, x)| x.obj == o);
+                let best = mine
+                    .clone()
+                    .find(|(_, x)| x.acc == ALL)
+                    .or_else(|| mine.clone().next());
+                (o, *best.expect("live objects have a handle").0)
+            })
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real side: actor threads running library calls.
+
+type Reply = (Res, Option<Handle>);
+type Job = Box<dyn FnOnce() -> Reply + Send>;
+
+struct Actor {
+    jobs: Option<Sender<Job>>,
+    replies: Receiver<Reply>,
+    thread: Option<JoinHandle<()>>,
+    /// An operation never answered: the thread is left behind rather than joined.
+    stuck: bool,
+}
+
+fn panic_text(p: &(dyn Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(non-string panic)".into())
+}
+
+impl Actor {
+    fn spawn(label: String) -> Actor {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let (tx, replies) = mpsc::channel::<Reply>();
+        let thread = thread::Builder::new()
+            .name(label)
+            .spawn(move || {
+                for job in rx {
+                    let reply = catch_unwind(AssertUnwindSafe(job))
+                        .unwrap_or_else(|p| (Res::Panic(panic_text(&*p)), None));
+                    if tx.send(reply).is_err() {
+                        break;
+                    }
+                }
+            })
+            .expect("spawn an actor thread");
+        Actor {
+            jobs: Some(jobs),
+            replies,
+            thread: Some(thread),
+            stuck: false,
+        }
+    }
+
+    fn run(&mut self, job: Job) -> Reply {
+        if self.stuck {
+            return (Res::Stuck, None);
+        }
+        self.jobs
+            .as_ref()
+            .expect("live actor")
+            .send(job)
+            .expect("actor thread alive");
+        match self.replies.recv_timeout(OP_DEADLINE) {
+            Ok(r) => r,
+            Err(_) => {
+                self.stuck = true;
+                (Res::Stuck, None)
+            }
+        }
+    }
+}
+
+impl Drop for Actor {
+    fn drop(&mut self) {
+        // Ends the thread: its owned mutexes are abandoned by its thread-exit hook (AB-01).
+        // `join` returns once the thread's destructors have run.
+        drop(self.jobs.take());
+        if let Some(t) = self.thread.take()
+            && !self.stuck
+        {
+            let _ = t.join();
+        }
+    }
+}
+
+fn err(e: procsync::Error) -> Res {
+    Res::Err(e.code(), e.to_string())
+}
+
+fn wait_res(r: procsync::Result<WaitOutcome>) -> Reply {
+    (r.map_or_else(err, Res::Wait), None)
+}
+
+struct Real {
+    actors: BTreeMap<ActorId, Actor>,
+    handles: BTreeMap<HandleId, Arc<Handle>>,
+    /// Unique per run, so replays and parallel cases never share a name.
+    prefix: String,
+    /// A handle just made by `create`/`open`/`dup`, until [`Real::apply`] files it.
+    pending: Option<Handle>,
+}
+
+impl Drop for Real {
+    fn drop(&mut self) {
+        self.handles.clear();
+        self.actors.clear();
+    }
+}
+
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
+impl Real {
+    fn new() -> Real {
+        let prefix = format!(
+            "model-{}-{}",
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        );
+        Real {
+            actors: BTreeMap::new(),
+            handles: BTreeMap::new(),
+            prefix,
+            pending: None,
+        }
+    }
+
+    fn name(&self, n: Option<u8>) -> String {
+        n.map_or_else(String::new, |n| format!("{}-n{n}", self.prefix))
+    }
+
+    fn h(&self, h: HandleId) -> Arc<Handle> {
+        Arc::clone(&self.handles[&h])
+    }
+
+    fn hs(&self, hs: &[HandleId]) -> Vec<Arc<Handle>> {
+        hs.iter().map(|&h| self.h(h)).collect()
+    }
+
+    fn run(&mut self, a: ActorId, job: impl FnOnce() -> Reply + Send + 'static) -> Res {
+        let (res, made) = self
+            .actors
+            .get_mut(&a)
+            .expect("valid actor")
+            .run(Box::new(job));
+        if let Some(handle) = made {
+            self.pending = Some(handle);
+        }
+        res
+    }
+}
+
+impl Real {
+    fn apply(&mut self, op: &Op) -> Res {
+        let zero = Some(Duration::ZERO);
+        let res = match op.clone() {
+            Op::Spawn { a } => {
+                self.actors.insert(a, Actor::spawn(format!("actor-t{a}")));
+                Res::Done
+            }
+            Op::Exit { a } => {
+                drop(self.actors.remove(&a));
+                Res::Done
+            }
+            Op::Create { a, spec, name, .. } => {
+                let name = self.name(name);
+                self.run(a, move || {
+                    match Handle::create(spec.lib(), &name, &CreateOptions::default()) {
+                        Ok((h, c)) => (Res::Created(matches!(c, Created::New)), Some(h)),
+                        Err(e) => (err(e), None),
+                    }
+                })
+            }
+            Op::Open {
+                a, kind, name, acc, ..
+            } => {
+                let name = self.name(name);
+                self.run(a, move || {
+                    match Handle::open(kind.lib(), &name, acc.lib(), false) {
+                        Ok(h) => (Res::Done, Some(h)),
+                        Err(e) => (err(e), None),
+                    }
+                })
+            }
+            Op::Dup { a, src, acc, .. } => {
+                let src = self.h(src);
+                self.run(a, move || match src.duplicate(acc.map(Acc::lib)) {
+                    Ok(h) => (Res::Done, Some(h)),
+                    Err(e) => (err(e), None),
+                })
+            }
+            Op::Close { a, h } => {
+                let handle = self.handles.remove(&h).expect("valid handle");
+                self.run(a, move || {
+                    drop(handle);
+                    (Res::Done, None)
+                })
+            }
+            Op::Set { a, h } => {
+                let h = self.h(h);
+                self.run(a, move || (h.set().map_or_else(err, Res::Was), None))
+            }
+            Op::Reset { a, h } => {
+                let h = self.h(h);
+                self.run(a, move || (h.reset().map_or_else(err, Res::Was), None))
+            }
+            Op::Pulse { a, h } => {
+                let h = self.h(h);
+                self.run(a, move || (h.pulse().map_or_else(err, Res::Was), None))
+            }
+            Op::Release { a, h, n } => {
+                let h = self.h(h);
+                self.run(a, move || (h.release(n).map_or_else(err, Res::Prev), None))
+            }
+            Op::Wait { a, h } => {
+                let h = self.h(h);
+                self.run(a, move || wait_res(h.wait(zero)))
+            }
+            Op::WaitAny { a, hs } => {
+                let hs = self.hs(&hs);
+                self.run(a, move || {
+                    let refs: Vec<&Handle> = hs.iter().map(|h| &**h).collect();
+                    wait_res(wait_any(&refs, zero))
+                })
+            }
+            Op::WaitAll { a, hs } => {
+                let hs = self.hs(&hs);
+                self.run(a, move || {
+                    let refs: Vec<&Handle> = hs.iter().map(|h| &**h).collect();
+                    wait_res(wait_all(&refs, zero))
+                })
+            }
+            Op::SignalAndWait { a, s, w } => {
+                let (s, w) = (self.h(s), self.h(w));
+                self.run(a, move || wait_res(signal_and_wait(&s, &w, zero)))
+            }
+            Op::Query { a, h } => {
+                let h = self.h(h);
+                self.run(a, move || (h.query().map_or_else(err, Res::State), None))
+            }
+        };
+        if let Some(made) = self.pending.take() {
+            let id = op.makes().expect("only create/open/dup make handles");
+            self.handles.insert(id, Arc::new(made));
+        }
+        res
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running a sequence on both sides.
+
+enum Step {
+    Pass,
+    /// The op refers to a handle or actor that does not exist (only while shrinking).
+    Invalid,
+    Mismatch(String),
+}
+
+struct Runner {
+    model: Model,
+    real: Real,
+    /// How often each (operation, answer class) occurred.
+    coverage: BTreeMap<(&'static str, &'static str), usize>,
+}
+
+impl Runner {
+    fn new() -> Runner {
+        Runner {
+            model: Model::default(),
+            real: Real::new(),
+            coverage: BTreeMap::new(),
+        }
+    }
+
+    fn step(&mut self, op: &Op) -> Step {
+        if !self.model.valid(op) {
+            return Step::Invalid;
+        }
+        let before = self.describe_model();
+        let want = self.model.apply(op);
+        *self.coverage.entry((op.word(), want.class())).or_default() += 1;
+        let got = self.real.apply(op);
+        if !want.matches(&got) {
+            return Step::Mismatch(format!(
+                "`{op}`: the model says `{want}`, the library answered `{got}`\nmodel state before the step:\n{before}"
+            ));
+        }
+        // Every live object's full state, queried from the driver thread (which never owns a
+        // mutex: owner reads `none` or `other`).
+        let mut diffs = String::new();
+        for (o, h) in self.model.query_plan() {
+            let want = self.model.objs[&o].view(None);
+            match self.real.handles[&h].query() {
+                Ok(s) if s == want => {}
+                other => {
+                    let got = other
+                        .map_or_else(|e| format!("err {} ({e})", e.code()), |s| state_text(&s));
+                    let _ = writeln!(
+                        diffs,
+                        "  object o{o} (queried through h{h}): model `{}`, library `{got}`",
+                        state_text(&want)
+                    );
+                }
+            }
+        }
+        if diffs.is_empty() {
+            Step::Pass
+        } else {
+            Step::Mismatch(format!(
+                "after `{op}` (answered `{got}`, as the model says), the queried states differ:\n{diffs}model state before the step:\n{before}"
+            ))
+        }
+    }
+
+    fn describe_model(&self) -> String {
+        let m = &self.model;
+        let mut s = String::new();
+        for (o, obj) in &m.objs {
+            let name = m
+                .names
+                .iter()
+                .find(|(_, x)| *x == o)
+                .map_or_else(|| "unnamed".to_string(), |(n, _)| format!("n{n}"));
+            let hs: Vec<String> = m
+                .handles
+                .iter()
+                .filter(|(_, x)| x.obj == *o)
+                .map(|(h, x)| {
+                    if x.acc == ALL {
+                        format!("h{h}")
+                    } else {
+                        format!("h{h}({})", x.acc)
+                    }
+                })
+                .collect();
+            let st = match obj {
+                Obj::Mutex {
+                    owner: Some(a),
+                    recursion,
+                    ..
+                } => format!("mutex owner=t{a} recursion={recursion}"),
+                other => state_text(&other.view(None)),
+            };
+            let _ = writeln!(s, "  o{o} {name} [{}]: {st}", hs.join(" "));
+        }
+        let actors: Vec<String> = m.actors.iter().map(|a| format!("t{a}")).collect();
+        let _ = writeln!(s, "  live actors: {}", actors.join(" "));
+        s
+    }
+}
+
+enum Replay {
+    Pass,
+    Invalid,
+    Fail(usize, String),
+}
+
+fn replay(ops: &[Op]) -> Replay {
+    let mut r = Runner::new();
+    for (i, op) in ops.iter().enumerate() {
+        match r.step(op) {
+            Step::Pass => {}
+            Step::Invalid => return Replay::Invalid,
+            Step::Mismatch(m) => return Replay::Fail(i, m),
+        }
+    }
+    Replay::Pass
+}
+
+/// Makes a failing sequence smaller: removes chunks of ops (halving the chunk size down to one
+/// op) and entries of wait lists, keeping each change that still fails, until nothing more
+/// can go or the budget is spent. Returns the shrunk sequence, its failure and the number of
+/// replays, or `None` if the failure did not reproduce on a replay.
+fn shrink(ops: &[Op]) -> Option<(Vec<Op>, String, usize)> {
+    struct Shrinker {
+        ops: Vec<Op>,
+        msg: String,
+        replays: usize,
+        start: Instant,
+    }
+    impl Shrinker {
+        fn out_of_budget(&self) -> bool {
+            self.replays >= SHRINK_REPLAYS || self.start.elapsed() >= SHRINK_TIME
+        }
+
+        /// Keeps `cand` (cut after its failing step) if it still fails.
+        fn attempt(&mut self, cand: Vec<Op>) -> bool {
+            self.replays += 1;
+            match replay(&cand) {
+                Replay::Fail(j, m) => {
+                    self.ops = cand[..=j].to_vec();
+                    self.msg = m;
+                    true
+                }
+                Replay::Pass | Replay::Invalid => false,
+            }
+        }
+
+        fn remove_ops(&mut self) -> bool {
+            let mut changed = false;
+            let mut chunk = self.ops.len().div_ceil(2).max(1);
+            loop {
+                let mut i = 0;
+                while i < self.ops.len() && !self.out_of_budget() {
+                    let mut cand = self.ops.clone();
+                    cand.drain(i..(i + chunk).min(cand.len()));
+                    if self.attempt(cand) {
+                        changed = true;
+                    } else {
+                        i += chunk;
+                    }
+                }
+                if chunk == 1 || self.out_of_budget() {
+                    return changed;
+                }
+                chunk = chunk.div_ceil(2);
+            }
+        }
+
+        fn shorten_lists(&mut self) -> bool {
+            let mut changed = false;
+            let mut k = 0;
+            while k < self.ops.len() {
+                let mut e = 0;
+                loop {
+                    let len = match self.ops.get(k) {
+                        Some(Op::WaitAny { hs, .. } | Op::WaitAll { hs, .. }) => hs.len(),
+                        _ => 0,
+                    };
+                    if e >= len || len <= 1 || self.out_of_budget() {
+                        break;
+                    }
+                    let mut cand = self.ops.clone();
+                    if let Op::WaitAny { hs, .. } | Op::WaitAll { hs, .. } = &mut cand[k] {
+                        hs.remove(e);
+                    }
+                    if self.attempt(cand) {
+                        changed = true;
+                    } else {
+                        e += 1;
+                    }
+                }
+                k += 1;
+            }
+            changed
+        }
+    }
+
+    let mut s = Shrinker {
+        ops: Vec::new(),
+        msg: String::new(),
+        replays: 0,
+        start: Instant::now(),
+    };
+    if !s.attempt(ops.to_vec()) {
+        return None;
+    }
+    while (s.remove_ops() | s.shorten_lists()) && !s.out_of_budget() {}
+    Some((s.ops, s.msg, s.replays))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random sequences.
+
+struct Gen {
+    rng: Rng,
+    next_actor: ActorId,
+    next_handle: HandleId,
+}
+
+impl Gen {
+    fn new(seed: u64) -> Gen {
+        Gen {
+            rng: Rng(seed),
+            next_actor: 0,
+            next_handle: 0,
+        }
+    }
+
+    fn spawn(&mut self) -> Op {
+        let a = self.next_actor;
+        self.next_actor += 1;
+        Op::Spawn { a }
+    }
+
+    fn new_handle(&mut self) -> HandleId {
+        let h = self.next_handle;
+        self.next_handle += 1;
+        h
+    }
+
+    fn spec(&mut self, invalid_percent: u64) -> Spec {
+        let r = &mut self.rng;
+        match r.below(3) {
+            0 => Spec::Event {
+                manual: r.chance(50),
+                initial: r.chance(50),
+            },
+            1 => Spec::Mutex {
+                owned: r.chance(30),
+            },
+            _ => {
+                if r.chance(invalid_percent) {
+                    // SM-01, LM-02.
+                    match r.below(3) {
+                        0 => Spec::Semaphore { initial: 0, max: 0 },
+                        1 => Spec::Semaphore { initial: 3, max: 2 },
+                        _ => Spec::Semaphore {
+                            initial: 0,
+                            max: 0x8000_0000,
+                        },
+                    }
+                } else {
+                    let max = r.pick(&[1, 1, 2, 2, 3, 5, 0x7FFF_FFFF]);
+                    let initial = if max > 5 {
+                        r.pick(&[0, 1, max - 1, max])
+                    } else {
+                        r.below(max as usize + 1) as u32
+                    };
+                    Spec::Semaphore { initial, max }
+                }
+            }
+        }
+    }
+
+    fn access(&mut self) -> Acc {
+        self.rng
+            .pick(&[ALL, ALL, ALL, ALL, SYNC, SYNC, MODIFY, NONE])
+    }
+
+    /// 2–3 actors, then 3–6 objects of random types, about half of them named (distinct names,
+    /// so every create succeeds).
+    fn setup(&mut self) -> Vec<Op> {
+        let mut ops = Vec::new();
+        let actors = 2 + self.rng.below(2) as u32;
+        for _ in 0..actors {
+            ops.push(self.spawn());
+        }
+        let mut names: Vec<u8> = (0..NAMES).collect();
+        for _ in 0..3 + self.rng.below(4) {
+            let name = if !names.is_empty() && self.rng.chance(55) {
+                Some(names.remove(self.rng.below(names.len())))
+            } else {
+                None
+            };
+            let a = self.rng.below(actors as usize) as u32;
+            let h = self.new_handle();
+            let spec = self.spec(0);
+            ops.push(Op::Create { a, h, spec, name });
+        }
+        ops
+    }
+
+    fn any_handle(&mut self, m: &Model) -> HandleId {
+        let all: Vec<HandleId> = m.handles.keys().copied().collect();
+        self.rng.pick(&all)
+    }
+
+    /// A handle of one of `kinds` with probability `percent` (if there is one), else any.
+    fn handle_of(&mut self, m: &Model, kinds: &[Kind], percent: u64) -> HandleId {
+        if self.rng.chance(percent) {
+            let good: Vec<HandleId> = m
+                .handles
+                .keys()
+                .copied()
+                .filter(|&h| kinds.contains(&m.kind(h)))
+                .collect();
+            if !good.is_empty() {
+                return self.rng.pick(&good);
+            }
+        }
+        self.any_handle(m)
+    }
+
+    /// The owner of the mutex behind `h` with probability `percent`, else `a`.
+    fn owner_or(&mut self, m: &Model, h: HandleId, a: ActorId, percent: u64) -> ActorId {
+        match m.obj(h) {
+            Obj::Mutex { owner: Some(o), .. } if self.rng.chance(percent) => *o,
+            _ => a,
+        }
+    }
+
+    fn wait_list_len(&mut self) -> usize {
+        match self.rng.below(100) {
+            0..2 => 0,  // WY-01, WL-13
+            2..5 => 64, // WY-02, WY-09: exactly 64 works
+            5..8 => 65, // WY-02: one too many
+            8..12 => 6 + self.rng.below(5),
+            _ => 1 + self.rng.below(5),
+        }
+    }
+
+    fn op(&mut self, m: &Model) -> Op {
+        let actors: Vec<ActorId> = m.actors.iter().copied().collect();
+        // Replacement actors: keep at least two alive.
+        if actors.len() < 2 || (actors.len() < 4 && self.rng.chance(2)) {
+            return self.spawn();
+        }
+        let a = self.rng.pick(&actors);
+        if m.handles.is_empty() || (m.objs.len() < 3 && self.rng.chance(30)) {
+            let (h, spec) = (self.new_handle(), self.spec(4));
+            let name = self
+                .rng
+                .chance(60)
+                .then(|| self.rng.below(NAMES as usize) as u8);
+            return Op::Create { a, h, spec, name };
+        }
+        match self.rng.below(100) {
+            0..12 => {
+                let h = self.any_handle(m);
+                let a = self.owner_or(m, h, a, 30);
+                Op::Wait { a, h }
+            }
+            12..26 => {
+                let n = self.wait_list_len();
+                let hs = (0..n).map(|_| self.any_handle(m)).collect();
+                Op::WaitAny { a, hs }
+            }
+            26..40 => {
+                let n = self.wait_list_len();
+                let hs = if n > 6 {
+                    (0..n).map(|_| self.any_handle(m)).collect()
+                } else {
+                    // Mostly distinct objects, sometimes one twice (WL-07, HD-13).
+                    let mut pool: Vec<HandleId> = m.handles.keys().copied().collect();
+                    let mut hs: Vec<HandleId> = Vec::new();
+                    while hs.len() < n && !pool.is_empty() {
+                        let h = pool.remove(self.rng.below(pool.len()));
+                        if !hs.iter().any(|&x| m.h(x).obj == m.h(h).obj) {
+                            hs.push(h);
+                        }
+                    }
+                    if !hs.is_empty() && self.rng.chance(12) {
+                        let twin = self.rng.pick(&hs);
+                        let same: Vec<HandleId> = m
+                            .handles
+                            .iter()
+                            .filter(|(_, x)| x.obj == m.h(twin).obj)
+                            .map(|(h, _)| *h)
+                            .collect();
+                        let at = self.rng.below(hs.len() + 1);
+                        hs.insert(at, self.rng.pick(&same));
+                    }
+                    hs
+                };
+                Op::WaitAll { a, hs }
+            }
+            40..54 => {
+                let h = self.handle_of(m, &[Kind::Mutex, Kind::Semaphore], 92);
+                match m.obj(h).clone() {
+                    Obj::Mutex { .. } => {
+                        let a = self.owner_or(m, h, a, 75);
+                        let n = if self.rng.chance(95) {
+                            1
+                        } else {
+                            self.rng.pick(&[0, 2])
+                        };
+                        Op::Release { a, h, n }
+                    }
+                    Obj::Semaphore { count, max } => {
+                        let n = match self.rng.below(100) {
+                            0..4 => 0,
+                            4..9 => (max - count).max(1),
+                            9..12 => 0x7FFF_FFFF,
+                            12..15 => u32::MAX,
+                            15..25 => 2,
+                            25..30 => 3,
+                            _ => 1,
+                        };
+                        Op::Release { a, h, n }
+                    }
+                    Obj::Event { .. } => Op::Release { a, h, n: 1 },
+                }
+            }
+            54..60 => Op::Set {
+                a,
+                h: self.handle_of(m, &[Kind::Event], 92),
+            },
+            60..64 => Op::Reset {
+                a,
+                h: self.handle_of(m, &[Kind::Event], 92),
+            },
+            64..67 => Op::Pulse {
+                a,
+                h: self.handle_of(m, &[Kind::Event], 92),
+            },
+            67..74 => {
+                let s = self.any_handle(m);
+                let a = self.owner_or(m, s, a, 75);
+                // SW-04, SW-12: sometimes the same object on both sides.
+                let w = if self.rng.chance(15) {
+                    s
+                } else {
+                    self.any_handle(m)
+                };
+                Op::SignalAndWait { a, s, w }
+            }
+            74..78 => Op::Query {
+                a,
+                h: self.any_handle(m),
+            },
+            78..82 => {
+                let (h, src) = (self.new_handle(), self.any_handle(m));
+                let acc = if self.rng.chance(50) {
+                    None
+                } else {
+                    Some(self.access())
+                };
+                Op::Dup { a, h, src, acc }
+            }
+            82..86 => {
+                let h = self.new_handle();
+                let kind = self.rng.pick(&[Kind::Event, Kind::Mutex, Kind::Semaphore]);
+                let name = (!self.rng.chance(8)).then(|| self.rng.below(NAMES as usize) as u8);
+                let acc = self.access();
+                Op::Open {
+                    a,
+                    h,
+                    kind,
+                    name,
+                    acc,
+                }
+            }
+            86..90 => {
+                let (h, spec) = (self.new_handle(), self.spec(4));
+                let name = self
+                    .rng
+                    .chance(60)
+                    .then(|| self.rng.below(NAMES as usize) as u8);
+                Op::Create { a, h, spec, name }
+            }
+            90..93 => Op::Close {
+                a,
+                h: self.any_handle(m),
+            },
+            93..97 => Op::Exit { a },
+            _ => Op::Query {
+                a,
+                h: self.any_handle(m),
+            },
+        }
+    }
+}
+
+struct Failure {
+    seed: u64,
+    step: usize,
+    ops: Vec<Op>,
+    msg: String,
+}
+
+type Coverage = BTreeMap<(&'static str, &'static str), usize>;
+
+fn run_case(seed: u64, steps: usize, coverage: &StdMutex<Coverage>) -> Result<usize, Failure> {
+    let mut generator = Gen::new(seed);
+    let setup = generator.setup();
+    let mut runner = Runner::new();
+    let mut ops = Vec::with_capacity(setup.len() + steps);
+    for i in 0..setup.len() + steps {
+        let op = if i < setup.len() {
+            setup[i].clone()
+        } else {
+            generator.op(&runner.model)
+        };
+        ops.push(op.clone());
+        match runner.step(&op) {
+            Step::Pass => {}
+            Step::Invalid => {
+                panic!("test bug: seed {seed:#x} generated an invalid op at step {i}: `{op}`")
+            }
+            Step::Mismatch(msg) => {
+                return Err(Failure {
+                    seed,
+                    step: i,
+                    ops,
+                    msg,
+                });
+            }
+        }
+    }
+    let mut total = coverage.lock().unwrap_or_else(|p| p.into_inner());
+    for (k, n) in std::mem::take(&mut runner.coverage) {
+        *total.entry(k).or_default() += n;
+    }
+    Ok(ops.len())
+}
+
+fn render(ops: &[Op]) -> String {
+    let mut s = String::new();
+    for (i, op) in ops.iter().enumerate() {
+        let _ = writeln!(s, "  #{i:<3} {op}");
+    }
+    s
+}
+
+fn env_num(var: &str) -> Option<u64> {
+    let v = std::env::var(var).ok()?;
+    let v = v.trim();
+    let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
+        None => v.replace('_', "").parse(),
+    };
+    Some(parsed.unwrap_or_else(|e| panic!("{var}={v:?} is not a number: {e}")))
+}
+
+/// The seeds of a run: case 0 of base seed `b` uses `b` itself, case `k > 0` the SplitMix64
+/// output for state `b + k·φ` (unrelated to the other cases' streams).
+fn case_seeds() -> Vec<u64> {
+    let bases: Vec<u64> =
+        env_num("PROCSYNC_MODEL_SEED").map_or_else(|| DEFAULT_SEEDS.to_vec(), |s| vec![s]);
+    let cases = env_num("PROCSYNC_MODEL_CASES").map_or(DEFAULT_CASES, |n| n as usize);
+    (0..cases)
+        .map(|i| {
+            let (b, k) = (bases[i % bases.len()], (i / bases.len()) as u64);
+            if k == 0 {
+                b
+            } else {
+                Rng(b.wrapping_add((k - 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))).next()
+            }
+        })
+        .collect()
+}
+
+/// The body, in the child process that has `PROCSYNC_ROOT` set.
+fn differential_child() {
+    let root = std::env::var_os("PROCSYNC_ROOT").expect("the parent sets PROCSYNC_ROOT");
+    assert!(!root.is_empty(), "PROCSYNC_ROOT is empty");
+    let seeds = case_seeds();
+    let steps = env_num("PROCSYNC_MODEL_STEPS").map_or(DEFAULT_STEPS, |n| n as usize);
+    let workers = thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let total_ops = AtomicUsize::new(0);
+    let failure: StdMutex<Option<Failure>> = StdMutex::new(None);
+    let coverage: StdMutex<Coverage> = StdMutex::new(BTreeMap::new());
+    thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&seed) = seeds.get(i) else { break };
+                    match run_case(seed, steps, &coverage) {
+                        Ok(n) => {
+                            total_ops.fetch_add(n, Ordering::Relaxed);
+                        }
+                        Err(f) => {
+                            failed.store(true, Ordering::Relaxed);
+                            failure
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get_or_insert(f);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let elapsed = started.elapsed();
+    if let Some(f) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        let shrunk = match shrink(&f.ops) {
+            Some((ops, msg, replays)) => format!(
+                "\nshrunk to {} ops ({replays} replays); it fails at its last op:\n{}{msg}\n",
+                ops.len(),
+                render(&ops)
+            ),
+            None => "\n(the failure did not reproduce on a replay: timing-dependent)\n".into(),
+        };
+        panic!(
+            "model and library disagree: case seed {seed:#x}, step #{step}\n\
+             rerun alone: PROCSYNC_MODEL_SEED={seed:#x} PROCSYNC_MODEL_CASES=1 PROCSYNC_MODEL_STEPS={steps} \
+             cargo test --release --test model\n\n{msg}\n\nthe sequence up to the failing step:\n{ops}{shrunk}",
+            seed = f.seed,
+            step = f.step,
+            msg = f.msg,
+            ops = render(&f.ops),
+        );
+    }
+    let mut table = String::new();
+    let coverage = coverage.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut last = "";
+    for ((op, class), n) in &coverage {
+        if *op != last {
+            let _ = write!(table, "\n  {op:>13}:");
+            last = op;
+        }
+        let _ = write!(table, " {class} {n}");
+    }
+    eprintln!(
+        "differential: {} sequences, {} operations, {workers} workers, {:.2?}; each op's answer and every \
+         object's state compared. Expected answers seen:{table}",
+        seeds.len(),
+        total_ops.load(Ordering::Relaxed),
+        elapsed
+    );
+}
+
+fn files_below(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => files_below(&p, out),
+            Ok(_) => out.push(p),
+            Err(_) => {}
+        }
+    }
+}
+
+/// See the module doc. Runs the sequences in a child process with a fresh `PROCSYNC_ROOT`.
+#[test]
+fn differential_against_library() {
+    if std::env::var_os(CHILD_VAR).is_some() {
+        differential_child();
+        return;
+    }
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let sandbox =
+        std::env::temp_dir().join(format!("procsync-model-{}-{nanos}", std::process::id()));
+    let root = sandbox.join("root");
+    std::fs::create_dir_all(&root)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", root.display()));
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = Command::new(exe)
+        .args([
+            "differential_against_library",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_VAR, "1")
+        .env("PROCSYNC_ROOT", &root)
+        .output();
+    let mut leftovers = Vec::new();
+    files_below(&sandbox, &mut leftovers);
+    let removed = std::fs::remove_dir_all(&sandbox);
+    let out = out.expect("run the test binary as the differential child");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "the differential run failed ({}):\n{stderr}\n{stdout}",
+        out.status
+    );
+    eprint!("{stderr}");
+    assert!(
+        leftovers.is_empty(),
+        "files left under the root after every handle was closed (LT-01): {leftovers:?}"
+    );
+    removed.unwrap_or_else(|e| panic!("cannot remove {}: {e}", sandbox.display()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model itself, checked against the worked examples of SEMANTICS.md.
+
+/// Runs `ops` on a fresh model and returns each answer in REPL-like text.
+fn model_answers(ops: &[Op]) -> Vec<String> {
+    let mut m = Model::default();
+    ops.iter()
+        .map(|op| {
+            assert!(m.valid(op), "invalid op in a model test: {op}");
+            m.apply(op).to_string()
+        })
+        .collect()
+}
+
+fn check_model(script: &[(Op, &str)]) {
+    let ops: Vec<Op> = script.iter().map(|(op, _)| op.clone()).collect();
+    let got = model_answers(&ops);
+    for (i, ((op, want), got)) in script.iter().zip(&got).enumerate() {
+        assert_eq!(got, want, "step {i} `{op}`");
+    }
+}
+
+fn mk(a: ActorId, h: HandleId, spec: Spec) -> Op {
+    Op::Create {
+        a,
+        h,
+        spec,
+        name: None,
+    }
+}
+
+/// WY-05 with WY-06/MX-03: [sem 2/3, free mutex] waited on by one owner.
+#[test]
+fn model_wy05_wait_any_semaphore_then_owned_mutex() {
+    let wa = |hs: &[HandleId]| Op::WaitAny {
+        a: 0,
+        hs: hs.to_vec(),
+    };
+    check_model(&[
+        (Op::Spawn { a: 0 }, "ok"),
+        (
+            mk(0, 0, Spec::Semaphore { initial: 2, max: 3 }),
+            "ok created",
+        ),
+        (mk(0, 1, Spec::Mutex { owned: false }), "ok created"),
+        (wa(&[0, 1]), "signaled 0"),
+        (wa(&[0, 1]), "signaled 0"),
+        (Op::Query { a: 0, h: 0 }, "ok semaphore count=0 max=3"),
+        (wa(&[0, 1]), "signaled 1"),
+        (Op::Release { a: 0, h: 0, n: 1 }, "ok 0"),
+        (wa(&[0, 1]), "signaled 0"),
+        (wa(&[0, 1]), "signaled 1"),
+        (
+            Op::Query { a: 0, h: 1 },
+            "ok mutex owner=self recursion=2 abandoned=0",
+        ),
+        (Op::Release { a: 0, h: 1, n: 1 }, "ok 2"),
+        (Op::Release { a: 0, h: 1, n: 1 }, "ok 1"),
+        (Op::Release { a: 0, h: 1, n: 1 }, "err not-owner"), // MX-04
+    ]);
+}
+
+/// WL-05 and WL-07: all-or-nothing, an owned mutex counts, a duplicate is refused.
+#[test]
+fn model_wl05_wait_all() {
+    let wl = |a, hs: &[HandleId]| Op::WaitAll { a, hs: hs.to_vec() };
+    check_model(&[
+        (Op::Spawn { a: 0 }, "ok"),
+        (Op::Spawn { a: 1 }, "ok"),
+        (
+            mk(0, 0, Spec::Semaphore { initial: 2, max: 3 }),
+            "ok created",
+        ),
+        (mk(0, 1, Spec::Mutex { owned: false }), "ok created"),
+        (wl(0, &[0, 1]), "signaled 0"),
+        (wl(1, &[0, 1]), "timeout"),
+        (Op::Query { a: 1, h: 0 }, "ok semaphore count=1 max=3"),
+        (wl(0, &[0, 1]), "signaled 0"),
+        (wl(0, &[0, 1]), "timeout"),
+        (
+            Op::Query { a: 0, h: 1 },
+            "ok mutex owner=self recursion=2 abandoned=0",
+        ),
+        (
+            Op::Dup {
+                a: 0,
+                h: 2,
+                src: 1,
+                acc: None,
+            },
+            "ok",
+        ),
+        (wl(0, &[1, 2]), "err duplicate-object"), // HD-13
+    ]);
+}
+
+/// SW-03/05/06/07: signal-and-wait signals first, a failed signal means no wait.
+#[test]
+fn model_sw06_signal_and_wait() {
+    let saw = |a, s, w| Op::SignalAndWait { a, s, w };
+    check_model(&[
+        (Op::Spawn { a: 0 }, "ok"),
+        (
+            mk(0, 0, Spec::Semaphore { initial: 0, max: 1 }),
+            "ok created",
+        ),
+        (
+            mk(0, 1, Spec::Semaphore { initial: 1, max: 1 }),
+            "ok created",
+        ),
+        (saw(0, 0, 1), "signaled 0"),
+        (saw(0, 0, 1), "err too-many-posts"),
+        (Op::Query { a: 0, h: 1 }, "ok semaphore count=0 max=1"),
+        (
+            mk(
+                0,
+                2,
+                Spec::Event {
+                    manual: false,
+                    initial: false,
+                },
+            ),
+            "ok created",
+        ),
+        (saw(0, 2, 2), "signaled 0"), // SW-04
+        (Op::Query { a: 0, h: 2 }, "ok event auto unset"),
+        (mk(0, 3, Spec::Mutex { owned: false }), "ok created"),
+        (saw(0, 3, 2), "err not-owner"), // SW-07
+        (saw(0, 2, 1), "timeout"),       // SW-05: the event stays set
+        (Op::Query { a: 0, h: 2 }, "ok event auto set"),
+    ]);
+}
+
+/// AB-02/03/04, WY-14/15, WL-10: abandonment is visible in the state, reported once, by the
+/// acquisition that takes the mutex.
+#[test]
+fn model_abandonment() {
+    check_model(&[
+        (Op::Spawn { a: 0 }, "ok"),
+        (Op::Spawn { a: 1 }, "ok"),
+        (mk(0, 0, Spec::Mutex { owned: true }), "ok created"),
+        (mk(0, 1, Spec::Mutex { owned: false }), "ok created"),
+        (
+            mk(
+                0,
+                2,
+                Spec::Event {
+                    manual: true,
+                    initial: true,
+                },
+            ),
+            "ok created",
+        ),
+        (Op::Wait { a: 0, h: 0 }, "signaled 0"),
+        (Op::Wait { a: 0, h: 1 }, "signaled 0"),
+        (Op::Exit { a: 0 }, "ok"),
+        (
+            Op::Query { a: 1, h: 0 },
+            "ok mutex owner=none recursion=0 abandoned=1",
+        ), // AB-04, AB-05
+        (
+            Op::WaitAny {
+                a: 1,
+                hs: vec![2, 0],
+            },
+            "signaled 0",
+        ), // WY-15
+        (
+            Op::WaitAny {
+                a: 1,
+                hs: vec![0, 2],
+            },
+            "abandoned 0",
+        ), // WY-14
+        (
+            Op::WaitAll {
+                a: 1,
+                hs: vec![2, 0, 1],
+            },
+            "abandoned 2",
+        ), // WL-10: mutex 0 is owned now
+        (
+            Op::Query { a: 1, h: 1 },
+            "ok mutex owner=self recursion=1 abandoned=0",
+        ),
+        (Op::Release { a: 1, h: 1, n: 1 }, "ok 1"),
+        (Op::Wait { a: 1, h: 1 }, "signaled 0"), // AB-03
+    ]);
+}
+
+/// The generator only makes valid ops, and the model never panics, over many seeds.
+#[test]
+fn model_generator_is_self_consistent() {
+    for seed in 0..300 {
+        let mut generator = Gen::new(seed);
+        let mut m = Model::default();
+        let setup = generator.setup();
+        for i in 0..setup.len() + 200 {
+            let op = if i < setup.len() {
+                setup[i].clone()
+            } else {
+                generator.op(&m)
+            };
+            assert!(m.valid(&op), "seed {seed} step {i}: invalid op {op}");
+            m.apply(&op);
+        }
+    }
+}
