@@ -94,7 +94,6 @@ pub fn __fuzz_open_object(bytes: &[u8]) -> std::result::Result<String, String> {
         "<fuzz>".into(),
     )
     .map_err(|e| e.to_string())?;
-    let o = Arc::new(o);
     shm::table::handle_opened(&root);
     let me = thread::me().ident;
     let mut log = format!("{}:", o.kind.name());

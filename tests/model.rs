@@ -55,7 +55,7 @@ const DEFAULT_SEEDS: [u64; 4] = [
     0x2024_1127_0003_0008,
 ];
 /// Sequences per run when `PROCSYNC_MODEL_CASES` is not set.
-const DEFAULT_CASES: usize = 2000;
+const DEFAULT_CASES: usize = 1500;
 /// Random steps per sequence (after the setup) when `PROCSYNC_MODEL_STEPS` is not set.
 const DEFAULT_STEPS: usize = 60;
 /// Distinct object names a sequence draws from (small, so names collide: CO-02, NM-03).
@@ -65,7 +65,7 @@ const OP_DEADLINE: Duration = Duration::from_secs(10);
 /// Shrinking stops after this many replays or this long, whichever comes first.
 const SHRINK_REPLAYS: usize = 600;
 const SHRINK_TIME: Duration = Duration::from_secs(60);
-/// Set in the child process that runs the sequences (see the module doc).
+/// Set, to the test's name, in the child process that runs a test (see the module doc).
 const CHILD_VAR: &str = "PROCSYNC_MODEL_CHILD";
 
 // ---------------------------------------------------------------------------------------------
@@ -1951,11 +1951,12 @@ fn files_below(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// See the module doc. Runs the sequences in a child process with a fresh `PROCSYNC_ROOT`.
-#[test]
-fn differential_against_library() {
-    if std::env::var_os(CHILD_VAR).is_some() {
-        differential_child();
+/// Runs `body` in a child process (this test binary, running only `test`) whose
+/// `PROCSYNC_ROOT` is a fresh directory; afterwards removes the directory and checks that no
+/// object file was left behind (LT-01). In the child, runs `body` itself.
+fn in_fresh_root(test: &str, body: fn()) {
+    if std::env::var(CHILD_VAR).is_ok_and(|v| v == test) {
+        body();
         return;
     }
     let nanos = SystemTime::now()
@@ -1968,26 +1969,21 @@ fn differential_against_library() {
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", root.display()));
     let exe = std::env::current_exe().expect("the test binary's path");
     let out = Command::new(exe)
-        .args([
-            "differential_against_library",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_VAR, "1")
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_VAR, test)
         .env("PROCSYNC_ROOT", &root)
         .output();
     let mut leftovers = Vec::new();
     files_below(&sandbox, &mut leftovers);
     let removed = std::fs::remove_dir_all(&sandbox);
-    let out = out.expect("run the test binary as the differential child");
+    let out = out.expect("run the test binary as a child");
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
     assert!(
         out.status.success(),
-        "the differential run failed ({}):\n{stderr}\n{stdout}",
+        "`{test}` failed in its child process ({}):\n{stderr}\n{stdout}",
         out.status
     );
     eprint!("{stderr}");
@@ -1996,6 +1992,73 @@ fn differential_against_library() {
         "files left under the root after every handle was closed (LT-01): {leftovers:?}"
     );
     removed.unwrap_or_else(|e| panic!("cannot remove {}: {e}", sandbox.display()));
+}
+
+/// See the module doc.
+#[test]
+fn differential_against_library() {
+    in_fresh_root("differential_against_library", differential_child);
+}
+
+/// Found by the differential test (AB-01, AB-09, AB-04, AB-02): a thread acquires a mutex
+/// through one handle, closes that handle (another handle, opened separately, keeps the object
+/// alive) and exits without releasing. Once the thread is joined, the mutex must read free and
+/// abandoned, and a wait(0) must take it as `abandoned`. The race is narrow (the dead owner
+/// must still look alive), so the scenario is repeated.
+#[test]
+fn issue_3_mutex_abandoned_when_owner_closed_its_handle_then_exited() {
+    in_fresh_root(
+        "issue_3_mutex_abandoned_when_owner_closed_its_handle_then_exited",
+        || {
+            let zero = Some(Duration::ZERO);
+            let name = "ab09";
+            let (b, _) = Handle::create(
+                ObjectSpec::Mutex { owned: false },
+                name,
+                &CreateOptions::default(),
+            )
+            .expect("create the mutex");
+            let iterations = env_num("PROCSYNC_AB09_ITERATIONS").map_or(4000, |n| n as usize);
+            let mut failures = Vec::new();
+            for i in 0..iterations {
+                let a = Handle::open(ObjectKind::Mutex, name, Access::ALL, false).expect("open");
+                thread::spawn(move || {
+                    assert_eq!(a.wait(zero).expect("wait"), WaitOutcome::Signaled(0));
+                    drop(a); // AB-09: closes its handle, then exits without releasing
+                })
+                .join()
+                .expect("the owner thread");
+                let state = b.query().expect("query");
+                let outcome = b.wait(zero).expect("wait");
+                let want = ObjectState::Mutex {
+                    owner: Owner::None,
+                    recursion: 0,
+                    abandoned: true,
+                };
+                if state != want || outcome != WaitOutcome::Abandoned(0) {
+                    failures.push(format!(
+                        "iteration {i}: right after the owner thread was joined, query = {}, wait(0) = {}",
+                        state_text(&state),
+                        Res::Wait(outcome)
+                    ));
+                }
+                if outcome == WaitOutcome::TimedOut {
+                    // Let the lazy dead-owner detection catch up, so the next iteration starts clean.
+                    while b.wait(Some(Duration::from_millis(50))).expect("wait")
+                        == WaitOutcome::TimedOut
+                    {}
+                }
+                b.release(1).expect("release");
+            }
+            assert!(
+                failures.is_empty(),
+                "{} of {iterations} iterations saw the exited owner as still owning the mutex \
+                 (expected `mutex owner=none recursion=0 abandoned=1`, then `abandoned 0`):\n{}",
+                failures.len(),
+                failures.join("\n")
+            );
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

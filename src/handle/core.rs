@@ -186,7 +186,7 @@ impl Handle {
                     fs::euid(),
                     "<unnamed>".into(),
                 )?;
-                (Arc::new(o), Created::New)
+                (o, Created::New)
             }
             Some(n) => {
                 let init = |fd: std::os::fd::BorrowedFd<'_>| obj::init_file(fd, &spec).map(|_| ());
@@ -502,7 +502,7 @@ fn open_named(
         key,
         display.to_string(),
     )?;
-    Ok((Arc::new(o), created))
+    Ok((o, created))
 }
 
 fn check_list(handles: &[&Handle]) -> Result<Vec<Arc<Object>>> {

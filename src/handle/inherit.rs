@@ -33,7 +33,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use super::core::{Access, Handle};
 use super::registry::{self, Origin};
@@ -318,7 +318,7 @@ pub(super) fn handle_from_fd(
             ),
         });
     }
-    Handle::with_value(Arc::new(obj), fd, access, inherit)
+    Handle::with_value(obj, fd, access, inherit)
 }
 
 #[cfg(test)]

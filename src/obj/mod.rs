@@ -23,6 +23,7 @@ pub(crate) mod timer;
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use crate::error::{Error, Result};
 use crate::shm::layout::*;
@@ -205,6 +206,41 @@ impl Backing {
     }
 }
 
+type LiveIndex = std::sync::Mutex<std::collections::HashMap<u64, Vec<Weak<Object>>>>;
+/// Every object mapped in this process, by object id: several opens of one name are
+/// separate mappings of one object, and whoever must act on the object (abandonment at
+/// thread exit) may find it through any of them.
+static LIVE: std::sync::OnceLock<LiveIndex> = std::sync::OnceLock::new();
+
+fn live() -> std::sync::MutexGuard<'static, std::collections::HashMap<u64, Vec<Weak<Object>>>> {
+    LIVE.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+fn register(o: Object) -> Arc<Object> {
+    let o = Arc::new(o);
+    live().entry(o.id).or_default().push(Arc::downgrade(&o));
+    o
+}
+
+/// Any live mapping of object `id` in this process.
+pub(crate) fn find_live(id: u64) -> Option<Arc<Object>> {
+    live().get(&id)?.iter().find_map(Weak::upgrade)
+}
+
+impl Drop for Object {
+    fn drop(&mut self) {
+        let mut l = live();
+        if let Some(v) = l.get_mut(&self.id) {
+            v.retain(|w| w.strong_count() > 0);
+            if v.is_empty() {
+                l.remove(&self.id);
+            }
+        }
+    }
+}
+
 /// A mapped, validated object. Immutable parameters are copied out of the header at
 /// open and never re-read from shared memory. Fields drop in order: the mapping goes
 /// before the backing descriptor.
@@ -277,7 +313,7 @@ impl Object {
         root: PathBuf,
         table_key: u32,
         display: String,
-    ) -> Result<Object> {
+    ) -> Result<Arc<Object>> {
         let map = SharedMap::<ObjectFile>::new(backing.fd()).map_err(|e| match e {
             None => Error::Corrupt {
                 path: path.clone(),
@@ -286,7 +322,7 @@ impl Object {
             Some(e) => Error::os("mapping an object file", e),
         })?;
         let (kind, param, id) = validate(map.get(), &path)?;
-        Ok(Object {
+        Ok(register(Object {
             map,
             kind,
             manual: matches!(kind, ObjectKind::Event | ObjectKind::Timer) && param == 1,
@@ -300,7 +336,7 @@ impl Object {
             table_key,
             display,
             _backing: backing,
-        })
+        }))
     }
 
     /// The share-locked descriptor that keeps the object alive (a handle duplicates it
@@ -431,7 +467,7 @@ mod tests {
         b
     }
 
-    fn map(bytes: &[u8]) -> Result<Object> {
+    fn map(bytes: &[u8]) -> Result<Arc<Object>> {
         let fd = file_with(bytes);
         Object::map(
             Backing::Unnamed(fd),
@@ -442,7 +478,7 @@ mod tests {
         )
     }
 
-    fn why(r: Result<Object>) -> &'static str {
+    fn why(r: Result<Arc<Object>>) -> &'static str {
         match r {
             Err(Error::Corrupt { why, .. }) => why,
             other => panic!("expected Corrupt, got {other:?}"),

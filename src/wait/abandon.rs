@@ -3,9 +3,11 @@
 //! Each thread keeps the mutexes it owns in a thread-local list; the list's destructor
 //! runs when the thread ends (return, panic, the REPL's `exit-thread`) and abandons
 //! every mutex the thread still owns: the next waiter receives it as abandoned. The
-//! list holds weak references, so closing every handle while owning does not keep the
-//! object alive in this process (LT-07); if it is gone here, other processes still
-//! learn of the abandonment from the owner's death (watcher, or their own check).
+//! list holds weak references and object ids, so closing every handle while owning
+//! does not keep the object alive in this process (LT-07); at exit the thread
+//! abandons through any mapping of the object this process still has, and if there is
+//! none, other processes learn of it from the owner's death (watcher, or their own
+//! check).
 //! A killed process runs no destructor: its mutexes are found abandoned by whoever
 //! next looks (their owner identity no longer names a live thread).
 
@@ -17,12 +19,19 @@ use crate::sys::thread;
 
 struct Owned {
     me: u64,
-    list: Vec<Weak<Object>>,
+    /// The mapping it was acquired through, and the object id to find another one.
+    list: Vec<(Weak<Object>, u64)>,
 }
 
 impl Drop for Owned {
     fn drop(&mut self) {
-        for obj in self.list.drain(..).filter_map(|w| w.upgrade()) {
+        // The mapping the mutex was acquired through may be gone (its handle closed)
+        // while another handle of this process still maps the object (AB-09).
+        for obj in self
+            .list
+            .drain(..)
+            .filter_map(|(w, id)| w.upgrade().or_else(|| crate::obj::find_live(id)))
+        {
             mutex::abandon_by(&obj, self.me);
         }
     }
@@ -39,13 +48,8 @@ pub(crate) fn note_owned(obj: &Arc<Object>) {
         if o.me == 0 {
             o.me = thread::me().ident;
         }
-        if !o
-            .list
-            .iter()
-            .any(|x| std::ptr::eq(x.as_ptr(), Arc::as_ptr(obj)))
-        {
-            o.list.retain(|x| x.strong_count() > 0);
-            o.list.push(Arc::downgrade(obj));
+        if !o.list.iter().any(|(_, id)| *id == obj.id) {
+            o.list.push((Arc::downgrade(obj), obj.id));
         }
     });
 }
@@ -54,11 +58,7 @@ pub(crate) fn note_owned(obj: &Arc<Object>) {
 pub(crate) fn note_released(obj: &Arc<Object>) {
     let _ = OWNED.try_with(|o| {
         let mut o = o.borrow_mut();
-        if let Some(k) = o
-            .list
-            .iter()
-            .position(|x| std::ptr::eq(x.as_ptr(), Arc::as_ptr(obj)))
-        {
+        if let Some(k) = o.list.iter().position(|(_, id)| *id == obj.id) {
             o.list.swap_remove(k);
         }
     });

@@ -511,7 +511,7 @@ fn send_round(
     objs: &[Obj],
     rng: &mut Rng,
 ) {
-    for p in 0..repls.len() {
+    for (p, repl) in repls.iter_mut().enumerate() {
         let mut queues: Vec<std::collections::VecDeque<String>> = agents
             .iter()
             .zip(plans)
@@ -529,7 +529,7 @@ fn send_round(
             let q = rng.pick(&live);
             lines.push(queues[q].pop_front().expect("non-empty"));
         }
-        repls[p].send_batch(&lines);
+        repl.send_batch(&lines);
     }
 }
 
