@@ -205,8 +205,7 @@ impl Handle {
         let h = Handle::new(obj, Access::ALL, opts.inherit)?;
         if let (Created::New, ObjectSpec::Mutex { owned: true }) = (created, spec) {
             // CO-03: only a new mutex is taken by its creator.
-            let me = thread::me().ident;
-            if let Fast::Acquired(_) = h.obj().try_acquire_fast(me) {
+            if let Fast::Acquired(_) = h.obj().try_acquire_fast() {
                 abandon::note_owned(h.obj());
             }
         }
@@ -265,14 +264,20 @@ impl Handle {
 
     /// Fails once the handle was closed from outside (another process pulled it with
     /// close-source): HC-03.
+    #[inline]
     pub(super) fn check_open(&self) -> Result<()> {
         if self.slot.closed.load(Ordering::Relaxed) {
-            return Err(Error::InvalidHandle(format!(
-                "handle {} was closed by a duplication with close-source; drop it",
-                self.slot.value
-            )));
+            return Err(self.closed_error());
         }
         Ok(())
+    }
+
+    #[cold]
+    fn closed_error(&self) -> Error {
+        Error::InvalidHandle(format!(
+            "handle {} was closed by a duplication with close-source; drop it",
+            self.slot.value
+        ))
     }
 
     /// Whether two handles name the same object (HD-14).
@@ -280,6 +285,7 @@ impl Handle {
         self.obj.id == other.obj.id
     }
 
+    #[inline]
     pub(super) fn need(
         &self,
         kind: ObjectKind,
@@ -294,15 +300,20 @@ impl Handle {
         if let Some(r) = right
             && !self.access.contains(r)
         {
-            return Err(Error::AccessDenied {
-                what: format!(
-                    "`{op}` needs the `{}` right, which this handle of `{}` lacks; open it with that right",
-                    right_name(r),
-                    o.display
-                ),
-            });
+            return Err(self.lacks(op, right_name(r)));
         }
         Ok(o)
+    }
+
+    /// The `access-denied` error for `op`, which needs `right`.
+    #[cold]
+    fn lacks(&self, op: &str, right: &str) -> Error {
+        Error::AccessDenied {
+            what: format!(
+                "`{op}` needs the `{right}` right, which this handle of `{}` lacks; open it with that right",
+                self.obj.display
+            ),
+        }
     }
 
     /// `SetEvent`: returns the previous state. A set with waiters hands the signal over
@@ -368,8 +379,7 @@ impl Handle {
     pub fn wait(&self, timeout: Option<Duration>) -> Result<WaitOutcome> {
         self.check_sync("wait")?;
         let o = &self.obj;
-        let me = thread::me().ident;
-        if let Fast::Acquired(a) = o.try_acquire_fast(me) {
+        if let Fast::Acquired(a) = o.try_acquire_fast() {
             if o.kind == ObjectKind::Mutex {
                 abandon::note_owned(o);
             }
@@ -382,17 +392,13 @@ impl Handle {
         wait::any::wait_any(&[o], Deadline::after(timeout))
     }
 
+    #[inline]
     fn check_sync(&self, op: &str) -> Result<()> {
         self.check_open()?;
         if self.access.contains(Access::SYNCHRONIZE) {
             Ok(())
         } else {
-            Err(Error::AccessDenied {
-                what: format!(
-                    "`{op}` needs the `synchronize` right, which this handle of `{}` lacks",
-                    self.obj.display
-                ),
-            })
+            Err(self.lacks(op, "synchronize"))
         }
     }
 

@@ -19,11 +19,13 @@ pub(crate) fn try_wait_fast(obj: &Object) -> Fast {
     let st = obj.state();
     let mut s = st.load(Ordering::Acquire);
     loop {
+        if s & SIGNALED == 0 {
+            // Unset is unset, queued waiters or not: nothing to take (and a poll needs
+            // no lock).
+            return Fast::NotSignaled;
+        }
         if s & WAITERS != 0 {
             return Fast::Slow;
-        }
-        if s & SIGNALED == 0 {
-            return Fast::NotSignaled;
         }
         if obj.manual {
             return Fast::Acquired(false);

@@ -112,7 +112,11 @@ impl Object {
 
     fn freeze(&self, me: u64) -> Guard<'_> {
         // Acquire: see what lock-free releasers published before we froze the state.
-        self.state().fetch_or(WAITERS, Ordering::AcqRel);
+        // With WAITERS already set no lock-free path has run since whoever set it,
+        // and our lock acquisition synchronizes with that holder: a load suffices.
+        if self.state().load(Ordering::Acquire) & WAITERS == 0 {
+            self.state().fetch_or(WAITERS, Ordering::AcqRel);
+        }
         let _ = me;
         Guard { obj: self }
     }

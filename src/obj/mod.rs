@@ -261,6 +261,10 @@ pub(crate) struct Object {
     pub table_key: u32,
     /// For messages.
     pub display: String,
+    /// The wait-block table of this object's own namespace, once looked up: every
+    /// hand-off needs the waiter's table, and this spares the registry's lock and
+    /// hashing in the common case.
+    own_table: std::sync::OnceLock<Arc<crate::shm::table::Table>>,
     /// Held for its `Drop` (close + last-close probe), after the mapping.
     _backing: Backing,
 }
@@ -335,6 +339,7 @@ impl Object {
             root,
             table_key,
             display,
+            own_table: std::sync::OnceLock::new(),
             _backing: backing,
         }))
     }
@@ -390,13 +395,13 @@ impl Object {
         }
     }
 
-    /// Tries the lock-free acquisition for the calling thread (identity `me`).
+    /// Tries the lock-free acquisition for the calling thread.
     #[inline]
-    pub(crate) fn try_acquire_fast(&self, me: u64) -> Fast {
+    pub(crate) fn try_acquire_fast(&self) -> Fast {
         match self.kind {
             ObjectKind::Event => event::try_wait_fast(self),
             ObjectKind::Semaphore => semaphore::try_wait_fast(self),
-            ObjectKind::Mutex => mutex::try_wait_fast(self, me),
+            ObjectKind::Mutex => mutex::try_wait_fast(self, crate::sys::thread::me().ident),
             ObjectKind::Timer => timer::try_wait_fast(self),
         }
     }
@@ -410,6 +415,33 @@ impl Object {
             ObjectKind::Mutex => mutex::acquire_locked(self, g, who),
             ObjectKind::Timer => Ok(timer::acquire_locked(self, g)),
         }
+    }
+
+    /// Wait-block table `key` of this object's root (its own namespace's is cached).
+    #[inline]
+    pub(crate) fn table(&self, key: u32) -> Option<TableRef<'_>> {
+        if key == self.table_key {
+            if let Some(t) = self.own_table.get() {
+                return Some(TableRef::Own(t));
+            }
+            let t = crate::shm::table::get(&self.root, key).ok()?;
+            return Some(TableRef::Own(self.own_table.get_or_init(|| t)));
+        }
+        crate::shm::table::get(&self.root, key)
+            .ok()
+            .map(TableRef::Other)
+    }
+
+    /// As [`Object::table`], shared.
+    pub(crate) fn table_arc(&self, key: u32) -> Result<Arc<crate::shm::table::Table>> {
+        if key == self.table_key {
+            if let Some(t) = self.own_table.get() {
+                return Ok(t.clone());
+            }
+            let t = crate::shm::table::get(&self.root, key)?;
+            return Ok(self.own_table.get_or_init(|| t).clone());
+        }
+        crate::shm::table::get(&self.root, key)
     }
 
     /// Brings a timer's state up to date (expires it if due, handing it to queued
@@ -429,6 +461,22 @@ impl Object {
             ObjectKind::Semaphore => semaphore::undo_locked(self, g),
             ObjectKind::Mutex => mutex::undo_locked(self, g, who, abandoned),
             ObjectKind::Timer => timer::undo_locked(self, g),
+        }
+    }
+}
+
+/// A wait-block table, borrowed from an object's cache or shared from the registry.
+pub(crate) enum TableRef<'a> {
+    Own(&'a crate::shm::table::Table),
+    Other(Arc<crate::shm::table::Table>),
+}
+
+impl std::ops::Deref for TableRef<'_> {
+    type Target = crate::shm::table::Table;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            TableRef::Own(t) => t,
+            TableRef::Other(t) => t,
         }
     }
 }

@@ -12,7 +12,6 @@ use std::sync::atomic::Ordering;
 
 use super::{Guard, Object, ObjectKind};
 use crate::shm::layout::*;
-use crate::shm::table::{self, Table};
 use crate::sys::{futex, thread};
 
 /// A decoded, range-checked queue entry.
@@ -115,8 +114,8 @@ pub(crate) fn remove_wait(g: &Guard<'_>, table_key: u32, block: u32, generation:
     }
 }
 
-fn table_of(obj: &Object, key: u32) -> Option<std::sync::Arc<Table>> {
-    table::get(&obj.root, key).ok()
+fn table_of(obj: &Object, key: u32) -> Option<super::TableRef<'_>> {
+    obj.table(key)
 }
 
 /// Rings a waiter's doorbell; returns how many threads the kernel woke (0 or 1).

@@ -19,11 +19,12 @@ pub(crate) fn try_wait_fast(obj: &Object) -> Fast {
     let st = obj.state();
     let mut s = st.load(Ordering::Relaxed);
     loop {
+        if s & COUNT_MASK == 0 {
+            // No unit, queued waiters or not: nothing to take without the lock.
+            return Fast::NotSignaled;
+        }
         if s & WAITERS != 0 {
             return Fast::Slow;
-        }
-        if s & COUNT_MASK == 0 {
-            return Fast::NotSignaled;
         }
         match st.compare_exchange_weak(s, s - 1, Ordering::Acquire, Ordering::Relaxed) {
             Ok(_) => return Fast::Acquired(false),

@@ -3,11 +3,11 @@
 //! Each thread keeps the mutexes it owns in a thread-local list; the list's destructor
 //! runs when the thread ends (return, panic, the REPL's `exit-thread`) and abandons
 //! every mutex the thread still owns: the next waiter receives it as abandoned. The
-//! list holds weak references and object ids, so closing every handle while owning
-//! does not keep the object alive in this process (LT-07); at exit the thread
-//! abandons through any mapping of the object this process still has, and if there is
-//! none, other processes learn of it from the owner's death (watcher, or their own
-//! check).
+//! list holds object ids only (no reference counting on the fast path), so closing
+//! every handle while owning does not keep the object alive in this process (LT-07);
+//! at exit the thread abandons through any mapping of the object this process still
+//! has, and if there is none, other processes learn of it from the owner's death
+//! (watcher, or their own check).
 //! A killed process runs no destructor: its mutexes are found abandoned by whoever
 //! next looks (their owner identity no longer names a live thread).
 
@@ -19,19 +19,15 @@ use crate::sys::thread;
 
 struct Owned {
     me: u64,
-    /// The mapping it was acquired through, and the object id to find another one.
-    list: Vec<(Weak<Object>, u64)>,
+    /// Object ids; resolved through this process's index of mapped objects at exit.
+    list: Vec<u64>,
 }
 
 impl Drop for Owned {
     fn drop(&mut self) {
         // The mapping the mutex was acquired through may be gone (its handle closed)
         // while another handle of this process still maps the object (AB-09).
-        for obj in self
-            .list
-            .drain(..)
-            .filter_map(|(w, id)| w.upgrade().or_else(|| crate::obj::find_live(id)))
-        {
+        for obj in self.list.drain(..).filter_map(crate::obj::find_live) {
             mutex::abandon_by(&obj, self.me);
         }
     }
@@ -48,8 +44,8 @@ pub(crate) fn note_owned(obj: &Arc<Object>) {
         if o.me == 0 {
             o.me = thread::me().ident;
         }
-        if !o.list.iter().any(|(_, id)| *id == obj.id) {
-            o.list.push((Arc::downgrade(obj), obj.id));
+        if !o.list.contains(&obj.id) {
+            o.list.push(obj.id);
         }
     });
 }
@@ -58,7 +54,7 @@ pub(crate) fn note_owned(obj: &Arc<Object>) {
 pub(crate) fn note_released(obj: &Arc<Object>) {
     let _ = OWNED.try_with(|o| {
         let mut o = o.borrow_mut();
-        if let Some(k) = o.list.iter().position(|(_, id)| *id == obj.id) {
+        if let Some(k) = o.list.iter().position(|id| *id == obj.id) {
             o.list.swap_remove(k);
         }
     });

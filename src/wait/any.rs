@@ -42,17 +42,32 @@ fn won(obj: &Arc<Object>, i: usize, abandoned: bool) -> WaitOutcome {
     }
 }
 
+/// The first occurrence of each object, in index order (WY-08: a duplicate is
+/// reported at its lowest index and consumed once).
+fn distinct<'a>(objs: &[&'a Arc<Object>]) -> Vec<(usize, &'a Arc<Object>)> {
+    let mut uniq: Vec<(usize, &Arc<Object>)> = Vec::with_capacity(objs.len());
+    if objs.len() <= 8 {
+        for (i, o) in objs.iter().enumerate() {
+            if !uniq.iter().any(|(_, u)| u.id == o.id) {
+                uniq.push((i, o));
+            }
+        }
+        return uniq;
+    }
+    // Sort by (id, index), keep the first of each id, restore index order.
+    uniq.extend(objs.iter().copied().enumerate());
+    uniq.sort_unstable_by_key(|(i, o)| (o.id, *i));
+    uniq.dedup_by_key(|(_, o)| o.id);
+    uniq.sort_unstable_by_key(|(i, _)| *i);
+    uniq
+}
+
 /// Waits until one of `objs` is acquired; see the module doc.
 pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<WaitOutcome> {
     let me = thread::me().ident;
-    let mut uniq: Vec<(usize, &Arc<Object>)> = Vec::with_capacity(objs.len());
-    for (i, o) in objs.iter().enumerate() {
-        if !uniq.iter().any(|(_, u)| u.id == o.id) {
-            uniq.push((i, o));
-        }
-    }
+    let uniq = distinct(objs);
     for &(i, o) in &uniq {
-        match o.try_acquire_fast(me) {
+        match o.try_acquire_fast() {
             Fast::Acquired(a) => return Ok(won(o, i, a)),
             Fast::NotSignaled => {}
             Fast::Slow => {

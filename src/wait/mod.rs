@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 
 use crate::obj::Object;
 use crate::shm::layout::*;
-use crate::shm::table::{self, Table};
+use crate::shm::table::Table;
 
 /// Win32 wait results (`WAIT_OBJECT_0 + i`, `WAIT_ABANDONED_0 + i`, `WAIT_TIMEOUT`).
 /// Failures (`WAIT_FAILED`) are `Err`.
@@ -53,12 +53,8 @@ impl WaitBlock {
         } else {
             objs[0].table_key
         };
-        let root = &objs
-            .iter()
-            .find(|o| o.table_key == key)
-            .unwrap_or(&objs[0])
-            .root;
-        let table = table::get(root, key)?;
+        let owner = objs.iter().find(|o| o.table_key == key).unwrap_or(&objs[0]);
+        let table = owner.table_arc(key)?;
         let index = table.alloc()?;
         let b = table.block(index).expect("alloc returns an index in range");
         let generation = ((b.claim.load(Ordering::Relaxed) >> 32) as u32).wrapping_add(1);
