@@ -95,7 +95,7 @@ pub fn __fuzz_open_object(bytes: &[u8]) -> std::result::Result<String, String> {
     )
     .map_err(|e| e.to_string())?;
     shm::table::handle_opened(&root);
-    let me = thread::me().ident;
+    let me = thread::ident();
     let mut log = format!("{}:", o.kind.name());
     // Gives back what a poll wait took, as the REPL's caller would.
     let give_back = |o: &Arc<Object>, r: &Result<WaitOutcome>, log: &mut String| {
@@ -113,7 +113,6 @@ pub fn __fuzz_open_object(bytes: &[u8]) -> std::result::Result<String, String> {
                         }
                     }
                 }
-                wait::abandon::note_released(o);
             }
             ObjectKind::Semaphore => {
                 let _ = write!(

@@ -1,12 +1,13 @@
 //! The command line of the `procsync` binary: clap definitions and dispatch to the
-//! subcommands (`repl`, `demo`, `bench`, and the hidden `demo-worker` that `demo`
-//! re-executes).
+//! subcommands (`repl`, `demo`, `bench`, and the hidden `demo-worker` and
+//! `bench-child` that `demo` and `bench` re-execute).
 //!
 //! This layer only calls the public library API (`procsync::…`); it never reaches into
 //! the library's internals, and it turns every outcome into an exit code from
 //! [`exit`]. Nothing here panics on bad input: clap's usage errors exit with
 //! [`exit::USAGE`].
 
+mod bench;
 mod command;
 mod demo;
 pub mod exit;
@@ -40,11 +41,15 @@ enum Command {
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         rounds: u32,
     },
-    /// Benchmarks: not built into the binary yet; use `cargo bench`.
-    Bench,
+    /// Measure procsync against its baselines (pthread mutex, sem_t, futex, timerfd,
+    /// waitpid) in one run and print the ratios (the scenarios of benches/README.md).
+    Bench(bench::Options),
     /// One worker of `procsync demo` (started by the demo itself).
     #[command(hide = true)]
     DemoWorker(demo::WorkerArgs),
+    /// One partner process of `procsync bench` (started by the bench itself).
+    #[command(hide = true)]
+    BenchChild,
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -61,13 +66,8 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Repl(opts) => repl::run(&opts),
         Command::Demo { workers, rounds } => demo::run(workers, rounds),
-        Command::Bench => {
-            println!(
-                "procsync bench: no benchmark scenarios are built into this binary yet; \
-                 run `cargo bench` for the criterion benchmarks (see benches/README.md)"
-            );
-            exit::code(exit::OK)
-        }
+        Command::Bench(opts) => bench::run(&opts),
         Command::DemoWorker(args) => demo::worker(&args),
+        Command::BenchChild => bench::child(),
     }
 }

@@ -367,12 +367,8 @@ impl Handle {
 
     fn release_mutex(&self) -> Result<u32> {
         self.check_open()?;
-        let me = thread::me().ident;
-        let prev = mutex::release(&self.obj, me)?;
-        if prev == 1 {
-            abandon::note_released(&self.obj);
-        }
-        Ok(prev)
+        let me = thread::ident();
+        mutex::release(&self.obj, me)
     }
 
     /// `WaitForSingleObject`: `None` waits forever, `Some(ZERO)` polls.
@@ -416,7 +412,7 @@ impl Handle {
                 ObjectState::Semaphore { count, max }
             }
             ObjectKind::Mutex => {
-                let me = thread::me().ident;
+                let me = thread::ident();
                 let mut v = mutex::query(o);
                 if v.owner != 0 && v.owner != me && !thread::ident_alive(v.owner) {
                     // AB-04: a dead owner means free + abandoned.

@@ -40,7 +40,7 @@ impl Object {
     /// lock-free paths by setting WAITERS.
     pub(crate) fn lock(&self) -> Guard<'_> {
         let ctl = &self.file().ctl;
-        let me = thread::me().ident;
+        let me = thread::ident();
         let mut want = me;
         let mut spins = 0;
         let mut slept_since: Option<Instant> = None;

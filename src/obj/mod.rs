@@ -224,9 +224,15 @@ fn register(o: Object) -> Arc<Object> {
     o
 }
 
-/// Any live mapping of object `id` in this process.
-pub(crate) fn find_live(id: u64) -> Option<Arc<Object>> {
-    live().get(&id)?.iter().find_map(Weak::upgrade)
+/// The mutexes mapped in this process that thread `me` owns (one mapping each).
+pub(crate) fn owned_by(me: u64) -> Vec<Arc<Object>> {
+    let l = live();
+    l.values()
+        .filter_map(|v| v.iter().find_map(Weak::upgrade))
+        .filter(|o| {
+            o.kind == ObjectKind::Mutex && o.state().load(Ordering::Relaxed) & OWNER_MASK == me
+        })
+        .collect()
 }
 
 impl Drop for Object {
@@ -401,7 +407,7 @@ impl Object {
         match self.kind {
             ObjectKind::Event => event::try_wait_fast(self),
             ObjectKind::Semaphore => semaphore::try_wait_fast(self),
-            ObjectKind::Mutex => mutex::try_wait_fast(self, crate::sys::thread::me().ident),
+            ObjectKind::Mutex => mutex::try_wait_fast(self, crate::sys::thread::ident()),
             ObjectKind::Timer => timer::try_wait_fast(self),
         }
     }

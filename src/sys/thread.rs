@@ -5,11 +5,10 @@
 //! `/proc/<tid>/stat`) in bits 32..=61. Bits 62 and 63 are left to the words that embed
 //! an identity. The start time guards against thread-id reuse: a recycled id names a
 //! thread with a different start time. The identity is read once per thread and cached,
-//! so the fast paths make no `gettid` call; a fork handler invalidates the cache.
+//! so the fast paths make no `gettid` call; a fork handler drops the cache in the child.
 
 use std::cell::Cell;
 use std::sync::Once;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Bits of an identity that carry the thread id.
 pub(crate) const IDENT_TID_MASK: u64 = 0xFFFF_FFFF;
@@ -27,35 +26,41 @@ pub(crate) struct Me {
     pub ident: u64,
 }
 
-/// Bumped in a forked child so that cached identities of the parent are dropped.
-static FORK_GEN: AtomicU32 = AtomicU32::new(0);
 static ATFORK: Once = Once::new();
 
+/// Runs in the child of a `fork`, in the only thread there (the one that forked):
+/// its cached identity is the parent's, so drop it.
 extern "C" fn after_fork_in_child() {
-    FORK_GEN.fetch_add(1, Ordering::Relaxed);
+    IDENT.with(|c| c.set(0));
 }
 
 thread_local! {
-    static ME: Cell<Option<(u32, Me)>> = const { Cell::new(None) };
+    /// The identity alone, for the fast paths: 0 until first computed.
+    static IDENT: Cell<u64> = const { Cell::new(0) };
+    static ME: Cell<Option<Me>> = const { Cell::new(None) };
 }
 
-/// The calling thread's identity; a system call only on the first use per thread.
+/// The calling thread's identity (`tid | start << 32`), from a thread-local cache.
+#[inline]
+pub(crate) fn ident() -> u64 {
+    let v = IDENT.with(Cell::get);
+    if v != 0 { v } else { me_slow().ident }
+}
+
+/// The calling thread's full identity; a system call only on the first use per thread.
 #[inline]
 pub(crate) fn me() -> Me {
-    let generation = FORK_GEN.load(Ordering::Relaxed);
-    if let Some((g, me)) = ME.with(Cell::get)
-        && g == generation
-    {
-        return me;
+    match ME.with(Cell::get) {
+        Some(me) if IDENT.with(Cell::get) == me.ident => me,
+        _ => me_slow(),
     }
-    me_slow(generation)
 }
 
 #[cold]
-fn me_slow(generation: u32) -> Me {
+fn me_slow() -> Me {
     ATFORK.call_once(|| {
-        // SAFETY: registers a handler that only performs an atomic add, which is
-        // async-signal-safe and valid in a freshly forked child.
+        // SAFETY: registers a handler that only writes a thread-local of the calling
+        // thread, which is valid in a freshly forked child.
         unsafe {
             libc::pthread_atfork(None, None, Some(after_fork_in_child));
         }
@@ -71,7 +76,8 @@ fn me_slow(generation: u32) -> Me {
         pid,
         ident: make_ident(tid, start),
     };
-    ME.with(|c| c.set(Some((generation, me))));
+    ME.with(|c| c.set(Some(me)));
+    IDENT.with(|c| c.set(me.ident));
     me
 }
 

@@ -1,63 +1,55 @@
-//! Mutexes owned by the calling thread, abandoned when it exits (AB-01, AB-09).
+//! Mutexes owned by a thread, abandoned when it exits (AB-01, AB-09).
 //!
-//! Each thread keeps the mutexes it owns in a thread-local list; the list's destructor
-//! runs when the thread ends (return, panic, the REPL's `exit-thread`) and abandons
-//! every mutex the thread still owns: the next waiter receives it as abandoned. The
-//! list holds object ids only (no reference counting on the fast path), so closing
-//! every handle while owning does not keep the object alive in this process (LT-07);
-//! at exit the thread abandons through any mapping of the object this process still
-//! has, and if there is none, other processes learn of it from the owner's death
-//! (watcher, or their own check).
+//! The fast path keeps no list: the first time a thread acquires a mutex it arms a
+//! thread-local guard (one thread-local flag test per acquisition afterwards). The
+//! guard's destructor runs when the thread ends (return, panic, the REPL's
+//! `exit-thread`) and abandons every mutex, among the objects this process maps, whose
+//! owner is that thread: the next waiter receives it as abandoned. It finds them
+//! through any mapping of the object (the handle it was acquired through may have been
+//! closed while another handle of the process still maps it); a mutex no handle of this
+//! process maps any more is found abandoned by other processes from the owner's death
+//! (watcher, or their own check), and closing every handle while owning does not keep
+//! the object alive (LT-07).
 //! A killed process runs no destructor: its mutexes are found abandoned by whoever
 //! next looks (their owner identity no longer names a live thread).
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::sync::{Arc, Weak};
 
 use crate::obj::{Object, mutex};
 use crate::sys::thread;
 
-struct Owned {
-    me: u64,
-    /// Object ids; resolved through this process's index of mapped objects at exit.
-    list: Vec<u64>,
-}
+/// Armed once per thread; its destructor abandons what the thread still owns.
+struct ExitGuard;
 
-impl Drop for Owned {
+impl Drop for ExitGuard {
     fn drop(&mut self) {
-        // The mapping the mutex was acquired through may be gone (its handle closed)
-        // while another handle of this process still maps the object (AB-09).
-        for obj in self.list.drain(..).filter_map(crate::obj::find_live) {
-            mutex::abandon_by(&obj, self.me);
+        let me = thread::ident();
+        for obj in crate::obj::owned_by(me) {
+            mutex::abandon_by(&obj, me);
         }
     }
 }
 
 thread_local! {
-    static OWNED: RefCell<Owned> = const { RefCell::new(Owned { me: 0, list: Vec::new() }) };
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    static EXIT_GUARD: ExitGuard = const { ExitGuard };
 }
 
-/// Records that the calling thread now owns `obj` (first acquisition).
+/// Records that the calling thread acquired `obj`: arms the thread-exit guard once.
+#[inline]
 pub(crate) fn note_owned(obj: &Arc<Object>) {
-    let _ = OWNED.try_with(|o| {
-        let mut o = o.borrow_mut();
-        if o.me == 0 {
-            o.me = thread::me().ident;
-        }
-        if !o.list.contains(&obj.id) {
-            o.list.push(obj.id);
-        }
-    });
+    let _ = obj;
+    if !ARMED.with(Cell::get) {
+        arm();
+    }
 }
 
-/// Records that the calling thread released `obj` for the last time.
-pub(crate) fn note_released(obj: &Arc<Object>) {
-    let _ = OWNED.try_with(|o| {
-        let mut o = o.borrow_mut();
-        if let Some(k) = o.list.iter().position(|id| *id == obj.id) {
-            o.list.swap_remove(k);
-        }
-    });
+#[cold]
+fn arm() {
+    ARMED.with(|a| a.set(true));
+    // Touching the guard registers its destructor for this thread.
+    let _ = EXIT_GUARD.try_with(|_| ());
 }
 
 // ---------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ fn complete(objs: &[&Arc<Object>], me: u64) -> bool {
 /// Waits until every object of `objs` can be acquired at once; see the module doc.
 pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<WaitOutcome> {
     check_duplicates(objs)?;
-    let me = thread::me().ident;
+    let me = thread::ident();
     let mut order: Vec<usize> = (0..objs.len()).collect();
     order.sort_by_key(|&i| objs[i].id);
     let has_mutex = objs.iter().any(|o| o.kind == ObjectKind::Mutex);

@@ -64,7 +64,7 @@ fn distinct<'a>(objs: &[&'a Arc<Object>]) -> Vec<(usize, &'a Arc<Object>)> {
 
 /// Waits until one of `objs` is acquired; see the module doc.
 pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<WaitOutcome> {
-    let me = thread::me().ident;
+    let me = thread::ident();
     let uniq = distinct(objs);
     for &(i, o) in &uniq {
         match o.try_acquire_fast() {

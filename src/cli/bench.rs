@@ -1,0 +1,94 @@
+//! `procsync bench`: the scenarios of `cargo bench` (benches/wake.rs), without
+//! criterion, for users: each procsync operation next to its baseline measured in the
+//! same run, printed as one table with the ratios, then the goals of the issues
+//! (3: wake latency, 4: abandonment latency, 6: timer lateness).
+//!
+//! The scenarios themselves live in `bench/scenarios.rs`, shared with the criterion
+//! benches. Partner processes are this binary again, as the hidden `bench-child`
+//! subcommand (with `PROCSYNC_BENCH_CHILD` saying which partner); none outlives the
+//! run (death signal, kill and reap), and the temporary `PROCSYNC_ROOT` is removed at
+//! the end, on failure, and on SIGINT/SIGTERM/SIGHUP.
+
+mod scenarios;
+
+use std::panic::AssertUnwindSafe;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use scenarios::{
+    Abandonment, BenchEnv, EventOps, MutexOps, Plan, Report, SemaphoreOps, TimerLateness,
+    WaitAllOps,
+};
+
+use super::exit;
+
+/// Options of `procsync bench`.
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// A short run (a few seconds): fewer rounds and shorter blocks; a first look, not
+    /// numbers to quote.
+    #[arg(long)]
+    quick: bool,
+}
+
+/// Runs every scenario and prints the table; exit 1 if a scenario failed.
+pub fn run(opts: &Options) -> ExitCode {
+    let plan = if opts.quick { Plan::QUICK } else { Plan::FULL };
+    let env = BenchEnv::setup(&["bench-child"]);
+    println!(
+        "procsync bench ({} run): {}",
+        if opts.quick { "quick" } else { "full" },
+        scenarios::machine()
+    );
+    let started = Instant::now();
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_all(&plan)));
+    drop(env);
+    match result {
+        Ok(report) => {
+            report.print();
+            println!();
+            println!("total time {:.1} s", started.elapsed().as_secs_f64());
+            exit::code(exit::OK)
+        }
+        Err(_) => {
+            eprintln!("procsync bench: a scenario failed (see above)");
+            exit::code(exit::FAILURE)
+        }
+    }
+}
+
+fn run_all(plan: &Plan) -> Report {
+    let mut report = Report::default();
+    let step = |what: &str| eprintln!("procsync bench: {what} …");
+    step("mutex/uncontended");
+    MutexOps::create().paired(&mut report, plan);
+    step("semaphore/uncontended");
+    SemaphoreOps::create().paired(&mut report, plan);
+    step("event/set-wait0, event/set-reset");
+    EventOps::create().paired(&mut report, plan);
+    for (group, at) in scenarios::placements() {
+        step(group);
+        scenarios::paired_ping_pong(&mut report, plan, group, at);
+    }
+    step("wait_all/8-semaphores");
+    WaitAllOps::create().paired(&mut report, plan);
+    step("timer/lateness");
+    TimerLateness::create().paired(&mut report, plan);
+    step("abandon/kill");
+    Abandonment::create().paired(&mut report, plan);
+    report
+}
+
+/// The hidden `bench-child` subcommand: one partner process of `procsync bench`.
+pub fn child() -> ExitCode {
+    match scenarios::child_spec() {
+        Some(spec) => scenarios::child_main(&spec),
+        None => {
+            eprintln!(
+                "procsync bench-child: internal to `procsync bench` ({} is not set)",
+                scenarios::CHILD_VAR
+            );
+            exit::code(exit::USAGE)
+        }
+    }
+}
