@@ -159,23 +159,48 @@ fn ring_head(g: &Guard<'_>) {
 
 /// Drops stale entries (and, with `check_dead`, entries of dead threads).
 pub(crate) fn purge(g: &Guard<'_>, check_dead: bool) {
-    let mut i = 0;
-    while i < len(g) {
-        let Some(e) = get(g, i) else {
-            remove(g, i);
-            continue;
+    // One pass: live entries are copied down over dropped ones, in order, then the
+    // length is shortened (a holder dying in between leaves duplicates: harmless).
+    let n = len(g);
+    let q = &g.obj.file().queue;
+    let mut kept = 0;
+    for i in 0..n {
+        let keep = match get(g, i) {
+            None => false,
+            Some(e) => match table_of(g.obj, e.table) {
+                // A table we cannot open: keep the entry (see `satisfy_locked`).
+                None => true,
+                Some(t) => t.block(e.block).is_some_and(|b| {
+                    b.claim.load(Ordering::Acquire) == claim(e.generation, CLAIM_WAITING)
+                        && (!check_dead
+                            || thread::thread_exists(
+                                b.pid.load(Ordering::Relaxed),
+                                thread::ident_tid(b.owner.load(Ordering::Relaxed)),
+                            ))
+                }),
+            },
         };
-        let Some(t) = table_of(g.obj, e.table) else {
-            i += 1;
-            continue;
-        };
-        let Some(b) = t.block(e.block) else {
-            remove(g, i);
-            continue;
-        };
-        let live = b.claim.load(Ordering::Acquire) == claim(e.generation, CLAIM_WAITING)
-            && (!check_dead || thread::ident_alive(b.owner.load(Ordering::Relaxed)));
-        if live { i += 1 } else { remove(g, i) }
+        if keep {
+            if kept != i {
+                let (dst, src) = (&q[kept], &q[i]);
+                dst.table
+                    .store(src.table.load(Ordering::Relaxed), Ordering::Relaxed);
+                dst.block
+                    .store(src.block.load(Ordering::Relaxed), Ordering::Relaxed);
+                dst.generation
+                    .store(src.generation.load(Ordering::Relaxed), Ordering::Relaxed);
+                dst.meta
+                    .store(src.meta.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            kept += 1;
+        }
+    }
+    if kept != n {
+        g.obj
+            .file()
+            .ctl
+            .queue_len
+            .store(kept as u32, Ordering::Relaxed);
     }
 }
 
@@ -204,6 +229,10 @@ pub(crate) fn repair_locked(g: &Guard<'_>) {
 pub(crate) fn satisfy_locked(g: &Guard<'_>) {
     let obj = g.obj;
     let ctl = &obj.file().ctl;
+    if len(g) > 16 {
+        // Drop stale entries in one pass rather than one shift per entry below.
+        purge(g, false);
+    }
     let mut i = 0;
     while i < len(g) {
         let s = obj.state().load(Ordering::Relaxed);

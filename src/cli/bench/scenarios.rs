@@ -460,6 +460,10 @@ impl Plan {
     };
 
     /// A short run: a first look, not for quoting.
+    #[allow(
+        dead_code,
+        reason = "`procsync bench --quick` only, not the criterion benches"
+    )]
     pub const QUICK: Plan = Plan {
         uncontended: Blocks {
             block: Duration::from_millis(2),
@@ -611,13 +615,13 @@ impl MutexOps {
             &mut times(|| self.pthread()),
             plan.uncontended,
         );
-        report.pair(g, "procsync", "pthread-pshared", "ns/op", s);
+        report.pair(g, "procsync", "pthread-pshared", "per op", s);
         let s = paired(
             &mut times(|| self.procsync()),
             &mut times(|| self.pthread_robust()),
             plan.uncontended,
         );
-        report.pair(g, "procsync", "pthread-pshared-robust", "ns/op", s);
+        report.pair(g, "procsync", "pthread-pshared-robust", "per op", s);
     }
 }
 
@@ -661,7 +665,7 @@ impl SemaphoreOps {
             "semaphore/uncontended",
             "procsync",
             "posix-sem-pshared",
-            "ns/op",
+            "per op",
             s,
         );
     }
@@ -727,19 +731,19 @@ impl EventOps {
             &mut times(|| self.eventfd()),
             b,
         );
-        report.pair("event/set-wait0", "procsync", "eventfd", "ns/op", s);
+        report.pair("event/set-wait0", "procsync", "eventfd", "per op", s);
         let s = paired(
             &mut times(|| self.set_reset()),
             &mut times(|| self.eventfd()),
             b,
         );
-        report.pair("event/set-reset", "procsync", "eventfd", "ns/op", s);
+        report.pair("event/set-reset", "procsync", "eventfd", "per op", s);
         let s = paired(
             &mut times(|| self.set_reset()),
             &mut times(|| self.atomic_flag()),
             b,
         );
-        report.pair("event/set-reset", "procsync", "atomic-flag", "ns/op", s);
+        report.pair("event/set-reset", "procsync", "atomic-flag", "per op", s);
     }
 }
 
@@ -811,7 +815,7 @@ impl WaitAllOps {
             &mut times(|| self.single_waits()),
             b,
         );
-        report.pair(g, "procsync-wait_all", "procsync-8-waits", "ns/op", s);
+        report.pair(g, "procsync-wait_all", "procsync-8-waits", "per op", s);
         let s = paired(
             &mut times(|| self.single_waits()),
             &mut times(|| self.posix()),
@@ -821,7 +825,7 @@ impl WaitAllOps {
             g,
             "procsync-8-waits",
             "posix-sem-8-trywait-post",
-            "ns/op",
+            "per op",
             s,
         );
     }
@@ -1094,7 +1098,7 @@ pub fn paired_ping_pong(report: &mut Report, plan: &Plan, group: &str, at: Place
     let mut any8 = ProcsyncPingPong::new("pany8", 8, Mode::SetWait, cpu);
     let mut any64 = ProcsyncPingPong::new("pany64", 64, Mode::SetWait, cpu);
     let b = plan.ping_pong;
-    let m = "ns/round trip";
+    let m = "per round trip";
     let mut fut = |k| futex.round_trips(k);
     let s = paired(&mut |k| w1.round_trips(k), &mut fut, b);
     report.pair(group, "procsync-wait", "futex-shared", m, s);
@@ -1105,11 +1109,7 @@ pub fn paired_ping_pong(report: &mut Report, plan: &Plan, group: &str, at: Place
     let s = paired(&mut |k| any64.round_trips(k), &mut fut, b);
     report.pair(group, "procsync-wait_any-64", "futex-shared", m, s);
     if at.parent == at.child {
-        let s = paired(
-            &mut |k| any64.round_trips(k),
-            &mut |k| w1.round_trips(k),
-            b,
-        );
+        let s = paired(&mut |k| any64.round_trips(k), &mut |k| w1.round_trips(k), b);
         report.pair(group, "procsync-wait_any-64", "procsync-wait", m, s);
     }
     drop((futex, w1, saw, any8, any64));
@@ -1288,7 +1288,8 @@ impl Abandonment {
     /// The latency rows: `plan.abandons` rounds, after one discarded warm-up round.
     pub fn paired(&self, report: &mut Report, plan: &Plan) {
         self.round();
-        let (s, b): (Vec<Duration>, Vec<Duration>) = (0..plan.abandons).map(|_| self.round()).unzip();
+        let (s, b): (Vec<Duration>, Vec<Duration>) =
+            (0..plan.abandons).map(|_| self.round()).unzip();
         report.latency(
             "abandon/kill",
             "procsync-wait-abandoned",
@@ -1309,7 +1310,10 @@ fn wait_until_blocked(tid: rustix::thread::Pid) {
     while seen < 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_micros(200));
         let s = std::fs::read_to_string(&path).unwrap_or_default();
-        let nr = s.split_whitespace().next().and_then(|t| t.parse::<i64>().ok());
+        let nr = s
+            .split_whitespace()
+            .next()
+            .and_then(|t| t.parse::<i64>().ok());
         seen = if nr == Some(libc::SYS_futex) {
             seen + 1
         } else {
@@ -1345,7 +1349,14 @@ pub struct Report {
 
 impl Report {
     /// Adds a paired row.
-    pub fn pair(&mut self, group: &str, subject: &str, baseline: &str, measure: &str, s: PairStats) {
+    pub fn pair(
+        &mut self,
+        group: &str,
+        subject: &str,
+        baseline: &str,
+        measure: &str,
+        s: PairStats,
+    ) {
         self.rows.push(Row {
             group: group.into(),
             subject: subject.into(),
@@ -1401,21 +1412,29 @@ impl Report {
         println!();
         println!(
             "{:<26} {:<24} {:<24} {:<24} {:>10} {:>10} {:>7}  {:<15} {:>4}",
-            "scenario", "procsync", "baseline", "measure", "procsync", "baseline", "RATIO", "[p25, p75]", "n"
+            "scenario",
+            "procsync",
+            "baseline",
+            "measure",
+            "procsync",
+            "baseline",
+            "RATIO",
+            "[p25, p75]",
+            "n"
         );
         for r in &self.rows {
             let spread = r
                 .spread
                 .map_or_else(|| "-".to_string(), |(a, b)| format!("[{a:.2}, {b:.2}]"));
-            let (unit, div) = unit_for(r.subject_ns.max(r.baseline_ns));
+            let unit = unit_for(r.subject_ns.min(r.baseline_ns));
             println!(
                 "{:<26} {:<24} {:<24} {:<24} {:>10} {:>10} {:>7.3}  {:<15} {:>4}",
                 r.group,
                 r.subject,
                 r.baseline,
                 r.measure,
-                format!("{:.1} {unit}", r.subject_ns / div),
-                format!("{:.1} {unit}", r.baseline_ns / div),
+                in_unit(r.subject_ns, unit),
+                in_unit(r.baseline_ns, unit),
                 r.ratio,
                 spread,
                 r.n
@@ -1490,21 +1509,33 @@ impl Report {
     }
 }
 
-/// The unit (and its size in ns) that shows `v` ns with 3–4 significant digits.
+/// The unit (and its size in ns) in which `v` ns reads best.
 fn unit_for(v: f64) -> (&'static str, f64) {
-    if v < 10_000.0 {
+    if v < 1_000.0 {
         ("ns", 1.0)
-    } else if v < 10_000_000.0 {
+    } else if v < 1_000_000.0 {
         ("µs", 1e3)
     } else {
         ("ms", 1e6)
     }
 }
 
+/// `v` ns in `unit` (of size `div` ns), with 3 significant digits.
+fn in_unit(v: f64, (unit, div): (&str, f64)) -> String {
+    let x = v / div;
+    let decimals = if x < 10.0 {
+        2
+    } else if x < 100.0 {
+        1
+    } else {
+        0
+    };
+    format!("{x:.decimals$} {unit}")
+}
+
 /// `v` ns in the unit of [`unit_for`].
 fn fmt_ns(v: f64) -> String {
-    let (unit, div) = unit_for(v);
-    format!("{:.1} {unit}", v / div)
+    in_unit(v, unit_for(v))
 }
 
 // ---------------------------------------------------------------------------------
