@@ -29,6 +29,10 @@ pub struct Options {
     /// numbers to quote.
     #[arg(long)]
     quick: bool,
+    /// Run only the scenarios whose name contains this text (e.g. `wake/`, `timer`,
+    /// `abandon`); repeatable.
+    #[arg(long, value_name = "TEXT")]
+    only: Vec<String>,
 }
 
 /// Runs every scenario and prints the table; exit 1 if a scenario failed.
@@ -41,7 +45,7 @@ pub fn run(opts: &Options) -> ExitCode {
         scenarios::machine()
     );
     let started = Instant::now();
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_all(&plan)));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_all(&plan, &opts.only)));
     drop(env);
     match result {
         Ok(report) => {
@@ -57,25 +61,39 @@ pub fn run(opts: &Options) -> ExitCode {
     }
 }
 
-fn run_all(plan: &Plan) -> Report {
+fn run_all(plan: &Plan, only: &[String]) -> Report {
     let mut report = Report::default();
-    let step = |what: &str| eprintln!("procsync bench: {what} …");
-    step("mutex/uncontended");
-    MutexOps::create().paired(&mut report, plan);
-    step("semaphore/uncontended");
-    SemaphoreOps::create().paired(&mut report, plan);
-    step("event/set-wait0, event/set-reset");
-    EventOps::create().paired(&mut report, plan);
-    for (group, at) in scenarios::placements() {
-        step(group);
-        scenarios::paired_ping_pong(&mut report, plan, group, at);
+    // Whether to run the scenario(s) `names`, saying so on stderr.
+    let step = |names: &[&str]| {
+        let run = only.is_empty() || names.iter().any(|n| only.iter().any(|o| n.contains(o)));
+        if run {
+            eprintln!("procsync bench: {} …", names.join(", "));
+        }
+        run
+    };
+    if step(&["mutex/uncontended"]) {
+        MutexOps::create().paired(&mut report, plan);
     }
-    step("wait_all/8-semaphores");
-    WaitAllOps::create().paired(&mut report, plan);
-    step("timer/lateness");
-    TimerLateness::create().paired(&mut report, plan);
-    step("abandon/kill");
-    Abandonment::create().paired(&mut report, plan);
+    if step(&["semaphore/uncontended"]) {
+        SemaphoreOps::create().paired(&mut report, plan);
+    }
+    if step(&["event/set-wait0", "event/set-reset"]) {
+        EventOps::create().paired(&mut report, plan);
+    }
+    for (group, at) in scenarios::placements() {
+        if step(&[group]) {
+            scenarios::paired_ping_pong(&mut report, plan, group, at);
+        }
+    }
+    if step(&["wait_all/8-semaphores"]) {
+        WaitAllOps::create().paired(&mut report, plan);
+    }
+    if step(&["timer/lateness"]) {
+        TimerLateness::create().paired(&mut report, plan);
+    }
+    if step(&["abandon/kill"]) {
+        Abandonment::create().paired(&mut report, plan);
+    }
     report
 }
 

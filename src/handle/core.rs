@@ -507,7 +507,7 @@ fn open_named(
     Ok((o, created))
 }
 
-fn check_list(handles: &[&Handle]) -> Result<Vec<Arc<Object>>> {
+fn check_list<'a>(handles: &[&'a Handle]) -> Result<Vec<&'a Arc<Object>>> {
     if handles.is_empty() || handles.len() > MAX_WAIT_OBJECTS {
         return Err(Error::invalid(format!(
             "a wait takes 1 to {MAX_WAIT_OBJECTS} objects, not {}",
@@ -517,23 +517,21 @@ fn check_list(handles: &[&Handle]) -> Result<Vec<Arc<Object>>> {
     for h in handles {
         h.check_sync("wait")?;
     }
-    Ok(handles.iter().map(|h| h.obj.clone()).collect())
+    Ok(handles.iter().map(|h| &h.obj).collect())
 }
 
 /// `WaitForMultipleObjects(bWaitAll = FALSE)`: acquires the lowest-index signaled
 /// object (WY-03), or the first one handed over while blocked; 1 to 64 handles of any
 /// types, duplicates allowed (WY-08).
 pub fn wait_any(handles: &[&Handle], timeout: Option<Duration>) -> Result<WaitOutcome> {
-    let objs = check_list(handles)?;
-    let refs: Vec<&Arc<Object>> = objs.iter().collect();
+    let refs = check_list(handles)?;
     wait::any::wait_any(&refs, Deadline::after(timeout))
 }
 
 /// `WaitForMultipleObjects(bWaitAll = TRUE)`: acquires every object in one atomic step,
 /// or nothing (WL-02..04). The same object twice is [`Error::DuplicateObject`] (WL-07).
 pub fn wait_all(handles: &[&Handle], timeout: Option<Duration>) -> Result<WaitOutcome> {
-    let objs = check_list(handles)?;
-    let refs: Vec<&Arc<Object>> = objs.iter().collect();
+    let refs = check_list(handles)?;
     wait::all::wait_all(&refs, Deadline::after(timeout))
 }
 

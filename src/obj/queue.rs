@@ -56,6 +56,17 @@ fn get(g: &Guard<'_>, i: usize) -> Option<EntryVal> {
 /// Appends an entry; `false` when the queue is full even after dropping stale entries.
 pub(crate) fn push(g: &Guard<'_>, e: EntryVal) -> bool {
     let mut n = len(g);
+    // The last entry is an earlier wait of this very block (a wait-any satisfied by
+    // another object leaves its entries behind): it is stale, and it stands where the
+    // new entry would go, so reuse it. A thread that waits again and again on the same
+    // objects then keeps their queues one entry long.
+    if n > 0
+        && let Some(last) = get(g, n - 1)
+        && last.table == e.table
+        && last.block == e.block
+    {
+        n -= 1;
+    }
     if n == QUEUE_CAPACITY {
         purge(g, true);
         n = len(g);

@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{WaitBlock, WaitOutcome, abandon, outcome_of};
+use super::{MAX_WAIT_OBJECTS, WaitBlock, WaitOutcome, abandon, outcome_of};
 use crate::error::Result;
 use crate::obj::queue::{self, EntryVal};
 use crate::obj::{Fast, Object, ObjectKind, mutex, timer};
@@ -54,11 +54,23 @@ fn distinct<'a>(objs: &[&'a Arc<Object>]) -> Vec<(usize, &'a Arc<Object>)> {
         }
         return uniq;
     }
-    // Sort by (id, index), keep the first of each id, restore index order.
-    uniq.extend(objs.iter().copied().enumerate());
-    uniq.sort_unstable_by_key(|(i, o)| (o.id, *i));
-    uniq.dedup_by_key(|(_, o)| o.id);
-    uniq.sort_unstable_by_key(|(i, _)| *i);
+    // A small open-addressing set of ids (ids are random and never 0), twice the
+    // largest list: one pass, no sorting.
+    let mut seen = [0u64; 2 * MAX_WAIT_OBJECTS];
+    for (i, o) in objs.iter().enumerate() {
+        let mut h = (o.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as usize;
+        loop {
+            if seen[h] == 0 {
+                seen[h] = o.id;
+                uniq.push((i, o));
+                break;
+            }
+            if seen[h] == o.id {
+                break;
+            }
+            h = (h + 1) % seen.len();
+        }
+    }
     uniq
 }
 
@@ -103,7 +115,15 @@ fn block(
             break;
         }
         o.refresh_locked(&g);
-        match o.acquire_locked(&g, me) {
+        // Most objects of a long list are simply unsignaled: say so without the
+        // general acquisition path (a mutex still goes through it: its owner may be dead).
+        let quick_no = matches!(o.kind, ObjectKind::Event | ObjectKind::Semaphore)
+            && !o.signaled_for(o.state().load(std::sync::atomic::Ordering::Relaxed), me);
+        match if quick_no {
+            Ok(None)
+        } else {
+            o.acquire_locked(&g, me)
+        } {
             Ok(Some(a)) => {
                 if !wb.claim_self(if a { CLAIM_ABANDONED } else { CLAIM_SIGNALED } + i as u32) {
                     o.undo_acquire_locked(&g, me, a);

@@ -455,7 +455,7 @@ impl Plan {
             block: Duration::from_millis(25),
             rounds: 16,
         },
-        timers: 200,
+        timers: 400,
         abandons: 30,
     };
 
@@ -1302,14 +1302,18 @@ impl Abandonment {
 }
 
 /// Returns once thread `tid` of this process sleeps in a futex wait (seen twice in a
-/// row, 200 µs apart), or after 2 s.
+/// row, 200 µs apart, in `/proc/self/task/<tid>/syscall`), or after 2 s; if that file
+/// cannot be read, after a fixed 5 ms.
 fn wait_until_blocked(tid: rustix::thread::Pid) {
     let path = format!("/proc/self/task/{}/syscall", tid.as_raw_nonzero());
     let deadline = Instant::now() + Duration::from_secs(2);
     let mut seen = 0;
     while seen < 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_micros(200));
-        let s = std::fs::read_to_string(&path).unwrap_or_default();
+        let Ok(s) = std::fs::read_to_string(&path) else {
+            std::thread::sleep(Duration::from_millis(5));
+            return;
+        };
         let nr = s
             .split_whitespace()
             .next()
