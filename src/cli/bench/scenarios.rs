@@ -884,7 +884,7 @@ impl Partner {
                     if let Some(d) = std::env::var_os(DIR_VAR) {
                         let _ = std::fs::remove_dir_all(d);
                     }
-                    std::process::exit(2);
+                    std::process::exit(1); // failure (`procsync`'s exit::FAILURE)
                 }
             })
             .expect("spawning the watchdog thread");
@@ -1510,6 +1510,10 @@ impl Report {
                 if ok { "met" } else { "MISSED" }
             );
         }
+        println!(
+            "  (a p99 is one of the few largest samples: another process delaying the woken thread \
+             moves it; compare with the load average in the header)"
+        );
     }
 }
 
@@ -1573,7 +1577,7 @@ pub fn child_main(spec: &str) -> ! {
         ["abandon", name] => child_abandon(name),
         _ => {
             eprintln!("procsync bench: unknown {CHILD_VAR} `{spec}`");
-            std::process::exit(3);
+            std::process::exit(2); // usage error (`procsync`'s exit::USAGE)
         }
     }
 }
