@@ -306,7 +306,13 @@ pub(crate) fn satisfy_locked(g: &Guard<'_>) {
         }
         // Ring before removing the entry: a signaler dying in between leaves the entry
         // for `repair_locked`, which rings every queued block.
-        let woke = ring(b);
+        let woke = if who == thread::ident() {
+            // Handing to ourselves (a waiter expiring a due timer): we are awake.
+            b.wake.fetch_add(1, Ordering::Release);
+            1
+        } else {
+            ring(b)
+        };
         remove(g, i);
         if obj.kind == ObjectKind::Mutex {
             // The next waiter in line now waits on a new owner: ring it so that it

@@ -148,3 +148,21 @@ pub(crate) fn yield_now() {
 pub(crate) fn getpid() -> u32 {
     rustix::process::getpid().as_raw_nonzero().get() as u32
 }
+
+/// Runs `f` with the calling thread's timer slack at 1 ns, so that a futex timeout
+/// that is a waitable timer's due time fires on time rather than up to 50 µs late (the
+/// default slack of a normal thread); restores the previous slack afterwards.
+pub(crate) fn with_precise_timers<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: PR_GET_TIMERSLACK/PR_SET_TIMERSLACK take integer arguments and touch
+    // only the calling thread's scheduling attribute.
+    let old = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK, 0, 0, 0, 0) };
+    if old <= 1 {
+        return f();
+    }
+    // SAFETY: as above.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
+    let r = f();
+    // SAFETY: as above; `old` is the value the kernel gave.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, old as libc::c_ulong, 0, 0, 0) };
+    r
+}

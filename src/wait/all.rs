@@ -144,14 +144,22 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
         } else {
             safety_net(deadline)
         };
+        let mut timer_due = false;
         for o in objs.iter().filter(|o| o.kind == ObjectKind::Timer) {
-            slice = slice.min(timer::next_due(o));
+            let due = timer::next_due(o);
+            timer_due |= due != Deadline::Never && due.min(slice) == due;
+            slice = slice.min(due);
         }
         let mut words = vec![(wake, w)];
         for (n, &i) in overflow.iter().enumerate() {
             words.push((objs[i].seq(), seqs[n]));
         }
-        if futex::wait_many(&words, slice) == Woke::TimedOut && has_mutex {
+        let woke = if timer_due {
+            thread::with_precise_timers(|| futex::wait_many(&words, slice))
+        } else {
+            futex::wait_many(&words, slice)
+        };
+        if woke == Woke::TimedOut && has_mutex {
             check_owners(objs.iter().copied(), me);
         }
     }

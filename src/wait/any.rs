@@ -182,9 +182,16 @@ fn block(
         return Err(e);
     }
     Ok(match outcome {
-        Some(WaitOutcome::Signaled(i)) => won(objs[i], i, false),
-        Some(WaitOutcome::Abandoned(i)) => won(objs[i], i, true),
-        _ => WaitOutcome::TimedOut,
+        Some(WaitOutcome::Signaled(i)) if i < objs.len() => won(objs[i], i, false),
+        Some(WaitOutcome::Abandoned(i)) if i < objs.len() => won(objs[i], i, true),
+        Some(_) => {
+            // Only a forged or corrupt queue entry can claim an index we never gave.
+            return Err(crate::Error::Corrupt {
+                path: objs[0].display.clone().into(),
+                why: "a queue entry claimed this wait for an object it does not wait on",
+            });
+        }
+        None => WaitOutcome::TimedOut,
     })
 }
 
@@ -236,15 +243,24 @@ fn sleep(
         } else {
             safety_net(deadline)
         };
+        let mut timer_due = false;
         for &(_, o) in uniq.iter().filter(|(_, o)| o.kind == ObjectKind::Timer) {
-            slice = slice.min(timer::next_due(o));
+            let due = timer::next_due(o);
+            timer_due |= due != Deadline::Never && due.min(slice) == due;
+            slice = slice.min(due);
         }
         let mut words = Vec::with_capacity(1 + overflow.len());
         words.push((wake, w));
         for (n, &k) in overflow.iter().enumerate() {
             words.push((uniq[k].1.seq(), seqs[n]));
         }
-        if futex::wait_many(&words, slice) == Woke::TimedOut {
+        let woke = if timer_due {
+            // The sleep ends at a timer's due time: no timer slack (issue 6 accuracy).
+            thread::with_precise_timers(|| futex::wait_many(&words, slice))
+        } else {
+            futex::wait_many(&words, slice)
+        };
+        if woke == Woke::TimedOut {
             // Due timers first: expiring one hands it to the first queued waiter
             // (perhaps us), even when our own deadline has come too.
             expire_timers(uniq.iter().map(|(_, o)| *o));
