@@ -39,6 +39,16 @@ impl Object {
     /// Takes the object lock (recovering it from a dead holder) and freezes the
     /// lock-free paths by setting WAITERS.
     pub(crate) fn lock(&self) -> Guard<'_> {
+        loop {
+            if let Some(g) = self.lock_until(Deadline::Never) {
+                return g;
+            }
+        }
+    }
+
+    /// As [`Object::lock`], giving up at `deadline` (a timed wait must not outlive its
+    /// timeout because a hostile or stopped process sits on the lock).
+    pub(crate) fn lock_until(&self, deadline: Deadline) -> Option<Guard<'_>> {
         let ctl = &self.file().ctl;
         let me = thread::ident();
         let mut want = me;
@@ -51,6 +61,22 @@ impl Object {
             {
                 Ok(_) => break,
                 Err(0) => continue,
+                Err(LOCK_CONTENDED) => {
+                    // CONTENDED without a holder: no procsync process leaves that (an
+                    // unlock swaps in 0); take it, keeping the bit for the sleepers.
+                    if ctl
+                        .lock
+                        .compare_exchange(
+                            LOCK_CONTENDED,
+                            me | LOCK_CONTENDED,
+                            Ordering::Acquire,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                    {
+                        break;
+                    }
+                }
                 Err(cur) => {
                     if spins < SPINS {
                         spins += 1;
@@ -60,6 +86,9 @@ impl Object {
                             std::hint::spin_loop();
                         }
                         continue;
+                    }
+                    if deadline.remaining() == Some(Duration::ZERO) {
+                        return None;
                     }
                     let seq = ctl.lock_seq.load(Ordering::Relaxed);
                     if cur & LOCK_CONTENDED == 0
@@ -78,17 +107,19 @@ impl Object {
                     // Once we have slept, take the lock as CONTENDED so that our unlock
                     // wakes whoever else may still sleep.
                     want = me | LOCK_CONTENDED;
-                    let slice =
-                        Deadline::At(Instant::now() + Duration::from_millis(RECOVERY_SLICE_MS));
+                    let slice = deadline.min(Deadline::At(
+                        Instant::now() + Duration::from_millis(RECOVERY_SLICE_MS),
+                    ));
                     let started = *slept_since.get_or_insert_with(Instant::now);
                     if futex::wait(&ctl.lock_seq, seq, slice) == Woke::TimedOut
                         && started.elapsed() >= Duration::from_millis(RECOVERY_SLICE_MS)
                     {
                         let holder = ctl.lock.load(Ordering::Relaxed);
                         let ident = holder & !LOCK_CONTENDED;
+                        // A lock word naming ourselves is forged or stale: we do not
+                        // hold it (the lock is not recursive), so it is recoverable.
                         if ident != 0
-                            && ident != me
-                            && !thread::ident_alive(ident)
+                            && (ident == me || !thread::ident_alive(ident))
                             && ctl
                                 .lock
                                 .compare_exchange(
@@ -101,13 +132,13 @@ impl Object {
                         {
                             let g = self.freeze(me);
                             super::queue::repair_locked(&g);
-                            return g;
+                            return Some(g);
                         }
                     }
                 }
             }
         }
-        self.freeze(me)
+        Some(self.freeze(me))
     }
 
     fn freeze(&self, me: u64) -> Guard<'_> {

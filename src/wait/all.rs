@@ -67,7 +67,26 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
     let mut wb: Option<WaitBlock> = None;
     let mut overflow: Vec<usize> = Vec::new();
     loop {
-        let guards: Vec<(usize, Guard<'_>)> = order.iter().map(|&i| (i, objs[i].lock())).collect();
+        let mut guards: Vec<(usize, Guard<'_>)> = Vec::with_capacity(order.len());
+        for &i in &order {
+            match objs[i].lock_until(deadline) {
+                Some(g) => guards.push((i, g)),
+                None => break,
+            }
+        }
+        if guards.len() < order.len() {
+            // The deadline passed while someone sat on a lock: time out, best effort
+            // on our entries (they are stale once the claim is cancelled).
+            drop(guards);
+            if let Some(wb) = &wb {
+                let _ = wb.cancel();
+            }
+            for &i in &overflow {
+                let g = objs[i].lock();
+                g.obj.file().ctl.overflow.fetch_sub(1, Ordering::Relaxed);
+            }
+            return Ok(WaitOutcome::TimedOut);
+        }
         for (_, g) in &guards {
             g.obj.refresh_locked(g);
         }
@@ -160,7 +179,7 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
             futex::wait_many(&words, slice)
         };
         if woke == Woke::TimedOut && has_mutex {
-            check_owners(objs.iter().copied(), me);
+            check_owners(objs.iter().copied(), me, deadline);
         }
     }
 }

@@ -83,7 +83,9 @@ pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
             Fast::Acquired(a) => return Ok(won(o, i, a)),
             Fast::NotSignaled => {}
             Fast::Slow => {
-                let g = o.lock();
+                let Some(g) = o.lock_until(deadline) else {
+                    continue;
+                };
                 queue::purge(&g, false);
                 o.refresh_locked(&g);
                 if let Some(a) = o.acquire_locked(&g, me)? {
@@ -110,7 +112,9 @@ fn block(
     let mut registered = 0;
     let mut failure = None;
     for (k, &(i, o)) in uniq.iter().enumerate() {
-        let g = o.lock();
+        let Some(g) = o.lock_until(deadline) else {
+            break; // the deadline passed while someone sat on the lock
+        };
         if wb.state() != CLAIM_WAITING {
             break;
         }
@@ -162,6 +166,7 @@ fn block(
         Err(state) => outcome_of(state),
     };
     for &k in &overflow {
+        // The count must come down, or the object stays on the slow path for good.
         let g = uniq[k].1.lock();
         g.obj
             .file()
@@ -171,9 +176,13 @@ fn block(
     }
     if outcome.is_none() {
         // Timed out (or failed): leave no entry behind for a wait that is over.
+        // Best effort: an entry left behind is stale (the claim is cancelled) and
+        // dropped by the next holder of that lock.
+        let soon = Deadline::At(Instant::now() + Duration::from_millis(5));
         for &(_, o) in &uniq[..registered] {
-            let g = o.lock();
-            queue::remove_wait(&g, wb.table.key, wb.index, wb.generation);
+            if let Some(g) = o.lock_until(soon) {
+                queue::remove_wait(&g, wb.table.key, wb.index, wb.generation);
+            }
         }
     }
     if let Some(e) = failure
@@ -218,7 +227,9 @@ fn sleep(
         for (n, &k) in overflow.iter().enumerate() {
             let (i, o) = uniq[k];
             seqs[n] = o.seq().load(std::sync::atomic::Ordering::Acquire);
-            let g = o.lock();
+            let Some(g) = o.lock_until(deadline) else {
+                return;
+            };
             if wb.state() != CLAIM_WAITING {
                 return;
             }
@@ -263,12 +274,12 @@ fn sleep(
         if woke == Woke::TimedOut {
             // Due timers first: expiring one hands it to the first queued waiter
             // (perhaps us), even when our own deadline has come too.
-            expire_timers(uniq.iter().map(|(_, o)| *o));
+            expire_timers(uniq.iter().map(|(_, o)| *o), deadline);
             if deadline.remaining() == Some(Duration::ZERO) {
                 return;
             }
             if has_mutex {
-                check_owners(uniq.iter().map(|(_, o)| *o), me);
+                check_owners(uniq.iter().map(|(_, o)| *o), me, deadline);
             }
         }
     }
@@ -308,24 +319,32 @@ pub(crate) fn owner_slice<'a>(
 }
 
 /// Expires every due timer among `objs` (under its lock), handing it on.
-pub(crate) fn expire_timers<'a>(objs: impl Iterator<Item = &'a Arc<Object>>) {
+pub(crate) fn expire_timers<'a>(objs: impl Iterator<Item = &'a Arc<Object>>, deadline: Deadline) {
     for o in objs.filter(|o| o.kind == ObjectKind::Timer) {
-        if timer::next_due(o).remaining() == Some(Duration::ZERO) {
-            let g = o.lock();
+        if timer::next_due(o).remaining() == Some(Duration::ZERO)
+            && let Some(g) = o.lock_until(deadline)
+        {
             timer::expire_locked(&g);
         }
     }
 }
 
 /// Abandons (and so hands on) every mutex among `objs` whose owner died.
-pub(crate) fn check_owners<'a>(objs: impl Iterator<Item = &'a Arc<Object>>, me: u64) {
+pub(crate) fn check_owners<'a>(
+    objs: impl Iterator<Item = &'a Arc<Object>>,
+    me: u64,
+    deadline: Deadline,
+) {
     for o in objs {
         if o.kind != ObjectKind::Mutex {
             continue;
         }
         let owner = o.state().load(std::sync::atomic::Ordering::Relaxed) & OWNER_MASK;
-        if owner != 0 && owner != me && !thread::ident_alive(owner) {
-            let g = o.lock();
+        if owner != 0
+            && owner != me
+            && !thread::ident_alive(owner)
+            && let Some(g) = o.lock_until(deadline)
+        {
             mutex::check_owner_locked(&g);
         }
     }
