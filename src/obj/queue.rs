@@ -87,6 +87,17 @@ pub(crate) fn push(g: &Guard<'_>, e: EntryVal) -> bool {
     true
 }
 
+fn copy_entry(dst: &Entry, src: &Entry) {
+    dst.table
+        .store(src.table.load(Ordering::Relaxed), Ordering::Relaxed);
+    dst.block
+        .store(src.block.load(Ordering::Relaxed), Ordering::Relaxed);
+    dst.generation
+        .store(src.generation.load(Ordering::Relaxed), Ordering::Relaxed);
+    dst.meta
+        .store(src.meta.load(Ordering::Relaxed), Ordering::Relaxed);
+}
+
 /// Removes entry `i`, keeping the order of the rest.
 pub(crate) fn remove(g: &Guard<'_>, i: usize) {
     let n = len(g);
@@ -95,15 +106,7 @@ pub(crate) fn remove(g: &Guard<'_>, i: usize) {
     }
     let q = &g.obj.file().queue;
     for k in i..n - 1 {
-        let (dst, src) = (&q[k], &q[k + 1]);
-        dst.table
-            .store(src.table.load(Ordering::Relaxed), Ordering::Relaxed);
-        dst.block
-            .store(src.block.load(Ordering::Relaxed), Ordering::Relaxed);
-        dst.generation
-            .store(src.generation.load(Ordering::Relaxed), Ordering::Relaxed);
-        dst.meta
-            .store(src.meta.load(Ordering::Relaxed), Ordering::Relaxed);
+        copy_entry(&q[k], &q[k + 1]);
     }
     g.obj
         .file()
@@ -193,15 +196,7 @@ pub(crate) fn purge(g: &Guard<'_>, check_dead: bool) {
         };
         if keep {
             if kept != i {
-                let (dst, src) = (&q[kept], &q[i]);
-                dst.table
-                    .store(src.table.load(Ordering::Relaxed), Ordering::Relaxed);
-                dst.block
-                    .store(src.block.load(Ordering::Relaxed), Ordering::Relaxed);
-                dst.generation
-                    .store(src.generation.load(Ordering::Relaxed), Ordering::Relaxed);
-                dst.meta
-                    .store(src.meta.load(Ordering::Relaxed), Ordering::Relaxed);
+                copy_entry(&q[kept], &q[i]);
             }
             kept += 1;
         }
