@@ -548,6 +548,26 @@ fn lock_word_naming_a_live_thread_does_not_hang_a_timed_wait() {
     b.expect("wait e timeout=1000", "signaled");
 }
 
+/// A lock word with only CONTENDED set (bit 63, no holder identity), as no procsync process
+/// writes it, must not wedge the object: found by the mutation loop (corpus file
+/// `state-lock-contended-no-holder`).
+#[test]
+fn lock_word_contended_without_holder_is_recovered() {
+    let root = Root::fresh();
+    let (mut a, mut b) = (root.repl(), root.repl());
+    let n = unique("hostile-contended");
+    a.expect(&format!("create event e name={n}"), "ok created");
+    b.expect(&format!("open event e name={n}"), "ok");
+    let path = object_file(&root, &n);
+    patch_u64(&path, OFF_LOCK, 1 << 63);
+    patch_u64(&path, OFF_STATE, WAITERS);
+    bounded(&mut b, "wait e timeout=200", 200);
+    bounded(&mut a, "set e", 0);
+    bounded(&mut b, "wait e timeout=1000", 1000);
+    alive(&mut a);
+    alive(&mut b);
+}
+
 /// A forged queue entry whose index is beyond the waiter's list: the hand-off claims the
 /// waiter with that index; the waiter must not index its list with it.
 #[test]
@@ -570,7 +590,14 @@ fn forged_entry_index_does_not_panic_the_waiter() {
     let got = a.answer_within(Duration::from_millis(3000) + BOUND);
     sane(&a, "wait e timeout=3000", &got);
     alive(&mut a);
-    a.expect("query e", "ok event auto unset");
+    // Whether the bogus claim is believed or refused, the object stays usable.
+    let q = bounded(&mut a, "query e", 0);
+    assert!(
+        q == "ok event auto unset" || q == "ok event auto set",
+        "query e: `{q}`"
+    );
+    b.expect("set e", "ok");
+    a.expect("wait e timeout=1000", "signaled");
 }
 
 #[test]
@@ -776,14 +803,34 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
     files
 }
 
-/// Runs one input through the fuzz entry point; a panic is returned as an error.
-fn fuzz_one(bytes: &[u8]) -> Result<Result<String, String>, String> {
-    std::panic::catch_unwind(|| procsync::__fuzz_open_object(bytes)).map_err(|p| {
-        p.downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "(non-string panic)".into())
-    })
+/// How one fuzz input went.
+enum Outcome {
+    /// `__fuzz_open_object` returned (`Ok`: validated and operated on; `Err`: refused).
+    Returned(Result<String, String>),
+    /// It panicked, with this message.
+    Panicked(String),
+    /// It did not return within [`BOUND`] (its thread is left behind, stuck).
+    Hung,
+}
+
+/// Runs one input through the fuzz entry point on a thread of its own, under a watchdog.
+fn fuzz_one(bytes: &[u8]) -> Outcome {
+    let (tx, rx) = mpsc::channel();
+    let input = bytes.to_vec();
+    thread::spawn(move || {
+        let r = std::panic::catch_unwind(|| procsync::__fuzz_open_object(&input));
+        let _ = tx.send(r.map_err(|p| {
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "(non-string panic)".into())
+        }));
+    });
+    match rx.recv_timeout(BOUND) {
+        Ok(Ok(r)) => Outcome::Returned(r),
+        Ok(Err(p)) => Outcome::Panicked(p),
+        Err(_) => Outcome::Hung,
+    }
 }
 
 #[test]
@@ -796,21 +843,23 @@ fn fuzz_corpus_runs_without_panic() {
         corpus_dir().display()
     );
     let mut valid = 0;
-    let mut panics = Vec::new();
+    let mut failures = Vec::new();
     for (name, bytes) in &files {
-        let start = Instant::now();
         match fuzz_one(bytes) {
-            Ok(Ok(_)) => valid += 1,
+            Outcome::Returned(Ok(_)) => valid += 1,
             // Refused inputs must say why, in the documented form.
-            Ok(Err(e)) => assert!(
+            Outcome::Returned(Err(e)) => assert!(
                 e.contains("not a valid procsync object"),
                 "{name}: unclear error `{e}`"
             ),
-            Err(p) => panics.push(format!("{name}: {p}")),
+            Outcome::Panicked(p) => failures.push(format!("{name}: panicked: {p}")),
+            Outcome::Hung => failures.push(format!("{name}: no return within {BOUND:?} (hang)")),
         }
-        assert!(start.elapsed() < BOUND, "{name} took {:?}", start.elapsed());
     }
-    assert!(panics.is_empty(), "corpus inputs that panic: {panics:#?}");
+    assert!(
+        failures.is_empty(),
+        "corpus inputs that panic or hang: {failures:#?}"
+    );
     assert!(
         valid >= 8,
         "only {valid} corpus files validate: the corpus should hold valid objects too"
@@ -818,8 +867,9 @@ fn fuzz_corpus_runs_without_panic() {
 }
 
 /// A mutation fuzzer for machines without cargo-fuzz: `PROCSYNC_FUZZ_ITERS` (default 20000)
-/// random mutations of the corpus through the fuzz entry point. Inputs that panic are saved
-/// under `target/fuzz-failures/`. Run with
+/// random mutations of the corpus (less the files named in `PROCSYNC_FUZZ_EXCLUDE`) through
+/// the fuzz entry point, each under a watchdog; `PROCSYNC_FUZZ_SEED` picks the mutations.
+/// Inputs that panic or hang are saved under `target/fuzz-failures/`. Run with
 /// `cargo test --release --test hostile fuzz_mutation_loop -- --ignored --nocapture`.
 #[test]
 #[ignore = "a fuzzing run; minutes"]
@@ -832,8 +882,14 @@ fn fuzz_mutation_loop() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x00C0_FFEE);
-    let files = corpus();
+    // Corpus files to leave out (comma-separated names), to look past a known bug.
+    let exclude = std::env::var("PROCSYNC_FUZZ_EXCLUDE").unwrap_or_default();
+    let files: Vec<_> = corpus()
+        .into_iter()
+        .filter(|(name, _)| !exclude.split(',').any(|x| x == name))
+        .collect();
     let mut rng = Rng(seed | 1);
+    let mut ran = 0;
     let interesting: [u64; 12] = [
         0,
         1,
@@ -916,25 +972,33 @@ fn fuzz_mutation_loop() {
             }
         }
         let t = Instant::now();
-        match fuzz_one(&b) {
-            Ok(Ok(_)) => valid += 1,
-            Ok(Err(_)) => {}
-            Err(p) => {
-                let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-failures");
-                let _ = fs::create_dir_all(&dir);
-                let file = dir.join(format!("panic-{seed}-{i}"));
-                let _ = fs::write(&file, &b);
-                panics.push(format!(
-                    "iteration {i}: {p} (input saved to {})",
-                    file.display()
-                ));
+        ran += 1;
+        let failure = match fuzz_one(&b) {
+            Outcome::Returned(Ok(_)) => {
+                valid += 1;
+                None
+            }
+            Outcome::Returned(Err(_)) => None,
+            Outcome::Panicked(p) => Some(("panic", p)),
+            Outcome::Hung => Some(("hang", format!("no return within {BOUND:?}"))),
+        };
+        if let Some((what, detail)) = failure {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-failures");
+            let _ = fs::create_dir_all(&dir);
+            let file = dir.join(format!("{what}-{seed}-{i}"));
+            let _ = fs::write(&file, &b);
+            panics.push(format!(
+                "iteration {i}: {what}: {detail} (input saved to {})",
+                file.display()
+            ));
+            if panics.len() >= 10 {
+                break;
             }
         }
         slowest = slowest.max(t.elapsed());
-        assert!(t.elapsed() < BOUND, "iteration {i} took {:?}", t.elapsed());
     }
     println!(
-        "fuzz mutation loop: seed {seed}, {iters} inputs in {:.1} s, {valid} validated and were operated on, slowest {} ms, {} panics",
+        "fuzz mutation loop: seed {seed}, {ran} inputs in {:.1} s, {valid} validated and were operated on, slowest {} ms, {} panics or hangs",
         start.elapsed().as_secs_f64(),
         slowest.as_millis(),
         panics.len()
@@ -1094,6 +1158,11 @@ fn generate_fuzz_corpus() {
     });
     mutate("state-lock-dead-holder", "event-auto-3-waiters", &|b| {
         put64(b, 64, 0x3FFF_FF00 | (1 << 63))
+    });
+    // Found by the mutation loop: CONTENDED set in the lock word, and no holder.
+    mutate("state-lock-contended-no-holder", "event-auto-set", &|b| {
+        put64(b, 64, 1 << 63);
+        put64(b, 80, (1 << 63) | 2);
     });
     mutate("state-queue-len-huge", "event-auto-3-waiters", &|b| {
         put32(b, 92, u32::MAX)
