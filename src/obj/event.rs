@@ -10,7 +10,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::queue::satisfy_locked;
+use super::queue::{satisfy_locked, satisfy_without_offers};
 use super::{Fast, Guard, Object};
 use crate::shm::layout::*;
 
@@ -102,7 +102,7 @@ pub(crate) fn reset(obj: &Object) -> bool {
 pub(crate) fn pulse(obj: &Object) -> bool {
     let g = obj.lock();
     let prev = obj.state().fetch_or(SIGNALED, Ordering::Relaxed) & SIGNALED != 0;
-    satisfy_locked(&g);
+    satisfy_without_offers(&g);
     obj.state().fetch_and(!SIGNALED, Ordering::Relaxed);
     prev
 }

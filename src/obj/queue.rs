@@ -22,14 +22,23 @@ pub(crate) struct EntryVal {
     pub generation: u32,
     pub index: usize,
     pub kind: u32,
+    /// A signaler set this object aside for this wait-all waiter.
+    pub offered: bool,
 }
 
 fn decode(e: &Entry) -> Option<EntryVal> {
     let meta = e.meta.load(Ordering::Relaxed);
-    let kind = meta >> 8;
+    let kind = (meta >> 8) & 0xFF;
+    let offered = meta & ENTRY_OFFERED != 0;
     let index = (meta & 0xFF) as usize;
     let block = e.block.load(Ordering::Relaxed);
-    if (kind != ENTRY_ANY && kind != ENTRY_ALL)
+    let kind_ok = match kind {
+        ENTRY_ANY => !offered, // only wait-all waiters are offered objects
+        ENTRY_ALL => true,
+        _ => false,
+    };
+    if !kind_ok
+        || meta >> 17 != 0
         || index >= crate::MAX_WAIT_OBJECTS
         || block as usize >= TABLE_BLOCKS
     {
@@ -41,6 +50,7 @@ fn decode(e: &Entry) -> Option<EntryVal> {
         generation: e.generation.load(Ordering::Relaxed),
         index,
         kind,
+        offered,
     })
 }
 
@@ -65,6 +75,9 @@ pub(crate) fn push(g: &Guard<'_>, e: EntryVal) -> bool {
         && last.table == e.table
         && last.block == e.block
     {
+        if last.offered {
+            unoffer_count(g);
+        }
         n -= 1;
     }
     if n == QUEUE_CAPACITY {
@@ -104,6 +117,9 @@ pub(crate) fn remove(g: &Guard<'_>, i: usize) {
     if i >= n {
         return;
     }
+    if get(g, i).is_some_and(|e| e.offered) {
+        unoffer_count(g);
+    }
     let q = &g.obj.file().queue;
     for k in i..n - 1 {
         copy_entry(&q[k], &q[k + 1]);
@@ -118,13 +134,103 @@ pub(crate) fn remove(g: &Guard<'_>, i: usize) {
 /// Removes the entries of one wait (table, block, generation).
 pub(crate) fn remove_wait(g: &Guard<'_>, table_key: u32, block: u32, generation: u32) {
     let mut i = 0;
+    let mut offered = false;
     while i < len(g) {
         match get(g, i) {
             Some(e) if e.table == table_key && e.block == block && e.generation == generation => {
+                offered |= e.offered;
                 remove(g, i)
             }
             _ => i += 1,
         }
+    }
+    if offered {
+        // What was set aside for this wait goes to the others.
+        hand_off(g, false);
+    }
+}
+
+fn unoffer_count(g: &Guard<'_>) {
+    let o = &g.obj.file().ctl.offers;
+    o.store(
+        o.load(Ordering::Relaxed).saturating_sub(1),
+        Ordering::Relaxed,
+    );
+}
+
+/// Units of the object set aside for live wait-all waiters other than `mine`
+/// (`(table, block)` of the caller's wait, if it has one). Offers of threads that are
+/// gone are dropped on the way.
+pub(crate) fn reserved(g: &Guard<'_>, mine: Option<(u32, u32)>) -> u32 {
+    if g.obj.file().ctl.offers.load(Ordering::Relaxed) == 0 {
+        return 0;
+    }
+    let mut n = 0;
+    let mut i = 0;
+    while i < len(g) {
+        let Some(e) = get(g, i).filter(|e| e.offered) else {
+            i += 1;
+            continue;
+        };
+        if mine == Some((e.table, e.block)) {
+            i += 1;
+            continue;
+        }
+        let live = table_of(g.obj, e.table).is_some_and(|t| {
+            t.block(e.block).is_some_and(|b| {
+                b.claim.load(Ordering::Acquire) == claim(e.generation, CLAIM_WAITING)
+                    && thread::thread_exists(
+                        b.pid.load(Ordering::Relaxed),
+                        thread::ident_tid(b.owner.load(Ordering::Relaxed)),
+                    )
+            })
+        });
+        if live {
+            n += 1;
+            i += 1;
+        } else {
+            remove(g, i);
+        }
+    }
+    n
+}
+
+/// Whether the object can be acquired by thread `who` (whose wait, if any, is `mine`)
+/// now, honouring what signalers set aside for wait-all waiters.
+pub(crate) fn available(g: &Guard<'_>, who: u64, mine: Option<(u32, u32)>) -> bool {
+    let obj = g.obj;
+    let s = obj.state().load(Ordering::Relaxed);
+    if !obj.signaled_for(s, who) {
+        return false;
+    }
+    match obj.kind {
+        ObjectKind::Event | ObjectKind::Timer if obj.manual => true,
+        ObjectKind::Mutex if s & OWNER_MASK == who => true,
+        ObjectKind::Semaphore => (s & COUNT_MASK) as u32 > reserved(g, mine),
+        _ => reserved(g, mine) == 0,
+    }
+}
+
+/// Takes back every offer made to the wait `(table, block)` in this object, then hands
+/// what that frees to the other waiters (without new offers: the waiter giving up
+/// must not be offered the same object again at once).
+pub(crate) fn withdraw_offers(g: &Guard<'_>, table_key: u32, block: u32) {
+    let mut any = false;
+    for i in 0..len(g) {
+        if let Some(e) = get(g, i)
+            && e.offered
+            && e.table == table_key
+            && e.block == block
+        {
+            g.obj.file().queue[i]
+                .meta
+                .store(entry_meta(e.index, e.kind), Ordering::Relaxed);
+            unoffer_count(g);
+            any = true;
+        }
+    }
+    if any {
+        hand_off(g, false);
     }
 }
 
@@ -199,6 +305,8 @@ pub(crate) fn purge(g: &Guard<'_>, check_dead: bool) {
                 copy_entry(&q[kept], &q[i]);
             }
             kept += 1;
+        } else if get(g, i).is_some_and(|e| e.offered) {
+            unoffer_count(g);
         }
     }
     if kept != n {
@@ -223,6 +331,10 @@ pub(crate) fn repair_locked(g: &Guard<'_>) {
     }
     // The dead holder may have claimed a waiter without ringing it: ring everyone.
     ring_all(g);
+    let offered = (0..len(g))
+        .filter(|&i| get(g, i).is_some_and(|e| e.offered))
+        .count();
+    ctl.offers.store(offered as u32, Ordering::Relaxed);
     purge(g, true);
     satisfy_locked(g);
 }
@@ -233,6 +345,18 @@ pub(crate) fn repair_locked(g: &Guard<'_>) {
 /// consumed on its behalf, and its doorbell is rung. Wait-all waiters are only rung;
 /// they re-check their whole set under all its locks (see `wait::all`).
 pub(crate) fn satisfy_locked(g: &Guard<'_>) {
+    hand_off(g, true);
+}
+
+/// [`satisfy_locked`] without setting anything aside for wait-all waiters (a pulse:
+/// the event is unset again before they could look).
+pub(crate) fn satisfy_without_offers(g: &Guard<'_>) {
+    hand_off(g, false);
+}
+
+/// The walk of [`satisfy_locked`]; `make_offers` false when a wait-all waiter gives
+/// its offers back (so that it is not offered the same object again at once).
+fn hand_off(g: &Guard<'_>, make_offers: bool) {
     let obj = g.obj;
     let ctl = &obj.file().ctl;
     if len(g) > 16 {
@@ -268,12 +392,45 @@ pub(crate) fn satisfy_locked(g: &Guard<'_>) {
             remove(g, i);
             continue;
         }
+        let who = b.owner.load(Ordering::Relaxed) & thread::IDENT_MASK;
+        let mine = Some((e.table, e.block));
         if e.kind == ENTRY_ALL {
-            ring(b);
+            // A wait-all waiter is not given the object (the signaler cannot see its
+            // other objects); it is rung to re-check its set. A consumable object is
+            // first set aside for it (offered), so that a later arrival cannot take
+            // what was signaled while it waited; it gives the offer back if its set is
+            // still incomplete.
+            if e.offered || !available(g, who, mine) {
+                i += 1;
+                continue;
+            }
+            let consumable =
+                !(obj.manual && matches!(obj.kind, ObjectKind::Event | ObjectKind::Timer));
+            if consumable {
+                if !make_offers {
+                    i += 1;
+                    continue;
+                }
+                g.obj.file().queue[i].meta.store(
+                    entry_meta(e.index, e.kind) | ENTRY_OFFERED,
+                    Ordering::Relaxed,
+                );
+                let offers = &ctl.offers;
+                offers.store(offers.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            if ring(b) == 0
+                && !thread::thread_exists(b.pid.load(Ordering::Relaxed), thread::ident_tid(who))
+            {
+                remove(g, i);
+                continue;
+            }
             i += 1;
             continue;
         }
-        let who = b.owner.load(Ordering::Relaxed) & thread::IDENT_MASK;
+        if !available(g, who, mine) {
+            i += 1;
+            continue;
+        }
         let abandoned = match obj.acquire_locked(g, who) {
             Ok(Some(a)) => a,
             _ => {

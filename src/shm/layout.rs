@@ -20,7 +20,7 @@
 //! |   88 |    4 | recursion      | mutex owner's recursion count         | 0 ⇔ unowned, else ≥ 1             |
 //! |   92 |    4 | queue_len      | under the lock                        | clamped to the capacity           |
 //! |   96 |    4 | overflow       | under the lock: sleepers not queued   | —                                 |
-//! |  100 |    4 | reserved       | zero                                  | —                                 |
+//! |  100 |    4 | offers         | under the lock: entries marked OFFERED (a hint) | recounted on repair     |
 //! |  104 |   24 | timer          | reserved for waitable timers          | —                                 |
 //! |  128 | 3968 | queue[248]     | 16-byte entries, FCFS order, under the lock | each field validated        |
 //!
@@ -29,7 +29,8 @@
 //! `block` (index in that table), `gen` (the wait's generation: an entry whose
 //! generation no longer matches its block's is stale and dropped) and `meta`
 //! (bits 0..=7 the object's index in the waiter's list, bits 8..=15 [`ENTRY_ANY`] or
-//! [`ENTRY_ALL`]).
+//! [`ENTRY_ALL`], bit 16 [`ENTRY_OFFERED`]: a signaler set aside this object for this
+//! wait-all waiter, see `wait::all`).
 //!
 //! ## `state` bits
 //!
@@ -105,6 +106,8 @@ pub(crate) const LOCK_CONTENDED: u64 = 1 << 63;
 /// Entry `meta` kinds.
 pub(crate) const ENTRY_ANY: u32 = 1;
 pub(crate) const ENTRY_ALL: u32 = 2;
+/// Entry `meta` bit 16: the object is offered to this wait-all waiter.
+pub(crate) const ENTRY_OFFERED: u32 = 1 << 16;
 
 /// Claim states (low 32 bits of `claim`).
 pub(crate) const CLAIM_IDLE: u32 = 0;
@@ -145,7 +148,7 @@ pub(crate) struct Control {
     pub recursion: AtomicU32,
     pub queue_len: AtomicU32,
     pub overflow: AtomicU32,
-    pub reserved: AtomicU32,
+    pub offers: AtomicU32,
     pub timer: [AtomicU64; 3],
 }
 

@@ -47,10 +47,13 @@ pub(crate) fn check_duplicates(objs: &[&Arc<Object>]) -> Result<()> {
     Ok(())
 }
 
-fn complete(objs: &[&Arc<Object>], me: u64) -> bool {
-    objs.iter().all(|o| {
+/// Every object available to us under the locks held (`guards`), honouring what
+/// signalers set aside for other wait-all waiters (`mine`: our wait, if queued).
+fn complete(guards: &[(usize, Guard<'_>)], me: u64, mine: Option<(u32, u32)>) -> bool {
+    guards.iter().all(|(_, g)| {
+        let o = g.obj;
         let s = o.state().load(Ordering::Relaxed);
-        o.signaled_for(s, me)
+        queue::available(g, me, mine)
             && (o.kind != ObjectKind::Mutex
                 || s & OWNER_MASK != me
                 || o.file().ctl.recursion.load(Ordering::Relaxed) < mutex::MAX_RECURSION)
@@ -99,7 +102,8 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
             }
         }
         let expired = deadline == Deadline::Now || deadline.remaining() == Some(Duration::ZERO);
-        let done = complete(objs, me);
+        let mine = wb.as_ref().map(|b| (b.table.key, b.index));
+        let done = complete(&guards, me, mine);
         if done || expired {
             let mut outcome = WaitOutcome::TimedOut;
             if done {
@@ -141,6 +145,7 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
                     generation: b.generation,
                     index: *i,
                     kind: ENTRY_ALL,
+                    offered: false,
                 };
                 if !queue::push(g, e) {
                     g.obj.file().ctl.overflow.fetch_add(1, Ordering::Relaxed);
@@ -151,6 +156,11 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
         }
         let b = wb.as_ref().expect("set above");
         let wake = &b.block().wake;
+        // Still incomplete: give back what signalers set aside for us, so that it
+        // goes to the other waiters (or stays for later arrivals) meanwhile.
+        for (_, g) in &guards {
+            queue::withdraw_offers(g, b.table.key, b.index);
+        }
         // Read under the locks: a signal after we unlock changes it.
         let w = wake.load(Ordering::Acquire);
         let seqs: Vec<u32> = overflow

@@ -88,6 +88,9 @@ pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
                 };
                 queue::purge(&g, false);
                 o.refresh_locked(&g);
+                if !queue::available(&g, me, None) {
+                    continue;
+                }
                 if let Some(a) = o.acquire_locked(&g, me)? {
                     drop(g);
                     return Ok(won(o, i, a));
@@ -121,8 +124,9 @@ fn block(
         o.refresh_locked(&g);
         // Most objects of a long list are simply unsignaled: say so without the
         // general acquisition path (a mutex still goes through it: its owner may be dead).
-        let quick_no = matches!(o.kind, ObjectKind::Event | ObjectKind::Semaphore)
-            && !o.signaled_for(o.state().load(std::sync::atomic::Ordering::Relaxed), me);
+        let quick_no = (matches!(o.kind, ObjectKind::Event | ObjectKind::Semaphore)
+            && !o.signaled_for(o.state().load(std::sync::atomic::Ordering::Relaxed), me))
+            || !queue::available(&g, me, Some((wb.table.key, wb.index)));
         match if quick_no {
             Ok(None)
         } else {
@@ -147,6 +151,7 @@ fn block(
             generation: wb.generation,
             index: i,
             kind: ENTRY_ANY,
+            offered: false,
         };
         if !queue::push(&g, e) {
             o.file()
@@ -234,6 +239,9 @@ fn sleep(
                 return;
             }
             o.refresh_locked(&g);
+            if !queue::available(&g, me, Some((wb.table.key, wb.index))) {
+                continue;
+            }
             match o.acquire_locked(&g, me) {
                 Ok(Some(a)) => {
                     if !wb.claim_self(if a { CLAIM_ABANDONED } else { CLAIM_SIGNALED } + i as u32) {

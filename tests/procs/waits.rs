@@ -437,3 +437,70 @@ fn expect_answer(r: &mut Repl<'_>, want: &str) {
         r.fail(&format!("blocked wait: expected `{want}`, got `{got}`"));
     }
 }
+
+/// Issue 3 hand-off: the object whose signal completes a blocked wait-all is not taken
+/// by a later arrival (NT satisfies the wait-all at the moment of the signal). A
+/// semaphore unit released while A waits on [e, s] goes to A, not to C's poll.
+#[test]
+fn issue_3_signal_completing_a_waitall_is_not_taken_by_a_later_arrival() {
+    let root = Root::fresh();
+    let (mut a, mut b, mut c) = (root.repl(), root.repl(), root.repl());
+    let (en, sn) = (unique("wa-hand-e"), unique("wa-hand-s"));
+    a.expect(
+        &format!("create event e name={en} manual initial"),
+        "ok created",
+    );
+    a.expect(
+        &format!("create semaphore s name={sn} initial=0 max=5"),
+        "ok created",
+    );
+    b.expect(&format!("open semaphore s name={sn}"), "ok");
+    c.expect(&format!("open semaphore s name={sn}"), "ok");
+    for _ in 0..20 {
+        a.send("waitall e s timeout=10000");
+        a.no_answer_for(std::time::Duration::from_millis(20));
+        b.expect("release s", "ok 0");
+        // C arrives after the signal: the unit is A's.
+        c.expect("wait s timeout=0", "timeout");
+        assert_eq!(a.answer(), "signaled");
+        a.expect("query s", "ok semaphore count=0 max=5");
+    }
+}
+
+/// WL-16 with offers: two wait-all waiters over overlapping auto events, each completing
+/// only when its whole set is available, never deadlocking.
+#[test]
+fn overlapping_waitall_waiters_both_complete() {
+    let root = Root::fresh();
+    let (mut a, mut b, mut c) = (root.repl(), root.repl(), root.repl());
+    let (xn, yn) = (unique("wa-x"), unique("wa-y"));
+    for r in [&mut a, &mut b, &mut c] {
+        r.expect(
+            &format!("create event x name={xn}"),
+            if r.label() == "A" {
+                "ok created"
+            } else {
+                "ok existed"
+            },
+        );
+        r.expect(
+            &format!("create event y name={yn}"),
+            if r.label() == "A" {
+                "ok created"
+            } else {
+                "ok existed"
+            },
+        );
+    }
+    a.send("waitall x y timeout=10000");
+    b.send("waitall y x timeout=10000");
+    a.no_answer_for(std::time::Duration::from_millis(50));
+    c.expect("set x", "ok");
+    c.expect("set y", "ok");
+    c.expect("set x", "ok");
+    c.expect("set y", "ok");
+    assert_eq!(a.answer(), "signaled");
+    assert_eq!(b.answer(), "signaled");
+    c.expect("query x", "ok event auto unset");
+    c.expect("query y", "ok event auto unset");
+}
