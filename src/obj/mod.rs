@@ -226,9 +226,13 @@ fn register(o: Object) -> Arc<Object> {
 
 /// The mutexes mapped in this process that thread `me` owns (one mapping each).
 pub(crate) fn owned_by(me: u64) -> Vec<Arc<Object>> {
-    let l = live();
-    l.values()
+    // Upgrade under the index lock, filter after releasing it: dropping the last Arc
+    // of an object runs `Object::drop`, which takes the index lock.
+    let all: Vec<Arc<Object>> = live()
+        .values()
         .filter_map(|v| v.iter().find_map(Weak::upgrade))
+        .collect();
+    all.into_iter()
         .filter(|o| {
             o.kind == ObjectKind::Mutex && o.state().load(Ordering::Relaxed) & OWNER_MASK == me
         })
