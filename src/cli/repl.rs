@@ -431,3 +431,8 @@ fn access_of(access: AccessSpec) -> Access {
         } => Access::MODIFY,
     }
 }
+
+/// `access=` of a duplication command, `all` when absent (REPL.md's default).
+fn access_or_all(access: Option<AccessSpec>) -> Access {
+    access.map_or(Access::ALL, access_of)
+}

@@ -18,7 +18,7 @@ use std::thread;
 
 use procsync::{CommandExt as _, Handle};
 
-use super::{Answer, Failure, Repl, access_of, ok};
+use super::{Answer, Failure, Repl, access_or_all, ok};
 use crate::cli::command::Command;
 
 /// Hidden options of `procsync repl`, which `spawn` gives the child it starts.
@@ -139,8 +139,9 @@ impl Repl {
             } => {
                 self.check_free(&target)?;
                 let src = self.get(&source)?;
-                // Without `access=`, the duplicate has the source's rights (HD-02).
-                let dup = src.duplicate(access.map(access_of));
+                // REPL.md: `access=` defaults to `all` (a restricted source then refuses,
+                // since a duplicate never has more rights than its source).
+                let dup = src.duplicate(Some(access_or_all(access)));
                 if close_source {
                     // HD-05: the source goes whatever happened.
                     drop(self.remove(&source));
@@ -160,7 +161,7 @@ impl Repl {
                 let h = procsync::duplicate_from(
                     pid,
                     value,
-                    access.map(access_of),
+                    Some(access_or_all(access)),
                     false,
                     close_source,
                 )?;
@@ -174,7 +175,7 @@ impl Repl {
                 close_source,
             } => {
                 let h = self.get(&alias)?;
-                let r = h.duplicate_into(pid, access.map(access_of), false);
+                let r = h.duplicate_into(pid, Some(access_or_all(access)), false);
                 if close_source {
                     drop(h);
                     drop(self.remove(&alias));
