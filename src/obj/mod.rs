@@ -179,6 +179,7 @@ pub(crate) fn init_file(fd: BorrowedFd<'_>, spec: &ObjectSpec) -> Result<u64> {
     b[28..32].copy_from_slice(&(OBJECT_SIZE as u32).to_le_bytes());
     b[32..36].copy_from_slice(&(QUEUE_CAPACITY as u32).to_le_bytes());
     b[36..40].copy_from_slice(&fs::euid().to_le_bytes());
+    b[40..48].copy_from_slice(&crate::sys::thread::pid_namespace().to_le_bytes());
     b[80..88].copy_from_slice(&spec.initial_state().to_le_bytes());
     let os = |e| Error::os("initialising an object file", e);
     fs::set_len(fd, OBJECT_SIZE as u64).map_err(os)?;
@@ -302,6 +303,18 @@ fn validate(f: &ObjectFile, path: &std::path::Path) -> Result<(ObjectKind, u32, 
     }
     if h.reserved.iter().any(|r| r.load(Ordering::Relaxed) != 0) {
         return Err(corrupt("reserved header bytes are not zero"));
+    }
+    let (theirs, ours) = (
+        h.pid_ns.load(Ordering::Relaxed),
+        crate::sys::thread::pid_namespace(),
+    );
+    if theirs != ours && theirs != 0 && ours != 0 {
+        return Err(Error::Unsupported(format!(
+            "`{}` was created in another PID namespace (pid:[{theirs}], this process is in pid:[{ours}]); \
+             mutex owners are thread ids, so procsync objects are shared within one PID namespace: \
+             run the processes in the same one",
+            path.display()
+        )));
     }
     let id = h.object_id.load(Ordering::Relaxed);
     if id == 0 {
@@ -593,7 +606,7 @@ mod tests {
             ),
             (patch(28, &8192u32.to_le_bytes()), "bad size field"),
             (patch(32, &7u32.to_le_bytes()), "bad queue capacity"),
-            (patch(40, &[1]), "reserved header bytes are not zero"),
+            (patch(48, &[1]), "reserved header bytes are not zero"),
         ];
         for (bytes, expected) in cases {
             assert_eq!(why(map(&bytes)), expected);

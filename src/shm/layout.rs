@@ -12,7 +12,8 @@
 //! |   28 |    4 | size           | once: 4096                            | must equal the file size          |
 //! |   32 |    4 | queue_capacity | once: [`QUEUE_CAPACITY`]              | must equal it                     |
 //! |   36 |    4 | creator_uid    | once (informational)                  | —                                 |
-//! |   40 |   24 | reserved       | zero                                  | must be zero                      |
+//! |   40 |    8 | pid_ns         | once: creator's PID namespace (inode) | must be ours (owner ids are tids) |
+//! |   48 |   16 | reserved       | zero                                  | must be zero                      |
 //! |   64 |    8 | lock           | holder identity \| CONTENDED (bit 63) | holder liveness checked on steal  |
 //! |   72 |    4 | lock_seq       | bumped by an unlocker with sleepers: futex word of the lock |     |
 //! |   76 |    4 | seq            | bumped by every locked state change: futex word of overflow sleepers | |
@@ -54,7 +55,8 @@
 //! |   0 |    8 | magic    | [`TABLE_MAGIC`]                                      |
 //! |   8 |    4 | version  | [`LAYOUT_VERSION`]                                   |
 //! |  12 |    4 | capacity | [`TABLE_BLOCKS`]                                     |
-//! |  16 |   48 | reserved | zero                                                 |
+//! |  16 |    8 | pid_ns   | the creator's PID namespace: must be ours            |
+//! |  24 |   40 | reserved | zero                                                 |
 //! |  64 | 64×N | blocks   | see below                                            |
 //!
 //! A wait block (64 bytes) belongs to one waiting thread for the duration of a wait:
@@ -135,7 +137,8 @@ pub(crate) struct Header {
     pub size: AtomicU32,
     pub queue_capacity: AtomicU32,
     pub creator_uid: AtomicU32,
-    pub reserved: [AtomicU64; 3],
+    pub pid_ns: AtomicU64,
+    pub reserved: [AtomicU64; 2],
 }
 
 /// Bytes 64..128 of an object file.
@@ -175,7 +178,8 @@ pub(crate) struct TableHeader {
     pub magic: AtomicU64,
     pub version: AtomicU32,
     pub capacity: AtomicU32,
-    pub reserved: [AtomicU64; 6],
+    pub pid_ns: AtomicU64,
+    pub reserved: [AtomicU64; 5],
 }
 
 /// One waiting thread's block.
@@ -208,7 +212,8 @@ const _: () = {
     assert!(offset_of!(Header, param) == 24);
     assert!(offset_of!(Header, size) == 28);
     assert!(offset_of!(Header, queue_capacity) == 32);
-    assert!(offset_of!(Header, reserved) == 40);
+    assert!(offset_of!(Header, pid_ns) == 40);
+    assert!(offset_of!(Header, reserved) == 48);
     assert!(size_of::<Control>() == 64);
     assert!(offset_of!(ObjectFile, ctl) == 64);
     assert!(offset_of!(Control, lock_seq) == 8);

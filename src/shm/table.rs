@@ -82,10 +82,11 @@ impl Table {
 fn init_table(fd: BorrowedFd<'_>) -> Result<()> {
     let os = |e| Error::os("initialising a wait-block table", e);
     fs::set_len(fd, TABLE_SIZE as u64).map_err(os)?;
-    let mut head = [0u8; 16];
+    let mut head = [0u8; 24];
     head[0..8].copy_from_slice(&TABLE_MAGIC.to_le_bytes());
     head[8..12].copy_from_slice(&LAYOUT_VERSION.to_le_bytes());
     head[12..16].copy_from_slice(&(TABLE_BLOCKS as u32).to_le_bytes());
+    head[16..24].copy_from_slice(&crate::sys::thread::pid_namespace().to_le_bytes());
     // Random starting generations, so that entries left by a replaced table never
     // match a block of this one.
     let mut gens = vec![0u8; TABLE_BLOCKS * 4];
@@ -130,6 +131,17 @@ fn open_table(ns: &Arc<Namespace>) -> Result<Table> {
     }
     if h.capacity.load(Ordering::Relaxed) != TABLE_BLOCKS as u32 {
         return Err(corrupt("bad capacity"));
+    }
+    let (theirs, ours) = (
+        h.pid_ns.load(Ordering::Relaxed),
+        crate::sys::thread::pid_namespace(),
+    );
+    if theirs != ours && theirs != 0 && ours != 0 {
+        return Err(Error::Unsupported(format!(
+            "the procsync root `{}` is in use from another PID namespace; procsync objects are \
+             shared within one PID namespace: give this one its own PROCSYNC_ROOT",
+            ns.path.display()
+        )));
     }
     Ok(Table {
         map,

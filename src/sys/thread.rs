@@ -166,3 +166,10 @@ pub(crate) fn with_precise_timers<T>(f: impl FnOnce() -> T) -> T {
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, old as libc::c_ulong, 0, 0, 0) };
     r
 }
+
+/// The inode of this process's PID namespace (`/proc/self/ns/pid`), 0 if unknown.
+/// Identities are thread ids, which mean something only within one PID namespace.
+pub(crate) fn pid_namespace() -> u64 {
+    static NS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *NS.get_or_init(|| rustix::fs::stat("/proc/self/ns/pid").map_or(0, |st| st.st_ino))
+}

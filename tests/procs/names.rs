@@ -396,3 +396,40 @@ fn operations_on_the_wrong_type_are_refused() {
     a.expect("query e", "ok event auto unset");
     a.expect("query s", "ok semaphore count=1 max=2");
 }
+
+/// DESIGN "One PID namespace": owner ids are thread ids, so opening an object from
+/// another PID namespace is a clear error, never silent misbehaviour.
+#[test]
+fn an_object_from_another_pid_namespace_is_a_clear_error() {
+    let root = Root::fresh();
+    let mut a = root.repl();
+    let n = unique("pidns");
+    a.expect(&format!("create mutex m name={n} owned"), "ok created");
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--pid", "--fork", env!("CARGO_BIN_EXE_procsync"), "repl"])
+        .env("PROCSYNC_ROOT", root.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let Ok(child) = cmd.spawn() else {
+        eprintln!("skipped: `unshare` is not available");
+        return;
+    };
+    use std::io::Write;
+    let mut child = child;
+    let mut stdin = child.stdin.take().expect("piped");
+    writeln!(stdin, "open mutex m name={n}").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().expect("unshare repl");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("unshare failed") || stderr.contains("Operation not permitted") {
+        eprintln!("skipped: no permission to create a PID namespace ({stderr})");
+        return;
+    }
+    assert!(
+        stdout.starts_with("err unsupported ") && stdout.contains("another PID namespace"),
+        "expected `err unsupported … another PID namespace …`, got {stdout:?} (stderr {stderr:?})"
+    );
+    a.expect("query m", "ok mutex owner=self recursion=1 abandoned=0");
+}
