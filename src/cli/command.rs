@@ -29,47 +29,11 @@ impl fmt::Display for SyntaxError {
     }
 }
 
-/// An object type, as written in `create` and `open`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `event`
-    Event,
-    /// `mutex`
-    Mutex,
-    /// `semaphore`
-    Semaphore,
-    /// `timer`
-    Timer,
-}
+/// An object type, as written in `create` and `open`: the library's own.
+pub use procsync::ObjectKind as Kind;
 
-/// The type and initial state of a new object (mirrors `procsync::ObjectSpec`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Spec {
-    /// `create event A [manual] [initial]`
-    Event {
-        /// Manual-reset rather than auto-reset.
-        manual: bool,
-        /// Initially set.
-        initial: bool,
-    },
-    /// `create mutex A [owned]`
-    Mutex {
-        /// Initially owned by the creating thread.
-        owned: bool,
-    },
-    /// `create semaphore A initial=I max=M`
-    Semaphore {
-        /// Initial count.
-        initial: u32,
-        /// Maximum count.
-        max: u32,
-    },
-    /// `create timer A [manual]`
-    Timer {
-        /// Manual-reset (notification) rather than synchronization timer.
-        manual: bool,
-    },
-}
+/// The type and initial state of a new object: the library's own.
+pub use procsync::ObjectSpec as Spec;
 
 /// An `access=` list. `all` is kept apart from `synchronize,modify` so that the library,
 /// not the CLI, decides what "all" covers.

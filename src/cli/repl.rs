@@ -27,11 +27,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use procsync::{
-    Access, CreateOptions, Created, Handle, ObjectKind, ObjectSpec, ObjectState, Owner, TimerDue,
-    WaitOutcome,
+    Access, CreateOptions, Created, Handle, ObjectKind, ObjectState, Owner, TimerDue, WaitOutcome,
 };
 
-use super::command::{AccessSpec, Command, Due, Kind, Spec, SyntaxError};
+use super::command::{AccessSpec, Command, Due, SyntaxError};
 use super::{exit, parse};
 use threads::{Job, Output, ReplThread, Tracker};
 
@@ -164,7 +163,7 @@ impl Repl {
             } => {
                 self.check_free(&alias)?;
                 let opts = CreateOptions { mode, inherit };
-                let (handle, created) = Handle::create(object_spec(spec), &name, &opts)?;
+                let (handle, created) = Handle::create(spec, &name, &opts)?;
                 self.insert(alias, handle)?;
                 Ok(match created {
                     Created::New => "ok created",
@@ -180,7 +179,7 @@ impl Repl {
                 inherit,
             } => {
                 self.check_free(&alias)?;
-                let handle = Handle::open(object_kind(kind), &name, access_of(access), inherit)?;
+                let handle = Handle::open(kind, &name, access_of(access), inherit)?;
                 self.insert(alias, handle)?;
                 ok()
             }
@@ -394,24 +393,6 @@ fn format_state(state: ObjectState) -> String {
             if signaled { "signaled" } else { "unsignaled" },
             flag(armed)
         ),
-    }
-}
-
-fn object_kind(kind: Kind) -> ObjectKind {
-    match kind {
-        Kind::Event => ObjectKind::Event,
-        Kind::Mutex => ObjectKind::Mutex,
-        Kind::Semaphore => ObjectKind::Semaphore,
-        Kind::Timer => ObjectKind::Timer,
-    }
-}
-
-fn object_spec(spec: Spec) -> ObjectSpec {
-    match spec {
-        Spec::Event { manual, initial } => ObjectSpec::Event { manual, initial },
-        Spec::Mutex { owned } => ObjectSpec::Mutex { owned },
-        Spec::Semaphore { initial, max } => ObjectSpec::Semaphore { initial, max },
-        Spec::Timer { manual } => ObjectSpec::Timer { manual },
     }
 }
 
