@@ -39,6 +39,11 @@ fn mutex(name: &str) -> Handle {
     .unwrap()
     .0
 }
+fn timer(manual: bool) -> Handle {
+    Handle::create(ObjectSpec::Timer { manual }, "", &CreateOptions::default())
+        .unwrap()
+        .0
+}
 
 #[test]
 fn semaphore_table() {
@@ -356,13 +361,7 @@ fn timer_callback_runs_per_expiration_and_stops_on_cancel() {
     // Issue 6 item 5 (TM-24): the callback observes expirations without consuming a
     // synchronization timer.
     let _r = TestRoot::new();
-    let t = Handle::create(
-        ObjectSpec::Timer { manual: false },
-        "",
-        &CreateOptions::default(),
-    )
-    .unwrap()
-    .0;
+    let t = timer(false);
     let (tx, rx) = std::sync::mpsc::channel();
     t.set_timer_with_callback(
         TimerDue::Relative(Duration::from_millis(20)),
@@ -390,13 +389,7 @@ fn periodic_timer_does_not_accumulate_missed_periods() {
     // TM-13: after several missed periods one wait succeeds, the next only at the
     // next expiration.
     let _r = TestRoot::new();
-    let t = Handle::create(
-        ObjectSpec::Timer { manual: false },
-        "",
-        &CreateOptions::default(),
-    )
-    .unwrap()
-    .0;
+    let t = timer(false);
     t.set_timer(TimerDue::Relative(Duration::ZERO), 50).unwrap();
     std::thread::sleep(Duration::from_millis(180));
     assert_eq!(t.wait(POLL).unwrap(), WaitOutcome::Signaled(0));

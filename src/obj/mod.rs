@@ -436,19 +436,26 @@ impl Object {
             ObjectKind::Event => Ok(event::acquire_locked(self, g)),
             ObjectKind::Semaphore => Ok(semaphore::acquire_locked(self, g)),
             ObjectKind::Mutex => mutex::acquire_locked(self, g, who),
-            ObjectKind::Timer => Ok(timer::acquire_locked(self, g)),
+            // A timer's SIGNALED bit is consumed like an event's (the caller expired it
+            // first: `refresh_locked`).
+            ObjectKind::Timer => Ok(event::acquire_locked(self, g)),
         }
+    }
+
+    /// This object's own namespace's wait-block table, looked up once.
+    fn own_table(&self) -> Result<&Arc<crate::shm::table::Table>> {
+        if let Some(t) = self.own_table.get() {
+            return Ok(t);
+        }
+        let t = crate::shm::table::get(&self.root, self.table_key)?;
+        Ok(self.own_table.get_or_init(|| t))
     }
 
     /// Wait-block table `key` of this object's root (its own namespace's is cached).
     #[inline]
     pub(crate) fn table(&self, key: u32) -> Option<TableRef<'_>> {
         if key == self.table_key {
-            if let Some(t) = self.own_table.get() {
-                return Some(TableRef::Own(t));
-            }
-            let t = crate::shm::table::get(&self.root, key).ok()?;
-            return Some(TableRef::Own(self.own_table.get_or_init(|| t)));
+            return self.own_table().ok().map(|t| TableRef::Own(t));
         }
         crate::shm::table::get(&self.root, key)
             .ok()
@@ -458,11 +465,7 @@ impl Object {
     /// As [`Object::table`], shared.
     pub(crate) fn table_arc(&self, key: u32) -> Result<Arc<crate::shm::table::Table>> {
         if key == self.table_key {
-            if let Some(t) = self.own_table.get() {
-                return Ok(t.clone());
-            }
-            let t = crate::shm::table::get(&self.root, key)?;
-            return Ok(self.own_table.get_or_init(|| t).clone());
+            return self.own_table().cloned();
         }
         crate::shm::table::get(&self.root, key)
     }
@@ -483,7 +486,7 @@ impl Object {
             ObjectKind::Event => event::undo_locked(self, g),
             ObjectKind::Semaphore => semaphore::undo_locked(self, g),
             ObjectKind::Mutex => mutex::undo_locked(self, g, who, abandoned),
-            ObjectKind::Timer => timer::undo_locked(self, g),
+            ObjectKind::Timer => event::undo_locked(self, g),
         }
     }
 }

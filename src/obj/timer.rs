@@ -94,24 +94,6 @@ pub(crate) fn expire_locked(g: &Guard<'_>) -> bool {
     true
 }
 
-/// Takes a signaled timer (the caller expired it first: `Object::refresh_locked`).
-pub(crate) fn acquire_locked(obj: &Object, _g: &Guard<'_>) -> Option<bool> {
-    let s = obj.state().load(Ordering::Relaxed);
-    if s & SIGNALED == 0 {
-        return None;
-    }
-    if !obj.manual {
-        obj.state().store(s & !SIGNALED, Ordering::Relaxed);
-    }
-    Some(false)
-}
-
-pub(crate) fn undo_locked(obj: &Object, _g: &Guard<'_>) {
-    if !obj.manual {
-        obj.state().fetch_or(SIGNALED, Ordering::Relaxed);
-    }
-}
-
 /// `SetWaitableTimer`: `due_ns` on the wall clock if `realtime`, else on the monotonic
 /// clock; `period_ns` 0 for one-shot. Returns the previous signaled state (TM-19).
 pub(crate) fn set(obj: &Object, due_ns: u64, realtime: bool, period_ns: u64) -> bool {

@@ -31,38 +31,10 @@ use crate::harness::{BLOCK_GRACE, LONG_WAIT_MS, Repl, Root, unique};
 /// a hang (process start-up, scheduling on a loaded two-CPU machine, lock recovery after kills).
 const ROUND_SLACK: Duration = Duration::from_secs(5);
 
-/// A tiny seeded PRNG (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
-        v[self.below(v.len())]
-    }
-
-    /// `k` distinct values of `0..n`, in random order.
-    fn distinct(&mut self, n: usize, k: usize) -> Vec<usize> {
-        let mut pool: Vec<usize> = (0..n).collect();
-        (0..k.min(n))
-            .map(|_| pool.remove(self.below(pool.len())))
-            .collect()
-    }
-}
+// A tiny seeded PRNG (SplitMix64), shared with tests/model.rs.
+#[path = "../common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn soak() -> bool {
     std::env::var("PROCSYNC_SOAK").is_ok_and(|v| v == "1")
