@@ -443,6 +443,16 @@ impl Handle {
         })
     }
 
+    /// How many threads, in all processes, are blocked waiting on this object right now
+    /// (queued wait-any and wait-all waiters, and those that found its queue full).
+    ///
+    /// Not a Win32 call: tests and operators use it to know that a waiter is queued
+    /// instead of sleeping. Entries of waits that ended or of dead threads are not counted.
+    pub fn waiters(&self) -> Result<usize> {
+        self.check_open()?;
+        Ok(crate::obj::queue::waiters(&self.obj))
+    }
+
     /// `DuplicateHandle` within this process: same object, the same or fewer rights
     /// (`None` = same access, HD-02); asking for more fails (HD-04).
     pub fn duplicate(&self, access: Option<Access>) -> Result<Handle> {

@@ -9,7 +9,7 @@
 //! run (death signal, kill and reap), and the temporary `PROCSYNC_ROOT` is removed at
 //! the end, on failure, and on SIGINT/SIGTERM/SIGHUP.
 
-mod scenarios;
+use procsync_bench as scenarios;
 
 use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;

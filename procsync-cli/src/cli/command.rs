@@ -144,6 +144,8 @@ pub enum Command {
     },
     /// `query A`
     Query(String),
+    /// `waiters A`: how many threads are blocked waiting on A.
+    Waiters(String),
     /// `dup A B [access=LIST] [close-source]`
     Dup {
         /// Source alias.

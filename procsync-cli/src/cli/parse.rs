@@ -77,6 +77,7 @@ pub fn parse_command(words: &[&str]) -> Result<Command, SyntaxError> {
         "pulse" => Command::Pulse(a.alias()?),
         "cancel" => Command::Cancel(a.alias()?),
         "query" => Command::Query(a.alias()?),
+        "waiters" => Command::Waiters(a.alias()?),
         "close" => Command::Close(a.alias()?),
         "handle" => Command::HandleValue(a.alias()?),
         "release" => {
@@ -459,6 +460,7 @@ mod tests {
             ("pulse e", C::Pulse(s("e"))),
             ("cancel t", C::Cancel(s("t"))),
             ("query e", C::Query(s("e"))),
+            ("waiters e", C::Waiters(s("e"))),
             ("close e", C::Close(s("e"))),
             ("handle e", C::HandleValue(s("e"))),
             ("release s", C::Release { alias: s("s"), count: 1 }),

@@ -27,8 +27,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, measurement::WallTime};
 
-#[path = "../src/cli/bench/scenarios.rs"]
-mod scenarios;
+use procsync_bench as scenarios;
 
 use scenarios::{
     Abandonment, BenchEnv, EventOps, FutexPingPong, Mode, MutexOps, PingPong, Placement, Plan,

@@ -21,8 +21,6 @@
 //! Every named object lives under a fresh temporary `PROCSYNC_ROOT` ([`BenchEnv`]),
 //! removed at the end (also on SIGINT, SIGTERM and SIGHUP).
 
-#![allow(unsafe_code)]
-
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

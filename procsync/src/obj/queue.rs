@@ -486,3 +486,11 @@ fn hand_off(g: &Guard<'_>, make_offers: bool) {
         futex::wake(&ctl.seq, u32::MAX);
     }
 }
+
+/// Live waiters of `obj`: queued entries whose wait is still pending and whose thread
+/// exists, plus the sleepers that found the queue full.
+pub(crate) fn waiters(obj: &Object) -> usize {
+    let g = obj.lock();
+    purge(&g, true);
+    len(&g) + g.obj.file().ctl.overflow.load(Ordering::Relaxed) as usize
+}

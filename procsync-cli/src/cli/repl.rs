@@ -247,6 +247,7 @@ impl Repl {
                 Ok(single(procsync::signal_and_wait(&signal, &wait, timeout)?))
             }
             Command::Query(alias) => Ok(format_state(self.get(&alias)?.query()?)),
+            Command::Waiters(alias) => Ok(format!("ok {}", self.get(&alias)?.waiters()?)),
             Command::Inheritable { alias, on } => {
                 self.get(&alias)?.set_inheritable(on)?;
                 ok()

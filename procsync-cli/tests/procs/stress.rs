@@ -32,7 +32,7 @@ use crate::harness::{BLOCK_GRACE, LONG_WAIT_MS, Repl, Root, unique};
 const ROUND_SLACK: Duration = Duration::from_secs(5);
 
 // A tiny seeded PRNG (SplitMix64), shared with tests/model.rs.
-#[path = "../common/rng.rs"]
+#[path = "../../../procsync/tests/common/rng.rs"]
 mod rng;
 use rng::Rng;
 

@@ -784,7 +784,7 @@ fn names_replaced_by_links_directories_and_fifos_are_refused_without_hanging() {
 // The fuzz corpus
 
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/open_object")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../procsync/fuzz/corpus/open_object")
 }
 
 fn corpus() -> Vec<(String, Vec<u8>)> {
