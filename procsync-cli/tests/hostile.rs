@@ -46,10 +46,13 @@ const OFF_RECURSION: u64 = 88;
 const OFF_QUEUE_LEN: u64 = 92;
 const OFF_TIMER: u64 = 104;
 const OFF_QUEUE: u64 = 128;
-const QUEUE_CAPACITY: u64 = 248;
+const QUEUE_CAPACITY: u64 = 165;
+/// Bytes of one queue entry.
+const ENTRY_SIZE: usize = 24;
 const WAITERS: u64 = 1 << 63;
 const ENTRY_ANY: u32 = 1;
-const GLOBAL_TABLE: u32 = u32::MAX;
+/// A segment id that names nothing a waiter created (ids are small counters).
+const NO_SEGMENT: u32 = u32::MAX;
 
 /// How long any command, or a wait beyond its timeout, may take in these tests: a hang is
 /// anything longer. Lock recovery from a dead holder costs 20 ms slices.
@@ -240,8 +243,8 @@ fn corrupt_headers_and_sizes_are_clear_errors_at_open() {
             "bad magic",
         ),
         (
-            "layout version 2",
-            u32_at(OFF_VERSION, 2),
+            "layout version 1 (an older build's)",
+            u32_at(OFF_VERSION, 1),
             "unknown layout version",
         ),
         (
@@ -274,8 +277,8 @@ fn corrupt_headers_and_sizes_are_clear_errors_at_open() {
         ),
         ("size field 8192", u32_at(OFF_SIZE, 8192), "bad size field"),
         (
-            "queue capacity 249",
-            u32_at(OFF_CAPACITY, 249),
+            "queue capacity 166",
+            u32_at(OFF_CAPACITY, 166),
             "bad queue capacity",
         ),
         (
@@ -408,7 +411,6 @@ fn mutex_owned_by_a_thread_that_never_existed_is_abandoned() {
 fn garbage_lock_words_and_queues_are_recovered() {
     let root = Root::fresh();
     let (mut a, mut b) = (root.repl(), root.repl());
-    let uid = uid_of(&root);
     let n = unique("hostile-q");
     a.expect(&format!("create event e name={n} manual"), "ok created");
     b.expect(&format!("open event e name={n}"), "ok");
@@ -416,12 +418,14 @@ fn garbage_lock_words_and_queues_are_recovered() {
     let good = fs::read(&path).expect("object file");
     let mut rng = Rng(0x5EED_1234_5678_9ABC);
 
-    let entry = |table: u32, block: u32, generation: u32, meta: u32| -> Vec<u8> {
+    // seg, block, generation, meta, who (a thread identity that never existed).
+    let entry = |seg: u32, block: u32, generation: u32, meta: u32| -> Vec<u8> {
         [
-            table.to_le_bytes(),
-            block.to_le_bytes(),
-            generation.to_le_bytes(),
-            meta.to_le_bytes(),
+            &seg.to_le_bytes()[..],
+            &block.to_le_bytes(),
+            &generation.to_le_bytes(),
+            &meta.to_le_bytes(),
+            &0x3FFF_0000_FFFFu64.to_le_bytes(),
         ]
         .concat()
     };
@@ -430,41 +434,38 @@ fn garbage_lock_words_and_queues_are_recovered() {
     let mut queues: Vec<(&str, Vec<u8>, u32)> = Vec::new();
     queues.push((
         "a huge queue length over an empty queue",
-        vec![0; 3968],
+        vec![0; 3960],
         u32::MAX,
     ));
-    queues.push(("random bytes", rng.bytes(3968), 248));
+    queues.push(("random bytes", rng.bytes(3960), 165));
     queues.push((
         "random bytes, length 0x8000_0001",
-        rng.bytes(3968),
+        rng.bytes(3960),
         0x8000_0001,
     ));
     let mut stale = Vec::new();
-    for i in 0..248u32 {
-        // Our own table, blocks in and out of range, generations that match nothing.
-        stale.extend(entry(uid, (i * 37) % 5000, rng.next() as u32, any(i % 70)));
+    for i in 0..165u32 {
+        // Segment ids that may exist, blocks in and out of range, generations that
+        // match nothing.
+        stale.extend(entry(i % 4, (i * 37) % 50, rng.next() as u32, any(i % 70)));
     }
-    queues.push((
-        "decodable entries of our table, stale or out of range",
-        stale,
-        248,
-    ));
+    queues.push(("decodable entries, stale or out of range", stale, 165));
     let mut foreign = Vec::new();
-    for i in 0..248u32 {
-        // Tables that cannot be opened: another user's, that does not exist.
-        foreign.extend(entry(4242 + i % 3, i, 1, any(0)));
+    for i in 0..165u32 {
+        // Segments that do not exist.
+        foreign.extend(entry(0x7000_0000 + i % 3, i % 32, 1, any(0)));
     }
     queues.push((
-        "a full queue of entries naming unreachable tables",
+        "a full queue of entries naming unreachable segments",
         foreign,
-        248,
+        165,
     ));
     let mut global = Vec::new();
     for i in 0..8u32 {
-        global.extend(entry(GLOBAL_TABLE, i, rng.next() as u32, any(i)));
+        global.extend(entry(NO_SEGMENT, i, rng.next() as u32, any(i)));
     }
-    global.resize(3968, 0);
-    queues.push(("entries naming the global table", global, 8));
+    global.resize(3960, 0);
+    queues.push(("entries naming no segment", global, 8));
 
     // Lock words: free, a holder that never existed, a dead process's real thread.
     let dead_pid = {
@@ -938,15 +939,16 @@ fn fuzz_mutation_loop() {
                 }
                 4 => {
                     // A queue entry: random but decodable.
-                    let e = 128 + 16 * (rng.next() % 248) as usize;
-                    if e + 16 <= b.len() {
+                    let e = 128 + ENTRY_SIZE * (rng.next() % QUEUE_CAPACITY) as usize;
+                    if e + ENTRY_SIZE <= b.len() {
                         let meta = (rng.next() % 64) as u32 | ((1 + rng.next() % 2) as u32) << 8;
                         b[e..e + 4].copy_from_slice(&(rng.next() as u32 % 3).to_le_bytes());
                         b[e + 4..e + 8]
                             .copy_from_slice(&((rng.next() % 4200) as u32).to_le_bytes());
                         b[e + 8..e + 12].copy_from_slice(&(rng.next() as u32).to_le_bytes());
                         b[e + 12..e + 16].copy_from_slice(&meta.to_le_bytes());
-                        b[92..96].copy_from_slice(&((rng.next() % 250) as u32).to_le_bytes());
+                        b[e + 16..e + 24].copy_from_slice(&rng.next().to_le_bytes());
+                        b[92..96].copy_from_slice(&((rng.next() % 170) as u32).to_le_bytes());
                     }
                 }
                 5 => {
@@ -1171,16 +1173,17 @@ fn generate_fuzz_corpus() {
         let mut r = Rng(42);
         let g = r.bytes(4096 - 128);
         b[128..].copy_from_slice(&g);
-        put32(b, 92, 248);
+        put32(b, 92, QUEUE_CAPACITY as u32);
     });
-    mutate("state-queue-foreign-tables", "semaphore-1-waiter", &|b| {
-        for i in 0..248 {
-            let e = 128 + 16 * i;
-            b[e..e + 4].copy_from_slice(&(4242u32 + i as u32 % 2).to_le_bytes());
-            b[e + 4..e + 8].copy_from_slice(&(i as u32).to_le_bytes());
+    mutate("state-queue-foreign-segments", "semaphore-1-waiter", &|b| {
+        for i in 0..QUEUE_CAPACITY as usize {
+            let e = 128 + ENTRY_SIZE * i;
+            b[e..e + 4].copy_from_slice(&(0x7000_0000u32 + i as u32 % 2).to_le_bytes());
+            b[e + 4..e + 8].copy_from_slice(&(i as u32 % 32).to_le_bytes());
             b[e + 12..e + 16].copy_from_slice(&(1u32 << 8).to_le_bytes());
+            b[e + 16..e + 24].copy_from_slice(&0x3FFF_0000_FFFFu64.to_le_bytes());
         }
-        put32(b, 92, 248);
+        put32(b, 92, QUEUE_CAPACITY as u32);
     });
     mutate("state-queue-index-63", "event-auto-3-waiters", &|b| {
         put32(b, 128 + 12, 63 | (1 << 8))

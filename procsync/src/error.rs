@@ -99,6 +99,12 @@ pub enum Error {
         /// What failed validation.
         why: &'static str,
     },
+    /// An object's internal lock is kept by a live process past the lock bound.
+    #[error("{what}; try again, or find and stop that process")]
+    Busy {
+        /// Which object, and why.
+        what: String,
+    },
     /// A limit was reached (descriptors, memory, queue slots, wait blocks).
     #[error("{what}: limit reached; {remedy}")]
     Exhausted {
@@ -132,7 +138,10 @@ impl Error {
             Error::AccessDenied { .. } => "access-denied",
             Error::NotInheritable(_) => "not-inheritable",
             Error::Unsupported(_) => "unsupported",
-            Error::Corrupt { .. } | Error::Exhausted { .. } | Error::Os { .. } => "io",
+            Error::Corrupt { .. }
+            | Error::Exhausted { .. }
+            | Error::Busy { .. }
+            | Error::Os { .. } => "io",
         }
     }
 

@@ -28,6 +28,7 @@
 mod error;
 mod handle;
 mod obj;
+mod park;
 mod shm;
 mod sys;
 mod wait;
@@ -94,7 +95,6 @@ pub fn __fuzz_open_object(bytes: &[u8]) -> std::result::Result<String, String> {
         "<fuzz>".into(),
     )
     .map_err(|e| e.to_string())?;
-    shm::table::handle_opened(&root);
     let me = thread::ident();
     let mut log = format!("{}:", o.kind.name());
     // Gives back what a poll wait took, as the REPL's caller would.
@@ -138,8 +138,7 @@ pub fn __fuzz_open_object(bytes: &[u8]) -> std::result::Result<String, String> {
         ObjectKind::Mutex => {
             let v = mutex::query(&o);
             if v.owner != 0 && v.owner != me && !thread::ident_alive(v.owner) {
-                let g = o.lock();
-                mutex::check_owner_locked(&g);
+                let _ = mutex::abandon_if_dead(&o, v.owner);
             }
             let v = mutex::query(&o);
             let _ = write!(
@@ -165,9 +164,9 @@ pub fn __fuzz_open_object(bytes: &[u8]) -> std::result::Result<String, String> {
             let _ = write!(
                 log,
                 " set={} pulse={} reset={}",
-                event::set(&o),
-                event::pulse(&o),
-                event::reset(&o)
+                event::set(&o).is_ok_and(|x| x),
+                event::pulse(&o).is_ok_and(|x| x),
+                event::reset(&o).is_ok_and(|x| x)
             );
         }
         ObjectKind::Semaphore => {
@@ -178,11 +177,10 @@ pub fn __fuzz_open_object(bytes: &[u8]) -> std::result::Result<String, String> {
             );
         }
         ObjectKind::Timer => {
-            let _ = write!(log, " cancel={}", timer::cancel(&o));
+            let _ = write!(log, " cancel={:?}", timer::cancel(&o).map_err(|e| e.code()));
         }
         ObjectKind::Mutex => {}
     }
     drop(o);
-    shm::table::handle_closed(&root);
     Ok(log)
 }

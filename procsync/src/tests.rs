@@ -405,12 +405,12 @@ fn periodic_timer_does_not_accumulate_missed_periods() {
 
 #[test]
 fn more_waiters_than_queue_slots_all_get_through() {
-    // More threads than an object's queue holds (248): the rest take the overflow
+    // More threads than an object's queue holds (QUEUE_CAPACITY): the rest take the overflow
     // path. A manual event releases all; a semaphore hands out exactly its units.
     let _r = TestRoot::new();
     let e = Arc::new(event("", true, false));
     let s = Arc::new(sem("", 0, 1000));
-    let n = 300;
+    let n = crate::shm::layout::QUEUE_CAPACITY as u32 + 50;
     let ready = Arc::new(AtomicU32::new(0));
     let ts: Vec<_> = (0..n)
         .map(|_| {
@@ -422,7 +422,9 @@ fn more_waiters_than_queue_slots_all_get_through() {
             })
         })
         .collect();
-    while ready.load(Ordering::SeqCst) < n || queue_len(&e) < 248 {
+    while ready.load(Ordering::SeqCst) < n
+        || queue_len(&e) < crate::shm::layout::QUEUE_CAPACITY as u32
+    {
         std::thread::yield_now();
     }
     e.set().unwrap();

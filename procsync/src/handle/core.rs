@@ -12,9 +12,8 @@ use crate::obj::{
     self, Backing, Fast, Object, ObjectKind, ObjectSpec, event, mutex, semaphore, timer,
 };
 use crate::shm::file::{Created, Mode, NamedFile};
-use crate::shm::layout::GLOBAL_TABLE;
+use crate::shm::layout::GLOBAL_NS;
 use crate::shm::root::{self, NsKind};
-use crate::shm::table;
 use crate::sys::time::Deadline;
 use crate::sys::{fs, thread, unix};
 use crate::wait::{self, MAX_WAIT_OBJECTS, WaitOutcome, abandon};
@@ -128,7 +127,6 @@ impl Drop for Handle {
         super::timer::stop_callback(self);
         // The value's descriptor closes before the object (a field, dropped after this).
         registry::unregister(&self.slot);
-        table::handle_closed(&self.obj.root);
     }
 }
 
@@ -148,7 +146,6 @@ impl Handle {
         inherit: bool,
     ) -> Result<Handle> {
         let slot = registry::register(fd, obj.kind, access, inherit)?;
-        table::handle_opened(&obj.root);
         static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
         Ok(Handle {
@@ -319,30 +316,18 @@ impl Handle {
     /// `SetEvent`: returns the previous state. A set with waiters hands the signal over
     /// at once (EV-08, EV-09).
     pub fn set(&self) -> Result<bool> {
-        Ok(event::set(self.need(
-            ObjectKind::Event,
-            "set",
-            Some(Access::MODIFY),
-        )?))
+        event::set(self.need(ObjectKind::Event, "set", Some(Access::MODIFY))?)
     }
 
     /// `ResetEvent`: returns the previous state.
     pub fn reset(&self) -> Result<bool> {
-        Ok(event::reset(self.need(
-            ObjectKind::Event,
-            "reset",
-            Some(Access::MODIFY),
-        )?))
+        event::reset(self.need(ObjectKind::Event, "reset", Some(Access::MODIFY))?)
     }
 
     /// `PulseEvent` (legacy, racy by design as on Windows: only threads waiting at this
     /// instant are released; see PU-06). Returns the previous state.
     pub fn pulse(&self) -> Result<bool> {
-        Ok(event::pulse(self.need(
-            ObjectKind::Event,
-            "pulse",
-            Some(Access::MODIFY),
-        )?))
+        event::pulse(self.need(ObjectKind::Event, "pulse", Some(Access::MODIFY))?)
     }
 
     /// `ReleaseSemaphore(count)` → previous count; `ReleaseMutex` (count must be 1) →
@@ -416,9 +401,7 @@ impl Handle {
                 let mut v = mutex::query(o);
                 if v.owner != 0 && v.owner != me && !thread::ident_alive(v.owner) {
                     // AB-04: a dead owner means free + abandoned.
-                    let g = o.lock();
-                    mutex::check_owner_locked(&g);
-                    drop(g);
+                    mutex::abandon_if_dead(o, v.owner)?;
                     v = mutex::query(o);
                 }
                 let owner = match v.owner {
@@ -433,7 +416,7 @@ impl Handle {
                 }
             }
             ObjectKind::Timer => {
-                let (manual, signaled, armed) = timer::query(o);
+                let (manual, signaled, armed) = timer::query(o)?;
                 ObjectState::Timer {
                     manual,
                     signaled,
@@ -450,7 +433,7 @@ impl Handle {
     /// instead of sleeping. Entries of waits that ended or of dead threads are not counted.
     pub fn waiters(&self) -> Result<usize> {
         self.check_open()?;
-        Ok(crate::obj::queue::waiters(&self.obj))
+        crate::obj::queue::waiters(&self.obj)
     }
 
     /// `DuplicateHandle` within this process: same object, the same or fewer rights
@@ -502,7 +485,7 @@ fn open_named(
         });
     }
     let key = if ns.kind == NsKind::Global {
-        GLOBAL_TABLE
+        GLOBAL_NS
     } else {
         ns.table_key
     };

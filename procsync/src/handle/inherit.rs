@@ -40,7 +40,7 @@ use super::registry::{self, Origin};
 use crate::error::{Error, Result};
 use crate::obj::{Backing, Object, ObjectKind};
 use crate::shm::file::NamedFile;
-use crate::shm::layout::GLOBAL_TABLE;
+use crate::shm::layout::GLOBAL_NS;
 use crate::shm::root::{self, NsKind};
 use crate::sys::{fs, unix};
 
@@ -281,7 +281,7 @@ pub(super) fn handle_from_fd(
         let ns = match l.ns {
             NsKind::Global => root::namespace(&l.root, NsKind::Global).ok(),
             NsKind::Local if l.uid == euid => root::namespace(&l.root, NsKind::Local).ok(),
-            NsKind::Local => root::namespace_for_table(&l.root, l.uid).ok(),
+            NsKind::Local => root::namespace_of(&l.root, l.uid).ok(),
         };
         let global = l.ns == NsKind::Global;
         // Without its namespace (the name was removed, or this user may not enter the
@@ -296,12 +296,12 @@ pub(super) fn handle_from_fd(
             Ok(file) => {
                 let display = display_name(l.ns, file.name());
                 let file_path = dir.join(file.name());
-                let key = if global { GLOBAL_TABLE } else { l.uid };
+                let key = if global { GLOBAL_NS } else { l.uid };
                 (Backing::Named(file), file_path, l.root, key, display)
             }
             Err(fd) => {
                 let display = format!("<removed name in {}>", dir.display());
-                let key = if global { GLOBAL_TABLE } else { euid };
+                let key = if global { GLOBAL_NS } else { euid };
                 (Backing::Unnamed(fd), live, l.root, key, display)
             }
         }

@@ -69,12 +69,7 @@ impl Handle {
             }
             TimerDue::AbsoluteUnixMs(ms) => (ms.saturating_mul(1_000_000), true),
         };
-        Ok(timer::set(
-            o,
-            due_ns,
-            realtime,
-            u64::from(period_ms) * 1_000_000,
-        ))
+        timer::set(o, due_ns, realtime, u64::from(period_ms) * 1_000_000)
     }
 
     /// `SetWaitableTimer` with a completion routine: as [`Handle::set_timer`], and
@@ -112,8 +107,9 @@ impl Handle {
                         return; // cancelled, or a one-shot that has fired
                     }
                     if due.remaining() == Some(Duration::ZERO) {
-                        let g = obj.lock();
-                        timer::expire_locked(&g);
+                        if let Ok(g) = obj.lock_bounded() {
+                            timer::expire_locked(&g);
+                        }
                         continue;
                     }
                     let slice = due.min(Deadline::At(Instant::now() + Duration::from_secs(1)));
@@ -133,7 +129,7 @@ impl Handle {
     /// blocked waiters keep waiting (TM-17). Returns the previous signaled state.
     pub fn cancel_timer(&self) -> Result<bool> {
         let o = self.need(ObjectKind::Timer, "cancel", Some(Access::MODIFY))?;
-        let prev = timer::cancel(o);
+        let prev = timer::cancel(o)?;
         stop_callback(self);
         Ok(prev)
     }

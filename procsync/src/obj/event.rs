@@ -10,8 +10,9 @@
 
 use std::sync::atomic::Ordering;
 
-use super::queue::{satisfy_locked, satisfy_without_offers};
+use super::signal::{signal, signal_then};
 use super::{Fast, Guard, Object};
+use crate::error::Result;
 use crate::shm::layout::*;
 
 #[inline]
@@ -56,15 +57,15 @@ pub(crate) fn undo_locked(obj: &Object, _g: &Guard<'_>) {
 
 /// `SetEvent`; returns the previous state (EV-03, EV-04).
 #[inline]
-pub(crate) fn set(obj: &Object) -> bool {
+pub(crate) fn set(obj: &Object) -> Result<bool> {
     let st = obj.state();
     let mut s = st.load(Ordering::Relaxed);
     while s & WAITERS == 0 {
         if s & SIGNALED != 0 {
-            return true;
+            return Ok(true);
         }
         match st.compare_exchange_weak(s, s | SIGNALED, Ordering::Release, Ordering::Relaxed) {
-            Ok(_) => return false,
+            Ok(_) => return Ok(false),
             Err(now) => s = now,
         }
     }
@@ -72,39 +73,40 @@ pub(crate) fn set(obj: &Object) -> bool {
 }
 
 #[cold]
-fn set_slow(obj: &Object) -> bool {
-    let g = obj.lock();
-    let prev = obj.state().fetch_or(SIGNALED, Ordering::Relaxed) & SIGNALED != 0;
-    satisfy_locked(&g);
-    prev
+fn set_slow(obj: &Object) -> Result<bool> {
+    signal(obj, |_| {
+        Ok(obj.state().fetch_or(SIGNALED, Ordering::Relaxed) & SIGNALED != 0)
+    })
 }
 
 /// `ResetEvent`; returns the previous state (EV-05).
 #[inline]
-pub(crate) fn reset(obj: &Object) -> bool {
+pub(crate) fn reset(obj: &Object) -> Result<bool> {
     let st = obj.state();
     let mut s = st.load(Ordering::Relaxed);
     while s & WAITERS == 0 {
         if s & SIGNALED == 0 {
-            return false;
+            return Ok(false);
         }
         match st.compare_exchange_weak(s, s & !SIGNALED, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return true,
+            Ok(_) => return Ok(true),
             Err(now) => s = now,
         }
     }
-    let _g = obj.lock();
-    obj.state().fetch_and(!SIGNALED, Ordering::Relaxed) & SIGNALED != 0
+    let _g = obj.lock_bounded()?;
+    Ok(obj.state().fetch_and(!SIGNALED, Ordering::Relaxed) & SIGNALED != 0)
 }
 
 /// `PulseEvent`; returns the previous state (PU-04). Legacy and racy by design: only
 /// threads queued at this instant are released.
-pub(crate) fn pulse(obj: &Object) -> bool {
-    let g = obj.lock();
-    let prev = obj.state().fetch_or(SIGNALED, Ordering::Relaxed) & SIGNALED != 0;
-    satisfy_without_offers(&g);
-    obj.state().fetch_and(!SIGNALED, Ordering::Relaxed);
-    prev
+pub(crate) fn pulse(obj: &Object) -> Result<bool> {
+    signal_then(
+        obj,
+        |_| Ok(obj.state().fetch_or(SIGNALED, Ordering::Relaxed) & SIGNALED != 0),
+        |_| {
+            obj.state().fetch_and(!SIGNALED, Ordering::Relaxed);
+        },
+    )
 }
 
 /// `(manual, signaled)`.

@@ -35,18 +35,65 @@ pub(crate) struct Guard<'a> {
     pub obj: &'a Object,
 }
 
+/// How long any lock acquisition waits for a *live* holder before it reports the
+/// object as busy: procsync holds object locks for microseconds, so a holder that
+/// keeps one this long is stopped (a debugger, SIGSTOP) or hostile. Dead holders are
+/// recovered long before (see the module doc).
+pub(crate) const LOCK_BOUND: Duration = Duration::from_secs(5);
+
 impl Object {
-    /// Takes the object lock (recovering it from a dead holder) and freezes the
-    /// lock-free paths by setting WAITERS.
-    pub(crate) fn lock(&self) -> Guard<'_> {
-        loop {
-            if let Some(g) = self.lock_until(Deadline::Never) {
-                return g;
-            }
+    /// Takes the object lock (recovering it from a dead holder), waiting at most
+    /// [`LOCK_BOUND`]; a live holder that keeps it longer is an error for this
+    /// object only.
+    pub(crate) fn lock_bounded(&self) -> crate::Result<Guard<'_>> {
+        self.lock_within(Deadline::Never)?
+            .ok_or_else(|| self.busy())
+    }
+
+    /// As [`Object::lock_bounded`], giving up at `deadline` too (`Ok(None)`).
+    pub(crate) fn lock_within(&self, deadline: Deadline) -> crate::Result<Option<Guard<'_>>> {
+        let bound = Instant::now() + LOCK_BOUND;
+        let bound_first = match deadline {
+            Deadline::Never => true,
+            Deadline::At(t) => bound < t,
+            Deadline::Now => false,
+        };
+        let d = if bound_first {
+            Deadline::At(bound)
+        } else {
+            deadline
+        };
+        match self.lock_until(d) {
+            Some(g) => Ok(Some(g)),
+            None if bound_first => Err(self.busy()),
+            None => Ok(None),
         }
     }
 
-    /// As [`Object::lock`], giving up at `deadline` (a timed wait must not outlive its
+    /// One attempt, no waiting.
+    pub(crate) fn try_lock(&self) -> Option<Guard<'_>> {
+        let me = thread::ident();
+        self.file()
+            .ctl
+            .lock
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| self.freeze(me))
+    }
+
+    fn busy(&self) -> crate::Error {
+        crate::Error::Busy {
+            what: format!(
+                "the internal lock of `{}` (under `{}`) has been held for more than {} s by a \
+                 live process (stopped in a debugger, or not a procsync process)",
+                self.display,
+                self.root.display(),
+                LOCK_BOUND.as_secs()
+            ),
+        }
+    }
+
+    /// Takes the lock, giving up at `deadline` (a timed wait must not outlive its
     /// timeout because a hostile or stopped process sits on the lock).
     pub(crate) fn lock_until(&self, deadline: Deadline) -> Option<Guard<'_>> {
         let ctl = &self.file().ctl;

@@ -15,9 +15,11 @@
 
 pub(crate) mod event;
 pub(crate) mod lock;
+pub(crate) mod lockset;
 pub(crate) mod mutex;
 pub(crate) mod queue;
 pub(crate) mod semaphore;
+pub(crate) mod signal;
 pub(crate) mod timer;
 
 use std::os::fd::BorrowedFd;
@@ -219,6 +221,11 @@ fn live() -> std::sync::MutexGuard<'static, std::collections::HashMap<u64, Vec<W
         .unwrap_or_else(|e| e.into_inner())
 }
 
+/// An object this process maps, by id (any of its mappings).
+pub(crate) fn lookup(id: u64) -> Option<Arc<Object>> {
+    live().get(&id)?.iter().find_map(Weak::upgrade)
+}
+
 fn register(o: Object) -> Arc<Object> {
     let o = Arc::new(o);
     live().entry(o.id).or_default().push(Arc::downgrade(&o));
@@ -266,16 +273,13 @@ pub(crate) struct Object {
     pub max: u32,
     /// Random id: identity for wait-all duplicate detection and lock order.
     pub id: u64,
-    /// Root whose wait-block tables this object's waiters use.
+    /// The procsync root the object lives under (for messages).
     pub root: PathBuf,
-    /// Table key of the namespace (`uid` or `GLOBAL_TABLE`).
-    pub table_key: u32,
+    /// Namespace key: the owner's uid for a `Local\` namespace (and unnamed objects),
+    /// `GLOBAL_NS` for `Global\`. Decides which wait blocks its queue entries may name.
+    pub ns_key: u32,
     /// For messages.
     pub display: String,
-    /// The wait-block table of this object's own namespace, once looked up: every
-    /// hand-off needs the waiter's table, and this spares the registry's lock and
-    /// hashing in the common case.
-    own_table: std::sync::OnceLock<Arc<crate::shm::table::Table>>,
     /// Held for its `Drop` (close + last-close probe), after the mapping.
     _backing: Backing,
 }
@@ -338,7 +342,7 @@ impl Object {
         backing: Backing,
         path: PathBuf,
         root: PathBuf,
-        table_key: u32,
+        ns_key: u32,
         display: String,
     ) -> Result<Arc<Object>> {
         let map = SharedMap::<ObjectFile>::new(backing.fd()).map_err(|e| match e {
@@ -360,11 +364,16 @@ impl Object {
             },
             id,
             root,
-            table_key,
+            ns_key,
             display,
-            own_table: std::sync::OnceLock::new(),
             _backing: backing,
         }))
+    }
+
+    /// The number of [`Object::backing_fd`] (recorded in a wait-all's block, so that a
+    /// signaller in another process can fetch it).
+    pub(crate) fn backing_fd_number(&self) -> u32 {
+        std::os::fd::AsRawFd::as_raw_fd(&self._backing.fd()) as u32
     }
 
     /// The share-locked descriptor that keeps the object alive (a handle duplicates it
@@ -442,34 +451,6 @@ impl Object {
         }
     }
 
-    /// This object's own namespace's wait-block table, looked up once.
-    fn own_table(&self) -> Result<&Arc<crate::shm::table::Table>> {
-        if let Some(t) = self.own_table.get() {
-            return Ok(t);
-        }
-        let t = crate::shm::table::get(&self.root, self.table_key)?;
-        Ok(self.own_table.get_or_init(|| t))
-    }
-
-    /// Wait-block table `key` of this object's root (its own namespace's is cached).
-    #[inline]
-    pub(crate) fn table(&self, key: u32) -> Option<TableRef<'_>> {
-        if key == self.table_key {
-            return self.own_table().ok().map(|t| TableRef::Own(t));
-        }
-        crate::shm::table::get(&self.root, key)
-            .ok()
-            .map(TableRef::Other)
-    }
-
-    /// As [`Object::table`], shared.
-    pub(crate) fn table_arc(&self, key: u32) -> Result<Arc<crate::shm::table::Table>> {
-        if key == self.table_key {
-            return self.own_table().cloned();
-        }
-        crate::shm::table::get(&self.root, key)
-    }
-
     /// Brings a timer's state up to date (expires it if due, handing it to queued
     /// waiters first); nothing for the other kinds. Call before `acquire_locked` when
     /// acting for the calling thread.
@@ -487,22 +468,6 @@ impl Object {
             ObjectKind::Semaphore => semaphore::undo_locked(self, g),
             ObjectKind::Mutex => mutex::undo_locked(self, g, who, abandoned),
             ObjectKind::Timer => event::undo_locked(self, g),
-        }
-    }
-}
-
-/// A wait-block table, borrowed from an object's cache or shared from the registry.
-pub(crate) enum TableRef<'a> {
-    Own(&'a crate::shm::table::Table),
-    Other(Arc<crate::shm::table::Table>),
-}
-
-impl std::ops::Deref for TableRef<'_> {
-    type Target = crate::shm::table::Table;
-    fn deref(&self) -> &Self::Target {
-        match self {
-            TableRef::Own(t) => t,
-            TableRef::Other(t) => t,
         }
     }
 }
@@ -596,7 +561,7 @@ mod tests {
             ),
             (vec![0xA5; OBJECT_SIZE], "bad magic"),
             (vec![0; OBJECT_SIZE], "bad magic"),
-            (patch(8, &2u32.to_le_bytes()), "unknown layout version"),
+            (patch(8, &1u32.to_le_bytes()), "unknown layout version"),
             (patch(12, &9u32.to_le_bytes()), "unknown object type"),
             (patch(16, &0u64.to_le_bytes()), "object id is zero"),
             (
@@ -641,7 +606,7 @@ mod tests {
         });
         b[92..96].copy_from_slice(&u32::MAX.to_le_bytes());
         let o = map(&b).unwrap();
-        let g = o.lock();
+        let g = o.lock_bounded().unwrap();
         assert_eq!(queue::len(&g), QUEUE_CAPACITY);
     }
 }

@@ -16,7 +16,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::queue::satisfy_locked;
+use super::signal::{hand_off_held, signal};
 use super::{Fast, Guard, Object};
 use crate::error::{Error, Result};
 use crate::shm::layout::*;
@@ -70,7 +70,7 @@ pub(crate) fn acquire_locked(obj: &Object, g: &Guard<'_>, who: u64) -> Result<Op
         }
         // AB-07: the owner died owning it. Queued waiters come first.
         abandon_locked(g);
-        satisfy_locked(g);
+        hand_off_held(g);
         if obj.state().load(Ordering::Relaxed) & OWNER_MASK != 0 {
             return Ok(None);
         }
@@ -106,15 +106,6 @@ pub(crate) fn abandon_locked(g: &Guard<'_>) {
     ctl.recursion.store(0, Ordering::Relaxed);
     ctl.state
         .store((s & WAITERS) | ABANDONED, Ordering::Relaxed);
-}
-
-/// Abandons the mutex if its owner is dead; hands it to the next waiter.
-pub(crate) fn check_owner_locked(g: &Guard<'_>) {
-    let owner = g.obj.state().load(Ordering::Relaxed) & OWNER_MASK;
-    if owner != 0 && !thread::ident_alive(owner) {
-        abandon_locked(g);
-        satisfy_locked(g);
-    }
 }
 
 pub(crate) fn repair_locked(g: &Guard<'_>) {
@@ -153,16 +144,16 @@ pub(crate) fn release(obj: &Object, me: u64) -> Result<u32> {
 
 #[cold]
 fn release_slow(obj: &Object, me: u64) -> Result<u32> {
-    let g = obj.lock();
-    let ctl = &obj.file().ctl;
-    let s = ctl.state.load(Ordering::Relaxed);
-    if s & OWNER_MASK != me {
-        return Err(Error::NotOwner);
-    }
-    ctl.recursion.store(0, Ordering::Relaxed);
-    ctl.state.store(s & WAITERS, Ordering::Relaxed);
-    satisfy_locked(&g);
-    Ok(1)
+    signal(obj, |_| {
+        let ctl = &obj.file().ctl;
+        let s = ctl.state.load(Ordering::Relaxed);
+        if s & OWNER_MASK != me {
+            return Err(Error::NotOwner);
+        }
+        ctl.recursion.store(0, Ordering::Relaxed);
+        ctl.state.store(s & WAITERS, Ordering::Relaxed);
+        Ok(1)
+    })
 }
 
 /// Called when thread `me` ends: abandons the mutex if it still owns it (AB-01).
@@ -170,11 +161,28 @@ pub(crate) fn abandon_by(obj: &Object, me: u64) {
     if obj.state().load(Ordering::Relaxed) & OWNER_MASK != me {
         return;
     }
-    let g = obj.lock();
-    if obj.state().load(Ordering::Relaxed) & OWNER_MASK == me {
-        abandon_locked(&g);
-        satisfy_locked(&g);
+    let _ = signal(obj, |g| {
+        if obj.state().load(Ordering::Relaxed) & OWNER_MASK == me {
+            abandon_locked(g);
+        }
+        Ok(())
+    });
+}
+
+/// The owner-death path of a waiter or the watcher: abandons the mutex if its owner
+/// `owner` is dead, through the signal path (so a wait-all it completes is completed
+/// inside it).
+pub(crate) fn abandon_if_dead(obj: &Object, owner: u64) -> Result<()> {
+    if obj.state().load(Ordering::Relaxed) & OWNER_MASK != owner || thread::ident_alive(owner) {
+        return Ok(());
     }
+    signal(obj, |g| {
+        let now = obj.state().load(Ordering::Relaxed) & OWNER_MASK;
+        if now != 0 && now == owner {
+            abandon_locked(g);
+        }
+        Ok(())
+    })
 }
 
 /// Who owns it, as seen by `me`.

@@ -7,51 +7,76 @@
 //! whoever meets them. A removal shifts the tail down and then shortens `queue_len`,
 //! so a holder dying in the middle leaves at worst a duplicated entry, which is stale
 //! or harmless (a claim succeeds once).
+//!
+//! Every field of an entry is validated before use: the block index against the
+//! segment's size, the segment against the object's namespace
+//! (`park::segment::entry_may_name`), the index against the wait-list limit. The
+//! thread a mutex is handed to is the entry's `who`, read from the object, never from
+//! the waiter's (possibly public) block.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::lockset::LockSet;
 use super::{Guard, Object, ObjectKind};
+use crate::park::{self, Segment};
 use crate::shm::layout::*;
 use crate::sys::{futex, thread};
 
 /// A decoded, range-checked queue entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct EntryVal {
-    pub table: u32,
+    pub seg: u32,
     pub block: u32,
     pub generation: u32,
     pub index: usize,
     pub kind: u32,
-    /// A signaler set this object aside for this wait-all waiter.
-    pub offered: bool,
+    /// Handed to the waiter (`Some(abandoned)`), kept for it to confirm.
+    pub granted: Option<bool>,
+    /// The waiting thread's identity.
+    pub who: u64,
+}
+
+impl EntryVal {
+    fn same_wait(&self, seg: u32, block: u32, generation: u32) -> bool {
+        self.seg == seg && self.block == block && self.generation == generation
+    }
 }
 
 fn decode(e: &Entry) -> Option<EntryVal> {
     let meta = e.meta.load(Ordering::Relaxed);
     let kind = (meta >> 8) & 0xFF;
-    let offered = meta & ENTRY_OFFERED != 0;
     let index = (meta & 0xFF) as usize;
     let block = e.block.load(Ordering::Relaxed);
-    let kind_ok = match kind {
-        ENTRY_ANY => !offered, // only wait-all waiters are offered objects
-        ENTRY_ALL => true,
-        _ => false,
-    };
-    if !kind_ok
-        || meta >> 17 != 0
+    let who = e.who.load(Ordering::Relaxed);
+    if !matches!(kind, ENTRY_ANY | ENTRY_ALL)
+        || meta >> 18 != 0
+        || (meta & ENTRY_GRANT_ABANDONED != 0 && meta & ENTRY_GRANTED == 0)
         || index >= crate::MAX_WAIT_OBJECTS
-        || block as usize >= TABLE_BLOCKS
+        || block as usize >= SEGMENT_BLOCKS
+        || who == 0
+        || who & !thread::IDENT_MASK != 0
     {
         return None;
     }
     Some(EntryVal {
-        table: e.table.load(Ordering::Relaxed),
+        seg: e.seg.load(Ordering::Relaxed),
         block,
         generation: e.generation.load(Ordering::Relaxed),
         index,
         kind,
-        offered,
+        granted: (meta & ENTRY_GRANTED != 0).then_some(meta & ENTRY_GRANT_ABANDONED != 0),
+        who,
     })
+}
+
+fn meta_of(e: &EntryVal) -> u32 {
+    entry_meta(e.index, e.kind)
+        | match e.granted {
+            None => 0,
+            Some(false) => ENTRY_GRANTED,
+            Some(true) => ENTRY_GRANTED | ENTRY_GRANT_ABANDONED,
+        }
 }
 
 /// Entries in use (a corrupt length is clamped).
@@ -63,6 +88,37 @@ fn get(g: &Guard<'_>, i: usize) -> Option<EntryVal> {
     decode(&g.obj.file().queue[i])
 }
 
+fn put(g: &Guard<'_>, i: usize, e: &EntryVal) {
+    let q = &g.obj.file().queue[i];
+    q.seg.store(e.seg, Ordering::Relaxed);
+    q.block.store(e.block, Ordering::Relaxed);
+    q.generation.store(e.generation, Ordering::Relaxed);
+    q.meta.store(meta_of(e), Ordering::Relaxed);
+    q.who.store(e.who, Ordering::Relaxed);
+}
+
+fn hint_add(g: &Guard<'_>, kind: u32, delta: i32) {
+    if kind == ENTRY_ALL {
+        let h = &g.obj.file().ctl.all_waiters;
+        h.store(
+            h.load(Ordering::Relaxed).saturating_add_signed(delta),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// Whether wait-all waiters may be queued here (a hint: `all_waiters`, kept under the
+/// lock and recounted on repair; a wrong hint costs a scan or a fallback ring).
+pub(crate) fn has_all_waiters(g: &Guard<'_>) -> bool {
+    g.obj.file().ctl.all_waiters.load(Ordering::Relaxed) != 0
+}
+
+/// The segment an entry names, if it may name it from this object.
+fn segment_of(g: &Guard<'_>, e: &EntryVal) -> Option<Arc<Segment>> {
+    let seg = park::segment::attach(e.seg)?;
+    park::segment::entry_may_name(g.obj.ns_key, &seg).then_some(seg)
+}
+
 /// Appends an entry; `false` when the queue is full even after dropping stale entries.
 pub(crate) fn push(g: &Guard<'_>, e: EntryVal) -> bool {
     let mut n = len(g);
@@ -72,12 +128,11 @@ pub(crate) fn push(g: &Guard<'_>, e: EntryVal) -> bool {
     // objects then keeps their queues one entry long.
     if n > 0
         && let Some(last) = get(g, n - 1)
-        && last.table == e.table
+        && last.seg == e.seg
         && last.block == e.block
+        && last.granted.is_none()
     {
-        if last.offered {
-            unoffer_count(g);
-        }
+        hint_add(g, last.kind, -1);
         n -= 1;
     }
     if n == QUEUE_CAPACITY {
@@ -87,11 +142,8 @@ pub(crate) fn push(g: &Guard<'_>, e: EntryVal) -> bool {
             return false;
         }
     }
-    let q = &g.obj.file().queue[n];
-    q.table.store(e.table, Ordering::Relaxed);
-    q.block.store(e.block, Ordering::Relaxed);
-    q.generation.store(e.generation, Ordering::Relaxed);
-    q.meta.store(entry_meta(e.index, e.kind), Ordering::Relaxed);
+    put(g, n, &e);
+    hint_add(g, e.kind, 1);
     g.obj
         .file()
         .ctl
@@ -101,14 +153,16 @@ pub(crate) fn push(g: &Guard<'_>, e: EntryVal) -> bool {
 }
 
 fn copy_entry(dst: &Entry, src: &Entry) {
-    dst.table
-        .store(src.table.load(Ordering::Relaxed), Ordering::Relaxed);
+    dst.seg
+        .store(src.seg.load(Ordering::Relaxed), Ordering::Relaxed);
     dst.block
         .store(src.block.load(Ordering::Relaxed), Ordering::Relaxed);
     dst.generation
         .store(src.generation.load(Ordering::Relaxed), Ordering::Relaxed);
     dst.meta
         .store(src.meta.load(Ordering::Relaxed), Ordering::Relaxed);
+    dst.who
+        .store(src.who.load(Ordering::Relaxed), Ordering::Relaxed);
 }
 
 /// Removes entry `i`, keeping the order of the rest.
@@ -117,8 +171,8 @@ pub(crate) fn remove(g: &Guard<'_>, i: usize) {
     if i >= n {
         return;
     }
-    if get(g, i).is_some_and(|e| e.offered) {
-        unoffer_count(g);
+    if let Some(e) = get(g, i) {
+        hint_add(g, e.kind, -1);
     }
     let q = &g.obj.file().queue;
     for k in i..n - 1 {
@@ -131,117 +185,36 @@ pub(crate) fn remove(g: &Guard<'_>, i: usize) {
         .store(n as u32 - 1, Ordering::Relaxed);
 }
 
-/// Removes the entries of one wait (table, block, generation).
-pub(crate) fn remove_wait(g: &Guard<'_>, table_key: u32, block: u32, generation: u32) {
+/// Removes the entries of one wait; returns its grant here, if it had one
+/// (`Some(abandoned)`).
+pub(crate) fn remove_wait(g: &Guard<'_>, seg: u32, block: u32, generation: u32) -> Option<bool> {
     let mut i = 0;
-    let mut offered = false;
+    let mut grant = None;
     while i < len(g) {
         match get(g, i) {
-            Some(e) if e.table == table_key && e.block == block && e.generation == generation => {
-                offered |= e.offered;
+            Some(e) if e.same_wait(seg, block, generation) => {
+                grant = grant.or(e.granted);
                 remove(g, i)
             }
             _ => i += 1,
         }
     }
-    if offered {
-        // What was set aside for this wait goes to the others.
-        hand_off(g, false);
-    }
+    grant
 }
 
-fn unoffer_count(g: &Guard<'_>) {
-    let o = &g.obj.file().ctl.offers;
-    o.store(
-        o.load(Ordering::Relaxed).saturating_sub(1),
-        Ordering::Relaxed,
-    );
-}
-
-/// Units of the object set aside for live wait-all waiters other than `mine`
-/// (`(table, block)` of the caller's wait, if it has one). Offers of threads that are
-/// gone are dropped on the way.
-pub(crate) fn reserved(g: &Guard<'_>, mine: Option<(u32, u32)>) -> u32 {
-    if g.obj.file().ctl.offers.load(Ordering::Relaxed) == 0 {
-        return 0;
-    }
-    let mut n = 0;
-    let mut i = 0;
-    while i < len(g) {
-        let Some(e) = get(g, i).filter(|e| e.offered) else {
-            i += 1;
-            continue;
-        };
-        if mine == Some((e.table, e.block)) {
-            i += 1;
-            continue;
-        }
-        let live = table_of(g.obj, e.table).is_some_and(|t| {
-            t.block(e.block).is_some_and(|b| {
-                b.claim.load(Ordering::Acquire) == claim(e.generation, CLAIM_WAITING)
-                    && thread::thread_exists(
-                        b.pid.load(Ordering::Relaxed),
-                        thread::ident_tid(b.owner.load(Ordering::Relaxed)),
-                    )
-            })
-        });
-        if live {
-            n += 1;
-            i += 1;
-        } else {
-            remove(g, i);
-        }
-    }
-    n
-}
-
-/// Whether the object can be acquired by thread `who` (whose wait, if any, is `mine`)
-/// now, honouring what signalers set aside for wait-all waiters.
-pub(crate) fn available(g: &Guard<'_>, who: u64, mine: Option<(u32, u32)>) -> bool {
-    let obj = g.obj;
-    let s = obj.state().load(Ordering::Relaxed);
-    if !obj.signaled_for(s, who) {
+/// Whether entry `e` still stands for a live wait: a pending one (claim WAITING with
+/// its generation), or a granted one whose waiter has not confirmed it yet.
+fn live(seg: &Segment, e: &EntryVal, check_dead: bool) -> bool {
+    let Some(b) = seg.block(e.block) else {
         return false;
-    }
-    match obj.kind {
-        ObjectKind::Event | ObjectKind::Timer if obj.manual => true,
-        ObjectKind::Mutex if s & OWNER_MASK == who => true,
-        ObjectKind::Semaphore => (s & COUNT_MASK) as u32 > reserved(g, mine),
-        _ => reserved(g, mine) == 0,
-    }
-}
-
-/// Takes back every offer made to the wait `(table, block)` in this object, then hands
-/// what that frees to the other waiters (without new offers: the waiter giving up
-/// must not be offered the same object again at once).
-pub(crate) fn withdraw_offers(g: &Guard<'_>, table_key: u32, block: u32) {
-    let mut any = false;
-    for i in 0..len(g) {
-        if let Some(e) = get(g, i)
-            && e.offered
-            && e.table == table_key
-            && e.block == block
-        {
-            g.obj.file().queue[i]
-                .meta
-                .store(entry_meta(e.index, e.kind), Ordering::Relaxed);
-            unoffer_count(g);
-            any = true;
-        }
-    }
-    if any {
-        hand_off(g, false);
-    }
-}
-
-fn table_of(obj: &Object, key: u32) -> Option<super::TableRef<'_>> {
-    obj.table(key)
-}
-
-/// Rings a waiter's doorbell; returns how many threads the kernel woke (0 or 1).
-pub(crate) fn ring(b: &Block) -> usize {
-    b.wake.fetch_add(1, Ordering::Release);
-    futex::wake(&b.wake, 1)
+    };
+    let c = b.claim.load(Ordering::Acquire);
+    let pending = match e.granted {
+        None => c == claim(e.generation, CLAIM_WAITING),
+        // Until the waiter confirms it (or arms its block for another wait).
+        Some(_) => (c >> 32) as u32 == e.generation,
+    };
+    pending && (!check_dead || seg.thread_exists(thread::ident_tid(e.who)))
 }
 
 /// Rings every queued waiter (a spurious wake-up for each; used when a timer's due
@@ -249,10 +222,10 @@ pub(crate) fn ring(b: &Block) -> usize {
 pub(crate) fn ring_all(g: &Guard<'_>) {
     for i in 0..len(g) {
         if let Some(e) = get(g, i)
-            && let Some(t) = table_of(g.obj, e.table)
-            && let Some(b) = t.block(e.block)
+            && let Some(seg) = segment_of(g, &e)
+            && let Some(b) = seg.block(e.block)
         {
-            ring(b);
+            park::ring(b);
         }
     }
     let ctl = &g.obj.file().ctl;
@@ -260,18 +233,18 @@ pub(crate) fn ring_all(g: &Guard<'_>) {
     futex::wake(&ctl.seq, u32::MAX);
 }
 
-/// Rings the first queued wait-any waiter, if any (a spurious wake-up for it).
+/// Rings the first pending wait-any waiter, if any (a spurious wake-up for it).
 fn ring_head(g: &Guard<'_>) {
     for i in 0..len(g) {
         let Some(e) = get(g, i) else { continue };
-        if e.kind != ENTRY_ANY {
+        if e.kind != ENTRY_ANY || e.granted.is_some() {
             continue;
         }
-        if let Some(t) = table_of(g.obj, e.table)
-            && let Some(b) = t.block(e.block)
-            && b.claim.load(Ordering::Acquire) == claim(e.generation, CLAIM_WAITING)
+        if let Some(seg) = segment_of(g, &e)
+            && let Some(b) = seg.block(e.block)
+            && park::is_waiting(b, e.generation)
         {
-            ring(b);
+            park::ring(b);
             return;
         }
     }
@@ -284,38 +257,78 @@ pub(crate) fn purge(g: &Guard<'_>, check_dead: bool) {
     let n = len(g);
     let q = &g.obj.file().queue;
     let mut kept = 0;
+    let mut all = 0u32;
     for i in 0..n {
-        let keep = match get(g, i) {
-            None => false,
-            Some(e) => match table_of(g.obj, e.table) {
-                // A table we cannot open: keep the entry (see `satisfy_locked`).
-                None => true,
-                Some(t) => t.block(e.block).is_some_and(|b| {
-                    b.claim.load(Ordering::Acquire) == claim(e.generation, CLAIM_WAITING)
-                        && (!check_dead
-                            || thread::thread_exists(
-                                b.pid.load(Ordering::Relaxed),
-                                thread::ident_tid(b.owner.load(Ordering::Relaxed)),
-                            ))
-                }),
-            },
-        };
+        let e = get(g, i);
+        let keep = e.is_some_and(|e| segment_of(g, &e).is_some_and(|s| live(&s, &e, check_dead)));
         if keep {
             if kept != i {
                 copy_entry(&q[kept], &q[i]);
             }
             kept += 1;
-        } else if get(g, i).is_some_and(|e| e.offered) {
-            unoffer_count(g);
+            all += u32::from(e.is_some_and(|e| e.kind == ENTRY_ALL));
         }
     }
+    let ctl = &g.obj.file().ctl;
     if kept != n {
-        g.obj
-            .file()
-            .ctl
-            .queue_len
-            .store(kept as u32, Ordering::Relaxed);
+        ctl.queue_len.store(kept as u32, Ordering::Relaxed);
     }
+    ctl.all_waiters.store(all, Ordering::Relaxed);
+}
+
+/// Live waiters of `obj`: pending entries of existing threads, plus the sleepers that
+/// found the queue full.
+pub(crate) fn waiters(obj: &Object) -> crate::Result<usize> {
+    let g = obj.lock_bounded()?;
+    purge(&g, true);
+    let pending = (0..len(&g))
+        .filter(|&i| get(&g, i).is_some_and(|e| e.granted.is_none()))
+        .count();
+    Ok(pending + g.obj.file().ctl.overflow.load(Ordering::Relaxed) as usize)
+}
+
+/// Where a signaller may find an object of a queued wait-all set that it does not map:
+/// the waiter's descriptor of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Member {
+    pub id: u64,
+    /// The waiting process (kernel-reported creator of its segment).
+    pub pid: u32,
+    pub fd: u32,
+    /// The namespace key the object must have come from: the owner's for a private
+    /// segment (all its objects are that user's), `GLOBAL_NS` for a public one.
+    pub ns_key: u32,
+}
+
+/// The objects of the wait-all sets queued here (other than this object itself),
+/// deduplicated by id: what a signal must lock to complete them.
+pub(crate) fn all_set_members(g: &Guard<'_>) -> Vec<Member> {
+    let mut ids: Vec<Member> = Vec::new();
+    for i in 0..len(g) {
+        let Some(e) = get(g, i).filter(|e| e.kind == ENTRY_ALL && e.granted.is_none()) else {
+            continue;
+        };
+        let Some(seg) = segment_of(g, &e) else {
+            continue;
+        };
+        let Some(b) = seg.block(e.block) else {
+            continue;
+        };
+        if !park::is_waiting(b, e.generation) {
+            continue;
+        }
+        for (id, fd) in park::set_members(b).unwrap_or_default() {
+            if id != g.obj.id && !ids.iter().any(|m| m.id == id) {
+                ids.push(Member {
+                    id,
+                    pid: seg.cpid,
+                    fd,
+                    ns_key: if seg.public { GLOBAL_NS } else { seg.uid },
+                });
+            }
+        }
+    }
+    ids
 }
 
 /// After a crash inside the lock: clamp and re-validate the queue, drop stale entries
@@ -331,32 +344,52 @@ pub(crate) fn repair_locked(g: &Guard<'_>) {
     }
     // The dead holder may have claimed a waiter without ringing it: ring everyone.
     ring_all(g);
-    let offered = (0..len(g))
-        .filter(|&i| get(g, i).is_some_and(|e| e.offered))
-        .count();
-    ctl.offers.store(offered as u32, Ordering::Relaxed);
     purge(g, true);
-    satisfy_locked(g);
+    hand_off(g, None);
+}
+
+/// Confirms, under the object's lock, that this object was granted to the wait
+/// `(seg, block, generation)`, and forgets the grant. `Some(abandoned)` if it was.
+pub(crate) fn confirm(g: &Guard<'_>, seg: u32, block: u32, generation: u32) -> Option<bool> {
+    let grant = remove_wait(g, seg, block, generation)?;
+    // A granted mutex must really be ours now.
+    if g.obj.kind == ObjectKind::Mutex
+        && g.obj.state().load(Ordering::Relaxed) & OWNER_MASK != thread::ident()
+    {
+        return None;
+    }
+    Some(grant)
+}
+
+/// Whether the object, as it stands under the lock, can be taken by thread `who`. A
+/// mutex whose owner died is abandoned first (AB-07, AB-16: every acquisition path
+/// notices a dead owner, whatever its timeout).
+pub(crate) fn available_for(g: &Guard<'_>, who: u64) -> bool {
+    let obj = g.obj;
+    let s = obj.state().load(Ordering::Relaxed);
+    if obj.kind == ObjectKind::Mutex {
+        let owner = s & OWNER_MASK;
+        if owner != 0 && owner != who && !thread::ident_alive(owner) {
+            super::mutex::abandon_locked(g);
+            return true;
+        }
+        if owner == who
+            && obj.file().ctl.recursion.load(Ordering::Relaxed) >= super::mutex::MAX_RECURSION
+        {
+            return false;
+        }
+    }
+    obj.signaled_for(obj.state().load(Ordering::Relaxed), who)
 }
 
 /// Hands the object to queued waiters while it is signaled (NT: at the moment of the
-/// signal), first come first served: a wait-any waiter is claimed with one
-/// compare-and-swap on its block (so exactly one object satisfies it), the object is
-/// consumed on its behalf, and its doorbell is rung. Wait-all waiters are only rung;
-/// they re-check their whole set under all its locks (see `wait::all`).
-pub(crate) fn satisfy_locked(g: &Guard<'_>) {
-    hand_off(g, true);
-}
-
-/// [`satisfy_locked`] without setting anything aside for wait-all waiters (a pulse:
-/// the event is unset again before they could look).
-pub(crate) fn satisfy_without_offers(g: &Guard<'_>) {
-    hand_off(g, false);
-}
-
-/// The walk of [`satisfy_locked`]; `make_offers` false when a wait-all waiter gives
-/// its offers back (so that it is not offered the same object again at once).
-fn hand_off(g: &Guard<'_>, make_offers: bool) {
+/// signal), first come first served: see the module doc of `wait` and
+/// docs/ARCHITECTURE.md, "Hand-off". `set` holds the locks of every object of the
+/// queued wait-all sets that this process could reach (the signal path takes them
+/// before it changes anything, see `obj::signal`); a wait-all whose set is fully
+/// locked and available is completed here, inside the signal (WL-18). One that is not
+/// reachable is rung, and completes itself when it wakes.
+pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
     let obj = g.obj;
     let ctl = &obj.file().ctl;
     if len(g) > 16 {
@@ -377,108 +410,98 @@ fn hand_off(g: &Guard<'_>, make_offers: bool) {
             remove(g, i);
             continue;
         };
-        let Some(t) = table_of(obj, e.table) else {
-            // A table we cannot open (another user's): leave the entry; its waiter
-            // also sleeps on nothing we can reach, so it will time out.
-            i += 1;
+        if e.granted.is_some() {
+            i += 1; // waiting for its waiter to confirm it
+            continue;
+        }
+        let Some(seg) = segment_of(g, &e) else {
+            remove(g, i); // names nothing we may write: drop it
             continue;
         };
-        let Some(b) = t.block(e.block) else {
+        let Some(b) = seg.block(e.block) else {
             remove(g, i);
             continue;
         };
-        let expect = claim(e.generation, CLAIM_WAITING);
-        if b.claim.load(Ordering::Acquire) != expect {
+        if !park::is_waiting(b, e.generation) {
             remove(g, i);
             continue;
         }
-        let who = b.owner.load(Ordering::Relaxed) & thread::IDENT_MASK;
-        let mine = Some((e.table, e.block));
         if e.kind == ENTRY_ALL {
-            // A wait-all waiter is not given the object (the signaler cannot see its
-            // other objects); it is rung to re-check its set. A consumable object is
-            // first set aside for it (offered), so that a later arrival cannot take
-            // what was signaled while it waited; it gives the offer back if its set is
-            // still incomplete.
-            if e.offered || !available(g, who, mine) {
-                i += 1;
-                continue;
-            }
-            let consumable =
-                !(obj.manual && matches!(obj.kind, ObjectKind::Event | ObjectKind::Timer));
-            if consumable {
-                if !make_offers {
-                    i += 1;
+            match set.map(|set| complete_all(set, obj, &e, &seg, b)) {
+                Some(AllResult::Completed) => {
+                    if obj.kind == ObjectKind::Mutex {
+                        ring_head(g);
+                    }
+                    // Our entry may have moved (removed): re-read position i.
                     continue;
                 }
-                g.obj.file().queue[i].meta.store(
-                    entry_meta(e.index, e.kind) | ENTRY_OFFERED,
-                    Ordering::Relaxed,
-                );
-                let offers = &ctl.offers;
-                offers.store(offers.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            }
-            if ring(b) == 0
-                && !thread::thread_exists(b.pid.load(Ordering::Relaxed), thread::ident_tid(who))
-            {
-                remove(g, i);
-                continue;
+                Some(AllResult::Gone) => continue,
+                Some(AllResult::NotAvailable) => {}
+                Some(AllResult::Unreachable) | None => {
+                    // We cannot lock its whole set: let it look for itself.
+                    if park::ring(b) == 0 && !seg.thread_exists(thread::ident_tid(e.who)) {
+                        remove(g, i);
+                        continue;
+                    }
+                }
             }
             i += 1;
             continue;
         }
-        if !available(g, who, mine) {
+        if !available_for(g, e.who) {
             i += 1;
             continue;
         }
-        let abandoned = match obj.acquire_locked(g, who) {
+        let abandoned = match obj.acquire_locked(g, e.who) {
             Ok(Some(a)) => a,
             _ => {
                 i += 1;
                 continue;
             }
         };
-        let won = if abandoned {
-            CLAIM_ABANDONED
-        } else {
-            CLAIM_SIGNALED
-        } + e.index as u32;
-        if b.claim
-            .compare_exchange(
-                expect,
-                claim(e.generation, won),
-                Ordering::Release,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
-            obj.undo_acquire_locked(g, who, abandoned);
+        if !park::try_claim(b, e.generation, park::granted(e.index, abandoned)) {
+            obj.undo_acquire_locked(g, e.who, abandoned);
             remove(g, i);
             continue;
         }
-        // Ring before removing the entry: a signaler dying in between leaves the entry
-        // for `repair_locked`, which rings every queued block.
-        let woke = if who == thread::ident() {
+        if seg.public {
+            // Kept, marked, for the waiter to confirm (its claim word is only a hint).
+            put(
+                g,
+                i,
+                &EntryVal {
+                    granted: Some(abandoned),
+                    ..e
+                },
+            );
+        }
+        let woke = if e.who == thread::ident() {
             // Handing to ourselves (a waiter expiring a due timer): we are awake.
             b.wake.fetch_add(1, Ordering::Release);
             1
         } else {
-            ring(b)
+            park::ring(b)
         };
-        remove(g, i);
+        if seg.public {
+            i += 1;
+        } else {
+            remove(g, i);
+        }
         if obj.kind == ObjectKind::Mutex {
             // The next waiter in line now waits on a new owner: ring it so that it
             // asks the owner-death watcher to watch that owner (wait::abandon).
             ring_head(g);
         }
-        if woke == 0
-            && !thread::thread_exists(b.pid.load(Ordering::Relaxed), thread::ident_tid(who))
-        {
+        if woke == 0 && !seg.thread_exists(thread::ident_tid(e.who)) {
             // Handed to a thread that was already gone (nobody was woken, and the
             // thread no longer exists): it never took part, so the object goes on to
             // the next waiter as if the entry had not been there. (A waiter that dies
             // after this point did acquire: its mutex is later found abandoned.)
-            obj.undo_acquire_locked(g, who, abandoned);
+            obj.undo_acquire_locked(g, e.who, abandoned);
+            if seg.public {
+                remove_wait(g, e.seg, e.block, e.generation);
+                i = i.saturating_sub(1);
+            }
         }
     }
     ctl.seq.fetch_add(1, Ordering::Release);
@@ -487,10 +510,99 @@ fn hand_off(g: &Guard<'_>, make_offers: bool) {
     }
 }
 
-/// Live waiters of `obj`: queued entries whose wait is still pending and whose thread
-/// exists, plus the sleepers that found the queue full.
-pub(crate) fn waiters(obj: &Object) -> usize {
-    let g = obj.lock();
-    purge(&g, true);
-    len(&g) + g.obj.file().ctl.overflow.load(Ordering::Relaxed) as usize
+enum AllResult {
+    Completed,
+    /// Its waiter was dead: its entries are gone, nothing taken.
+    Gone,
+    NotAvailable,
+    Unreachable,
+}
+
+/// Completes the wait-all of entry `e` (queued in `primary`) inside this signal if
+/// every object of its set is locked in `set` and available to its thread: acquires
+/// them all on its behalf, claims it, and rings it.
+fn complete_all(
+    set: &LockSet<'_>,
+    primary: &Object,
+    e: &EntryVal,
+    seg: &Segment,
+    b: &Block,
+) -> AllResult {
+    let Some(ids) = park::set_ids(b) else {
+        return AllResult::Unreachable;
+    };
+    if !ids.contains(&primary.id) {
+        return AllResult::Unreachable;
+    }
+    let mut guards: Vec<(&Guard<'_>, EntryVal)> = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let Some(g) = set.get(*id) else {
+            return AllResult::Unreachable;
+        };
+        // Its entry in that object: which index it has in the waiter's list.
+        let Some(mine) = (0..len(g))
+            .filter_map(|k| get(g, k))
+            .find(|x| x.same_wait(e.seg, e.block, e.generation) && x.kind == ENTRY_ALL)
+        else {
+            return AllResult::Unreachable;
+        };
+        guards.push((g, mine));
+    }
+    if !guards.iter().all(|(g, _)| available_for(g, e.who)) {
+        return AllResult::NotAvailable;
+    }
+    let mut taken: Vec<(usize, bool)> = Vec::with_capacity(guards.len());
+    for (k, (g, _)) in guards.iter().enumerate() {
+        match g.obj.acquire_locked(g, e.who) {
+            Ok(Some(a)) => taken.push((k, a)),
+            _ => {
+                for &(k, a) in &taken {
+                    let g = guards[k].0;
+                    g.obj.undo_acquire_locked(g, e.who, a);
+                }
+                return AllResult::NotAvailable;
+            }
+        }
+    }
+    let abandoned = taken
+        .iter()
+        .filter(|(_, a)| *a)
+        .map(|&(k, _)| guards[k].1.index)
+        .min();
+    let state = abandoned.map_or(park::granted(0, false), |i| park::granted(i, true));
+    if !park::try_claim(b, e.generation, state) {
+        for &(k, a) in &taken {
+            let g = guards[k].0;
+            g.obj.undo_acquire_locked(g, e.who, a);
+        }
+        return AllResult::NotAvailable;
+    }
+    for &(k, a) in &taken {
+        let (g, mine) = &guards[k];
+        if seg.public {
+            if let Some(pos) = (0..len(g)).find(|&p| get(g, p) == Some(*mine)) {
+                put(
+                    g,
+                    pos,
+                    &EntryVal {
+                        granted: Some(a),
+                        ..*mine
+                    },
+                );
+            }
+        } else {
+            remove_wait(g, e.seg, e.block, e.generation);
+        }
+    }
+    if park::ring(b) == 0 && !seg.thread_exists(thread::ident_tid(e.who)) {
+        // Completed for a thread that was already gone: it never took part, so give
+        // everything back, as if its entries had not been there.
+        for &(k, a) in &taken {
+            let g = guards[k].0;
+            g.obj.undo_acquire_locked(g, e.who, a);
+            remove_wait(g, e.seg, e.block, e.generation);
+        }
+        return AllResult::Gone;
+    }
+    AllResult::Completed
 }

@@ -9,7 +9,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::queue::satisfy_locked;
+use super::signal::signal;
 use super::{Fast, Guard, Object};
 use crate::error::{Error, Result};
 use crate::shm::layout::*;
@@ -83,19 +83,19 @@ pub(crate) fn release(obj: &Object, n: u32) -> Result<u32> {
 
 #[cold]
 fn release_slow(obj: &Object, n: u32) -> Result<u32> {
-    let g = obj.lock();
-    let s = obj.state().load(Ordering::Relaxed);
-    let c = count(obj, s)?;
-    if n > obj.max - c {
-        return Err(Error::TooManyPosts {
-            count: n,
-            max: obj.max,
-            current: c,
-        });
-    }
-    obj.state().store(s + u64::from(n), Ordering::Relaxed);
-    satisfy_locked(&g);
-    Ok(c)
+    signal(obj, |_| {
+        let s = obj.state().load(Ordering::Relaxed);
+        let c = count(obj, s)?;
+        if n > obj.max - c {
+            return Err(Error::TooManyPosts {
+                count: n,
+                max: obj.max,
+                current: c,
+            });
+        }
+        obj.state().store(s + u64::from(n), Ordering::Relaxed);
+        Ok(c)
+    })
 }
 
 /// `(count, max)`.

@@ -24,7 +24,8 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::queue::{ring_all, satisfy_locked};
+use super::queue::ring_all;
+use super::signal::hand_off_held;
 use super::{Fast, Guard, Object};
 use crate::shm::layout::*;
 use crate::sys::time::{self, Deadline};
@@ -90,14 +91,19 @@ pub(crate) fn expire_locked(g: &Guard<'_>) -> bool {
     }
     ctl.state.store(next, Ordering::Relaxed);
     ctl.timer[2].fetch_add(1, Ordering::Relaxed);
-    satisfy_locked(g);
+    hand_off_held(g);
     true
 }
 
 /// `SetWaitableTimer`: `due_ns` on the wall clock if `realtime`, else on the monotonic
 /// clock; `period_ns` 0 for one-shot. Returns the previous signaled state (TM-19).
-pub(crate) fn set(obj: &Object, due_ns: u64, realtime: bool, period_ns: u64) -> bool {
-    let g = obj.lock();
+pub(crate) fn set(
+    obj: &Object,
+    due_ns: u64,
+    realtime: bool,
+    period_ns: u64,
+) -> crate::Result<bool> {
+    let g = obj.lock_bounded()?;
     let ctl = &obj.file().ctl;
     let s = ctl.state.load(Ordering::Relaxed);
     ctl.timer[0].store(due_ns, Ordering::Relaxed);
@@ -109,30 +115,30 @@ pub(crate) fn set(obj: &Object, due_ns: u64, realtime: bool, period_ns: u64) -> 
         // Waiters sleep until the old due time: wake them to sleep until the new one.
         ring_all(&g);
     }
-    s & SIGNALED != 0
+    Ok(s & SIGNALED != 0)
 }
 
 /// `CancelWaitableTimer`: disarms, keeps the signaled state (TM-17). Returns the
 /// previous signaled state.
-pub(crate) fn cancel(obj: &Object) -> bool {
-    let g = obj.lock();
+pub(crate) fn cancel(obj: &Object) -> crate::Result<bool> {
+    let g = obj.lock_bounded()?;
     expire_locked(&g);
     let s = obj.state().fetch_and(!ARMED, Ordering::Relaxed);
-    s & SIGNALED != 0
+    Ok(s & SIGNALED != 0)
 }
 
 /// `(manual, signaled, armed)` after expiring a due timer.
-pub(crate) fn query(obj: &Object) -> (bool, bool, bool) {
+pub(crate) fn query(obj: &Object) -> crate::Result<(bool, bool, bool)> {
     let s = obj.state().load(Ordering::Acquire);
     let s = if s & ARMED != 0 && s & SIGNALED == 0 {
-        let g = obj.lock();
+        let g = obj.lock_bounded()?;
         expire_locked(&g);
         drop(g);
         obj.state().load(Ordering::Acquire)
     } else {
         s
     };
-    (obj.manual, s & SIGNALED != 0, s & ARMED != 0)
+    Ok((obj.manual, s & SIGNALED != 0, s & ARMED != 0))
 }
 
 /// When an armed timer will next expire, as a deadline on the monotonic clock (`Never`

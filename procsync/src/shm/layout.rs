@@ -1,4 +1,5 @@
-//! The canonical drawing of the two kinds of shared file, layout version 1.
+//! The canonical drawing of procsync's shared memory, layout version 2: object files and
+//! wait-block segments.
 //!
 //! # Object file (4096 bytes, one per object)
 //!
@@ -21,17 +22,21 @@
 //! |   88 |    4 | recursion      | mutex owner's recursion count         | 0 ⇔ unowned, else ≥ 1             |
 //! |   92 |    4 | queue_len      | under the lock                        | clamped to the capacity           |
 //! |   96 |    4 | overflow       | under the lock: sleepers not queued   | —                                 |
-//! |  100 |    4 | offers         | under the lock: entries marked OFFERED (a hint) | recounted on repair     |
+//! |  100 |    4 | all_waiters    | under the lock: wait-all entries queued (a hint) | recounted on repair    |
 //! |  104 |   24 | timer          | reserved for waitable timers          | —                                 |
-//! |  128 | 3968 | queue[248]     | 16-byte entries, FCFS order, under the lock | each field validated        |
+//! |  128 | 3960 | queue[165]     | 24-byte entries, FCFS order, under the lock | each field validated        |
+//! | 4088 |    8 | tail           | reserved, zero                        | —                                 |
 //!
-//! A queue entry names one waiter of this object: `table` (whose wait-block table:
-//! the waiter's uid for a `Local\` table, [`GLOBAL_TABLE`] for the `Global\` one),
-//! `block` (index in that table), `gen` (the wait's generation: an entry whose
-//! generation no longer matches its block's is stale and dropped) and `meta`
-//! (bits 0..=7 the object's index in the waiter's list, bits 8..=15 [`ENTRY_ANY`] or
-//! [`ENTRY_ALL`], bit 16 [`ENTRY_OFFERED`]: a signaler set aside this object for this
-//! wait-all waiter, see `wait::all`).
+//! A queue entry names one waiter of this object: `who` (its thread identity: the
+//! owner a mutex is handed to, read from the object, never from the waiter's block), `seg` (the id of the System V
+//! segment holding the waiter's wait block, see below), `block` (index in that
+//! segment), `gen` (the wait's generation: an entry whose generation no longer
+//! matches its block's claim is stale and dropped) and `meta` (bits 0..=7 the object's
+//! index in the waiter's list, bits 8..=15 [`ENTRY_ANY`] or [`ENTRY_ALL`], bit 16
+//! [`ENTRY_GRANTED`]: this object was handed to the waiter, bit 17
+//! [`ENTRY_GRANT_ABANDONED`]: ... as an abandoned mutex). Granted entries are kept
+//! only for waiters whose block lives in a *public* segment: such a waiter confirms
+//! its grant here, in the object, because anyone may write its claim word.
 //!
 //! ## `state` bits
 //!
@@ -48,40 +53,56 @@
 //! changes under the object lock, which is what lets a signaler hand the object to a
 //! queued waiter at the moment of the signal.
 //!
-//! # Wait-block table (one per namespace directory: `.waits`)
+//! # Wait-block segment (System V shared memory, one or more per waiting process)
 //!
-//! | off | size | field    |                                                      |
-//! |----:|-----:|----------|------------------------------------------------------|
-//! |   0 |    8 | magic    | [`TABLE_MAGIC`]                                      |
-//! |   8 |    4 | version  | [`LAYOUT_VERSION`]                                   |
-//! |  12 |    4 | capacity | [`TABLE_BLOCKS`]                                     |
-//! |  16 |    8 | pid_ns   | the creator's PID namespace: must be ours            |
-//! |  24 |   40 | reserved | zero                                                 |
-//! |  64 | 64×N | blocks   | see below                                            |
+//! | off | size  | field    |                                                     |
+//! |----:|------:|----------|-----------------------------------------------------|
+//! |   0 |     8 | magic    | [`SEGMENT_MAGIC`]                                   |
+//! |   8 |     4 | version  | [`LAYOUT_VERSION`]                                  |
+//! |  12 |     4 | blocks   | [`SEGMENT_BLOCKS`]                                  |
+//! |  16 |     8 | pid_ns   | the creator's PID namespace: must be ours           |
+//! |  24 |    40 | reserved | zero                                                |
+//! |  64 | 832×N | blocks   | see below                                           |
 //!
-//! A wait block (64 bytes) belongs to one waiting thread for the duration of a wait:
-//! `owner` (identity, 0 = free), `claim` (generation << 32 | [`CLAIM_WAITING`],
-//! [`CLAIM_CANCELLED`], [`CLAIM_SIGNALED`] + i or [`CLAIM_ABANDONED`] + i), `wake` (the
-//! one futex word the waiter sleeps on, whatever the number of objects), `pid`.
+//! A wait block (832 bytes) belongs to one waiting thread for the duration of a wait:
+//!
+//! | off | size | field  |                                                          |
+//! |----:|-----:|--------|----------------------------------------------------------|
+//! |   0 |    8 | owner  | identity of the waiting thread, 0 = free                 |
+//! |   8 |    8 | claim  | generation << 32 \| [`CLAIM_WAITING`], [`CLAIM_CANCELLED`], [`CLAIM_SIGNALED`] + i, [`CLAIM_ABANDONED`] + i |
+//! |  16 |    4 | wake   | the one futex word the waiter sleeps on                 |
+//! |  20 |    4 | pid    | the waiter's process (informational)                     |
+//! |  24 |    4 | count  | wait-all: how many objects in `ids`; 0 for wait-any     |
+//! |  28 |   36 | reserved |                                                        |
+//! |  64 |  512 | ids    | wait-all: the object ids of the set, in the waiter's order |
+//! | 576 |  256 | fds    | wait-all: the waiter's descriptor of each object, so that a signaller that does not map one can fetch it (`pidfd_getfd`) |
+//!
+//! Segments are created by the waiting process, attached by id by signallers, and
+//! marked for removal at once (they live while attached). A *private* segment (mode
+//! 0600) serves waits on objects that only its owner can write; a *public* one (0666)
+//! serves waits that involve a `Global\` object, whose signallers may be other users.
+//! Nobody can resize a segment, so no writer can make its readers fault.
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// "PSYNCOB1", little-endian.
 pub(crate) const OBJECT_MAGIC: u64 = u64::from_le_bytes(*b"PSYNCOB1");
-/// "PSYNCWB1", little-endian.
-pub(crate) const TABLE_MAGIC: u64 = u64::from_le_bytes(*b"PSYNCWB1");
+/// "PSYNCWS2", little-endian.
+pub(crate) const SEGMENT_MAGIC: u64 = u64::from_le_bytes(*b"PSYNCWS2");
 /// The only layout this build reads or writes.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 /// Size of every object file.
 pub(crate) const OBJECT_SIZE: usize = 4096;
 /// Queue entries per object; more waiters than this sleep on `seq` (the overflow path).
-pub(crate) const QUEUE_CAPACITY: usize = 248;
-/// Wait blocks per table: concurrent blocking waits per namespace.
-pub(crate) const TABLE_BLOCKS: usize = 4096;
-/// Size of a wait-block table file.
-pub(crate) const TABLE_SIZE: usize = 64 + TABLE_BLOCKS * 64;
-/// `table` value naming the `Global\` table.
-pub(crate) const GLOBAL_TABLE: u32 = u32::MAX;
+pub(crate) const QUEUE_CAPACITY: usize = 165;
+/// Wait blocks per segment: a process that blocks more threads at once gets another.
+pub(crate) const SEGMENT_BLOCKS: usize = 32;
+/// Size of a wait-block segment.
+pub(crate) const SEGMENT_SIZE: usize = 64 + SEGMENT_BLOCKS * BLOCK_SIZE;
+/// Size of one wait block.
+pub(crate) const BLOCK_SIZE: usize = 832;
+/// Namespace key of `Global\` objects (a `Local\` namespace's key is its uid).
+pub(crate) const GLOBAL_NS: u32 = u32::MAX;
 
 /// Kind codes in the header.
 pub(crate) const KIND_EVENT: u32 = 1;
@@ -108,8 +129,10 @@ pub(crate) const LOCK_CONTENDED: u64 = 1 << 63;
 /// Entry `meta` kinds.
 pub(crate) const ENTRY_ANY: u32 = 1;
 pub(crate) const ENTRY_ALL: u32 = 2;
-/// Entry `meta` bit 16: the object is offered to this wait-all waiter.
-pub(crate) const ENTRY_OFFERED: u32 = 1 << 16;
+/// Entry `meta` bit 16: the object was handed to this waiter (public segments only).
+pub(crate) const ENTRY_GRANTED: u32 = 1 << 16;
+/// Entry `meta` bit 17: ... as an abandoned mutex.
+pub(crate) const ENTRY_GRANT_ABANDONED: u32 = 1 << 17;
 
 /// Claim states (low 32 bits of `claim`).
 pub(crate) const CLAIM_IDLE: u32 = 0;
@@ -151,17 +174,18 @@ pub(crate) struct Control {
     pub recursion: AtomicU32,
     pub queue_len: AtomicU32,
     pub overflow: AtomicU32,
-    pub offers: AtomicU32,
+    pub all_waiters: AtomicU32,
     pub timer: [AtomicU64; 3],
 }
 
 /// One waiter of an object.
 #[repr(C)]
 pub(crate) struct Entry {
-    pub table: AtomicU32,
+    pub seg: AtomicU32,
     pub block: AtomicU32,
     pub generation: AtomicU32,
     pub meta: AtomicU32,
+    pub who: AtomicU64,
 }
 
 /// A whole object file.
@@ -170,14 +194,15 @@ pub(crate) struct ObjectFile {
     pub header: Header,
     pub ctl: Control,
     pub queue: [Entry; QUEUE_CAPACITY],
+    pub tail: [AtomicU64; 1],
 }
 
-/// Bytes 0..64 of a wait-block table.
+/// Bytes 0..64 of a wait-block segment.
 #[repr(C)]
-pub(crate) struct TableHeader {
+pub(crate) struct SegmentHeader {
     pub magic: AtomicU64,
     pub version: AtomicU32,
-    pub capacity: AtomicU32,
+    pub blocks: AtomicU32,
     pub pid_ns: AtomicU64,
     pub reserved: [AtomicU64; 5],
 }
@@ -189,20 +214,23 @@ pub(crate) struct Block {
     pub claim: AtomicU64,
     pub wake: AtomicU32,
     pub pid: AtomicU32,
-    pub reserved: [AtomicU64; 5],
+    pub count: AtomicU32,
+    pub reserved: [AtomicU32; 9],
+    pub ids: [AtomicU64; 64],
+    pub fds: [AtomicU32; 64],
 }
 
-/// A whole wait-block table.
+/// A whole wait-block segment.
 #[repr(C)]
-pub(crate) struct TableFile {
-    pub header: TableHeader,
-    pub blocks: [Block; TABLE_BLOCKS],
+pub(crate) struct SegmentFile {
+    pub header: SegmentHeader,
+    pub blocks: [Block; SEGMENT_BLOCKS],
 }
 
-// SAFETY: all five are repr(C) structs of atomics and arrays of atomics only.
+// SAFETY: both are repr(C) structs of atomics and arrays of atomics only.
 unsafe impl Shared for ObjectFile {}
 // SAFETY: as above.
-unsafe impl Shared for TableFile {}
+unsafe impl Shared for SegmentFile {}
 
 const _: () = {
     use core::mem::{offset_of, size_of};
@@ -223,14 +251,20 @@ const _: () = {
     assert!(offset_of!(Control, queue_len) == 28);
     assert!(offset_of!(Control, overflow) == 32);
     assert!(offset_of!(Control, timer) == 40);
-    assert!(size_of::<Entry>() == 16);
+    assert!(size_of::<Entry>() == 24);
     assert!(offset_of!(ObjectFile, queue) == 128);
     assert!(size_of::<ObjectFile>() == OBJECT_SIZE);
-    assert!(size_of::<Block>() == 64);
+    assert!(offset_of!(Control, all_waiters) == 36);
+    assert!(size_of::<Block>() == BLOCK_SIZE);
     assert!(offset_of!(Block, claim) == 8);
     assert!(offset_of!(Block, wake) == 16);
-    assert!(offset_of!(TableFile, blocks) == 64);
-    assert!(size_of::<TableFile>() == TABLE_SIZE);
+    assert!(offset_of!(Block, pid) == 20);
+    assert!(offset_of!(Block, count) == 24);
+    assert!(offset_of!(Block, ids) == 64);
+    assert!(offset_of!(Block, fds) == 576);
+    assert!(size_of::<SegmentHeader>() == 64);
+    assert!(offset_of!(SegmentFile, blocks) == 64);
+    assert!(size_of::<SegmentFile>() == SEGMENT_SIZE);
 };
 
 /// Packs a claim word.

@@ -54,3 +54,49 @@ impl<T: Shared> SharedMap<T> {
         unsafe { self.map.base().cast::<T>().as_ref() }
     }
 }
+
+/// A System V segment laid out as `T` (wait blocks): like [`SharedMap`], but nobody can
+/// resize it, so no writer can make an access fault.
+pub(crate) struct SharedSeg<T: Shared> {
+    seg: crate::sys::sysv::Attached,
+    _t: PhantomData<T>,
+}
+
+impl<T: Shared> std::fmt::Debug for SharedSeg<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedSeg(id {}, {:p})", self.seg.id(), self.seg.base())
+    }
+}
+
+impl<T: Shared> SharedSeg<T> {
+    /// Creates a segment of `size_of::<T>()` bytes, zero-filled, mode `mode`.
+    pub(crate) fn create(mode: u32) -> Result<Self, Errno> {
+        Ok(SharedSeg {
+            seg: crate::sys::sysv::create(size_of::<T>(), mode)?,
+            _t: PhantomData,
+        })
+    }
+
+    /// Attaches segment `id`, which must be exactly `size_of::<T>()` bytes.
+    pub(crate) fn attach(id: i32) -> Result<Self, Errno> {
+        Ok(SharedSeg {
+            seg: crate::sys::sysv::attach(id, size_of::<T>())?,
+            _t: PhantomData,
+        })
+    }
+
+    /// The segment id.
+    pub(crate) fn id(&self) -> i32 {
+        self.seg.id()
+    }
+
+    /// The mapped structure.
+    #[inline]
+    pub(crate) fn get(&self) -> &T {
+        debug_assert!(self.seg.len() == size_of::<T>());
+        // SAFETY: the attachment is page-aligned, exactly `size_of::<T>()` long (checked
+        // at attach, or created so) and lives as long as `self`; segments cannot shrink;
+        // `T: Shared` is valid for any bit pattern and only accessed through atomics.
+        unsafe { self.seg.base().cast::<T>().as_ref() }
+    }
+}

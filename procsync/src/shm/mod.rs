@@ -1,4 +1,4 @@
-//! Shared memory: the layout of object files and wait-block tables
+//! Shared memory: the layout of object files and wait-block segments
 //! ([`layout`]), validated typed access to a mapping ([`map`]), the file-lifetime
 //! protocol ([`file`]) and the directory tree under the root ([`root`]).
 //!
@@ -13,4 +13,3 @@ pub(crate) mod file;
 pub(crate) mod layout;
 pub(crate) mod map;
 pub(crate) mod root;
-pub(crate) mod table;

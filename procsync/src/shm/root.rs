@@ -38,7 +38,7 @@ pub(crate) struct Namespace {
     pub kind: NsKind,
     pub dir: OwnedFd,
     pub path: PathBuf,
-    /// `table` key of this namespace's wait-block table (uid, or GLOBAL_TABLE).
+    /// Key of this namespace (owner uid, or GLOBAL_NS): decides which wait blocks its objects' entries may name.
     pub table_key: u32,
     pub swept: std::sync::atomic::AtomicBool,
 }
@@ -135,11 +135,7 @@ fn open_namespace(root: &Path, kind: NsKind, uid: u32) -> Result<Namespace> {
     check_root(root, root_fd.as_fd(), uid)?;
     let (name, mode, table_key) = match kind {
         NsKind::Local => (format!("local-{uid}"), 0o700, uid),
-        NsKind::Global => (
-            "global".to_string(),
-            0o1777,
-            crate::shm::layout::GLOBAL_TABLE,
-        ),
+        NsKind::Global => ("global".to_string(), 0o1777, crate::shm::layout::GLOBAL_NS),
     };
     fs::make_dir_at(root_fd.as_fd(), &name, mode).map_err(io("creating a namespace directory"))?;
     let dir = fs::open_dir_at(root_fd.as_fd(), &name).map_err(|e| match e {
@@ -194,10 +190,10 @@ fn open_namespace(root: &Path, kind: NsKind, uid: u32) -> Result<Namespace> {
     })
 }
 
-/// The namespace that holds wait-block table `key` under `root` (for a signaler that
-/// must reach a waiter's block).
-pub(crate) fn namespace_for_table(root: &Path, key: u32) -> Result<Arc<Namespace>> {
-    if key == crate::shm::layout::GLOBAL_TABLE {
+/// The `Local\\` namespace of user `key` (or `Global\\` for `GLOBAL_NS`) under `root`:
+/// another user's is reachable only for a privileged caller.
+pub(crate) fn namespace_of(root: &Path, key: u32) -> Result<Arc<Namespace>> {
+    if key == crate::shm::layout::GLOBAL_NS {
         return namespace(root, NsKind::Global);
     }
     if key == fs::euid() {

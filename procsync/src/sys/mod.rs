@@ -18,6 +18,7 @@ pub(crate) mod futex;
 pub(crate) mod mmap;
 pub(crate) mod pidfd;
 pub(crate) mod sock;
+pub(crate) mod sysv;
 pub(crate) mod thread;
 pub(crate) mod time;
 pub(crate) mod unix;

@@ -111,13 +111,7 @@ fn run(w: &Watcher) {
             let Some(watch) = watch else { continue };
             w.set.remove(&watch.pidfd);
             for obj in watch.objs.iter().filter_map(Weak::upgrade) {
-                if obj.state().load(std::sync::atomic::Ordering::Relaxed)
-                    & crate::shm::layout::OWNER_MASK
-                    == owner
-                {
-                    let g = obj.lock();
-                    mutex::check_owner_locked(&g);
-                }
+                let _ = mutex::abandon_if_dead(&obj, owner);
             }
         }
     }

@@ -1,34 +1,37 @@
-//! Waiting for all of several objects, atomically (WL-01..17).
+//! Waiting for all of several objects, atomically (WL-01..19).
 //!
-//! The waiter locks every object of its set in ascending object-id order, checks that
-//! each is signaled for it, and if so acquires them all before unlocking any. Every
-//! change to an object's state happens under that object's lock, so no thread in any
-//! process can observe a partial acquisition, and a timeout leaves everything as it
-//! was. Everyone else holds at most one object lock at a time, and wait-all waiters
-//! take theirs in one global order, so there is no lock-order cycle: no deadlock, and
-//! two wait-all waiters over overlapping sets (WL-16) simply serialize.
+//! The waiter takes the locks of its whole set (`obj::lockset`: ascending object id,
+//! never sleeping on one lock while holding others), checks that each object is
+//! available to it, and if so acquires them all before unlocking any. Every change to
+//! an object's state happens under that object's lock, so no thread in any process
+//! can observe a partial acquisition, and a timeout leaves everything as it was.
 //!
-//! If the set is not complete, the waiter queues an `ALL` entry in each object and
-//! sleeps on its block's `wake` word; a signaler rings it whenever one of its objects
-//! becomes signaled, and it re-checks the whole set. (A signaler cannot complete a
-//! wait-all itself: it may not have the other objects mapped.)
+//! If the set is not complete, the waiter records its set (object ids) in its wait
+//! block, queues an `ALL` entry in each object, lets the locks go and sleeps. A signal
+//! that makes the whole set available completes the wait itself, inside the signalling
+//! call (`obj::signal`, WL-18): it takes the same locks, acquires everything on the
+//! waiter's behalf and claims it. Nothing is ever set aside for a wait-all that cannot
+//! complete (WL-19). When the signaller cannot reach every object of the set (it does
+//! not map one of them), it rings the waiter, which re-checks its set under all its
+//! locks and completes itself.
 //!
 //! A waiter killed while holding some of the locks leaves them to be recovered from a
-//! dead holder (`obj::lock`); the objects it had already acquired count as "acquired,
-//! then died": mutexes become abandoned, semaphore units and event signals are gone,
-//! exactly as if it had died right after returning.
+//! dead holder (`obj::lock`); a wait-all cannot be half-acquired, since acquisitions
+//! happen with every lock held.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::any::{check_owners, owner_slice, safety_net};
-use super::{WaitBlock, WaitOutcome, abandon};
+use super::{WaitOutcome, abandon};
 use crate::error::{Error, Result};
+use crate::obj::lockset::LockSet;
 use crate::obj::queue::{self, EntryVal};
-use crate::obj::{Guard, Object, ObjectKind, mutex, timer};
+use crate::obj::{Object, ObjectKind, timer};
+use crate::park::{self, Claim, WaitBlock};
 use crate::shm::layout::*;
-use crate::sys::futex::{self, Woke};
+use crate::sys::futex::Woke;
 use crate::sys::thread;
 use crate::sys::time::Deadline;
 
@@ -47,87 +50,15 @@ pub(crate) fn check_duplicates(objs: &[&Arc<Object>]) -> Result<()> {
     Ok(())
 }
 
-/// Every object available to us under the locks held (`guards`), honouring what
-/// signalers set aside for other wait-all waiters (`mine`: our wait, if queued).
-fn complete(guards: &[(usize, Guard<'_>)], me: u64, mine: Option<(u32, u32)>) -> bool {
-    guards.iter().all(|(_, g)| {
-        let o = g.obj;
-        let s = o.state().load(Ordering::Relaxed);
-        queue::available(g, me, mine)
-            && (o.kind != ObjectKind::Mutex
-                || s & OWNER_MASK != me
-                || o.file().ctl.recursion.load(Ordering::Relaxed) < mutex::MAX_RECURSION)
-    })
-}
-
 /// Waits until every object of `objs` can be acquired at once; see the module doc.
 pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<WaitOutcome> {
     check_duplicates(objs)?;
-    let me = thread::ident();
-    let mut order: Vec<usize> = (0..objs.len()).collect();
-    order.sort_by_key(|&i| objs[i].id);
-    let has_mutex = objs.iter().any(|o| o.kind == ObjectKind::Mutex);
-    let mut wb: Option<WaitBlock> = None;
-    let mut overflow: Vec<usize> = Vec::new();
     loop {
-        let mut guards: Vec<(usize, Guard<'_>)> = Vec::with_capacity(order.len());
-        for &i in &order {
-            match objs[i].lock_until(deadline) {
-                Some(g) => guards.push((i, g)),
-                None => break,
-            }
-        }
-        if guards.len() < order.len() {
-            // The deadline passed while someone sat on a lock: time out, best effort
-            // on our entries (they are stale once the claim is cancelled).
-            drop(guards);
-            if let Some(wb) = &wb {
-                let _ = wb.cancel();
-            }
-            for &i in &overflow {
-                let g = objs[i].lock();
-                g.obj.file().ctl.overflow.fetch_sub(1, Ordering::Relaxed);
-            }
-            return Ok(WaitOutcome::TimedOut);
-        }
-        for (_, g) in &guards {
-            g.obj.refresh_locked(g);
-        }
-        for (_, g) in &guards {
-            if g.obj.kind == ObjectKind::Mutex {
-                let owner = g.obj.state().load(Ordering::Relaxed) & OWNER_MASK;
-                if owner != 0 && owner != me {
-                    mutex::check_owner_locked(g);
-                }
-            }
-        }
-        let expired = deadline == Deadline::Now || deadline.remaining() == Some(Duration::ZERO);
-        let mine = wb.as_ref().map(|b| (b.table.key, b.index));
-        let done = complete(&guards, me, mine);
-        if done || expired {
-            let mut outcome = WaitOutcome::TimedOut;
-            if done {
-                let mut abandoned = None;
-                for (i, g) in guards.iter().map(|(i, g)| (*i, g)) {
-                    // `complete` checked every object under these locks, so each
-                    // acquisition succeeds.
-                    if let Ok(Some(true)) = g.obj.acquire_locked(g, me) {
-                        abandoned = Some(abandoned.map_or(i, |k: usize| k.min(i)));
-                    }
-                }
-                outcome = abandoned.map_or(WaitOutcome::Signaled(0), WaitOutcome::Abandoned);
-            }
-            if let Some(wb) = &wb {
-                let _ = wb.cancel();
-                for (_, g) in &guards {
-                    queue::remove_wait(g, wb.table.key, wb.index, wb.generation);
-                }
-                for &i in &overflow {
-                    objs[i].file().ctl.overflow.fetch_sub(1, Ordering::Relaxed);
-                }
-            }
-            drop(guards);
-            if done {
+        if let Some(outcome) = attempt(objs, deadline)? {
+            if matches!(
+                outcome,
+                WaitOutcome::Signaled(_) | WaitOutcome::Abandoned(_)
+            ) {
                 for o in objs {
                     if o.kind == ObjectKind::Mutex {
                         abandon::note_owned(o);
@@ -136,38 +67,99 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
             }
             return Ok(outcome);
         }
+        // A forged claim on a public block: wait again, same deadline.
+    }
+}
+
+/// One wait; `None` when a public block's claim turned out forged.
+fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutcome>> {
+    let me = thread::ident();
+    let plain: Vec<&Object> = objs.iter().map(|o| &***o).collect();
+    let has_mutex = objs.iter().any(|o| o.kind == ObjectKind::Mutex);
+    let mut wb: Option<WaitBlock> = None;
+    let mut overflow: Vec<usize> = Vec::new();
+    let claimed = loop {
+        let Some(set) = LockSet::lock(&plain, deadline)? else {
+            // The deadline passed while someone sat on a lock.
+            match wb.as_ref().map(WaitBlock::cancel) {
+                Some(Err(c)) => break c, // completed by a signal just before
+                _ => {
+                    release_overflow(objs, &overflow);
+                    return Ok(Some(WaitOutcome::TimedOut));
+                }
+            }
+        };
+        if let Some(b) = &wb {
+            let c = b.claim();
+            if c != Claim::Waiting {
+                drop(set);
+                break c; // a signal completed us (or the claim was forged)
+            }
+        }
+        for g in set.guards() {
+            g.obj.refresh_locked(g);
+        }
+        // `available_for` abandons a mutex whose owner died (AB-16), whatever the timeout.
+        let done = set.guards().iter().all(|g| queue::available_for(g, me));
+        let expired = deadline == Deadline::Now || deadline.remaining() == Some(Duration::ZERO);
+        if done || expired {
+            let mut outcome = WaitOutcome::TimedOut;
+            if done {
+                let state = take_all(&set, objs, me)?;
+                outcome = super::outcome_of(park::block::decode(state))
+                    .unwrap_or(WaitOutcome::Signaled(0));
+                if let Some(b) = &wb
+                    && !b.claim_self(state)
+                {
+                    // Nobody claims a wait-all without all its locks, which we hold:
+                    // the claim word was written by someone else (public block).
+                    undo_all(&set, objs, me, state);
+                    drop(set);
+                    release_overflow(objs, &overflow);
+                    return Ok(None);
+                }
+            } else if let Some(b) = &wb {
+                let _ = b.cancel(); // no signaller can claim us: we hold every lock
+            }
+            if let Some(b) = &wb {
+                for g in set.guards() {
+                    queue::remove_wait(g, b.seg.id(), b.index, b.generation);
+                }
+            }
+            drop(set);
+            release_overflow(objs, &overflow);
+            return Ok(Some(outcome));
+        }
         if wb.is_none() {
-            let b = WaitBlock::take(objs)?;
-            for (i, g) in &guards {
+            let ids: Vec<u64> = objs.iter().map(|o| o.id).collect();
+            let fds: Vec<u32> = objs.iter().map(|o| o.backing_fd_number()).collect();
+            let b = WaitBlock::arm(super::needs_public(objs), &ids, &fds)?;
+            for (i, o) in objs.iter().enumerate() {
+                let g = set.get(o.id).expect("every object of the set is locked");
                 let e = EntryVal {
-                    table: b.table.key,
+                    seg: b.seg.id(),
                     block: b.index,
                     generation: b.generation,
-                    index: *i,
+                    index: i,
                     kind: ENTRY_ALL,
-                    offered: false,
+                    granted: None,
+                    who: me,
                 };
                 if !queue::push(g, e) {
                     g.obj.file().ctl.overflow.fetch_add(1, Ordering::Relaxed);
-                    overflow.push(*i);
+                    overflow.push(i);
                 }
             }
             wb = Some(b);
         }
-        let b = wb.as_ref().expect("set above");
-        let wake = &b.block().wake;
-        // Still incomplete: give back what signalers set aside for us, so that it
-        // goes to the other waiters (or stays for later arrivals) meanwhile.
-        for (_, g) in &guards {
-            queue::withdraw_offers(g, b.table.key, b.index);
-        }
-        // Read under the locks: a signal after we unlock changes it.
-        let w = wake.load(Ordering::Acquire);
+        let b = wb.as_ref().expect("armed above");
+        // Read under the locks: a signal after we unlock rings, so the sleep returns.
+        let bell = b.bell();
         let seqs: Vec<u32> = overflow
             .iter()
             .map(|&i| objs[i].seq().load(Ordering::Acquire))
             .collect();
-        drop(guards);
+        drop(set);
         let mut slice = if has_mutex {
             owner_slice(objs.iter().copied(), me, deadline)
         } else {
@@ -179,17 +171,63 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
             timer_due |= due != Deadline::Never && due.min(slice) == due;
             slice = slice.min(due);
         }
-        let mut words = vec![(wake, w)];
-        for (n, &i) in overflow.iter().enumerate() {
-            words.push((objs[i].seq(), seqs[n]));
-        }
+        let more: Vec<(&std::sync::atomic::AtomicU32, u32)> = overflow
+            .iter()
+            .enumerate()
+            .map(|(n, &i)| (objs[i].seq(), seqs[n]))
+            .collect();
         let woke = if timer_due {
-            thread::with_precise_timers(|| futex::wait_many(&words, slice))
+            thread::with_precise_timers(|| b.sleep(bell, &more, slice))
         } else {
-            futex::wait_many(&words, slice)
+            b.sleep(bell, &more, slice)
         };
         if woke == Woke::TimedOut && has_mutex {
-            check_owners(objs.iter().copied(), me, deadline);
+            check_owners(objs.iter().copied(), me);
+        }
+    };
+    release_overflow(objs, &overflow);
+    let b = wb.expect("only a queued wait is claimed");
+    let Some(outcome) = super::outcome_of(claimed) else {
+        return Ok(None);
+    };
+    if b.public() && !super::confirm(&b, objs, deadline)? {
+        return Ok(None);
+    }
+    Ok(Some(outcome))
+}
+
+/// Acquires every object of the locked set for `me` (each was checked available);
+/// returns the claim state: signaled, or abandoned at the lowest abandoned index.
+fn take_all(set: &LockSet<'_>, objs: &[&Arc<Object>], me: u64) -> Result<u32> {
+    let mut abandoned: Option<usize> = None;
+    for (i, o) in objs.iter().enumerate() {
+        let g = set.get(o.id).expect("every object of the set is locked");
+        if let Some(true) = o.acquire_locked(g, me)? {
+            abandoned = Some(abandoned.map_or(i, |k| k.min(i)));
+        }
+    }
+    Ok(abandoned.map_or(park::granted(0, false), |i| park::granted(i, true)))
+}
+
+fn undo_all(set: &LockSet<'_>, objs: &[&Arc<Object>], me: u64, state: u32) {
+    let abandoned_at = match park::block::decode(state) {
+        Claim::Abandoned(i) => Some(i),
+        _ => None,
+    };
+    for (i, o) in objs.iter().enumerate() {
+        let g = set.get(o.id).expect("every object of the set is locked");
+        o.undo_acquire_locked(g, me, abandoned_at == Some(i));
+    }
+}
+
+fn release_overflow(objs: &[&Arc<Object>], overflow: &[usize]) {
+    for &i in overflow {
+        if let Ok(Some(g)) = objs[i].lock_within(super::soon()) {
+            let o = &g.obj.file().ctl.overflow;
+            o.store(
+                o.load(Ordering::Relaxed).saturating_sub(1),
+                Ordering::Relaxed,
+            );
         }
     }
 }

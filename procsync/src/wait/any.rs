@@ -14,14 +14,16 @@
 //! wake costs the same for 1 or 64 objects.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{MAX_WAIT_OBJECTS, WaitBlock, WaitOutcome, abandon, outcome_of};
+use super::{MAX_WAIT_OBJECTS, WaitOutcome, abandon, outcome_of};
 use crate::error::Result;
 use crate::obj::queue::{self, EntryVal};
-use crate::obj::{Fast, Object, ObjectKind, mutex, timer};
+use crate::obj::{Fast, Object, ObjectKind, mutex, signal, timer};
+use crate::park::{self, Claim, WaitBlock};
 use crate::shm::layout::*;
-use crate::sys::futex::{self, Woke};
+use crate::sys::futex::Woke;
 use crate::sys::thread;
 use crate::sys::time::Deadline;
 
@@ -83,12 +85,15 @@ pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
             Fast::Acquired(a) => return Ok(won(o, i, a)),
             Fast::NotSignaled => {}
             Fast::Slow => {
-                let Some(g) = o.lock_until(deadline) else {
+                let Some(g) = o.lock_within(deadline)? else {
                     continue;
                 };
                 queue::purge(&g, false);
                 o.refresh_locked(&g);
-                if !queue::available(&g, me, None) {
+                // Whatever is available under the lock is free for anyone: a signal
+                // hands objects to queued waiters at once, and nothing is set aside.
+                // A mutex whose owner died is abandoned here (AB-16), whatever the timeout.
+                if !queue::available_for(&g, me) {
                     continue;
                 }
                 if let Some(a) = o.acquire_locked(&g, me)? {
@@ -101,41 +106,55 @@ pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
     if deadline == Deadline::Now || deadline.remaining() == Some(Duration::ZERO) {
         return Ok(WaitOutcome::TimedOut);
     }
-    block(&uniq, objs, me, deadline)
+    loop {
+        if let Some(outcome) = block(&uniq, objs, me, deadline)? {
+            return Ok(outcome);
+        }
+        // A forged claim on a public block: wait again, same deadline.
+        if deadline.remaining() == Some(Duration::ZERO) {
+            return Ok(WaitOutcome::TimedOut);
+        }
+    }
 }
 
+/// One blocking attempt; `None` when a public block's claim turned out forged.
 fn block(
     uniq: &[(usize, &Arc<Object>)],
     objs: &[&Arc<Object>],
     me: u64,
     deadline: Deadline,
-) -> Result<WaitOutcome> {
-    let wb = WaitBlock::take(objs)?;
+) -> Result<Option<WaitOutcome>> {
+    let wb = WaitBlock::arm(super::needs_public(objs), &[], &[])?;
     let mut overflow: Vec<usize> = Vec::new();
     let mut registered = 0;
     let mut failure = None;
     for (k, &(i, o)) in uniq.iter().enumerate() {
-        let Some(g) = o.lock_until(deadline) else {
-            break; // the deadline passed while someone sat on the lock
+        let g = match o.lock_within(deadline) {
+            Ok(Some(g)) => g,
+            Ok(None) => break, // the deadline passed while someone sat on the lock
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
         };
-        if wb.state() != CLAIM_WAITING {
+        if wb.claim() != Claim::Waiting {
             break;
         }
         o.refresh_locked(&g);
         // Most objects of a long list are simply unsignaled: say so without the
         // general acquisition path (a mutex still goes through it: its owner may be dead).
         let quick_no = (matches!(o.kind, ObjectKind::Event | ObjectKind::Semaphore)
-            && !o.signaled_for(o.state().load(std::sync::atomic::Ordering::Relaxed), me))
-            || !queue::available(&g, me, Some((wb.table.key, wb.index)));
+            && !o.signaled_for(o.state().load(Ordering::Relaxed), me))
+            || !queue::available_for(&g, me);
         match if quick_no {
             Ok(None)
         } else {
             o.acquire_locked(&g, me)
         } {
             Ok(Some(a)) => {
-                if !wb.claim_self(if a { CLAIM_ABANDONED } else { CLAIM_SIGNALED } + i as u32) {
+                if !wb.claim_self(park::granted(i, a)) {
                     o.undo_acquire_locked(&g, me, a);
-                    queue::satisfy_locked(&g);
+                    signal::hand_off_held(&g);
                 }
                 break;
             }
@@ -146,18 +165,16 @@ fn block(
             }
         }
         let e = EntryVal {
-            table: wb.table.key,
+            seg: wb.seg.id(),
             block: wb.index,
             generation: wb.generation,
             index: i,
             kind: ENTRY_ANY,
-            offered: false,
+            granted: None,
+            who: me,
         };
         if !queue::push(&g, e) {
-            o.file()
-                .ctl
-                .overflow
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            o.file().ctl.overflow.fetch_add(1, Ordering::Relaxed);
             overflow.push(k);
         }
         registered = k + 1;
@@ -166,27 +183,25 @@ fn block(
     if failure.is_none() {
         sleep(&wb, uniq, &overflow, me, has_mutex, deadline, &mut failure);
     }
-    let outcome = match wb.cancel() {
-        Ok(()) => None,
-        Err(state) => outcome_of(state),
-    };
+    let claim = wb.cancel().err();
     for &k in &overflow {
         // The count must come down, or the object stays on the slow path for good.
-        let g = uniq[k].1.lock();
-        g.obj
-            .file()
-            .ctl
-            .overflow
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(Some(g)) = uniq[k].1.lock_within(super::soon()) {
+            let o = &g.obj.file().ctl.overflow;
+            o.store(
+                o.load(Ordering::Relaxed).saturating_sub(1),
+                Ordering::Relaxed,
+            );
+        }
     }
+    let outcome = claim.and_then(outcome_of);
     if outcome.is_none() {
-        // Timed out (or failed): leave no entry behind for a wait that is over.
+        // Timed out, failed or forged: leave no entry behind for a wait that is over.
         // Best effort: an entry left behind is stale (the claim is cancelled) and
         // dropped by the next holder of that lock.
-        let soon = Deadline::At(Instant::now() + Duration::from_millis(5));
         for &(_, o) in &uniq[..registered] {
-            if let Some(g) = o.lock_until(soon) {
-                queue::remove_wait(&g, wb.table.key, wb.index, wb.generation);
+            if let Ok(Some(g)) = o.lock_within(super::soon()) {
+                queue::remove_wait(&g, wb.seg.id(), wb.index, wb.generation);
             }
         }
     }
@@ -195,18 +210,24 @@ fn block(
     {
         return Err(e);
     }
-    Ok(match outcome {
-        Some(WaitOutcome::Signaled(i)) if i < objs.len() => won(objs[i], i, false),
-        Some(WaitOutcome::Abandoned(i)) if i < objs.len() => won(objs[i], i, true),
-        Some(_) => {
-            // Only a forged or corrupt queue entry can claim an index we never gave.
-            return Err(crate::Error::Corrupt {
-                path: objs[0].display.clone().into(),
-                why: "a queue entry claimed this wait for an object it does not wait on",
-            });
+    let (i, abandoned) = match outcome {
+        None if matches!(claim, Some(Claim::Garbage)) => return Ok(None),
+        None => return Ok(Some(WaitOutcome::TimedOut)),
+        Some(WaitOutcome::Signaled(i)) => (i, false),
+        Some(WaitOutcome::Abandoned(i)) => (i, true),
+        Some(WaitOutcome::TimedOut) => unreachable!("outcome_of gives grants only"),
+    };
+    if i >= objs.len() {
+        // Only a forged claim names an index we never gave.
+        return Ok(None);
+    }
+    if wb.public() {
+        // Anyone may write a public claim word: believe it only if the object agrees.
+        if !super::confirm(&wb, &[objs[i]], deadline)? {
+            return Ok(None);
         }
-        None => WaitOutcome::TimedOut,
-    })
+    }
+    Ok(Some(won(objs[i], i, abandoned)))
 }
 
 fn sleep(
@@ -218,35 +239,39 @@ fn sleep(
     deadline: Deadline,
     failure: &mut Option<crate::Error>,
 ) {
-    let wake = &wb.block().wake;
     let mut seqs: Vec<u32> = overflow
         .iter()
-        .map(|&k| uniq[k].1.seq().load(std::sync::atomic::Ordering::Acquire))
+        .map(|&k| uniq[k].1.seq().load(Ordering::Acquire))
         .collect();
     loop {
-        let w = wake.load(std::sync::atomic::Ordering::Acquire);
-        if wb.state() != CLAIM_WAITING {
+        let bell = wb.bell();
+        if wb.claim() != Claim::Waiting {
             return;
         }
         // Overflowed objects: not queued, so nobody hands them to us; try ourselves.
         for (n, &k) in overflow.iter().enumerate() {
             let (i, o) = uniq[k];
-            seqs[n] = o.seq().load(std::sync::atomic::Ordering::Acquire);
-            let Some(g) = o.lock_until(deadline) else {
-                return;
+            seqs[n] = o.seq().load(Ordering::Acquire);
+            let g = match o.lock_within(deadline) {
+                Ok(Some(g)) => g,
+                Ok(None) => return,
+                Err(e) => {
+                    *failure = Some(e);
+                    return;
+                }
             };
-            if wb.state() != CLAIM_WAITING {
+            if wb.claim() != Claim::Waiting {
                 return;
             }
             o.refresh_locked(&g);
-            if !queue::available(&g, me, Some((wb.table.key, wb.index))) {
+            if !queue::available_for(&g, me) {
                 continue;
             }
             match o.acquire_locked(&g, me) {
                 Ok(Some(a)) => {
-                    if !wb.claim_self(if a { CLAIM_ABANDONED } else { CLAIM_SIGNALED } + i as u32) {
+                    if !wb.claim_self(park::granted(i, a)) {
                         o.undo_acquire_locked(&g, me, a);
-                        queue::satisfy_locked(&g);
+                        signal::hand_off_held(&g);
                     }
                     return;
                 }
@@ -268,16 +293,16 @@ fn sleep(
             timer_due |= due != Deadline::Never && due.min(slice) == due;
             slice = slice.min(due);
         }
-        let mut words = Vec::with_capacity(1 + overflow.len());
-        words.push((wake, w));
-        for (n, &k) in overflow.iter().enumerate() {
-            words.push((uniq[k].1.seq(), seqs[n]));
-        }
+        let more: Vec<(&std::sync::atomic::AtomicU32, u32)> = overflow
+            .iter()
+            .enumerate()
+            .map(|(n, &k)| (uniq[k].1.seq(), seqs[n]))
+            .collect();
         let woke = if timer_due {
-            // The sleep ends at a timer's due time: no timer slack (issue 6 accuracy).
-            thread::with_precise_timers(|| futex::wait_many(&words, slice))
+            // The sleep ends at a timer's due time: no timer slack (timer accuracy).
+            thread::with_precise_timers(|| wb.sleep(bell, &more, slice))
         } else {
-            futex::wait_many(&words, slice)
+            wb.sleep(bell, &more, slice)
         };
         if woke == Woke::TimedOut {
             // Due timers first: expiring one hands it to the first queued waiter
@@ -287,7 +312,7 @@ fn sleep(
                 return;
             }
             if has_mutex {
-                check_owners(uniq.iter().map(|(_, o)| *o), me, deadline);
+                check_owners(uniq.iter().map(|(_, o)| *o), me);
             }
         }
     }
@@ -313,7 +338,7 @@ pub(crate) fn owner_slice<'a>(
 ) -> Deadline {
     let mut all_watched = true;
     for o in objs.filter(|o| o.kind == ObjectKind::Mutex) {
-        let owner = o.state().load(std::sync::atomic::Ordering::Relaxed) & OWNER_MASK;
+        let owner = o.state().load(Ordering::Relaxed) & OWNER_MASK;
         if owner != 0 && owner != me && !abandon::watch_owner(o, owner) {
             all_watched = false;
         }
@@ -330,30 +355,23 @@ pub(crate) fn owner_slice<'a>(
 pub(crate) fn expire_timers<'a>(objs: impl Iterator<Item = &'a Arc<Object>>, deadline: Deadline) {
     for o in objs.filter(|o| o.kind == ObjectKind::Timer) {
         if timer::next_due(o).remaining() == Some(Duration::ZERO)
-            && let Some(g) = o.lock_until(deadline)
+            && let Ok(Some(g)) = o.lock_within(deadline.min(super::soon()))
         {
             timer::expire_locked(&g);
         }
     }
 }
 
-/// Abandons (and so hands on) every mutex among `objs` whose owner died.
-pub(crate) fn check_owners<'a>(
-    objs: impl Iterator<Item = &'a Arc<Object>>,
-    me: u64,
-    deadline: Deadline,
-) {
+/// Abandons (and so hands on, through the signal path) every mutex among `objs` whose
+/// owner died.
+pub(crate) fn check_owners<'a>(objs: impl Iterator<Item = &'a Arc<Object>>, me: u64) {
     for o in objs {
         if o.kind != ObjectKind::Mutex {
             continue;
         }
-        let owner = o.state().load(std::sync::atomic::Ordering::Relaxed) & OWNER_MASK;
-        if owner != 0
-            && owner != me
-            && !thread::ident_alive(owner)
-            && let Some(g) = o.lock_until(deadline)
-        {
-            mutex::check_owner_locked(&g);
+        let owner = o.state().load(Ordering::Relaxed) & OWNER_MASK;
+        if owner != 0 && owner != me {
+            let _ = mutex::abandon_if_dead(o, owner);
         }
     }
 }

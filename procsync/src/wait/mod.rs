@@ -1,13 +1,14 @@
 //! Waiting: one object, any of up to 64, all of up to 64, signal-and-wait.
 //!
-//! A waiter first tries every object lock-free. If it must block, it takes a *wait
-//! block* in its namespace's table (`shm::table`): one futex word of its own (`wake`)
-//! and a claim word. It queues an entry naming that block in each object, then sleeps
-//! on `wake` alone, however many objects it waits on. Signalers hand objects over
-//! under their lock (`obj::queue::satisfy_locked`), claiming a wait-any waiter with a
-//! single compare-and-swap on its claim word so that exactly one object satisfies it.
-//! Wait-all waiters are rung, then re-check their set themselves under all its locks
-//! ([`all`]).
+//! A waiter first tries every object (lock-free, or under its lock when waiters are
+//! queued or a mutex's owner must be checked). If it must block, it arms its thread's
+//! wait block (`park`): one futex word of its own and a claim word. It queues an entry
+//! naming that block in each object, then sleeps on its doorbell alone, however many
+//! objects it waits on. Signallers hand objects over under their lock
+//! (`obj::queue::hand_off`): a wait-any is claimed with one compare-and-swap, so
+//! exactly one object satisfies it; a wait-all is completed by the signal that makes
+//! its whole set available (`obj::signal`). A waiter whose block lives in a public
+//! segment confirms its grant in the object before believing it ([`confirm`]).
 //!
 //! It must not touch an object's state except through `obj`.
 
@@ -16,11 +17,11 @@ pub(crate) mod all;
 pub(crate) mod any;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use crate::obj::Object;
-use crate::shm::layout::*;
-use crate::shm::table::Table;
+use crate::obj::{Object, queue};
+use crate::park::{Claim, WaitBlock};
+use crate::sys::time::Deadline;
 
 /// Win32 wait results (`WAIT_OBJECT_0 + i`, `WAIT_ABANDONED_0 + i`, `WAIT_TIMEOUT`).
 /// Failures (`WAIT_FAILED`) are `Err`.
@@ -37,93 +38,39 @@ pub enum WaitOutcome {
 /// Largest number of objects in one wait (LM-01, `MAXIMUM_WAIT_OBJECTS`).
 pub const MAX_WAIT_OBJECTS: usize = 64;
 
-/// A wait block held for the duration of one blocking wait.
-pub(crate) struct WaitBlock {
-    pub table: Arc<Table>,
-    pub index: u32,
-    pub generation: u32,
+/// Whether a wait on `objs` needs a public wait block (see `park::segment`).
+pub(crate) fn needs_public(objs: &[&Arc<Object>]) -> bool {
+    crate::park::segment::needs_public(objs.iter().map(|o| o.ns_key))
 }
 
-impl WaitBlock {
-    /// Takes a block in the table serving `objs` (the global one if any object is
-    /// global) and arms it: claim = WAITING with a fresh generation.
-    pub(crate) fn take(objs: &[&Arc<Object>]) -> crate::Result<WaitBlock> {
-        let key = if objs.iter().any(|o| o.table_key == GLOBAL_TABLE) {
-            GLOBAL_TABLE
-        } else {
-            objs[0].table_key
+/// Confirms, in the objects themselves, a grant that a public block's claim word
+/// announced (anyone may write that word): the objects `granted` must each hold a
+/// granted entry of this wait. `false` means the claim was forged.
+pub(crate) fn confirm(
+    wb: &WaitBlock,
+    granted: &[&Arc<Object>],
+    deadline: Deadline,
+) -> crate::Result<bool> {
+    let mut ok = true;
+    for o in granted {
+        let Some(g) = o.lock_within(deadline.min(soon()))? else {
+            return Ok(false);
         };
-        let owner = objs.iter().find(|o| o.table_key == key).unwrap_or(&objs[0]);
-        let table = owner.table_arc(key)?;
-        let index = table.alloc()?;
-        let b = table.block(index).expect("alloc returns an index in range");
-        let generation = ((b.claim.load(Ordering::Relaxed) >> 32) as u32).wrapping_add(1);
-        b.claim
-            .store(claim(generation, CLAIM_WAITING), Ordering::Release);
-        Ok(WaitBlock {
-            table,
-            index,
-            generation,
-        })
+        ok &= queue::confirm(&g, wb.seg.id(), wb.index, wb.generation).is_some();
     }
+    Ok(ok)
+}
 
-    pub(crate) fn block(&self) -> &Block {
-        self.table
-            .block(self.index)
-            .expect("index checked at alloc")
-    }
-
-    /// Current claim state, if this wait's generation still holds the block.
-    pub(crate) fn state(&self) -> u32 {
-        let c = self.block().claim.load(Ordering::Acquire);
-        if (c >> 32) as u32 != self.generation {
-            CLAIM_CANCELLED
-        } else {
-            c as u32
-        }
-    }
-
-    /// WAITING => CANCELLED; on failure returns the claim that won.
-    pub(crate) fn cancel(&self) -> Result<(), u32> {
-        let b = self.block();
-        match b.claim.compare_exchange(
-            claim(self.generation, CLAIM_WAITING),
-            claim(self.generation, CLAIM_CANCELLED),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => Ok(()),
-            Err(c) => Err(c as u32),
-        }
-    }
-
-    /// WAITING => `state`, by the waiter itself.
-    pub(crate) fn claim_self(&self, state: u32) -> bool {
-        self.block()
-            .claim
-            .compare_exchange(
-                claim(self.generation, CLAIM_WAITING),
-                claim(self.generation, state),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
+/// The outcome a claim announces, if it is a grant.
+pub(crate) fn outcome_of(c: Claim) -> Option<WaitOutcome> {
+    match c {
+        Claim::Signaled(i) => Some(WaitOutcome::Signaled(i)),
+        Claim::Abandoned(i) => Some(WaitOutcome::Abandoned(i)),
+        _ => None,
     }
 }
 
-impl Drop for WaitBlock {
-    fn drop(&mut self) {
-        self.table.free(self.index);
-    }
-}
-
-/// Turns a claim word into an outcome.
-pub(crate) fn outcome_of(state: u32) -> Option<WaitOutcome> {
-    if state & CLAIM_SIGNALED != 0 {
-        Some(WaitOutcome::Signaled((state & 0xFF) as usize))
-    } else if state & CLAIM_ABANDONED != 0 {
-        Some(WaitOutcome::Abandoned((state & 0xFF) as usize))
-    } else {
-        None
-    }
+/// A short deadline for clean-up that must not hold a wait up for long.
+pub(crate) fn soon() -> Deadline {
+    Deadline::At(Instant::now() + Duration::from_millis(200))
 }

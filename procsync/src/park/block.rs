@@ -1,0 +1,216 @@
+//! One blocking wait's block: armed with a fresh generation, claimed exactly once,
+//! slept on, cancelled.
+//!
+//! ```text
+//! claim (u64) = generation << 32 | state
+//!   IDLE => WAITING(gen)                  the waiter arms it (new generation)
+//!   WAITING(gen) => SIGNALED(gen) + i     a signaller, or the waiter itself: exactly one CAS wins
+//!   WAITING(gen) => ABANDONED(gen) + i    ... with an abandoned mutex
+//!   WAITING(gen) => CANCELLED(gen)        the waiter gives up (timeout, error)
+//! ```
+//! The waiter publishes WAITING with `Release` before any entry names it; a signaller
+//! publishes the object's new state (under the object's lock) before its `Release`
+//! claim, which the waiter reads with `Acquire`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::segment::{self, Segment};
+use crate::shm::layout::*;
+use crate::sys::futex::{self, Woke};
+use crate::sys::time::Deadline;
+
+/// A block held for the duration of one blocking wait.
+pub(crate) struct WaitBlock {
+    pub seg: Arc<Segment>,
+    pub index: u32,
+    pub generation: u32,
+}
+
+/// What a claim word says about a wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// Still waiting.
+    Waiting,
+    /// Cancelled by the waiter.
+    Cancelled,
+    /// Object `i` (a wait-all: 0) handed over.
+    Signaled(usize),
+    /// Mutex `i` handed over, abandoned.
+    Abandoned(usize),
+    /// Not a value any procsync process writes for this generation: forged (only
+    /// possible in a public segment), treated as "not granted".
+    Garbage,
+}
+
+/// Decodes the state half of a claim word.
+pub(crate) fn decode(state: u32) -> Claim {
+    match state {
+        CLAIM_WAITING => Claim::Waiting,
+        CLAIM_CANCELLED => Claim::Cancelled,
+        s if s & !0xFF == CLAIM_SIGNALED && (s & 0xFF) < 64 => Claim::Signaled((s & 0xFF) as usize),
+        s if s & !0xFF == CLAIM_ABANDONED && (s & 0xFF) < 64 => {
+            Claim::Abandoned((s & 0xFF) as usize)
+        }
+        _ => Claim::Garbage,
+    }
+}
+
+/// The claim state for a grant of object `index`.
+pub(crate) fn granted(index: usize, abandoned: bool) -> u32 {
+    (if abandoned {
+        CLAIM_ABANDONED
+    } else {
+        CLAIM_SIGNALED
+    }) + index as u32
+}
+
+impl WaitBlock {
+    /// Arms the calling thread's block (public or private, see `segment`): claim =
+    /// WAITING with a fresh generation; `ids` is the set of a wait-all (empty for a
+    /// wait-any), readable by signallers that complete it.
+    /// (`fds`: the waiter's descriptor of each object, same order.)
+    pub(crate) fn arm(public: bool, ids: &[u64], fds: &[u32]) -> crate::Result<WaitBlock> {
+        let (seg, index) = segment::my_block(public)?;
+        let b = seg
+            .block(index)
+            .expect("my_block returns an index in range");
+        for (slot, id) in b.ids.iter().zip(ids) {
+            slot.store(*id, Ordering::Relaxed);
+        }
+        for (slot, fd) in b.fds.iter().zip(fds) {
+            slot.store(*fd, Ordering::Relaxed);
+        }
+        b.count.store(ids.len() as u32, Ordering::Relaxed);
+        let generation = ((b.claim.load(Ordering::Relaxed) >> 32) as u32).wrapping_add(1);
+        b.claim
+            .store(claim(generation, CLAIM_WAITING), Ordering::Release);
+        Ok(WaitBlock {
+            seg,
+            index,
+            generation,
+        })
+    }
+
+    pub(crate) fn block(&self) -> &Block {
+        self.seg.block(self.index).expect("index checked at alloc")
+    }
+
+    /// Whether writers other than our user may have touched the claim word.
+    pub(crate) fn public(&self) -> bool {
+        self.seg.public
+    }
+
+    /// The claim, as far as this wait's generation is concerned.
+    pub(crate) fn claim(&self) -> Claim {
+        let c = self.block().claim.load(Ordering::Acquire);
+        if (c >> 32) as u32 != self.generation {
+            return Claim::Garbage;
+        }
+        decode(c as u32)
+    }
+
+    /// WAITING => CANCELLED. On failure returns the claim that won.
+    pub(crate) fn cancel(&self) -> Result<(), Claim> {
+        match self.block().claim.compare_exchange(
+            claim(self.generation, CLAIM_WAITING),
+            claim(self.generation, CLAIM_CANCELLED),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => Ok(()),
+            Err(c) if (c >> 32) as u32 == self.generation => Err(decode(c as u32)),
+            Err(_) => Err(Claim::Garbage),
+        }
+    }
+
+    /// WAITING => `state`, by the waiter itself.
+    pub(crate) fn claim_self(&self, state: u32) -> bool {
+        self.block()
+            .claim
+            .compare_exchange(
+                claim(self.generation, CLAIM_WAITING),
+                claim(self.generation, state),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// The doorbell's current value: read it before the last check, then sleep on it.
+    pub(crate) fn bell(&self) -> u32 {
+        self.block().wake.load(Ordering::Acquire)
+    }
+
+    /// Sleeps until the doorbell rings (changes from `bell`), one of `more` words
+    /// changes (overflow sleepers also watch objects' `seq`), or `deadline`.
+    pub(crate) fn sleep(
+        &self,
+        bell: u32,
+        more: &[(&std::sync::atomic::AtomicU32, u32)],
+        deadline: Deadline,
+    ) -> Woke {
+        if more.is_empty() {
+            return futex::wait(&self.block().wake, bell, deadline);
+        }
+        let mut words = Vec::with_capacity(1 + more.len());
+        words.push((&self.block().wake, bell));
+        words.extend_from_slice(more);
+        futex::wait_many(&words, deadline)
+    }
+}
+
+impl Drop for WaitBlock {
+    fn drop(&mut self) {
+        // The block stays the thread's; only the wait's view of it ends. Leave the claim
+        // in a final state so that no entry of this generation is ever claimed again.
+        let _ = self.cancel();
+    }
+}
+
+/// Rings a waiter's doorbell; returns how many threads the kernel woke (0 or 1).
+pub(crate) fn ring(b: &Block) -> usize {
+    b.wake.fetch_add(1, Ordering::Release);
+    futex::wake(&b.wake, 1)
+}
+
+/// Claims a waiter for a grant: WAITING(gen) => `state`. Exactly one claim of a
+/// generation succeeds, whoever makes it.
+pub(crate) fn try_claim(b: &Block, generation: u32, state: u32) -> bool {
+    b.claim
+        .compare_exchange(
+            claim(generation, CLAIM_WAITING),
+            claim(generation, state),
+            Ordering::Release,
+            Ordering::Relaxed,
+        )
+        .is_ok()
+}
+
+/// Whether the block still waits with this generation.
+pub(crate) fn is_waiting(b: &Block, generation: u32) -> bool {
+    b.claim.load(Ordering::Acquire) == claim(generation, CLAIM_WAITING)
+}
+
+/// The object ids of a wait-all set recorded in `b` (validated: at most 64).
+pub(crate) fn set_ids(b: &Block) -> Option<Vec<u64>> {
+    Some(set_members(b)?.into_iter().map(|(id, _)| id).collect())
+}
+
+/// The wait-all set recorded in `b`: each object's id and the waiter's descriptor of it.
+pub(crate) fn set_members(b: &Block) -> Option<Vec<(u64, u32)>> {
+    let n = b.count.load(Ordering::Relaxed) as usize;
+    if n == 0 || n > 64 {
+        return None;
+    }
+    Some(
+        (0..n)
+            .map(|k| {
+                (
+                    b.ids[k].load(Ordering::Relaxed),
+                    b.fds[k].load(Ordering::Relaxed),
+                )
+            })
+            .collect(),
+    )
+}

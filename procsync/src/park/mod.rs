@@ -1,0 +1,14 @@
+//! Parking: where a blocked thread sleeps and how a signaller reaches it — wait blocks
+//! in System V segments (`segment`), claims, doorbells and the futex sleep (`block`).
+//!
+//! The model is parking_lot_core: this layer never learns what an event or a mutex
+//! is. Object kinds (`obj`) decide *what* to hand over; `park` decides *who* gets it
+//! (exactly one claim per wait) and wakes them. It must not touch object files.
+
+pub(crate) mod block;
+pub(crate) mod segment;
+
+pub(crate) use block::{
+    Claim, WaitBlock, granted, is_waiting, ring, set_ids, set_members, try_claim,
+};
+pub(crate) use segment::Segment;

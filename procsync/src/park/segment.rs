@@ -1,0 +1,240 @@
+//! Wait-block segments: where a blocked thread's one futex word and claim word live.
+//!
+//! Each waiting process creates its own System V segments (see `sys::sysv` for why not
+//! a file) and keeps one block per waiting thread; signallers in other processes attach
+//! a segment by the id that a queue entry names, validate it, and keep it attached in a
+//! small cache. There is no shared table, so there is no file to squat, truncate,
+//! resize or leave behind, and no signal path ever creates anything.
+//!
+//! Two kinds of segment, chosen per wait:
+//!
+//! - **private** (mode 0600): for waits whose objects all live in the caller's own
+//!   `Local\` namespace (or are unnamed objects of its user). Only that user (and root)
+//!   can write it, and a signaller accepts an entry naming it only from an object of
+//!   that same user's namespace. Its claims are trusted.
+//! - **public** (mode 0666): for every other wait (a `Global\` object, another user's
+//!   namespace). Anyone may write it, so a waiter on a public block treats its claim
+//!   as a hint and confirms every grant in the object itself (`wait::confirm`).
+//!
+//! It must not know about objects or kinds; it deals in segments, blocks and claims.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::error::{Error, Result};
+use crate::shm::layout::*;
+use crate::shm::map::SharedSeg;
+use crate::sys::{fs, sysv, thread};
+
+/// A validated, attached wait-block segment.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    map: SharedSeg<SegmentFile>,
+    /// Others may write it (kernel-reported mode), so its claims are only hints.
+    pub public: bool,
+    /// Owner (kernel-reported).
+    pub uid: u32,
+    /// The waiting process that created it (kernel-reported).
+    pub cpid: u32,
+}
+
+impl Segment {
+    /// The segment id, as queue entries name it.
+    #[inline]
+    pub(crate) fn id(&self) -> u32 {
+        self.map.id() as u32
+    }
+
+    /// Block `i`, if in range.
+    #[inline]
+    pub(crate) fn block(&self, i: u32) -> Option<&Block> {
+        self.map.get().blocks.get(i as usize)
+    }
+
+    /// Whether thread `tid` of the segment's process still exists (the process is the
+    /// kernel's creator of the segment: a writer of the segment cannot fake it).
+    pub(crate) fn thread_exists(&self, tid: u32) -> bool {
+        thread::thread_exists(self.cpid, tid)
+    }
+}
+
+fn validate(map: SharedSeg<SegmentFile>) -> Option<Segment> {
+    let st = sysv::stat(map.id()).ok()?;
+    let h = &map.get().header;
+    if h.magic.load(Ordering::Relaxed) != SEGMENT_MAGIC
+        || h.version.load(Ordering::Relaxed) != LAYOUT_VERSION
+        || h.blocks.load(Ordering::Relaxed) != SEGMENT_BLOCKS as u32
+    {
+        return None;
+    }
+    let (theirs, ours) = (h.pid_ns.load(Ordering::Relaxed), thread::pid_namespace());
+    if theirs != ours && theirs != 0 && ours != 0 {
+        return None;
+    }
+    Some(Segment {
+        map,
+        public: st.mode & 0o022 != 0,
+        uid: st.uid,
+        cpid: st.cpid,
+    })
+}
+
+fn create(public: bool) -> Result<Arc<Segment>> {
+    let os = |e| Error::os("creating a wait-block segment (System V shared memory)", e);
+    let map = SharedSeg::<SegmentFile>::create(if public { 0o666 } else { 0o600 }).map_err(os)?;
+    let f = map.get();
+    let mut gens = [0u8; SEGMENT_BLOCKS * 4];
+    getrandom::fill(&mut gens).map_err(|_| os(crate::sys::Errno::IO))?;
+    for (i, b) in f.blocks.iter().enumerate() {
+        // Random starting generations: an entry left by an earlier segment that had the
+        // same id never matches a block of this one.
+        let g = u32::from_le_bytes(gens[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
+        b.claim.store(claim(g, CLAIM_IDLE), Ordering::Relaxed);
+    }
+    f.header
+        .blocks
+        .store(SEGMENT_BLOCKS as u32, Ordering::Relaxed);
+    f.header.version.store(LAYOUT_VERSION, Ordering::Relaxed);
+    f.header
+        .pid_ns
+        .store(thread::pid_namespace(), Ordering::Relaxed);
+    f.header.magic.store(SEGMENT_MAGIC, Ordering::Release);
+    let seg = Arc::new(validate(map).ok_or_else(|| {
+        Error::os(
+            "checking a new wait-block segment",
+            crate::sys::Errno::INVAL,
+        )
+    })?);
+    cache().insert(seg.id(), seg.clone());
+    Ok(seg)
+}
+
+/// This process's segments, per kind, and the pid they belong to (a forked child
+/// starts afresh: the parent's blocks are the parent's).
+#[derive(Default)]
+struct Own {
+    pid: u32,
+    segs: [Vec<Arc<Segment>>; 2],
+}
+
+static OWN: OnceLock<Mutex<Own>> = OnceLock::new();
+
+fn alloc_slow(public: bool) -> Result<(Arc<Segment>, u32)> {
+    let me = thread::me();
+    let mut own = OWN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if own.pid != me.pid {
+        *own = Own {
+            pid: me.pid,
+            ..Own::default()
+        };
+    }
+    let list = &mut own.segs[usize::from(public)];
+    for seg in list.iter() {
+        for (i, b) in seg.map.get().blocks.iter().enumerate() {
+            if b.owner
+                .compare_exchange(0, me.ident, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                b.pid.store(me.pid, Ordering::Relaxed);
+                return Ok((seg.clone(), i as u32));
+            }
+        }
+    }
+    let seg = create(public)?;
+    let b = &seg.map.get().blocks[0];
+    b.owner.store(me.ident, Ordering::Relaxed);
+    b.pid.store(me.pid, Ordering::Relaxed);
+    list.push(seg.clone());
+    Ok((seg, 0))
+}
+
+/// A thread's own block, kept for the thread's life (a thread has at most one
+/// blocking wait at a time) and given back when the thread ends.
+struct Mine {
+    pid: u32,
+    blocks: [Option<(Arc<Segment>, u32)>; 2],
+}
+
+impl Drop for Mine {
+    fn drop(&mut self) {
+        if self.pid != thread::me().pid {
+            return; // inherited through fork: the parent's thread still uses it
+        }
+        for (seg, i) in self.blocks.iter().flatten() {
+            if let Some(b) = seg.block(*i) {
+                b.owner.store(0, Ordering::Release);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static MINE: RefCell<Mine> = const { RefCell::new(Mine { pid: 0, blocks: [None, None] }) };
+}
+
+/// The calling thread's block in a private or public segment.
+pub(crate) fn my_block(public: bool) -> Result<(Arc<Segment>, u32)> {
+    let pid = thread::me().pid;
+    MINE.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.pid != pid {
+            // First use on this thread, or a forked child: the parent's blocks stay.
+            m.blocks = [None, None];
+            m.pid = pid;
+        }
+        let slot = &mut m.blocks[usize::from(public)];
+        if let Some(b) = slot {
+            return Ok(b.clone());
+        }
+        let b = alloc_slow(public)?;
+        *slot = Some(b.clone());
+        Ok(b)
+    })
+}
+
+/// Segments attached by id, own ones included. Dropped when their process is gone.
+fn cache() -> std::sync::MutexGuard<'static, HashMap<u32, Arc<Segment>>> {
+    static CACHE: OnceLock<Mutex<HashMap<u32, Arc<Segment>>>> = OnceLock::new();
+    CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// How many foreign segments stay attached before the dead ones are let go.
+const CACHE_SWEEP_AT: usize = 64;
+
+/// Segment `id`, attached and validated (cached). `None` when it does not exist, is
+/// not a wait-block segment of our PID namespace, or we may not attach it.
+pub(crate) fn attach(id: u32) -> Option<Arc<Segment>> {
+    if let Some(s) = cache().get(&id) {
+        return Some(s.clone());
+    }
+    let map = SharedSeg::<SegmentFile>::attach(id as i32).ok()?;
+    let seg = Arc::new(validate(map)?);
+    let mut c = cache();
+    if c.len() >= CACHE_SWEEP_AT {
+        let me = thread::me().pid;
+        c.retain(|_, s| s.cpid == me || thread::thread_exists(s.cpid, s.cpid));
+    }
+    Some(c.entry(id).or_insert(seg).clone())
+}
+
+/// Whether an entry of an object of namespace `ns_key` may name `seg`: any public
+/// segment; a private one only from an object of its owner's own `Local\` namespace
+/// (so that nobody can plant, in an object they can write, an entry that makes a
+/// signaller write into someone else's private segment).
+pub(crate) fn entry_may_name(ns_key: u32, seg: &Segment) -> bool {
+    seg.public || (ns_key != GLOBAL_NS && seg.uid == ns_key)
+}
+
+/// Whether a wait on objects of these namespaces needs a public block.
+pub(crate) fn needs_public(ns_keys: impl Iterator<Item = u32>) -> bool {
+    let me = fs::euid();
+    ns_keys.into_iter().any(|k| k != me)
+}
