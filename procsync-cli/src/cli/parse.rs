@@ -185,11 +185,12 @@ pub fn parse_command(words: &[&str]) -> Result<Command, SyntaxError> {
             }
         }
         "sleep" => Command::Sleep(Duration::from_millis(a.positional_number("MS")?)),
+        "help" => Command::Help(a.optional_positional().map(str::to_owned)),
         "exit" => Command::Exit,
         "exit-thread" => Command::ExitThread,
         _ => {
             return Err(SyntaxError(format!(
-                "unknown command `{verb}`; see REPL.md"
+                "unknown command `{verb}`; `help` lists the commands (see REPL.md)"
             )));
         }
     };
@@ -265,6 +266,14 @@ impl<'a> Args<'a> {
         match self.words.first() {
             Some(word) if !word.contains('=') => Ok(self.words.remove(0)),
             _ => Err(self.error(&format!("is missing its {what}"))),
+        }
+    }
+
+    /// The next word if it is positional (no `=`), else nothing.
+    fn optional_positional(&mut self) -> Option<&'a str> {
+        match self.words.first() {
+            Some(word) if !word.contains('=') => Some(self.words.remove(0)),
+            _ => None,
         }
     }
 

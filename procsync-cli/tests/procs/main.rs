@@ -15,6 +15,7 @@ mod handles;
 mod lifetime;
 mod mutex;
 mod names;
+mod repl_io;
 mod semaphore;
 mod stress;
 mod timers;
