@@ -11,6 +11,7 @@
 mod bench;
 mod command;
 mod demo;
+mod docs;
 pub mod exit;
 mod hold;
 mod json;
@@ -77,6 +78,11 @@ enum Command {
     Inspect(ls::InspectArgs),
     /// Remove files that killed holders left behind (normally done automatically).
     Gc(ls::GcArgs),
+    /// Print a completion script for bash, zsh, fish, elvish or PowerShell.
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff): `procsync man > procsync.1`.
+    #[command(hide = true)]
+    Man,
     /// Hold handles in this process and drive them with one command per line on standard
     /// input, one answer per line on standard output (the protocol is in REPL.md).
     Repl(repl::Options),
@@ -124,6 +130,8 @@ pub fn run() -> ExitCode {
         Command::Ls(args) => ls::ls(&args),
         Command::Inspect(args) => ls::inspect(&args),
         Command::Gc(args) => ls::gc(&args, quiet),
+        Command::Completions(args) => docs::completions::<Cli>(&args),
+        Command::Man => docs::man::<Cli>(),
         other => return run_other(other),
     };
     match outcome {

@@ -17,6 +17,7 @@ mod mutex;
 mod names;
 mod repl_io;
 mod semaphore;
+mod shell;
 mod stress;
 mod timers;
 mod waits;
