@@ -48,7 +48,7 @@ Names: `Local\\x` or a bare `x` (this user's), `Global\\x` (every user's). Durat
 4 other errors (`run`: the command's own). `procsync help COMMAND` for each command."
 )]
 struct Cli {
-    /// Print nothing but results and errors (no notes on standard error).
+    /// No notes on standard error (results on standard output and errors still appear).
     #[arg(long, short, global = true)]
     quiet: bool,
     #[command(subcommand)]
@@ -125,7 +125,7 @@ pub fn run() -> ExitCode {
         Command::Set(args) => oneshot::event(oneshot::EventOp::Set, &args),
         Command::Reset(args) => oneshot::event(oneshot::EventOp::Reset, &args),
         Command::Pulse(args) => oneshot::event(oneshot::EventOp::Pulse, &args),
-        Command::Release(args) => oneshot::release(&args, quiet),
+        Command::Release(args) => oneshot::release(&args),
         Command::Hold(args) => hold::hold(&args),
         Command::Ls(args) => ls::ls(&args),
         Command::Inspect(args) => ls::inspect(&args),

@@ -120,7 +120,7 @@ pub fn wait(args: &WaitArgs, quiet: bool) -> Outcome {
             h.release(1)?;
         }
     }
-    if args.any && !quiet {
+    if args.any {
         println!("{index}");
     }
     if abandoned {
@@ -179,7 +179,7 @@ pub fn event(op: EventOp, args: &EventArgs) -> Outcome {
 }
 
 /// Runs `procsync release NAME [--count N]`.
-pub fn release(args: &ReleaseArgs, quiet: bool) -> Outcome {
+pub fn release(args: &ReleaseArgs) -> Outcome {
     let h = open_any(&args.name, Access::MODIFY)?;
     if h.kind() == ObjectKind::Mutex {
         return Err(Failure::new(
@@ -192,8 +192,6 @@ pub fn release(args: &ReleaseArgs, quiet: bool) -> Outcome {
         ));
     }
     let previous = h.release(args.count)?;
-    if !quiet {
-        println!("{previous}");
-    }
+    println!("{previous}");
     Ok(exit::OK)
 }

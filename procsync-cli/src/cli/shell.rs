@@ -113,6 +113,7 @@ impl fmt::Display for Timeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             None => f.write_str("forever"),
+            Some(d) if d.is_zero() => f.write_str("0s"),
             Some(d) => write!(f, "{d:?}"),
         }
     }
