@@ -238,7 +238,10 @@ impl Info {
                 if let Some(due) = self.header.as_ref().and_then(|h| h.due_unix_ms)
                     && armed
                 {
-                    s.push_str(&format!(" due={due}"));
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                    s.push_str(&format!(" armed, due in {}ms", (due - now).max(0)));
                 }
                 s
             }

@@ -26,6 +26,7 @@ use std::io;
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::process::Command;
 use std::thread;
+use std::time::Duration;
 
 use clap::Args;
 use procsync::{CreateOptions, Handle, ObjectSpec, ObjectState, WaitOutcome};
@@ -176,8 +177,7 @@ fn in_pool(name: &str, max: u32, args: &RunArgs, quiet: bool) -> Outcome {
             )
         })
         .collect::<Result<Vec<Handle>, Failure>>()?;
-    let refs: Vec<&Handle> = slots.iter().collect();
-    let (slot, mirrored) = match procsync::wait_any(&refs, args.timeout.0)? {
+    let (slot, mirrored) = match take_slot(&slots, args.timeout)? {
         WaitOutcome::TimedOut => {
             note(
                 quiet,
@@ -190,10 +190,7 @@ fn in_pool(name: &str, max: u32, args: &RunArgs, quiet: bool) -> Outcome {
             return Ok(exit::TIMEOUT);
         }
         WaitOutcome::Signaled(k) => {
-            let took = matches!(
-                sem.wait(Some(std::time::Duration::ZERO))?,
-                WaitOutcome::Signaled(_)
-            );
+            let took = matches!(sem.wait(Some(Duration::ZERO))?, WaitOutcome::Signaled(_));
             (k, took)
         }
         WaitOutcome::Abandoned(k) => {
@@ -215,6 +212,29 @@ fn in_pool(name: &str, max: u32, args: &RunArgs, quiet: bool) -> Outcome {
     }
     slots[slot].release(1)?;
     code
+}
+
+/// Takes a free slot: an abandoned one first if there is one (so that the dead runner's
+/// mirror unit is taken over as soon as possible), else any, waiting up to `timeout`.
+fn take_slot(slots: &[Handle], timeout: Timeout) -> Result<WaitOutcome, Failure> {
+    let abandoned = slots.iter().position(|s| {
+        matches!(
+            s.query(),
+            Ok(ObjectState::Mutex {
+                abandoned: true,
+                ..
+            })
+        )
+    });
+    if let Some(k) = abandoned {
+        match slots[k].wait(Some(Duration::ZERO))? {
+            WaitOutcome::Abandoned(_) => return Ok(WaitOutcome::Abandoned(k)),
+            WaitOutcome::Signaled(_) => return Ok(WaitOutcome::Signaled(k)),
+            WaitOutcome::TimedOut => {} // taken meanwhile
+        }
+    }
+    let refs: Vec<&Handle> = slots.iter().collect();
+    Ok(procsync::wait_any(&refs, timeout.0)?)
 }
 
 /// Runs the command to its end and returns its exit status as ours.

@@ -257,6 +257,8 @@ fn killed_runner_gives_its_unit_back() {
     until("the first job runs", || lines(&pidfile).len() == 1);
     let job: u32 = lines(&pidfile)[0].parse().expect("pid");
     watch.expect(&format!("open mutex s name={pool}.slot0"), "ok");
+    watch.expect(&format!("open semaphore p name={pool}"), "ok");
+    watch.expect("query p", "ok semaphore count=0 max=1");
     let second = Bg::start(
         root.command().args([
             "run",
@@ -603,6 +605,13 @@ fn gc_removes_only_orphans() {
     let (a, b) = (unique("live"), unique("orphan"));
     live.expect(&format!("create event e name={a}"), "ok created");
     doomed.expect(&format!("create event e name={b}"), "ok created");
+    // SIGKILL first: the harness's `kill` closes standard input before it kills, and end
+    // of input alone would make the REPL close its handles cleanly.
+    let status = Command::new("kill")
+        .args(["-KILL", &doomed.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
     doomed.kill();
     let d = procsync(&root, &["gc", "--dry-run"]);
     assert_eq!(d.code, Some(0));
