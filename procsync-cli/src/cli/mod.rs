@@ -83,6 +83,15 @@ enum Command {
     /// Print the man page (roff): `procsync man > procsync.1`.
     #[command(hide = true)]
     Man,
+    /// The command of a `procsync run` (started by `run` itself).
+    #[command(hide = true)]
+    RunChild {
+        /// The runner's pid.
+        parent: u32,
+        /// The command.
+        #[arg(last = true, required = true)]
+        command: Vec<std::ffi::OsString>,
+    },
     /// Hold handles in this process and drive them with one command per line on standard
     /// input, one answer per line on standard output (the protocol is in REPL.md).
     Repl(repl::Options),
@@ -132,6 +141,7 @@ pub fn run() -> ExitCode {
         Command::Gc(args) => ls::gc(&args, quiet),
         Command::Completions(args) => docs::completions::<Cli>(&args),
         Command::Man => docs::man::<Cli>(),
+        Command::RunChild { parent, command } => run::run_child(parent, &command),
         other => return run_other(other),
     };
     match outcome {

@@ -16,8 +16,10 @@
 //! unit instead of taking another. The slot mutexes alone decide who runs. See
 //! docs/CLI.md for the (tiny) windows in which the mirror can drift by one.
 //!
-//! The command runs as a child with `PR_SET_PDEATHSIG = SIGKILL`, so that a runner
-//! killed with SIGKILL does not leave its command running outside the pool; SIGTERM,
+//! The command runs as a child with `PR_SET_PDEATHSIG = SIGKILL` (set by the hidden
+//! `procsync run-child`, which then execs the command: no `pre_exec` hook, no `unsafe`),
+//! so that a runner killed with SIGKILL does not leave its command running outside the
+//! pool; SIGTERM,
 //! SIGHUP and SIGINT sent to the runner are passed on to the command, whose exit status
 //! (128 + signal when killed) becomes the runner's.
 
@@ -237,24 +239,25 @@ fn take_slot(slots: &[Handle], timeout: Timeout) -> Result<WaitOutcome, Failure>
     Ok(procsync::wait_any(&refs, timeout.0)?)
 }
 
-/// Runs the command to its end and returns its exit status as ours.
+/// Runs the command to its end and returns its exit status as ours. It is started
+/// through the hidden `procsync run-child` (see [`run_child`]), which arms
+/// `PR_SET_PDEATHSIG` and then becomes the command.
 fn child(command: &[OsString]) -> Outcome {
-    let (program, rest) = command
-        .split_first()
-        .ok_or_else(|| Failure::usage("no command given after `--`"))?;
-    let mut cmd = Command::new(program);
-    cmd.args(rest);
-    die_with_parent(&mut cmd);
-    let shown = program.to_string_lossy();
-    let mut running = cmd.spawn().map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => {
-            Failure::new(exit::NOT_FOUND, format!("{shown}: command not found"))
-        }
-        io::ErrorKind::PermissionDenied => Failure::new(
-            exit::CANNOT_EXECUTE,
-            format!("{shown}: permission denied (is it executable?)"),
-        ),
-        _ => Failure::new(exit::CANNOT_EXECUTE, format!("{shown}: cannot run it: {e}")),
+    let shown = command
+        .first()
+        .ok_or_else(|| Failure::usage("no command given after `--`"))?
+        .to_string_lossy()
+        .into_owned();
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg("run-child")
+        .arg(std::process::id().to_string())
+        .arg("--")
+        .args(command);
+    let mut running = cmd.spawn().map_err(|e| {
+        Failure::new(
+            exit::ERROR,
+            format!("cannot start a process for {shown}: {e}"),
+        )
     })?;
     forward_signals(running.id());
     let status = running
@@ -264,6 +267,38 @@ fn child(command: &[OsString]) -> Outcome {
         (Some(code), _) => u8::try_from(code).unwrap_or(u8::MAX),
         (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(u8::MAX),
         (None, None) => exit::ERROR,
+    })
+}
+
+/// The hidden `procsync run-child PARENT -- CMD…` that `run` starts: asks for SIGKILL
+/// when the runner dies (`PR_SET_PDEATHSIG`, kept across `exec`), so that a runner
+/// killed with `kill -9`, whose unit goes back to the pool, leaves no job running
+/// outside it; then replaces itself with the command. Returns only on failure: 127 when
+/// the command is not found, 126 when it cannot be executed, as a shell does.
+pub fn run_child(parent: u32, command: &[OsString]) -> Outcome {
+    let (program, rest) = command
+        .split_first()
+        .ok_or_else(|| Failure::usage("no command given after `--`"))?;
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+        .map_err(|e| Failure::new(exit::CANNOT_EXECUTE, format!("prctl: {e}")))?;
+    // The runner may have died before the prctl took effect: then do not start at all.
+    if rustix::process::getppid().map(Pid::as_raw_pid) != i32::try_from(parent).ok() {
+        return Err(Failure::new(
+            exit::ERROR,
+            "procsync run ended before the command started",
+        ));
+    }
+    let e = Command::new(program).args(rest).exec();
+    let shown = program.to_string_lossy();
+    Err(match e.kind() {
+        io::ErrorKind::NotFound => {
+            Failure::new(exit::NOT_FOUND, format!("{shown}: command not found"))
+        }
+        io::ErrorKind::PermissionDenied => Failure::new(
+            exit::CANNOT_EXECUTE,
+            format!("{shown}: permission denied (is it executable?)"),
+        ),
+        _ => Failure::new(exit::CANNOT_EXECUTE, format!("{shown}: cannot run it: {e}")),
     })
 }
 
@@ -286,24 +321,4 @@ fn forward_signals(pid: u32) {
             let _ = kill_process(pid, sig);
         }
     });
-}
-
-/// Makes the command receive SIGKILL when the runner dies, so that a runner killed
-/// with `kill -9` (whose unit goes back to the pool) leaves no job running outside it.
-#[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
-    let parent = rustix::process::getpid();
-    // SAFETY: the hook runs in the forked child before `exec`; it only makes two
-    // async-signal-safe system calls (prctl, getppid), allocates nothing, and its
-    // errors convert from an errno without allocating.
-    unsafe {
-        cmd.pre_exec(move || {
-            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
-            // The runner may have died before the prctl: then go at once.
-            if rustix::process::getppid() != Some(parent) {
-                return Err(rustix::io::Errno::SRCH.into());
-            }
-            Ok(())
-        });
-    }
 }
