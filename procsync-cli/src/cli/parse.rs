@@ -465,6 +465,8 @@ mod tests {
             ("open event a name=x access=modify,synchronize", open(Kind::Event, "x", rights(true, true), false)),
             ("open timer a name=x access=synchronize,all", open(Kind::Timer, "x", AccessSpec::All, false)),
             ("set e", C::Set(s("e"))),
+            ("help", C::Help(None)),
+            ("help wait", C::Help(Some(s("wait")))),
             ("reset e", C::Reset(s("e"))),
             ("pulse e", C::Pulse(s("e"))),
             ("cancel t", C::Cancel(s("t"))),
@@ -514,6 +516,7 @@ mod tests {
         // (line, a fragment the message must contain)
         let table = [
             ("frobnicate e", "unknown command `frobnicate`"),
+            ("help wait set", "does not take `set`"),
             ("create", "missing its type"),
             ("create gizmo g", "not `gizmo`"),
             ("create event", "missing its alias"),
