@@ -640,3 +640,34 @@ fn gc_removes_only_orphans() {
     );
     live.expect("query e", "ok event auto unset");
 }
+
+/// `wait` on a mutex waits until it is free and releases it again before exiting (a
+/// one-shot process cannot keep it); one whose owner died is acquired as abandoned: exit 3,
+/// with a note naming it, and the abandonment is consumed (reported once, as in Win32).
+#[test]
+fn wait_on_a_mutex_gives_it_back_and_reports_abandonment() {
+    let root = Root::fresh();
+    let mut r = root.repl();
+    let m = unique("wm");
+    r.expect(&format!("create mutex m name={m} owned"), "ok created");
+    let waiter = Bg::start(
+        root.command().args(["wait", &m, "--timeout", "60s"]),
+        "waiter",
+    );
+    waiters(&mut r, "m", 1);
+    r.expect("release m", "ok");
+    let d = waiter.finish();
+    assert_eq!(d.code, Some(0), "{}", d.err);
+    r.expect("query m", "ok mutex owner=none recursion=0 abandoned=0");
+
+    r.expect("@t wait m timeout=0", "@t signaled");
+    r.expect("@t exit-thread", "@t ok");
+    let d = procsync(&root, &["wait", &m, "--timeout", "60s"]);
+    assert_eq!(d.code, Some(3), "{}", d.err);
+    assert!(
+        d.err.contains("abandoned") && d.err.contains(&m),
+        "{}",
+        d.err
+    );
+    r.expect("query m", "ok mutex owner=none recursion=0 abandoned=0");
+}
