@@ -210,6 +210,8 @@ pub enum Command {
     Close(String),
     /// `sleep MS`
     Sleep(Duration),
+    /// `help [COMMAND]`: the command names, or one command's syntax.
+    Help(Option<String>),
     /// `exit`: end the process (no answer).
     Exit,
     /// `exit-thread`: end the thread that runs it.

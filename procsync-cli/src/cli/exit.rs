@@ -17,6 +17,26 @@ pub const FAILURE: u8 = 1;
 /// out of range). clap prints the reason on standard error.
 pub const USAGE: u8 = 2;
 
+/// Timeout: a wait (`wait`, `run`, `hold`'s creation) ended by its `--timeout` before
+/// the object was signaled. Same number as [`FAILURE`], which only `repl`, `demo` and
+/// `bench` use.
+pub const TIMEOUT: u8 = 1;
+
+/// Abandoned: the previous owner of a mutex died holding it, and the command does not
+/// go on (`run --mutex --strict`), or `wait` acquired an abandoned mutex.
+pub const ABANDONED: u8 = 3;
+
+/// Any other error: the object does not exist, has another type, the name is invalid,
+/// access is denied, or the operating system refused something. The message on
+/// standard error names the object and the library's error code.
+pub const ERROR: u8 = 4;
+
+/// `run`: the command exists but could not be executed (as in a shell).
+pub const CANNOT_EXECUTE: u8 = 126;
+
+/// `run`: the command was not found (as in a shell).
+pub const NOT_FOUND: u8 = 127;
+
 /// Converts one of the constants above into the [`ExitCode`] `main` returns.
 pub fn code(code: u8) -> ExitCode {
     ExitCode::from(code)

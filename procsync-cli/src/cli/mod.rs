@@ -1,6 +1,7 @@
 //! The command line of the `procsync` binary: clap definitions and dispatch to the
-//! subcommands (`repl`, `demo`, `bench`, and the hidden `demo-worker` and
-//! `bench-child` that `demo` and `bench` re-execute).
+//! subcommands: the shell ones (`run`, `wait`, `set`, `reset`, `pulse`, `release`,
+//! `hold`, `ls`, `inspect`, `gc`), `repl`, `demo`, `bench`, and the hidden
+//! `demo-worker` and `bench-child` that `demo` and `bench` re-execute.
 //!
 //! This layer only calls the public library API (`procsync::…`); it never reaches into
 //! the library's internals, and it turns every outcome into an exit code from
@@ -10,9 +11,18 @@
 mod bench;
 mod command;
 mod demo;
+mod docs;
 pub mod exit;
+mod hold;
+mod json;
+mod ls;
+mod oneshot;
 mod parse;
+mod peek;
 mod repl;
+mod run;
+mod scan;
+mod shell;
 
 use std::process::ExitCode;
 
@@ -20,14 +30,68 @@ use clap::{Parser, Subcommand};
 
 /// Win32 interprocess synchronization (events, mutexes, semaphores, waits) for Linux.
 #[derive(Debug, Parser)]
-#[command(name = "procsync", version, about, long_about = None)]
+#[command(
+    name = "procsync",
+    version,
+    about,
+    long_about = None,
+    after_help = "\
+Examples:
+  procsync run --semaphore build-slots --max 2 -- make test   # at most 2 at once
+  procsync run --mutex nightly --strict -- ./nightly.sh       # one at a time
+  procsync wait start-gate --create event & procsync set start-gate
+  procsync wait a b c --any --timeout 30s                     # prints 0, 1 or 2
+  procsync ls --json
+
+Names: `Local\\x` or a bare `x` (this user's), `Global\\x` (every user's). Durations:
+500ms, 2s, 1m, inf. Exit status: 0 success, 1 timeout, 2 usage, 3 abandoned mutex,
+4 other errors (`run`: the command's own). `procsync help COMMAND` for each command."
+)]
 struct Cli {
+    /// No notes on standard error (results on standard output and errors still appear).
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a command while holding a unit of a job pool or a mutex; give it back however
+    /// the command ends (even killed with SIGKILL).
+    Run(run::RunArgs),
+    /// Wait until named objects are signaled (one, any or all), with a timeout.
+    Wait(oneshot::WaitArgs),
+    /// Set an event (wakes its waiters; a manual-reset one stays set).
+    Set(oneshot::EventArgs),
+    /// Reset an event to unsignaled.
+    Reset(oneshot::EventArgs),
+    /// Pulse an event: release its current waiters, leave it unset.
+    Pulse(oneshot::EventArgs),
+    /// Give units back to a semaphore; prints its count before.
+    Release(oneshot::ReleaseArgs),
+    /// Create named objects and keep them alive until interrupted, printing changes.
+    Hold(hold::HoldArgs),
+    /// List every live named object: type, state, holders, waiters.
+    Ls(ls::LsArgs),
+    /// Show one named object in detail.
+    Inspect(ls::InspectArgs),
+    /// Remove files that killed holders left behind (normally done automatically).
+    Gc(ls::GcArgs),
+    /// Print a completion script for bash, zsh, fish, elvish or PowerShell.
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff): `procsync man > procsync.1`.
+    #[command(hide = true)]
+    Man,
+    /// The command of a `procsync run` (started by `run` itself).
+    #[command(hide = true)]
+    RunChild {
+        /// The runner's pid.
+        parent: u32,
+        /// The command.
+        #[arg(last = true, required = true)]
+        command: Vec<std::ffi::OsString>,
+    },
     /// Hold handles in this process and drive them with one command per line on standard
     /// input, one answer per line on standard output (the protocol is in REPL.md).
     Repl(repl::Options),
@@ -63,11 +127,40 @@ pub fn run() -> ExitCode {
             return exit::code(if usage { exit::USAGE } else { exit::OK });
         }
     };
-    match cli.command {
+    let quiet = cli.quiet;
+    let outcome = match cli.command {
+        Command::Run(args) => run::run(&args, quiet),
+        Command::Wait(args) => oneshot::wait(&args, quiet),
+        Command::Set(args) => oneshot::event(oneshot::EventOp::Set, &args),
+        Command::Reset(args) => oneshot::event(oneshot::EventOp::Reset, &args),
+        Command::Pulse(args) => oneshot::event(oneshot::EventOp::Pulse, &args),
+        Command::Release(args) => oneshot::release(&args),
+        Command::Hold(args) => hold::hold(&args),
+        Command::Ls(args) => ls::ls(&args),
+        Command::Inspect(args) => ls::inspect(&args),
+        Command::Gc(args) => ls::gc(&args, quiet),
+        Command::Completions(args) => docs::completions::<Cli>(&args),
+        Command::Man => docs::man::<Cli>(),
+        Command::RunChild { parent, command } => run::run_child(parent, &command),
+        other => return run_other(other),
+    };
+    match outcome {
+        Ok(code) => exit::code(code),
+        Err(failure) => {
+            shell::report(&failure);
+            exit::code(failure.code)
+        }
+    }
+}
+
+/// The subcommands that predate the shell ones and return their own exit code.
+fn run_other(command: Command) -> ExitCode {
+    match command {
         Command::Repl(opts) => repl::run(&opts),
         Command::Demo { workers, rounds } => demo::run(workers, rounds),
         Command::Bench(opts) => bench::run(&opts),
         Command::DemoWorker(args) => demo::worker(&args),
         Command::BenchChild => bench::child(),
+        _ => exit::code(exit::USAGE),
     }
 }

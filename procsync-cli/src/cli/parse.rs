@@ -185,11 +185,12 @@ pub fn parse_command(words: &[&str]) -> Result<Command, SyntaxError> {
             }
         }
         "sleep" => Command::Sleep(Duration::from_millis(a.positional_number("MS")?)),
+        "help" => Command::Help(a.optional_positional().map(str::to_owned)),
         "exit" => Command::Exit,
         "exit-thread" => Command::ExitThread,
         _ => {
             return Err(SyntaxError(format!(
-                "unknown command `{verb}`; see REPL.md"
+                "unknown command `{verb}`; `help` lists the commands (see REPL.md)"
             )));
         }
     };
@@ -265,6 +266,14 @@ impl<'a> Args<'a> {
         match self.words.first() {
             Some(word) if !word.contains('=') => Ok(self.words.remove(0)),
             _ => Err(self.error(&format!("is missing its {what}"))),
+        }
+    }
+
+    /// The next word if it is positional (no `=`), else nothing.
+    fn optional_positional(&mut self) -> Option<&'a str> {
+        match self.words.first() {
+            Some(word) if !word.contains('=') => Some(self.words.remove(0)),
+            _ => None,
         }
     }
 
@@ -456,6 +465,8 @@ mod tests {
             ("open event a name=x access=modify,synchronize", open(Kind::Event, "x", rights(true, true), false)),
             ("open timer a name=x access=synchronize,all", open(Kind::Timer, "x", AccessSpec::All, false)),
             ("set e", C::Set(s("e"))),
+            ("help", C::Help(None)),
+            ("help wait", C::Help(Some(s("wait")))),
             ("reset e", C::Reset(s("e"))),
             ("pulse e", C::Pulse(s("e"))),
             ("cancel t", C::Cancel(s("t"))),
@@ -505,6 +516,7 @@ mod tests {
         // (line, a fragment the message must contain)
         let table = [
             ("frobnicate e", "unknown command `frobnicate`"),
+            ("help wait set", "does not take `set`"),
             ("create", "missing its type"),
             ("create gizmo g", "not `gizmo`"),
             ("create event", "missing its alias"),

@@ -8,19 +8,25 @@
 //! own thread. This module formats answers and maps aliases; it must not interpret
 //! objects itself (every semantic answer and error code comes from the library).
 //!
-//! At `exit` or end of input the reader waits until every REPL thread has answered all
-//! its queued commands. A thread blocked in a wait without timeout may never return, so
-//! once only such threads are left and nothing has changed for a short grace period
-//! (enough for a wait that a just-run command satisfied to answer), the reader closes
-//! every handle in the alias map and exits 0, with the writer locked so that no half
-//! line can follow. Handles that a still-blocked thread uses are closed by the exit
-//! itself, as for a killed process.
+//! At end of input the reader waits until every REPL thread has answered every command
+//! it was sent, however long that takes (a piped `wait e` blocks until `e` is signaled,
+//! as a shell script would). At `exit` it waits only for threads that are not blocked in
+//! a wait without timeout: once only such threads are left and nothing has changed for a
+//! short grace period (enough for a wait that a just-run command satisfied to answer),
+//! it stops waiting. Either way it then closes every handle in the alias map and exits 0,
+//! with the writer locked so that no half line can follow. Handles that a still-blocked
+//! thread uses are closed by the exit itself, as for a killed process.
+//!
+//! When standard input is a terminal, a prompt is written to standard error before each
+//! line; line editing is the terminal's own (canonical mode), so no answer ever mixes
+//! with prompt bytes on standard output.
 
 mod handles;
+mod help;
 mod threads;
 
 use std::collections::HashMap;
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -36,6 +42,9 @@ use threads::{Job, Output, ReplThread, Tracker};
 
 /// The thread that runs commands without an `@T ` prefix.
 const MAIN_THREAD: &str = "main";
+
+/// Written to standard error before each line when standard input is a terminal.
+const PROMPT: &str = "procsync> ";
 
 pub use handles::Options;
 
@@ -60,9 +69,15 @@ pub fn run(opts: &Options) -> ExitCode {
     // stay in order.
     let mut ended: HashMap<String, usize> = HashMap::new();
     let mut input = io.input;
+    let prompt = opts.input.is_none() && io::stdin().is_terminal();
     let mut buf = Vec::new();
+    let mut exit_asked = false;
     loop {
         buf.clear();
+        if prompt {
+            let mut err = io::stderr().lock();
+            let _ = err.write_all(PROMPT.as_bytes()).and_then(|()| err.flush());
+        }
         match input.read_until(b'\n', &mut buf) {
             Ok(0) => break,
             Ok(_) => {}
@@ -78,7 +93,10 @@ pub fn run(opts: &Options) -> ExitCode {
         let prefix = line.thread.clone();
         let name = line.thread.unwrap_or_else(|| MAIN_THREAD.to_owned());
         match line.command {
-            Ok(Command::Exit) => break,
+            Ok(Command::Exit) => {
+                exit_asked = true;
+                break;
+            }
             Ok(Command::ExitThread) => {
                 // A thread never started (or already ended) is started to be ended, so
                 // that its `ok` still comes after its earlier answers.
@@ -96,7 +114,11 @@ pub fn run(opts: &Options) -> ExitCode {
             }
         }
     }
-    repl.tracker.wait_quiet();
+    if exit_asked {
+        repl.tracker.wait_quiet();
+    } else {
+        repl.tracker.wait_idle();
+    }
     repl.close_all();
     let _out = repl.out.lock();
     std::process::exit(exit::OK.into())
@@ -267,6 +289,7 @@ impl Repl {
                 thread::sleep(duration);
                 ok()
             }
+            Command::Help(topic) => help::answer(topic.as_deref()),
             // The reader handles these two itself; they never reach a thread.
             Command::Exit | Command::ExitThread => ok(),
         }
@@ -414,7 +437,8 @@ fn access_of(access: AccessSpec) -> Access {
     }
 }
 
-/// `access=` of a duplication command, `all` when absent (REPL.md's default).
-fn access_or_all(access: Option<AccessSpec>) -> Access {
-    access.map_or(Access::ALL, access_of)
+/// `access=` of a duplication command; `None` when absent, which the library reads as
+/// the source handle's own access (REPL.md's default, Win32 `DUPLICATE_SAME_ACCESS`).
+fn access_or_same(access: Option<AccessSpec>) -> Option<Access> {
+    access.map(access_of)
 }

@@ -526,18 +526,21 @@ fn pull_with_reduced_access_and_never_more() {
         &format!("dup-from {pa} {vw} x access=modify"),
         "access-denied",
     );
-    // REPL.md: `access=` defaults to `all`, more than this source has.
-    b.expect_err(&format!("dup-from {pa} {vw} y"), "access-denied");
-    b.expect(&format!("dup-from {pa} {vw} y access=synchronize"), "ok");
+    // REPL.md: `access=` defaults to the source's own access (HD-02,
+    // DUPLICATE_SAME_ACCESS): synchronize only, so waiting works and releasing does not.
+    b.expect(&format!("dup-from {pa} {vw} y"), "ok");
     b.expect_err("release y", "access-denied");
     b.expect("wait y timeout=0", "signaled");
     a.expect("query s", "ok semaphore count=0 max=4");
+    b.expect(&format!("dup-from {pa} {vw} y2 access=synchronize"), "ok");
+    b.expect_err("release y2", "access-denied");
     // In one process: the same rule (HD-04), and distinct values (HD-01).
     a.expect_err("dup w z access=all", "access-denied");
-    a.expect_err("dup w z", "access-denied");
-    a.expect("dup w z access=synchronize", "ok");
+    a.expect("dup w z", "ok");
     assert_ne!(value(&mut a, "z"), vw);
     a.expect_err("release z", "access-denied");
+    a.expect("dup w z2 access=synchronize", "ok");
+    a.expect_err("release z2", "access-denied");
 }
 
 /// HD-05: close-source closes the source handle, for pull and push, and even when the

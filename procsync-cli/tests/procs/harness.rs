@@ -529,6 +529,20 @@ impl<'r> Repl<'r> {
         }
     }
 
+    /// Closes standard input and returns at once: the REPL must still answer every command it
+    /// has read (REPL.md, Framing); [`Repl::close_and_reap`] later checks that it exits 0.
+    pub fn close_input(&mut self) {
+        drop(self.stdin.take());
+        self.root.log(format!("{}: end of input", self.label));
+    }
+
+    /// Whether the process is still running (not exited, not reaped).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
     /// Kills the process with SIGKILL (no chance to close anything) and reaps it.
     pub fn kill(&mut self) {
         drop(self.stdin.take());

@@ -18,7 +18,7 @@ use std::thread;
 
 use procsync::{CommandExt as _, Handle};
 
-use super::{Answer, Failure, Repl, access_or_all, ok};
+use super::{Answer, Failure, Repl, access_or_same, ok};
 use crate::cli::command::Command;
 
 /// Hidden options of `procsync repl`, which `spawn` gives the child it starts.
@@ -139,9 +139,8 @@ impl Repl {
             } => {
                 self.check_free(&target)?;
                 let src = self.get(&source)?;
-                // REPL.md: `access=` defaults to `all` (a restricted source then refuses,
-                // since a duplicate never has more rights than its source).
-                let dup = src.duplicate(Some(access_or_all(access)));
+                // REPL.md: `access=` defaults to the source's own access.
+                let dup = src.duplicate(access_or_same(access));
                 if close_source {
                     // HD-05: the source goes whatever happened.
                     drop(self.remove(&source));
@@ -161,7 +160,7 @@ impl Repl {
                 let h = procsync::duplicate_from(
                     pid,
                     value,
-                    Some(access_or_all(access)),
+                    access_or_same(access),
                     false,
                     close_source,
                 )?;
@@ -175,7 +174,7 @@ impl Repl {
                 close_source,
             } => {
                 let h = self.get(&alias)?;
-                let r = h.duplicate_into(pid, Some(access_or_all(access)), false);
+                let r = h.duplicate_into(pid, access_or_same(access), false);
                 if close_source {
                     drop(h);
                     drop(self.remove(&alias));

@@ -140,6 +140,16 @@ impl Tracker {
             .unwrap_or_else(PoisonError::into_inner);
     }
 
+    /// Blocks until every thread has answered all it was sent, however long that takes
+    /// (end of input).
+    pub(super) fn wait_idle(&self) {
+        let progress = self.lock();
+        let _idle = self
+            .changed
+            .wait_while(progress, |p| !p.idle())
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+
     /// Blocks until every thread has answered all it was sent, except threads in a wait
     /// without timeout that stay blocked for [`EXIT_GRACE`] with nothing else changing
     /// (a command just run may have released them; their answers are then awaited).
