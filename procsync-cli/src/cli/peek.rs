@@ -1,11 +1,12 @@
-//! A read-only look at the header of an object file (layout version 1 of
+//! A read-only look at the header of an object file (layout versions 1 and 2 of
 //! docs/ARCHITECTURE.md, "The object file"), for what the library's handle API does
 //! not report and an operator wants to see: the layout version, the creator's uid, the
 //! thread that owns a mutex, and a timer's due time.
 //!
 //! It reads the first 128 bytes with one `read` and never writes, locks or maps; the
 //! values are a racy snapshot, shown for information only. Object *states* come from
-//! the library's `query`, never from here. Layouts other than version 1 are reported
+//! the library's `query`, never from here. The first 128 bytes read here are the same in
+//! versions 1 and 2 (version 2 changed the queue and the wait blocks). Other layouts are reported
 //! by version number and nothing else is decoded.
 
 use std::fs::File;
@@ -60,7 +61,7 @@ pub fn header(path: &Path) -> Option<Header> {
         return None;
     }
     let version = u32_at(&buf, 8);
-    if version != 1 {
+    if !(1..=2).contains(&version) {
         return Some(Header {
             version,
             ..Header::default()
@@ -98,7 +99,7 @@ pub fn header(path: &Path) -> Option<Header> {
 /// (a file no live process holds), that means its last holder died owning it: a clean
 /// exit releases a mutex before it closes the handle.
 pub fn owned_mutex(path: &Path) -> bool {
-    header(path).is_some_and(|h| h.version == 1 && h.kind == 2 && h.owner_tid != 0)
+    header(path).is_some_and(|h| (1..=2).contains(&h.version) && h.kind == 2 && h.owner_tid != 0)
 }
 
 /// The process a thread belongs to (`Tgid` in `/proc/<tid>/status`).
