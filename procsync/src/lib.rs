@@ -107,7 +107,7 @@ mod wait;
 
 /// The README's Rust example, compiled and run as a doctest so that it keeps working.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
 #[cfg(test)]
