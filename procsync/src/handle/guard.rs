@@ -72,6 +72,21 @@ pub struct SemaphorePermit<'a> {
 
 impl SemaphorePermit<'_> {
     /// Keeps the unit taken: nothing is released, now or later.
+    ///
+    /// ```
+    /// # let root = std::env::temp_dir().join(format!("procsync-doc-{}", std::process::id()));
+    /// # // SAFETY: the doctest has one thread and has not started anything yet.
+    /// # unsafe { std::env::set_var("PROCSYNC_ROOT", &root) };
+    /// use procsync::{ObjectState, Semaphore};
+    ///
+    /// let s = Semaphore::builder().max(1).initial(1).create()?;
+    /// s.acquire()?.forget(); // e.g. another process will release it
+    /// assert_eq!(s.query()?, ObjectState::Semaphore { count: 0, max: 1 });
+    /// assert_eq!(s.release(1)?, 0); // the Win32-style release, returns the previous count
+    /// # drop(s);
+    /// # std::fs::remove_dir_all(&root).ok();
+    /// # Ok::<(), procsync::Error>(())
+    /// ```
     pub fn forget(self) {
         std::mem::forget(self);
     }
@@ -118,6 +133,27 @@ impl Mutex {
     /// guard says whether the previous owner abandoned it
     /// ([`MutexGuard::is_abandoned`]). Errors: the handle lacks the synchronize right,
     /// or the recursion count would overflow.
+    ///
+    /// ```
+    /// # let root = std::env::temp_dir().join(format!("procsync-doc-{}", std::process::id()));
+    /// # // SAFETY: the doctest has one thread and has not started anything yet.
+    /// # unsafe { std::env::set_var("PROCSYNC_ROOT", &root) };
+    /// use procsync::Mutex;
+    /// use std::sync::Arc;
+    ///
+    /// let m = Arc::new(Mutex::builder().create()?);
+    /// let m2 = m.clone();
+    /// // A thread that ends while holding the mutex abandons it…
+    /// std::thread::spawn(move || std::mem::forget(m2.lock().unwrap())).join().unwrap();
+    /// // …and the next locker owns it, and is told (once).
+    /// let guard = m.lock()?;
+    /// assert!(guard.is_abandoned());
+    /// drop(guard);
+    /// assert!(!m.lock()?.is_abandoned());
+    /// # drop(m);
+    /// # std::fs::remove_dir_all(&root).ok();
+    /// # Ok::<(), procsync::Error>(())
+    /// ```
     pub fn lock(&self) -> Result<MutexGuard<'_>> {
         Ok(self
             .guard(None)?
