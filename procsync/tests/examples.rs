@@ -5,9 +5,10 @@
 //! by a killed process, a start gate released for waiters in 4 processes, wait-any across
 //! processes, inheritance and duplication.
 //!
-//! The examples are built first with `cargo build --examples` (of this test binary's
-//! profile), which is quick when `cargo test` already built them, and makes sure a
-//! filtered run (`cargo test --test examples`) never runs stale binaries.
+//! `cargo test` builds the examples next to this test binary (`target/<profile>/examples`).
+//! When one is missing or older than the crate's sources (a filtered run such as `cargo
+//! test --test examples` builds none), the test first runs `cargo build --examples` for
+//! this test binary's profile, so it never runs stale binaries.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,6 +49,10 @@ fn examples_dir() -> &'static Path {
             .parent()
             .and_then(Path::parent)
             .expect("the test binary lives in target/<profile>/deps");
+        let dir = profile_dir.join("examples");
+        if up_to_date(&dir) {
+            return dir;
+        }
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let target_dir = profile_dir.parent().expect("target/<profile>");
         let mut cargo = Command::new(env!("CARGO"));
@@ -65,8 +70,23 @@ fn examples_dir() -> &'static Path {
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
-        profile_dir.join("examples")
+        dir
     })
+}
+
+/// Whether every example binary in `dir` is newer than every source file of the crate.
+fn up_to_date(dir: &Path) -> bool {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = vec![crate_dir.join("Cargo.toml")];
+    files_below(&crate_dir.join("src"), &mut sources);
+    files_below(&crate_dir.join("examples"), &mut sources);
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(newest_source) = sources.iter().filter_map(|p| mtime(p)).max() else {
+        return false;
+    };
+    EXAMPLES
+        .iter()
+        .all(|(name, _)| mtime(&dir.join(name)).is_some_and(|t| t > newest_source))
 }
 
 fn files_below(p: &Path, out: &mut Vec<PathBuf>) {
