@@ -11,7 +11,7 @@
 //! instance itself, expecting to recover an abandoned lock.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use procsync::Mutex;
@@ -53,6 +53,17 @@ fn instance(id: &str) -> Result<ExitCode> {
     }
 }
 
+/// A child killed (and reaped) when dropped, so that no path out of the launcher leaves
+/// instance A running.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn launcher() -> Result<ExitCode> {
     let id = std::process::id().to_string();
     // Holding a handle keeps the mutex (and its abandoned state) alive between instances.
@@ -60,15 +71,15 @@ fn launcher() -> Result<ExitCode> {
     let exe = std::env::current_exe()?;
 
     // Instance A: wait for its "running" line, so that it holds the lock.
-    let mut a = Command::new(&exe)
-        .args(["instance", &id])
-        .stdout(Stdio::piped())
-        .spawn()?;
+    let mut a = KillOnDrop(
+        Command::new(&exe)
+            .args(["instance", &id])
+            .stdout(Stdio::piped())
+            .spawn()?,
+    );
     let mut line = String::new();
-    BufReader::new(a.stdout.take().expect("piped")).read_line(&mut line)?;
+    BufReader::new(a.0.stdout.take().expect("piped")).read_line(&mut line)?;
     if !line.contains("running") {
-        let _ = a.kill();
-        let _ = a.wait();
         return Err(format!("instance A said {line:?}").into());
     }
     print!("launcher: A says: {line}");
@@ -78,8 +89,8 @@ fn launcher() -> Result<ExitCode> {
     let b_ok = b.code() == Some(ALREADY_RUNNING);
 
     // A crashes while holding the lock.
-    a.kill()?;
-    a.wait()?;
+    a.0.kill()?;
+    a.0.wait()?;
     println!("launcher: killed instance A while it held the lock");
     if !b_ok {
         return Err(format!("instance B should have found A running, but exited with {b}").into());
