@@ -336,6 +336,20 @@ fn typed_timer_sets_cancels_and_calls_back() {
     });
 }
 
+// Checked when this file compiles: typed objects, handles, errors and permits may cross
+// threads; a mutex guard may not (the `compile_fail` doctest of `MutexGuard`).
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    const fn send<T: Send>() {}
+    send_sync::<Event>();
+    send_sync::<Mutex>();
+    send_sync::<Semaphore>();
+    send_sync::<Timer>();
+    send_sync::<Handle>();
+    send_sync::<Error>();
+    send::<procsync::SemaphorePermit<'static>>();
+};
+
 #[test]
 fn errors_convert_to_and_from_io_errors() {
     in_fresh_root("errors_convert_to_and_from_io_errors", || {
