@@ -586,10 +586,10 @@ impl MutexOps {
         }
     }
 
-    /// `Mutex::lock(None)` + `unlock()`.
+    /// `wait(None)` + `unlock()` on a `Mutex` (the Win32 form).
     #[inline]
     pub fn procsync(&self) {
-        black_box(self.m.lock(None).expect("lock"));
+        let _ = black_box(self.m.wait(None).expect("lock"));
         black_box(self.m.unlock().expect("unlock"));
     }
 
@@ -642,7 +642,7 @@ impl SemaphoreOps {
     /// `wait(Some(0))` + `release(1)`.
     #[inline]
     pub fn procsync(&self) {
-        black_box(self.s.wait(Some(Duration::ZERO)).expect("wait"));
+        let _ = black_box(self.s.wait(Some(Duration::ZERO)).expect("wait"));
         black_box(self.s.release(1).expect("release"));
     }
 
@@ -697,7 +697,7 @@ impl EventOps {
     #[inline]
     pub fn set_wait0(&self) {
         black_box(self.auto.set().expect("set"));
-        black_box(self.auto.wait(Some(Duration::ZERO)).expect("wait"));
+        let _ = black_box(self.auto.wait(Some(Duration::ZERO)).expect("wait"));
     }
 
     /// Manual-reset event: `set()` + `reset()`.
@@ -779,7 +779,7 @@ impl WaitAllOps {
     #[inline]
     pub fn wait_all(&self) {
         let list: [&Handle; Self::N] = std::array::from_fn(|i| &*self.sems[i]);
-        black_box(wait_all(&list, None).expect("wait_all"));
+        let _ = black_box(wait_all(&list, None).expect("wait_all"));
         for s in &self.sems {
             black_box(s.release(1).expect("release"));
         }
@@ -789,7 +789,7 @@ impl WaitAllOps {
     #[inline]
     pub fn single_waits(&self) {
         for s in &self.sems {
-            black_box(s.wait(None).expect("wait"));
+            let _ = black_box(s.wait(None).expect("wait"));
         }
         for s in &self.sems {
             black_box(s.release(1).expect("release"));
@@ -1267,7 +1267,7 @@ impl Abandonment {
             .expect("spawning the killer thread");
         let r = self
             .m
-            .lock(Some(Duration::from_secs(10)))
+            .wait(Some(Duration::from_secs(10)))
             .expect("waiting on the mutex");
         let returned = Instant::now();
         let (kill, reaped) = killer.join().expect("the killer thread");
@@ -1631,7 +1631,7 @@ fn child_procsync(mode: &str, n: usize, prefix: &str) -> ! {
 fn child_abandon(name: &str) -> ! {
     let m = Mutex::open(name).expect("opening the mutex");
     let r = m
-        .lock(Some(Duration::from_secs(10)))
+        .wait(Some(Duration::from_secs(10)))
         .expect("locking the mutex");
     assert!(
         matches!(r, WaitOutcome::Signaled(0) | WaitOutcome::Abandoned(0)),

@@ -932,7 +932,7 @@ fn fuzz_mutation_loop() {
                 2 | 3 => {
                     let off = fields[(rng.next() % fields.len() as u64) as usize] as usize;
                     let v = interesting[(rng.next() % interesting.len() as u64) as usize];
-                    let w = if rng.next() % 2 == 0 { 4 } else { 8 };
+                    let w = if rng.next().is_multiple_of(2) { 4 } else { 8 };
                     if off + w <= b.len() {
                         b[off..off + w].copy_from_slice(&v.to_le_bytes()[..w]);
                     }

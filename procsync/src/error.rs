@@ -1,6 +1,6 @@
 //! The crate's one error type. Win32 wait outcomes are not errors (see
 //! [`crate::WaitOutcome`]); everything here is a failed call that changed nothing
-//! unless its message says otherwise.
+//! unless its message says otherwise. It converts to and from [`std::io::Error`].
 
 use std::path::PathBuf;
 
@@ -114,13 +114,13 @@ pub enum Error {
         remedy: &'static str,
     },
     /// Anything else from the operating system.
-    #[error("{op} failed: {errno}")]
+    #[error("{op} failed: {source}")]
     Os {
         /// The operation, in words.
         op: &'static str,
-        /// The underlying error.
+        /// The underlying error ([`std::io::Error::raw_os_error`] gives its errno).
         #[source]
-        errno: Errno,
+        source: std::io::Error,
     },
 }
 
@@ -145,6 +145,37 @@ impl Error {
         }
     }
 
+    /// The errno of an [`Error::Os`], `None` for every other error.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::Os { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+
+    /// The [`std::io::ErrorKind`] this error converts to (see `From<Error> for
+    /// io::Error`).
+    pub fn io_kind(&self) -> std::io::ErrorKind {
+        use std::io::ErrorKind as K;
+        match self {
+            Error::NotFound { .. } | Error::InvalidHandle(_) => K::NotFound,
+            Error::WrongType { .. }
+            | Error::InvalidName { .. }
+            | Error::InvalidArgument { .. }
+            | Error::DuplicateObject { .. }
+            | Error::RecursionLimit(_)
+            | Error::TooManyPosts { .. }
+            | Error::NotInheritable(_) => K::InvalidInput,
+            Error::NotOwner | Error::AccessDenied { .. } => K::PermissionDenied,
+            Error::Unsupported(_) => K::Unsupported,
+            Error::Corrupt { .. } => K::InvalidData,
+            Error::Exhausted { what, .. } if what.contains("memory") => K::OutOfMemory,
+            Error::Exhausted { what, .. } if what.contains("space") => K::StorageFull,
+            Error::Exhausted { .. } => K::Other,
+            Error::Os { source, .. } => source.kind(),
+        }
+    }
+
     pub(crate) fn os(op: &'static str, errno: Errno) -> Self {
         match errno {
             Errno::MFILE | Errno::NFILE => Error::Exhausted {
@@ -159,11 +190,45 @@ impl Error {
                 what: "space on the shared-memory file system",
                 remedy: "free space under the procsync root (/dev/shm) or enlarge it",
             },
-            _ => Error::Os { op, errno },
+            _ => Error::Os {
+                op,
+                source: std::io::Error::from_raw_os_error(errno.raw_os_error()),
+            },
         }
     }
 
     pub(crate) fn invalid(why: impl Into<String>) -> Self {
         Error::InvalidArgument { why: why.into() }
+    }
+}
+
+impl From<Error> for std::io::Error {
+    /// An `io::Error` of [`Error::io_kind`] that carries the procsync error: get it back
+    /// with `get_ref()`/`into_inner()` and a downcast, or with `Error::from`.
+    ///
+    /// ```
+    /// let e = procsync::Event::open("").unwrap_err(); // the empty name cannot be opened
+    /// let io: std::io::Error = e.into();
+    /// assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
+    /// let back = procsync::Error::from(io);
+    /// assert_eq!(back.code(), "invalid-name");
+    /// ```
+    fn from(e: Error) -> std::io::Error {
+        std::io::Error::new(e.io_kind(), e)
+    }
+}
+
+impl From<std::io::Error> for Error {
+    /// The procsync error inside an `io::Error` made from one; any other I/O error
+    /// becomes an [`Error::Os`].
+    fn from(e: std::io::Error) -> Error {
+        if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            let inner = e.into_inner().expect("checked above");
+            return *inner.downcast::<Error>().expect("checked above");
+        }
+        Error::Os {
+            op: "an I/O operation",
+            source: e,
+        }
     }
 }

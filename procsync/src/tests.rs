@@ -131,8 +131,8 @@ fn thread_exit_abandons_once() {
     let m = Arc::new(mutex(""));
     let m2 = m.clone();
     std::thread::spawn(move || {
-        m2.wait(T).unwrap();
-        m2.wait(T).unwrap();
+        assert_eq!(m2.wait(T).unwrap(), WaitOutcome::Signaled(0));
+        assert_eq!(m2.wait(T).unwrap(), WaitOutcome::Signaled(0));
     })
     .join()
     .unwrap();

@@ -22,11 +22,14 @@ use crate::sys::time::{self, Deadline};
 /// Longest period (LM-05: a Win32 LONG of milliseconds).
 const MAX_PERIOD_MS: u32 = i32::MAX as u32;
 
+/// A callback thread: its stop flag, and the thread to join once told to stop.
+type Callback = (Arc<AtomicBool>, std::thread::JoinHandle<()>);
+
 /// Callback threads of this process, by handle serial.
-type Callbacks = Mutex<HashMap<u64, Arc<AtomicBool>>>;
+type Callbacks = Mutex<HashMap<u64, Callback>>;
 static CALLBACKS: OnceLock<Callbacks> = OnceLock::new();
 
-fn callbacks() -> std::sync::MutexGuard<'static, HashMap<u64, Arc<AtomicBool>>> {
+fn callbacks() -> std::sync::MutexGuard<'static, HashMap<u64, Callback>> {
     CALLBACKS
         .get_or_init(Default::default)
         .lock()
@@ -37,16 +40,23 @@ fn key(h: &Handle) -> u64 {
     h.serial
 }
 
-/// Stops the callback thread a handle started, if any (on re-set, cancel, drop).
+/// Stops the callback thread a handle started, if any (on re-set, cancel, drop), and
+/// waits for it to end (unless called from the callback itself): the thread holds the
+/// object, so a process that returns from `main` right after would otherwise exit with
+/// the object (and its wait-block table file) still referenced, skipping their cleanup.
 pub(super) fn stop_callback(h: &Handle) {
     if h.obj.kind != ObjectKind::Timer {
         return;
     }
-    if let Some(stop) = callbacks().remove(&key(h)) {
+    let entry = callbacks().remove(&key(h));
+    if let Some((stop, thread)) = entry {
         stop.store(true, Ordering::Release);
         let seq = h.obj.seq();
         seq.fetch_add(1, Ordering::Release);
         futex::wake(seq, u32::MAX);
+        if thread.thread().id() != std::thread::current().id() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -76,7 +86,8 @@ impl Handle {
     /// `callback` runs once per expiration on a thread procsync manages in this
     /// process, until the timer is cancelled, set again, or this handle is dropped.
     /// The callback must not block for long (expirations during it are coalesced:
-    /// missed periods are not replayed, as with the timer's own state, TM-13).
+    /// missed periods are not replayed, as with the timer's own state, TM-13), and
+    /// stopping it (cancel, set again, drop) waits for a running call to return.
     pub fn set_timer_with_callback(
         &self,
         due: TimerDue,
@@ -85,14 +96,14 @@ impl Handle {
     ) -> Result<bool> {
         let prev = self.set_timer(due, period_ms)?;
         let stop = Arc::new(AtomicBool::new(false));
-        callbacks().insert(key(self), stop.clone());
+        let thread_stop = stop.clone();
         let obj = self.obj.clone();
         let mut seen = timer::expirations(&obj);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("procsync-timer".into())
             .spawn(move || {
                 loop {
-                    if stop.load(Ordering::Acquire) {
+                    if thread_stop.load(Ordering::Acquire) {
                         return;
                     }
                     let seq = obj.seq().load(Ordering::Acquire);
@@ -122,6 +133,7 @@ impl Handle {
                     rustix::io::Errno::AGAIN,
                 )
             })?;
+        callbacks().insert(key(self), (stop, thread));
         Ok(prev)
     }
 

@@ -1,20 +1,24 @@
-//! Typed wrappers: the Win32 vocabulary on one type each, for programs that know what
-//! they hold. Each derefs to [`Handle`] for everything else (waits, query, duplicate).
+//! Typed objects: [`Event`], [`Mutex`], [`Semaphore`] and [`Timer`], the Win32 vocabulary
+//! on one type each, for programs that know what they hold. Each derefs to [`Handle`] for
+//! everything the types share (waits, query, duplication, inheritance), so a list of
+//! mixed typed objects goes to [`crate::wait_any`] as `&[&a, &b]`.
+//!
+//! It must not touch objects directly: every call goes through [`Handle`]. Guards live in
+//! `guard`, builders in `builder`, the timer's typed calls in `typed_timer`.
 
 use std::ops::Deref;
-use std::time::Duration;
 
-use super::core::{CreateOptions, Handle};
-use crate::error::Result;
+use super::builder::Builder;
+use super::core::{Access, CreateOptions, Handle};
+use crate::error::{Error, Result};
 use crate::obj::{ObjectKind, ObjectSpec};
 use crate::shm::file::Created;
-use crate::wait::WaitOutcome;
 
 macro_rules! typed {
-    ($(#[$m:meta])* $name:ident, $kind:expr) => {
+    ($(#[$m:meta])* $name:ident, $kind:expr, $a_name:literal) => {
         $(#[$m])*
         #[derive(Debug)]
-        pub struct $name(Handle);
+        pub struct $name(pub(super) Handle);
 
         impl Deref for $name {
             type Target = Handle;
@@ -23,40 +27,191 @@ macro_rules! typed {
             }
         }
 
+        impl AsRef<Handle> for $name {
+            fn as_ref(&self) -> &Handle {
+                &self.0
+            }
+        }
+
+        impl From<$name> for Handle {
+            fn from(t: $name) -> Handle {
+                t.0
+            }
+        }
+
+        impl TryFrom<Handle> for $name {
+            type Error = Error;
+
+            #[doc = concat!("Types a handle known to be ", $a_name, " (one from [`crate::adopt`], ")]
+            /// [`crate::inherited`] or [`crate::duplicate_from`]); another type is
+            /// [`Error::WrongType`] and the handle is closed.
+            fn try_from(h: Handle) -> Result<$name> {
+                if h.kind() == $kind {
+                    Ok($name(h))
+                } else {
+                    Err(Error::WrongType {
+                        what: format!(
+                            "handle {} is {}, not {}",
+                            h.value(),
+                            h.kind().name(),
+                            $a_name
+                        ),
+                    })
+                }
+            }
+        }
+
         impl $name {
-            /// Opens an existing object of this type by name, with every right.
+            #[doc = concat!("Opens the existing ", stringify!($name), " named `name` with every right")]
+            /// (`Open*(*_ALL_ACCESS, FALSE, name)`). A missing name is
+            /// [`Error::NotFound`], another type [`Error::WrongType`].
             pub fn open(name: &str) -> Result<Self> {
-                Handle::open($kind, name, super::Access::ALL, false).map($name)
+                Handle::open($kind, name, Access::ALL, false).map($name)
+            }
+
+            /// Opens the existing object named `name` with only the rights in `access`
+            /// (for inheritance too, use the builder's [`Builder::open`]).
+            pub fn open_with(name: &str, access: Access) -> Result<Self> {
+                Handle::open($kind, name, access, false).map($name)
             }
 
             /// The untyped handle.
             pub fn into_handle(self) -> Handle {
                 self.0
             }
+
+            /// The untyped handle, borrowed (also what `Deref` gives).
+            pub fn handle(&self) -> &Handle {
+                &self.0
+            }
         }
     };
 }
 
 typed!(
-    /// An event (`CreateEvent`): manual-reset releases every waiter and stays set;
-    /// auto-reset releases exactly one waiter per set.
+    /// An event (`CreateEvent`): manual-reset releases every waiter and stays set until
+    /// reset; auto-reset releases exactly one waiter per set.
+    ///
+    /// Build one with [`Event::builder`]; signal it with [`Handle::set`],
+    /// [`Handle::reset`], [`Handle::pulse`]; wait with [`Handle::wait`] (all through
+    /// `Deref`).
+    ///
+    /// ```
+    /// # let root = std::env::temp_dir().join(format!("procsync-doc-{}", std::process::id()));
+    /// # // SAFETY: the doctest has one thread and has not started anything yet.
+    /// # unsafe { std::env::set_var("PROCSYNC_ROOT", &root) };
+    /// use procsync::{Event, WaitOutcome};
+    /// use std::time::Duration;
+    ///
+    /// let done = Event::builder().manual_reset().create()?; // unnamed, not set
+    /// assert_eq!(done.wait(Some(Duration::ZERO))?, WaitOutcome::TimedOut);
+    /// done.set()?;
+    /// assert_eq!(done.wait(None)?, WaitOutcome::Signaled(0));
+    /// assert_eq!(done.wait(None)?, WaitOutcome::Signaled(0)); // manual-reset: still set
+    /// # drop(done);
+    /// # std::fs::remove_dir_all(&root).ok();
+    /// # Ok::<(), procsync::Error>(())
+    /// ```
     Event,
-    ObjectKind::Event
+    ObjectKind::Event,
+    "an event"
 );
 typed!(
     /// A mutex (`CreateMutex`): owned by a thread, recursive, abandoned when its owner
     /// dies.
+    ///
+    /// [`Mutex::lock`] and its timed forms return a [`crate::MutexGuard`] that releases
+    /// on drop; [`Mutex::unlock`] is `ReleaseMutex` for Win32-style code that acquired
+    /// through a wait ([`Handle::wait`], [`crate::wait_any`], …).
+    ///
+    /// ```
+    /// # let root = std::env::temp_dir().join(format!("procsync-doc-{}", std::process::id()));
+    /// # // SAFETY: the doctest has one thread and has not started anything yet.
+    /// # unsafe { std::env::set_var("PROCSYNC_ROOT", &root) };
+    /// use procsync::Mutex;
+    ///
+    /// let m = Mutex::builder().name("Local\\doc-mutex-typed").create()?;
+    /// {
+    ///     let guard = m.lock()?;
+    ///     assert!(!guard.is_abandoned());
+    ///     // … the protected work …
+    /// } // released here
+    /// assert!(m.try_lock()?.is_some());
+    /// # drop(m);
+    /// # std::fs::remove_dir_all(&root).ok();
+    /// # Ok::<(), procsync::Error>(())
+    /// ```
     Mutex,
-    ObjectKind::Mutex
+    ObjectKind::Mutex,
+    "a mutex"
 );
 typed!(
-    /// A semaphore (`CreateSemaphore`): a count between 0 and a maximum.
+    /// A semaphore (`CreateSemaphore`): a count between 0 and a maximum; a wait takes
+    /// one unit, [`Handle::release`] gives units back.
+    ///
+    /// [`Semaphore::acquire`] and its forms return a [`crate::SemaphorePermit`] that
+    /// gives its unit back on drop.
+    ///
+    /// ```
+    /// # let root = std::env::temp_dir().join(format!("procsync-doc-{}", std::process::id()));
+    /// # // SAFETY: the doctest has one thread and has not started anything yet.
+    /// # unsafe { std::env::set_var("PROCSYNC_ROOT", &root) };
+    /// use procsync::Semaphore;
+    ///
+    /// let slots = Semaphore::builder().max(2).initial(2).create()?;
+    /// let a = slots.acquire()?;
+    /// let b = slots.acquire()?;
+    /// assert!(slots.try_acquire()?.is_none()); // both units are out
+    /// drop(a);
+    /// assert!(slots.try_acquire()?.is_some());
+    /// # drop(b); drop(slots);
+    /// # std::fs::remove_dir_all(&root).ok();
+    /// # Ok::<(), procsync::Error>(())
+    /// ```
     Semaphore,
-    ObjectKind::Semaphore
+    ObjectKind::Semaphore,
+    "a semaphore"
+);
+typed!(
+    /// A waitable timer (`CreateWaitableTimer`): signaled at a due time and then every
+    /// period; a manual-reset (notification) timer releases every waiter and stays
+    /// signaled, an auto-reset (synchronization) one releases one waiter per expiration.
+    ///
+    /// ```
+    /// # let root = std::env::temp_dir().join(format!("procsync-doc-{}", std::process::id()));
+    /// # // SAFETY: the doctest has one thread and has not started anything yet.
+    /// # unsafe { std::env::set_var("PROCSYNC_ROOT", &root) };
+    /// use procsync::{Timer, WaitOutcome};
+    /// use std::time::Duration;
+    ///
+    /// let tick = Timer::builder().create()?; // auto-reset, unnamed, disarmed
+    /// tick.set(Duration::from_millis(5), Some(Duration::from_millis(5)))?;
+    /// for _ in 0..3 {
+    ///     assert_eq!(tick.wait(None)?, WaitOutcome::Signaled(0));
+    /// }
+    /// tick.cancel()?;
+    /// # drop(tick);
+    /// # std::fs::remove_dir_all(&root).ok();
+    /// # Ok::<(), procsync::Error>(())
+    /// ```
+    Timer,
+    ObjectKind::Timer,
+    "a timer"
 );
 
 impl Event {
+    /// A builder: auto-reset, not set, unnamed, mode 0600, not inheritable, until told
+    /// otherwise.
+    pub fn builder() -> Builder<Event> {
+        Builder::new(ObjectSpec::Event {
+            manual: false,
+            initial: false,
+        })
+    }
+
     /// Creates (or opens, reporting [`Created::Existing`]) an event; `""` = unnamed.
+    /// `manual`: manual-reset; `initial`: created set. [`Event::builder`] says the same
+    /// with names instead of booleans.
     pub fn create(name: &str, manual: bool, initial: bool) -> Result<(Event, Created)> {
         let (h, c) = Handle::create(
             ObjectSpec::Event { manual, initial },
@@ -68,24 +223,33 @@ impl Event {
 }
 
 impl Mutex {
-    /// Creates (or opens) a mutex; `owned` takes it for the calling thread if new.
+    /// A builder: not owned, unnamed, mode 0600, not inheritable, until told otherwise.
+    pub fn builder() -> Builder<Mutex> {
+        Builder::new(ObjectSpec::Mutex { owned: false })
+    }
+
+    /// Creates (or opens) a mutex; `owned` takes it for the calling thread if new (then
+    /// release it with [`Mutex::unlock`]).
     pub fn create(name: &str, owned: bool) -> Result<(Mutex, Created)> {
         let (h, c) = Handle::create(ObjectSpec::Mutex { owned }, name, &CreateOptions::default())?;
         Ok((Mutex(h), c))
     }
 
-    /// Waits for ownership; `None` waits forever.
-    pub fn lock(&self, timeout: Option<Duration>) -> Result<WaitOutcome> {
-        self.0.wait(timeout)
-    }
-
-    /// `ReleaseMutex`; returns the previous recursion count.
+    /// `ReleaseMutex`, for ownership taken by a wait ([`Handle::wait`],
+    /// [`crate::wait_any`], [`crate::wait_all`]) or at creation; returns the previous
+    /// recursion count. A thread that does not own it gets [`Error::NotOwner`].
     pub fn unlock(&self) -> Result<u32> {
         self.0.release(1)
     }
 }
 
 impl Semaphore {
+    /// A builder for a semaphore: give its maximum with [`Builder::max`] (and its initial
+    /// count with [`Builder::initial`], default 0).
+    pub fn builder() -> Builder<Semaphore> {
+        Builder::new(ObjectSpec::Semaphore { initial: 0, max: 0 })
+    }
+
     /// Creates (or opens) a semaphore with `initial` ≤ `max`.
     pub fn create(name: &str, initial: u32, max: u32) -> Result<(Semaphore, Created)> {
         let (h, c) = Handle::create(
@@ -94,5 +258,13 @@ impl Semaphore {
             &CreateOptions::default(),
         )?;
         Ok((Semaphore(h), c))
+    }
+}
+
+impl Timer {
+    /// A builder: auto-reset (synchronization), unnamed, mode 0600, not inheritable,
+    /// until told otherwise. A new timer is disarmed and not signaled.
+    pub fn builder() -> Builder<Timer> {
+        Builder::new(ObjectSpec::Timer { manual: false })
     }
 }

@@ -25,6 +25,7 @@ use crate::sys::time::Deadline;
 
 /// Win32 wait results (`WAIT_OBJECT_0 + i`, `WAIT_ABANDONED_0 + i`, `WAIT_TIMEOUT`).
 /// Failures (`WAIT_FAILED`) are `Err`.
+#[must_use = "a wait may time out or report an abandoned mutex; match on the outcome"]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WaitOutcome {
     /// Object `i` (0 for a single wait or a wait-all) was acquired.
