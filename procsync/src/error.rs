@@ -172,6 +172,7 @@ impl Error {
             Error::Exhausted { what, .. } if what.contains("memory") => K::OutOfMemory,
             Error::Exhausted { what, .. } if what.contains("space") => K::StorageFull,
             Error::Exhausted { .. } => K::Other,
+            Error::Busy { .. } => K::WouldBlock,
             Error::Os { source, .. } => source.kind(),
         }
     }
