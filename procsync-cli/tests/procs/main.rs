@@ -11,6 +11,7 @@ mod harness;
 mod chaos;
 mod demo;
 mod event;
+mod exact;
 mod handles;
 mod lifetime;
 mod mutex;
