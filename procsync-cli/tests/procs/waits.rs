@@ -452,14 +452,18 @@ fn issue_3_signal_completing_a_waitall_is_not_taken_by_a_later_arrival() {
         b.expect("release s", "ok 0");
         // C arrives after the signal: the unit is A's.
         c.expect("wait s timeout=0", "timeout");
-        assert_eq!(a.answer(), "signaled");
+        expect_answer(&mut a, "signaled");
         a.expect("query s", "ok semaphore count=0 max=5");
     }
 }
 
-/// WL-16 with offers: two wait-all waiters over overlapping auto events, each completing
-/// only when its whole set is available, never deadlocking.
+/// WL-16/WL-14: two wait-all waiters over overlapping auto events, both queued (handshake),
+/// then `set x, set y, set x, set y` from a third process: each completes when its whole set is
+/// available, never deadlocking, and both events end unset. The live (unstopped) twin of
+/// `exact::stopped_waitall_waiters_both_complete_after_set_x_y_x_y`; with the waiters known to
+/// be queued before the sets, today's protocol loses a wake-up here most runs (issue 12 item 1).
 #[test]
+#[ignore = "needs wait-alls completed inside the signal (WL-18); un-ignore when the new protocol lands"]
 fn overlapping_waitall_waiters_both_complete() {
     let root = Root::fresh();
     let (mut a, mut b, mut c) = (root.repl(), root.repl(), root.repl());
@@ -491,8 +495,8 @@ fn overlapping_waitall_waiters_both_complete() {
     c.expect("set y", "ok");
     c.expect("set x", "ok");
     c.expect("set y", "ok");
-    assert_eq!(a.answer(), "signaled");
-    assert_eq!(b.answer(), "signaled");
+    expect_answer(&mut a, "signaled");
+    expect_answer(&mut b, "signaled");
     c.expect("query x", "ok event auto unset");
     c.expect("query y", "ok event auto unset");
 }
