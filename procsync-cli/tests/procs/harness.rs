@@ -3,10 +3,11 @@
 //!
 //! What it owns: spawning and reaping REPL processes, reading every answer with a deadline, and
 //! printing a full transcript (commands, answers and every REPL's stderr) when something is
-//! wrong. What it must not do: synchronise positive outcomes with sleeps. The only sleeps here
-//! are the short grace period of the *negative* checks ([`Repl::no_answer_for`],
-//! [`assert_all_blocked`]) and the few milliseconds between polls while waiting for an answer
-//! or a process exit with a deadline.
+//! wrong. What it must not do: synchronise positive outcomes with sleeps. "The waiter is
+//! queued" is a handshake ([`wait_for_waiters`] polls the REPL's `waiters` command); the only
+//! sleeps here are the grace period of the few *negative* checks ("this wake-up must not
+//! happen", [`Repl::no_answer_for`]) and the milliseconds between polls while waiting, with a
+//! deadline, for an answer, a waiter count or a process exit.
 //!
 //! Conventions the tests rely on:
 //! - A command's answer is looked up by the command's thread: `@T cmd` is answered by the next
@@ -637,15 +638,6 @@ pub fn first_answer(repls: &mut [&mut Repl<'_>]) -> (usize, String) {
             ));
         }
         thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// Asserts that none of `repls` answers anything during one [`BLOCK_GRACE`]: their waits are
-/// blocked. A negative check, so one short sleep covers all of them.
-pub fn assert_all_blocked(repls: &mut [&mut Repl<'_>]) {
-    thread::sleep(BLOCK_GRACE);
-    for r in repls.iter_mut() {
-        r.no_answer_now();
     }
 }
 
