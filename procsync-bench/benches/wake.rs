@@ -139,7 +139,7 @@ fn bench_ping_pong<P: PingPong>(
 fn wake_ping_pong(c: &mut Criterion, t: &mut Paired) {
     for (group, at) in scenarios::placements() {
         let mut g = c.benchmark_group(group);
-        bench_ping_pong(&mut g, "futex-shared", at, |cpu| {
+        bench_ping_pong(&mut g, "futex-wake-if-waiting", at, |cpu| {
             FutexPingPong::new("criterion", cpu)
         });
         bench_ping_pong(&mut g, "procsync-wait", at, |cpu| {

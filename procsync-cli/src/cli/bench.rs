@@ -33,21 +33,36 @@ pub struct Options {
     /// `abandon`); repeatable.
     #[arg(long, value_name = "TEXT")]
     only: Vec<String>,
+    /// Print the results as one JSON document on standard output instead of the table:
+    /// `machine` and `results`, one object per scenario row with the stable fields
+    /// `scenario`, `impl`, `baseline`, `measure`, `median_ns`, `p99_ns`, `ratio`, `p25`,
+    /// `p75` (see procsync-bench/README.md). Progress still goes to standard error.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs every scenario and prints the table; exit 1 if a scenario failed.
 pub fn run(opts: &Options) -> ExitCode {
     let plan = if opts.quick { Plan::QUICK } else { Plan::FULL };
     let env = BenchEnv::setup(&["bench-child"]);
-    println!(
-        "procsync bench ({} run): {}",
-        if opts.quick { "quick" } else { "full" },
-        scenarios::machine()
-    );
+    let run_kind = if opts.quick { "quick" } else { "full" };
+    // Probed before the run, so that the load average is the machine's, not ours.
+    let machine = scenarios::Machine::probe();
+    if !opts.json {
+        println!("procsync bench ({run_kind} run): {}", scenarios::machine());
+    }
     let started = Instant::now();
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_all(&plan, &opts.only)));
     drop(env);
     match result {
+        Ok(report) if opts.json => {
+            print!("{}", report.to_json(&machine, run_kind));
+            eprintln!(
+                "procsync bench: total time {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            exit::code(exit::OK)
+        }
         Ok(report) => {
             report.print();
             println!();
