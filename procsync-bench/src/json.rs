@@ -10,7 +10,10 @@
 //! the table, with the stable fields `scenario`, `impl`, `baseline`, `measure`,
 //! `median_ns`, `p99_ns` (`null` for paired rows), `ratio`, `p25`, `p75` (`null` for
 //! latency rows), plus `baseline_median_ns`, `baseline_p99_ns` and `n` (rounds of a
-//! paired row, samples per side of a latency row). Every `*_ns` is nanoseconds per
+//! paired row, samples per side of a latency row), and for the contention rows `extra`:
+//! `{"figure": [procsync, baseline], …}` (acquisitions per second, owner changes per
+//! 1 000 acquisitions, context switches per acquisition, fairness max/min; `null` where
+//! infinite, i.e. a process never got the lock). Every `*_ns` is nanoseconds per
 //! operation (paired rows: the median over rounds) or per sample (latency rows);
 //! `ratio` is procsync / baseline (paired rows: the median of the per-round ratios,
 //! `p25`/`p75` their quartiles). A latency scenario is one object (its median and p99
@@ -112,10 +115,20 @@ impl Report {
                 ("baseline_p99_ns", number(r.p99.map(|p| p.1))),
                 ("n", r.n.to_string()),
             ];
-            let body: Vec<String> = fields
+            let mut body: Vec<String> = fields
                 .iter()
                 .map(|(k, v)| format!("\"{k}\": {v}"))
                 .collect();
+            if !r.extras.is_empty() {
+                let extras: Vec<String> = r
+                    .extras
+                    .iter()
+                    .map(|(k, x, y)| {
+                        format!("\"{k}\": [{}, {}]", number(Some(*x)), number(Some(*y)))
+                    })
+                    .collect();
+                body.push(format!("\"extra\": {{{}}}", extras.join(", ")));
+            }
             out.push_str(&body.join(", "));
             out.push('}');
         }

@@ -35,7 +35,9 @@ use procsync::{
     signal_and_wait, wait_all, wait_any,
 };
 
+mod contention;
 mod json;
+pub use contention::{ContentionPlan, run as contention};
 pub use json::Machine;
 
 /// Environment variable that turns the executable into a partner: its value says which.
@@ -227,17 +229,36 @@ impl Drop for Shm {
     }
 }
 
-/// A `PTHREAD_PROCESS_SHARED` mutex in a shared anonymous mapping.
+/// A `PTHREAD_PROCESS_SHARED` mutex: in a shared anonymous mapping of its own
+/// ([`PthreadMutex::new`]), or at a given place of a mapping shared by several processes
+/// ([`PthreadMutex::init_at`] by the creator, [`PthreadMutex::attach_at`] by the others).
 struct PthreadMutex {
-    shm: Shm,
+    m: *mut libc::pthread_mutex_t,
+    /// The mapping it lives in, when it owns one.
+    _shm: Option<Shm>,
+    /// Whether dropping it destroys the mutex (its creator only).
+    owner: bool,
 }
 
 impl PthreadMutex {
     fn new(robust: bool) -> PthreadMutex {
         let shm = Shm::anon(4096);
-        let m = shm.ptr.cast::<libc::pthread_mutex_t>();
+        // SAFETY: a fresh, zeroed, page-aligned shared mapping that `shm` keeps alive
+        // as long as the returned value.
+        let mut m = unsafe { PthreadMutex::init_at(shm.ptr.cast(), robust) };
+        m._shm = Some(shm);
+        m
+    }
+
+    /// Initialises a mutex at `at`.
+    ///
+    /// # Safety
+    /// `at` is suitably aligned, writable memory of at least `size_of::<pthread_mutex_t>()`
+    /// bytes that nothing else uses, and it outlives the returned value.
+    unsafe fn init_at(at: *mut u8, robust: bool) -> PthreadMutex {
+        let m = at.cast::<libc::pthread_mutex_t>();
         // SAFETY: the attribute lives on our stack and is destroyed after use; the mutex
-        // memory is a fresh, suitably aligned, zeroed shared page.
+        // memory is as the caller promised.
         unsafe {
             let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
             assert_eq!(libc::pthread_mutexattr_init(&mut attr), 0);
@@ -254,26 +275,53 @@ impl PthreadMutex {
             assert_eq!(libc::pthread_mutex_init(m, &attr), 0);
             libc::pthread_mutexattr_destroy(&mut attr);
         }
-        PthreadMutex { shm }
+        PthreadMutex {
+            m,
+            _shm: None,
+            owner: true,
+        }
+    }
+
+    /// Uses the mutex another process initialised at `at` (never destroys it).
+    ///
+    /// # Safety
+    /// `at` points at a process-shared mutex initialised by [`PthreadMutex::init_at`] in
+    /// a mapping that outlives the returned value.
+    unsafe fn attach_at(at: *mut u8) -> PthreadMutex {
+        PthreadMutex {
+            m: at.cast(),
+            _shm: None,
+            owner: false,
+        }
+    }
+
+    #[inline]
+    fn lock(&self) {
+        // SAFETY: an initialised process-shared mutex (constructors' contracts).
+        let r = unsafe { libc::pthread_mutex_lock(self.m) };
+        debug_assert_eq!(r, 0);
+    }
+
+    #[inline]
+    fn unlock(&self) {
+        // SAFETY: as in `lock`; called by the thread that locked it.
+        let r = unsafe { libc::pthread_mutex_unlock(self.m) };
+        debug_assert_eq!(r, 0);
     }
 
     #[inline]
     fn lock_unlock(&self) {
-        let m = self.shm.ptr.cast::<libc::pthread_mutex_t>();
-        // SAFETY: initialised in `new`, unlocked by the thread that locked it.
-        unsafe {
-            let r = libc::pthread_mutex_lock(m);
-            debug_assert_eq!(r, 0);
-            let r = libc::pthread_mutex_unlock(m);
-            debug_assert_eq!(r, 0);
-        }
+        self.lock();
+        self.unlock();
     }
 }
 
 impl Drop for PthreadMutex {
     fn drop(&mut self) {
-        // SAFETY: initialised and unlocked.
-        unsafe { libc::pthread_mutex_destroy(self.shm.ptr.cast()) };
+        if self.owner {
+            // SAFETY: initialised by us and unlocked; nobody uses it any more.
+            unsafe { libc::pthread_mutex_destroy(self.m) };
+        }
     }
 }
 
@@ -409,6 +457,23 @@ fn await_seq(w: &AtomicU32, seq: u32) {
     }
 }
 
+/// `FUTEX_WAKE` (shared) of every waiter.
+#[inline]
+fn futex_wake_all(w: &AtomicU32) {
+    // SAFETY: `w` is a valid, aligned u32 for the call's duration.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            w.as_ptr(),
+            libc::FUTEX_WAKE,
+            i32::MAX as u32,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
 /// The CPUs the calling thread may run on.
 pub fn allowed_cpus() -> Vec<usize> {
     // SAFETY: zeroed cpu_set_t is an empty set; the call fills it for this thread.
@@ -468,6 +533,8 @@ pub struct Plan {
     pub timers: usize,
     /// Kill rounds of the abandonment scenario.
     pub abandons: usize,
+    /// Rounds of the contention scenarios.
+    pub contention: ContentionPlan,
 }
 
 impl Plan {
@@ -483,6 +550,10 @@ impl Plan {
         },
         timers: 400,
         abandons: 30,
+        contention: ContentionPlan {
+            round: Duration::from_millis(300),
+            rounds: 10,
+        },
     };
 
     /// A short run: a first look, not for quoting.
@@ -501,6 +572,10 @@ impl Plan {
         },
         timers: 50,
         abandons: 10,
+        contention: ContentionPlan {
+            round: Duration::from_millis(60),
+            rounds: 3,
+        },
     };
 }
 
@@ -1399,6 +1474,8 @@ struct Row {
     n: usize,
     /// Latency rows: the p99 of both sides (subject, baseline), on the median row.
     p99: Option<(f64, f64)>,
+    /// Further figures of the row: (name, subject, baseline), in their own units.
+    extras: Vec<(&'static str, f64, f64)>,
     /// Whether the row is its own entry in `--json` (the p99 row of a latency pair is
     /// folded into its median row's `p99_ns`).
     in_json: bool,
@@ -1431,8 +1508,23 @@ impl Report {
             spread: Some((s.ratio[0], s.ratio[2])),
             n: s.rounds,
             p99: None,
+            extras: Vec::new(),
             in_json: true,
         });
+    }
+
+    /// Adds a paired row with further figures: (name, subject, baseline).
+    pub fn pair_with(
+        &mut self,
+        group: &str,
+        subject: &str,
+        baseline: &str,
+        measure: &str,
+        s: PairStats,
+        extras: Vec<(&'static str, f64, f64)>,
+    ) {
+        self.pair(group, subject, baseline, measure, s);
+        self.rows.last_mut().expect("just pushed").extras = extras;
     }
 
     /// Adds two latency rows (median and p99) from samples of both sides.
@@ -1462,6 +1554,7 @@ impl Report {
                 spread: None,
                 n: s.len(),
                 p99: median.then_some(p99),
+                extras: Vec::new(),
                 in_json: median,
             });
         }
@@ -1513,7 +1606,33 @@ impl Report {
         println!(
             "RATIO = procsync / baseline (paired rows: median of per-round ratios of alternating blocks)"
         );
+        self.print_extras();
         self.print_goals();
+    }
+
+    /// The further figures of the rows that have them (contention), one line per figure.
+    fn print_extras(&self) {
+        let rows: Vec<&Row> = self.rows.iter().filter(|r| !r.extras.is_empty()).collect();
+        if rows.is_empty() {
+            return;
+        }
+        println!();
+        println!(
+            "{:<26} {:<24} {:<32} {:>12} {:>12}",
+            "scenario", "baseline", "figure (median of rounds)", "procsync", "baseline"
+        );
+        for r in rows {
+            for (name, x, y) in &r.extras {
+                println!(
+                    "{:<26} {:<24} {:<32} {:>12} {:>12}",
+                    r.group,
+                    r.baseline,
+                    name,
+                    figure(*x),
+                    figure(*y)
+                );
+            }
+        }
     }
 
     fn print_goals(&self) {
@@ -1582,6 +1701,19 @@ impl Report {
     }
 }
 
+/// A figure without a unit, 3–4 significant digits (`inf` for a process that never won).
+fn figure(v: f64) -> String {
+    if !v.is_finite() {
+        "inf".into()
+    } else if v >= 1e6 {
+        format!("{:.2} M", v / 1e6)
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
 /// The unit (and its size in ns) in which `v` ns reads best.
 fn unit_for(v: f64) -> (&'static str, f64) {
     if v < 1_000.0 {
@@ -1640,6 +1772,7 @@ pub fn child_main(spec: &str) -> ! {
             child_procsync(mode, n.parse().expect("object count"), prefix)
         }
         ["abandon", name] => child_abandon(name),
+        ["contend", lock, index, path] => contention::child(lock, index, path),
         _ => {
             eprintln!("procsync bench: unknown {CHILD_VAR} `{spec}`");
             std::process::exit(2); // usage error (`procsync`'s exit::USAGE)

@@ -2,7 +2,7 @@
 //! on, and every scenario row that ran has every stable field with a number where a number is
 //! due. No timing is asserted: a benchmark's figures are not a test's business.
 //!
-//! The run is short (`--quick`, and `--only` two cheap scenario groups); the JSON is read by
+//! The run is short (`--quick`, and `--only` three cheap scenario groups); the JSON is read by
 //! the small parser below (the test needs no JSON library).
 
 #[path = "procs/harness.rs"]
@@ -38,6 +38,8 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         "mutex/uncontended",
         "--only",
         "event/set-wait0",
+        "--only",
+        "contention/mutex-2-procs",
     ]);
     let (status, stdout, stderr) = run_with_deadline(&mut cmd, Duration::from_secs(120));
     let report = format!("---- stdout ----\n{stdout}\n---- stderr ----\n{stderr}");
@@ -113,9 +115,39 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
             assert!(a <= b, "{scenario}: p25 {a} > p75 {b}\n{report}");
             assert!(r["p99_ns"].is_null(), "{scenario}: paired rows have no p99");
         }
+        if scenario.starts_with("contention/") {
+            let extra = r
+                .get("extra")
+                .and_then(Json::object)
+                .unwrap_or_else(|| panic!("{scenario}: no `extra` object\n{report}"));
+            for key in [
+                "acquisitions_per_s",
+                "owner_changes_per_1000",
+                "ctx_switches_per_acquisition",
+                "fairness_max_min",
+            ] {
+                let pair = extra.get(key).and_then(Json::array);
+                assert!(
+                    pair.is_some_and(
+                        |p| p.len() == 2 && p.iter().all(|v| v.number().is_some() || v.is_null())
+                    ),
+                    "{scenario}: extra.{key} must be [procsync, baseline]\n{report}"
+                );
+            }
+            let rate = extra["acquisitions_per_s"].array().expect("checked")[0].number();
+            assert!(
+                rate.is_some_and(|r| r > 0.0),
+                "{scenario}: procsync made no acquisitions\n{report}"
+            );
+        }
         scenarios.push(scenario.to_string());
     }
-    for want in ["mutex/uncontended", "event/set-wait0"] {
+    for want in [
+        "mutex/uncontended",
+        "event/set-wait0",
+        "contention/mutex-2-procs",
+        "contention/mutex-8-procs",
+    ] {
         assert!(
             scenarios.iter().any(|s| s == want),
             "no result for `{want}` (got {scenarios:?})\n{report}"

@@ -109,6 +109,13 @@ fn run_all(plan: &Plan, only: &[String]) -> Report {
     if step(&["abandon/kill"]) {
         Abandonment::create().paired(&mut report, plan);
     }
+    if step(&[
+        "contention/mutex-2-procs",
+        "contention/mutex-4-procs",
+        "contention/mutex-8-procs",
+    ]) {
+        scenarios::contention(&mut report, plan.contention);
+    }
     report
 }
 
