@@ -36,8 +36,10 @@ use procsync::{
 };
 
 mod contention;
+mod fanout;
 mod json;
 pub use contention::{ContentionPlan, run as contention};
+pub use fanout::run as fanout;
 pub use json::Machine;
 
 /// Environment variable that turns the executable into a partner: its value says which.
@@ -212,6 +214,14 @@ impl Shm {
             std::io::Error::last_os_error()
         );
         Shm { ptr, len }
+    }
+
+    /// The `i`-th u64 of the mapping.
+    fn word64(&self, i: usize) -> &std::sync::atomic::AtomicU64 {
+        assert!((i + 1) * 8 <= self.len);
+        // SAFETY: in bounds (checked), 8-aligned (mappings are page-aligned), valid for
+        // the lifetime of `self`; only ever accessed atomically.
+        unsafe { std::sync::atomic::AtomicU64::from_ptr(self.ptr.cast::<u64>().add(i)) }
     }
 
     fn word(&self, i: usize) -> &AtomicU32 {
@@ -535,6 +545,8 @@ pub struct Plan {
     pub abandons: usize,
     /// Rounds of the contention scenarios.
     pub contention: ContentionPlan,
+    /// Rounds per side of each fan-out scenario.
+    pub fanout_rounds: usize,
 }
 
 impl Plan {
@@ -554,6 +566,7 @@ impl Plan {
             round: Duration::from_millis(300),
             rounds: 10,
         },
+        fanout_rounds: 200,
     };
 
     /// A short run: a first look, not for quoting.
@@ -576,6 +589,7 @@ impl Plan {
             round: Duration::from_millis(60),
             rounds: 3,
         },
+        fanout_rounds: 20,
     };
 }
 
@@ -1773,6 +1787,7 @@ pub fn child_main(spec: &str) -> ! {
         }
         ["abandon", name] => child_abandon(name),
         ["contend", lock, index, path] => contention::child(lock, index, path),
+        ["fanout", kind, index, path] => fanout::child(kind, index, path),
         _ => {
             eprintln!("procsync bench: unknown {CHILD_VAR} `{spec}`");
             std::process::exit(2); // usage error (`procsync`'s exit::USAGE)

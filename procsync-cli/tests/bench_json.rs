@@ -2,7 +2,7 @@
 //! on, and every scenario row that ran has every stable field with a number where a number is
 //! due. No timing is asserted: a benchmark's figures are not a test's business.
 //!
-//! The run is short (`--quick`, and `--only` three cheap scenario groups); the JSON is read by
+//! The run is short (`--quick`, and `--only` four cheap scenario groups); the JSON is read by
 //! the small parser below (the test needs no JSON library).
 
 #[path = "procs/harness.rs"]
@@ -40,6 +40,8 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         "event/set-wait0",
         "--only",
         "contention/mutex-2-procs",
+        "--only",
+        "fanout/1-waiters",
     ]);
     let (status, stdout, stderr) = run_with_deadline(&mut cmd, Duration::from_secs(120));
     let report = format!("---- stdout ----\n{stdout}\n---- stderr ----\n{stderr}");
@@ -114,6 +116,13 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         if let (Some(a), Some(b)) = (p25, p75) {
             assert!(a <= b, "{scenario}: p25 {a} > p75 {b}\n{report}");
             assert!(r["p99_ns"].is_null(), "{scenario}: paired rows have no p99");
+        } else {
+            // Latency rows: a p99 at least the median.
+            let (median, p99) = (r["median_ns"].number(), r["p99_ns"].number());
+            assert!(
+                p99.zip(median).is_some_and(|(p, m)| p >= m),
+                "{scenario}: a latency row needs p99_ns ≥ median_ns\n{report}"
+            );
         }
         if scenario.starts_with("contention/") {
             let extra = r
@@ -147,6 +156,8 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         "event/set-wait0",
         "contention/mutex-2-procs",
         "contention/mutex-8-procs",
+        "fanout/1-waiters",
+        "fanout/64-waiters",
     ] {
         assert!(
             scenarios.iter().any(|s| s == want),

@@ -116,6 +116,14 @@ fn run_all(plan: &Plan, only: &[String]) -> Report {
     ]) {
         scenarios::contention(&mut report, plan.contention);
     }
+    if step(&[
+        "fanout/1-waiters",
+        "fanout/4-waiters",
+        "fanout/16-waiters",
+        "fanout/64-waiters",
+    ]) {
+        scenarios::fanout(&mut report, plan.fanout_rounds);
+    }
     report
 }
 
