@@ -1101,16 +1101,14 @@ fn generate_fuzz_corpus() {
 
     let tm = nm("timer");
     a.expect(&format!("create timer t name={tm}"), "ok created");
-    {
-        snap("timer-sync-disarmed", &tm);
-        a.expect("settimer t due=100000 period=50", "ok");
-        snap("timer-sync-armed-periodic", &tm);
-        let tm2 = nm("timer-manual");
-        a.expect(&format!("create timer tm name={tm2} manual"), "ok created");
-        a.expect("settimer tm due=0", "ok");
-        a.expect("query tm", "ok timer manual signaled armed=0");
-        snap("timer-manual-signaled", &tm2);
-    }
+    snap("timer-sync-disarmed", &tm);
+    a.expect("settimer t due=100000 period=50", "ok");
+    snap("timer-sync-armed-periodic", &tm);
+    let tm2 = nm("timer-manual");
+    a.expect(&format!("create timer tm name={tm2} manual"), "ok created");
+    a.expect("settimer tm due=0", "ok");
+    a.expect("query tm", "ok timer manual signaled armed=0");
+    snap("timer-manual-signaled", &tm2);
 
     // Mutations of the valid files.
     let base: Vec<(String, Vec<u8>)> = out.clone();
