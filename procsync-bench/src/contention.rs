@@ -93,10 +93,14 @@ struct Figures {
     fairness: f64,
 }
 
-/// Runs the contention scenarios for 2, 4 and 8 processes and adds their rows.
-pub fn run(report: &mut Report, plan: ContentionPlan) {
+/// Runs the contention scenarios for 2, 4 and 8 processes that `wanted` accepts (by group
+/// name, `contention/mutex-N-procs`) and adds their rows.
+pub fn run(report: &mut Report, plan: ContentionPlan, wanted: &dyn Fn(&str) -> bool) {
     for n in [2usize, 4, 8] {
         let group = format!("contention/mutex-{n}-procs");
+        if !wanted(&group) {
+            continue;
+        }
         let dir = PathBuf::from(std::env::var_os(DIR_VAR).expect("bench dir"));
         let path = dir.join(format!("contend-{n}"));
         let name = format!("Local\\bench-contend-{n}");

@@ -138,9 +138,14 @@ impl Drop for Side {
     }
 }
 
-/// Runs the fan-out scenarios, `rounds` rounds per side and waiter count.
-pub fn run(report: &mut Report, rounds: usize) {
+/// Runs the fan-out scenarios that `wanted` accepts (by group name, `fanout/K-waiters`),
+/// `rounds` rounds per side.
+pub fn run(report: &mut Report, rounds: usize, wanted: &dyn Fn(&str) -> bool) {
     for k in FAN {
+        let group = format!("fanout/{k}-waiters");
+        if !wanted(&group) {
+            continue;
+        }
         let mut s = Side::start("procsync", k);
         let mut b = Side::start("futex", k);
         let (mut xs, mut ys) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
@@ -154,7 +159,7 @@ pub fn run(report: &mut Report, rounds: usize) {
             }
         }
         report.latency(
-            &format!("fanout/{k}-waiters"),
+            &group,
             "procsync-manual-event",
             "futex-wake-all",
             "set→last woke",

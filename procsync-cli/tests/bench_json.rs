@@ -2,7 +2,7 @@
 //! on, and every scenario row that ran has every stable field with a number where a number is
 //! due. No timing is asserted: a benchmark's figures are not a test's business.
 //!
-//! The run is short (`--quick`, and `--only` four cheap scenario groups); the JSON is read by
+//! The run is short (`--quick`, and `--only` a few cheap scenarios); the JSON is read by
 //! the small parser below (the test needs no JSON library).
 
 #[path = "procs/harness.rs"]
@@ -41,7 +41,11 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         "--only",
         "contention/mutex-2-procs",
         "--only",
+        "contention/mutex-8-procs",
+        "--only",
         "fanout/1-waiters",
+        "--only",
+        "fanout/64-waiters",
     ]);
     let (status, stdout, stderr) = run_with_deadline(&mut cmd, Duration::from_secs(120));
     let report = format!("---- stdout ----\n{stdout}\n---- stderr ----\n{stderr}");
@@ -162,6 +166,23 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         assert!(
             scenarios.iter().any(|s| s == want),
             "no result for `{want}` (got {scenarios:?})\n{report}"
+        );
+    }
+    // `--only` keeps exactly the scenarios asked for (and `event/set-reset`, measured with
+    // `set-wait0` in one step).
+    for got in &scenarios {
+        assert!(
+            [
+                "mutex/uncontended",
+                "event/set-wait0",
+                "event/set-reset",
+                "contention/mutex-2-procs",
+                "contention/mutex-8-procs",
+                "fanout/1-waiters",
+                "fanout/64-waiters",
+            ]
+            .contains(&got.as_str()),
+            "`{got}` ran although `--only` did not ask for it\n{report}"
         );
     }
     // The fair floor of issue 12 is among the set-wait0 baselines.

@@ -110,21 +110,9 @@ fn run_all(plan: &Plan, only: &[String]) -> Report {
     if step(&["abandon/kill"]) {
         Abandonment::create().paired(&mut report, plan);
     }
-    if step(&[
-        "contention/mutex-2-procs",
-        "contention/mutex-4-procs",
-        "contention/mutex-8-procs",
-    ]) {
-        scenarios::contention(&mut report, plan.contention);
-    }
-    if step(&[
-        "fanout/1-waiters",
-        "fanout/4-waiters",
-        "fanout/16-waiters",
-        "fanout/64-waiters",
-    ]) {
-        scenarios::fanout(&mut report, plan.fanout_rounds);
-    }
+    // One scenario per process count: each is its own step.
+    scenarios::contention(&mut report, plan.contention, &|group| step(&[group]));
+    scenarios::fanout(&mut report, plan.fanout_rounds, &|group| step(&[group]));
     report
 }
 
