@@ -38,9 +38,11 @@ use procsync::{
 mod contention;
 mod fanout;
 mod json;
+mod names;
 pub use contention::{ContentionPlan, run as contention};
 pub use fanout::run as fanout;
 pub use json::Machine;
+pub use names::run as names;
 
 /// Environment variable that turns the executable into a partner: its value says which.
 pub const CHILD_VAR: &str = "PROCSYNC_BENCH_CHILD";

@@ -46,6 +46,8 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         "fanout/1-waiters",
         "--only",
         "fanout/64-waiters",
+        "--only",
+        "names/open-close",
     ]);
     let (status, stdout, stderr) = run_with_deadline(&mut cmd, Duration::from_secs(120));
     let report = format!("---- stdout ----\n{stdout}\n---- stderr ----\n{stderr}");
@@ -162,6 +164,7 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         "contention/mutex-8-procs",
         "fanout/1-waiters",
         "fanout/64-waiters",
+        "names/open-close",
     ] {
         assert!(
             scenarios.iter().any(|s| s == want),
@@ -180,6 +183,7 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
                 "contention/mutex-8-procs",
                 "fanout/1-waiters",
                 "fanout/64-waiters",
+                "names/open-close",
             ]
             .contains(&got.as_str()),
             "`{got}` ran although `--only` did not ask for it\n{report}"

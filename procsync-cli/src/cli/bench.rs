@@ -110,6 +110,7 @@ fn run_all(plan: &Plan, only: &[String]) -> Report {
     if step(&["abandon/kill"]) {
         Abandonment::create().paired(&mut report, plan);
     }
+    scenarios::names(&mut report, plan, &|group| step(&[group]));
     // One scenario per process count: each is its own step.
     scenarios::contention(&mut report, plan.contention, &|group| step(&[group]));
     scenarios::fanout(&mut report, plan.fanout_rounds, &|group| step(&[group]));
