@@ -3,11 +3,13 @@
 //!
 //! * `mutex/uncontended/*`: acquire + release, vs a process-shared pthread mutex.
 //! * `semaphore/uncontended/*`: wait(0) + release(1), vs a process-shared `sem_t`.
-//! * `event/set-wait0/*`: set + wait(0) on an auto-reset event, vs eventfd write + read.
+//! * `event/set-wait0/*`: set + wait(0) on an auto-reset event, vs eventfd write + read
+//!   (and, in the paired table, an atomic floor: swap + compare-exchange).
 //! * `event/set-reset/*`: set + reset with no waiter, vs eventfd and a bare atomic flag.
 //! * `wake/ping-pong-{same,cross}-cpu/*`: cross-process round trip (two processes, two
 //!   auto-reset events) with set + wait on 1 object, signal_and_wait, and wait_any over
-//!   8 and 64, vs a raw shared futex; both processes pinned to one CPU, or to two.
+//!   8 and 64, vs a raw shared futex that wakes only a sleeping partner (as procsync's
+//!   `set()` skips the wake when nobody waits); both processes pinned to one CPU, or to two.
 //! * `wait_all/8-semaphores/*`: wait_all over 8 semaphores vs 8 single waits.
 //! * `timer/lateness-1ms/*`: one-shot 1 ms timers, procsync vs timerfd; the "time" criterion
 //!   reports is the mean *lateness* per timer (due → waiter returns), not the period.
@@ -139,7 +141,7 @@ fn bench_ping_pong<P: PingPong>(
 fn wake_ping_pong(c: &mut Criterion, t: &mut Paired) {
     for (group, at) in scenarios::placements() {
         let mut g = c.benchmark_group(group);
-        bench_ping_pong(&mut g, "futex-shared", at, |cpu| {
+        bench_ping_pong(&mut g, "futex-wake-if-waiting", at, |cpu| {
             FutexPingPong::new("criterion", cpu)
         });
         bench_ping_pong(&mut g, "procsync-wait", at, |cpu| {

@@ -35,6 +35,15 @@ use procsync::{
     signal_and_wait, wait_all, wait_any,
 };
 
+mod contention;
+mod fanout;
+mod json;
+mod names;
+pub use contention::{ContentionPlan, run as contention};
+pub use fanout::run as fanout;
+pub use json::Machine;
+pub use names::run as names;
+
 /// Environment variable that turns the executable into a partner: its value says which.
 pub const CHILD_VAR: &str = "PROCSYNC_BENCH_CHILD";
 /// The parent's pid, so that a partner whose parent is already gone exits at once.
@@ -135,22 +144,13 @@ fn cleanup_on_signal(dir: &Path) {
 /// A description of the machine for the report's header: CPU, CPUs usable, kernel,
 /// load average.
 pub fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let uname = rustix::system::uname();
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
+    let m = Machine::probe();
     format!(
-        "{cpu}, {} CPUs usable, kernel {}, load average {load}",
-        allowed_cpus().len(),
-        uname.release().to_string_lossy()
+        "{}, {} CPUs usable, kernel {}, load average {}",
+        m.cpu,
+        m.cpus_usable,
+        m.kernel,
+        m.load_average.map(|l| format!("{l:.2}")).join(" ")
     )
 }
 
@@ -218,6 +218,14 @@ impl Shm {
         Shm { ptr, len }
     }
 
+    /// The `i`-th u64 of the mapping.
+    fn word64(&self, i: usize) -> &std::sync::atomic::AtomicU64 {
+        assert!((i + 1) * 8 <= self.len);
+        // SAFETY: in bounds (checked), 8-aligned (mappings are page-aligned), valid for
+        // the lifetime of `self`; only ever accessed atomically.
+        unsafe { std::sync::atomic::AtomicU64::from_ptr(self.ptr.cast::<u64>().add(i)) }
+    }
+
     fn word(&self, i: usize) -> &AtomicU32 {
         assert!((i + 1) * 4 <= self.len);
         // SAFETY: in bounds (checked), 4-aligned (mappings are page-aligned), valid for
@@ -233,17 +241,36 @@ impl Drop for Shm {
     }
 }
 
-/// A `PTHREAD_PROCESS_SHARED` mutex in a shared anonymous mapping.
+/// A `PTHREAD_PROCESS_SHARED` mutex: in a shared anonymous mapping of its own
+/// ([`PthreadMutex::new`]), or at a given place of a mapping shared by several processes
+/// ([`PthreadMutex::init_at`] by the creator, [`PthreadMutex::attach_at`] by the others).
 struct PthreadMutex {
-    shm: Shm,
+    m: *mut libc::pthread_mutex_t,
+    /// The mapping it lives in, when it owns one.
+    _shm: Option<Shm>,
+    /// Whether dropping it destroys the mutex (its creator only).
+    owner: bool,
 }
 
 impl PthreadMutex {
     fn new(robust: bool) -> PthreadMutex {
         let shm = Shm::anon(4096);
-        let m = shm.ptr.cast::<libc::pthread_mutex_t>();
+        // SAFETY: a fresh, zeroed, page-aligned shared mapping that `shm` keeps alive
+        // as long as the returned value.
+        let mut m = unsafe { PthreadMutex::init_at(shm.ptr.cast(), robust) };
+        m._shm = Some(shm);
+        m
+    }
+
+    /// Initialises a mutex at `at`.
+    ///
+    /// # Safety
+    /// `at` is suitably aligned, writable memory of at least `size_of::<pthread_mutex_t>()`
+    /// bytes that nothing else uses, and it outlives the returned value.
+    unsafe fn init_at(at: *mut u8, robust: bool) -> PthreadMutex {
+        let m = at.cast::<libc::pthread_mutex_t>();
         // SAFETY: the attribute lives on our stack and is destroyed after use; the mutex
-        // memory is a fresh, suitably aligned, zeroed shared page.
+        // memory is as the caller promised.
         unsafe {
             let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
             assert_eq!(libc::pthread_mutexattr_init(&mut attr), 0);
@@ -260,26 +287,53 @@ impl PthreadMutex {
             assert_eq!(libc::pthread_mutex_init(m, &attr), 0);
             libc::pthread_mutexattr_destroy(&mut attr);
         }
-        PthreadMutex { shm }
+        PthreadMutex {
+            m,
+            _shm: None,
+            owner: true,
+        }
+    }
+
+    /// Uses the mutex another process initialised at `at` (never destroys it).
+    ///
+    /// # Safety
+    /// `at` points at a process-shared mutex initialised by [`PthreadMutex::init_at`] in
+    /// a mapping that outlives the returned value.
+    unsafe fn attach_at(at: *mut u8) -> PthreadMutex {
+        PthreadMutex {
+            m: at.cast(),
+            _shm: None,
+            owner: false,
+        }
+    }
+
+    #[inline]
+    fn lock(&self) {
+        // SAFETY: an initialised process-shared mutex (constructors' contracts).
+        let r = unsafe { libc::pthread_mutex_lock(self.m) };
+        debug_assert_eq!(r, 0);
+    }
+
+    #[inline]
+    fn unlock(&self) {
+        // SAFETY: as in `lock`; called by the thread that locked it.
+        let r = unsafe { libc::pthread_mutex_unlock(self.m) };
+        debug_assert_eq!(r, 0);
     }
 
     #[inline]
     fn lock_unlock(&self) {
-        let m = self.shm.ptr.cast::<libc::pthread_mutex_t>();
-        // SAFETY: initialised in `new`, unlocked by the thread that locked it.
-        unsafe {
-            let r = libc::pthread_mutex_lock(m);
-            debug_assert_eq!(r, 0);
-            let r = libc::pthread_mutex_unlock(m);
-            debug_assert_eq!(r, 0);
-        }
+        self.lock();
+        self.unlock();
     }
 }
 
 impl Drop for PthreadMutex {
     fn drop(&mut self) {
-        // SAFETY: initialised and unlocked.
-        unsafe { libc::pthread_mutex_destroy(self.shm.ptr.cast()) };
+        if self.owner {
+            // SAFETY: initialised by us and unlocked; nobody uses it any more.
+            unsafe { libc::pthread_mutex_destroy(self.m) };
+        }
     }
 }
 
@@ -381,6 +435,57 @@ fn futex_wake(w: &AtomicU32) {
     }
 }
 
+/// Bit 31 of a futex ping-pong word: its reader sleeps (or is about to) in `FUTEX_WAIT`.
+const SLEEPING: u32 = 1 << 31;
+
+/// Publishes round-trip count `seq` (31 bits) in `w` and wakes the reader only if it said
+/// it sleeps: the futex equivalent of procsync's `set()`, which skips `FUTEX_WAKE` when no
+/// one waits.
+#[inline]
+fn post(w: &AtomicU32, seq: u32) {
+    if w.swap(seq & !SLEEPING, Ordering::AcqRel) & SLEEPING != 0 {
+        futex_wake(w);
+    }
+}
+
+/// Returns once `w` holds round-trip count `seq`; before each `FUTEX_WAIT` it sets
+/// [`SLEEPING`] in `w` (a compare-exchange, so a count published meanwhile is never
+/// missed: the wait then sees a changed word and returns at once).
+#[inline]
+fn await_seq(w: &AtomicU32, seq: u32) {
+    let seq = seq & !SLEEPING;
+    loop {
+        let v = w.load(Ordering::Acquire);
+        if v & !SLEEPING == seq {
+            return;
+        }
+        if v & SLEEPING == 0
+            && w.compare_exchange(v, v | SLEEPING, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            continue;
+        }
+        futex_wait(w, v | SLEEPING);
+    }
+}
+
+/// `FUTEX_WAKE` (shared) of every waiter.
+#[inline]
+fn futex_wake_all(w: &AtomicU32) {
+    // SAFETY: `w` is a valid, aligned u32 for the call's duration.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            w.as_ptr(),
+            libc::FUTEX_WAKE,
+            i32::MAX as u32,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
 /// The CPUs the calling thread may run on.
 pub fn allowed_cpus() -> Vec<usize> {
     // SAFETY: zeroed cpu_set_t is an empty set; the call fills it for this thread.
@@ -440,6 +545,10 @@ pub struct Plan {
     pub timers: usize,
     /// Kill rounds of the abandonment scenario.
     pub abandons: usize,
+    /// Rounds of the contention scenarios.
+    pub contention: ContentionPlan,
+    /// Rounds per side of each fan-out scenario.
+    pub fanout_rounds: usize,
 }
 
 impl Plan {
@@ -455,6 +564,11 @@ impl Plan {
         },
         timers: 400,
         abandons: 30,
+        contention: ContentionPlan {
+            round: Duration::from_millis(300),
+            rounds: 10,
+        },
+        fanout_rounds: 200,
     };
 
     /// A short run: a first look, not for quoting.
@@ -473,6 +587,11 @@ impl Plan {
         },
         timers: 50,
         abandons: 10,
+        contention: ContentionPlan {
+            round: Duration::from_millis(60),
+            rounds: 3,
+        },
+        fanout_rounds: 20,
     };
 }
 
@@ -670,7 +789,8 @@ impl SemaphoreOps {
 }
 
 /// `event/set-wait0` (auto-reset: set + wait(0)) and `event/set-reset` (manual-reset,
-/// no waiter: set + reset), vs an eventfd write + read and two atomic swaps.
+/// no waiter: set + reset), vs an eventfd write + read (two system calls) and the atomic
+/// floors: a swap + compare-exchange (set-wait0), two swaps (set-reset).
 pub struct EventOps {
     auto: Event,
     manual: Event,
@@ -721,6 +841,16 @@ impl EventOps {
         black_box(flag.swap(0, Ordering::Relaxed));
     }
 
+    /// The floor of `set-wait0`: a flag word raised by a swap and taken back by a
+    /// compare-exchange, the least an auto-reset event's set and try-acquire must do.
+    #[inline]
+    pub fn atomic_set_take(&self) {
+        let flag = self.flag.word(1);
+        black_box(flag.swap(1, Ordering::Release));
+        black_box(flag.compare_exchange(1, 0, Ordering::Acquire, Ordering::Relaxed))
+            .expect("the flag was just raised");
+    }
+
     /// The paired rows.
     pub fn paired(&self, report: &mut Report, plan: &Plan) {
         let b = plan.uncontended;
@@ -730,6 +860,18 @@ impl EventOps {
             b,
         );
         report.pair("event/set-wait0", "procsync", "eventfd", "per op", s);
+        let s = paired(
+            &mut times(|| self.set_wait0()),
+            &mut times(|| self.atomic_set_take()),
+            b,
+        );
+        report.pair(
+            "event/set-wait0",
+            "procsync",
+            "atomic-set-take",
+            "per op",
+            s,
+        );
         let s = paired(
             &mut times(|| self.set_reset()),
             &mut times(|| self.eventfd()),
@@ -1005,8 +1147,14 @@ impl PingPong for ProcsyncPingPong {
 }
 
 /// Raw futex ping-pong: words 0 (parent → child) and 1 (child → parent) of a shared
-/// file mapping carry a round-trip counter; each side stores, wakes, and sleeps until
-/// the other side's word reaches the same count.
+/// file mapping carry a round-trip counter; each side publishes its count and sleeps
+/// until the other side's word reaches the same count.
+///
+/// A fair baseline (issue 12): it does the work procsync does and no more. A side that
+/// is about to sleep says so in bit 31 of the word it sleeps on ([`await_seq`]), and the
+/// other side calls `FUTEX_WAKE` only when that bit is set ([`post`]), as procsync's
+/// `set()` skips the wake when nobody waits. (Waking on every hand-off, as this baseline
+/// once did, makes 33–41 % of the calls wake nobody and flatters procsync.)
 pub struct FutexPingPong {
     shm: Shm,
     seq: u32,
@@ -1036,15 +1184,8 @@ impl PingPong for FutexPingPong {
         let (to, from) = (self.shm.word(0), self.shm.word(1));
         for _ in 0..iters {
             self.seq = self.seq.wrapping_add(1);
-            to.store(self.seq, Ordering::Release);
-            futex_wake(to);
-            loop {
-                let v = from.load(Ordering::Acquire);
-                if v == self.seq {
-                    break;
-                }
-                futex_wait(from, v);
-            }
+            post(to, self.seq);
+            await_seq(from, self.seq);
         }
     }
 }
@@ -1099,13 +1240,19 @@ pub fn paired_ping_pong(report: &mut Report, plan: &Plan, group: &str, at: Place
     let m = "per round trip";
     let mut fut = |k| futex.round_trips(k);
     let s = paired(&mut |k| w1.round_trips(k), &mut fut, b);
-    report.pair(group, "procsync-wait", "futex-shared", m, s);
+    report.pair(group, "procsync-wait", "futex-wake-if-waiting", m, s);
     let s = paired(&mut |k| saw.round_trips(k), &mut fut, b);
-    report.pair(group, "procsync-signal_and_wait", "futex-shared", m, s);
+    report.pair(
+        group,
+        "procsync-signal_and_wait",
+        "futex-wake-if-waiting",
+        m,
+        s,
+    );
     let s = paired(&mut |k| any8.round_trips(k), &mut fut, b);
-    report.pair(group, "procsync-wait_any-8", "futex-shared", m, s);
+    report.pair(group, "procsync-wait_any-8", "futex-wake-if-waiting", m, s);
     let s = paired(&mut |k| any64.round_trips(k), &mut fut, b);
-    report.pair(group, "procsync-wait_any-64", "futex-shared", m, s);
+    report.pair(group, "procsync-wait_any-64", "futex-wake-if-waiting", m, s);
     if at.parent == at.child {
         let s = paired(&mut |k| any64.round_trips(k), &mut |k| w1.round_trips(k), b);
         report.pair(group, "procsync-wait_any-64", "procsync-wait", m, s);
@@ -1341,6 +1488,13 @@ struct Row {
     spread: Option<(f64, f64)>,
     /// Rounds (paired) or samples per side (latency).
     n: usize,
+    /// Latency rows: the p99 of both sides (subject, baseline), on the median row.
+    p99: Option<(f64, f64)>,
+    /// Further figures of the row: (name, subject, baseline), in their own units.
+    extras: Vec<(&'static str, f64, f64)>,
+    /// Whether the row is its own entry in `--json` (the p99 row of a latency pair is
+    /// folded into its median row's `p99_ns`).
+    in_json: bool,
 }
 
 /// The table of a run, and the goals checked against it.
@@ -1369,7 +1523,24 @@ impl Report {
             ratio: s.ratio[1],
             spread: Some((s.ratio[0], s.ratio[2])),
             n: s.rounds,
+            p99: None,
+            extras: Vec::new(),
+            in_json: true,
         });
+    }
+
+    /// Adds a paired row with further figures: (name, subject, baseline).
+    pub fn pair_with(
+        &mut self,
+        group: &str,
+        subject: &str,
+        baseline: &str,
+        measure: &str,
+        s: PairStats,
+        extras: Vec<(&'static str, f64, f64)>,
+    ) {
+        self.pair(group, subject, baseline, measure, s);
+        self.rows.last_mut().expect("just pushed").extras = extras;
     }
 
     /// Adds two latency rows (median and p99) from samples of both sides.
@@ -1384,8 +1555,10 @@ impl Report {
     ) {
         let ns = |v: &[Duration]| v.iter().map(|d| d.as_nanos() as f64).collect::<Vec<_>>();
         let (mut s, mut b) = (ns(s), ns(b));
+        let p99 = (quantile(&mut s, 0.99), quantile(&mut b, 0.99));
         for (q, name) in [(0.5, "median"), (0.99, "p99")] {
             let (x, y) = (quantile(&mut s, q), quantile(&mut b, q));
+            let median = name == "median";
             self.rows.push(Row {
                 group: group.into(),
                 subject: subject.into(),
@@ -1396,6 +1569,9 @@ impl Report {
                 ratio: x / y.max(1.0),
                 spread: None,
                 n: s.len(),
+                p99: median.then_some(p99),
+                extras: Vec::new(),
+                in_json: median,
             });
         }
     }
@@ -1446,7 +1622,33 @@ impl Report {
         println!(
             "RATIO = procsync / baseline (paired rows: median of per-round ratios of alternating blocks)"
         );
+        self.print_extras();
         self.print_goals();
+    }
+
+    /// The further figures of the rows that have them (contention), one line per figure.
+    fn print_extras(&self) {
+        let rows: Vec<&Row> = self.rows.iter().filter(|r| !r.extras.is_empty()).collect();
+        if rows.is_empty() {
+            return;
+        }
+        println!();
+        println!(
+            "{:<26} {:<24} {:<32} {:>12} {:>12}",
+            "scenario", "baseline", "figure (median of rounds)", "procsync", "baseline"
+        );
+        for r in rows {
+            for (name, x, y) in &r.extras {
+                println!(
+                    "{:<26} {:<24} {:<32} {:>12} {:>12}",
+                    r.group,
+                    r.baseline,
+                    name,
+                    figure(*x),
+                    figure(*y)
+                );
+            }
+        }
     }
 
     fn print_goals(&self) {
@@ -1468,7 +1670,7 @@ impl Report {
         );
         ratio_goal(
             "issue 3: single-object wake / futex ping-pong (same CPU)",
-            self.find(same, "procsync-wait", "futex-shared", ""),
+            self.find(same, "procsync-wait", "futex-wake-if-waiting", ""),
             1.1,
         );
         ratio_goal(
@@ -1512,6 +1714,19 @@ impl Report {
             "  (a p99 is one of the few largest samples: another process delaying the woken thread \
              moves it; compare with the load average in the header)"
         );
+    }
+}
+
+/// A figure without a unit, 3–4 significant digits (`inf` for a process that never won).
+fn figure(v: f64) -> String {
+    if !v.is_finite() {
+        "inf".into()
+    } else if v >= 1e6 {
+        format!("{:.2} M", v / 1e6)
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
     }
 }
 
@@ -1573,6 +1788,8 @@ pub fn child_main(spec: &str) -> ! {
             child_procsync(mode, n.parse().expect("object count"), prefix)
         }
         ["abandon", name] => child_abandon(name),
+        ["contend", lock, index, path] => contention::child(lock, index, path),
+        ["fanout", kind, index, path] => fanout::child(kind, index, path),
         _ => {
             eprintln!("procsync bench: unknown {CHILD_VAR} `{spec}`");
             std::process::exit(2); // usage error (`procsync`'s exit::USAGE)
@@ -1586,15 +1803,8 @@ fn child_futex(path: &Path) -> ! {
     let mut seq: u32 = 0;
     loop {
         seq = seq.wrapping_add(1);
-        loop {
-            let v = from.load(Ordering::Acquire);
-            if v == seq {
-                break;
-            }
-            futex_wait(from, v);
-        }
-        to.store(seq, Ordering::Release);
-        futex_wake(to);
+        await_seq(from, seq);
+        post(to, seq);
     }
 }
 

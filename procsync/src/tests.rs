@@ -442,3 +442,30 @@ fn more_waiters_than_queue_slots_all_get_through() {
         }
     );
 }
+
+#[test]
+fn two_threads_of_one_process_queue_two_waiters() {
+    // Each thread waits with a block of its own: `waiters` counts both, and one set
+    // of a manual event releases both.
+    let _r = TestRoot::new();
+    let e = Arc::new(event("", true, false));
+    let ts: Vec<_> = (0..2)
+        .map(|_| {
+            let e = e.clone();
+            std::thread::spawn(move || assert_eq!(e.wait(None).unwrap(), WaitOutcome::Signaled(0)))
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while e.waiters().unwrap() != 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waiters: {}",
+            e.waiters().unwrap()
+        );
+        std::thread::yield_now();
+    }
+    e.set().unwrap();
+    for t in ts {
+        t.join().unwrap();
+    }
+}

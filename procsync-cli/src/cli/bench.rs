@@ -1,7 +1,8 @@
 //! `procsync bench`: the scenarios of `cargo bench` (benches/wake.rs), without
 //! criterion, for users: each procsync operation next to its baseline measured in the
 //! same run, printed as one table with the ratios, then the goals of the issues
-//! (3: wake latency, 4: abandonment latency, 6: timer lateness).
+//! (3: wake latency, 4: abandonment latency, 6: timer lateness); with `--json`, the
+//! same results as one JSON document (procsync-bench/src/json.rs) instead.
 //!
 //! The scenarios themselves live in `bench/scenarios.rs`, shared with the criterion
 //! benches. Partner processes are this binary again, as the hidden `bench-child`
@@ -33,21 +34,36 @@ pub struct Options {
     /// `abandon`); repeatable.
     #[arg(long, value_name = "TEXT")]
     only: Vec<String>,
+    /// Print the results as one JSON document on standard output instead of the table:
+    /// `machine` and `results`, one object per scenario row with the stable fields
+    /// `scenario`, `impl`, `baseline`, `measure`, `median_ns`, `p99_ns`, `ratio`, `p25`,
+    /// `p75` (see procsync-bench/README.md). Progress still goes to standard error.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs every scenario and prints the table; exit 1 if a scenario failed.
 pub fn run(opts: &Options) -> ExitCode {
     let plan = if opts.quick { Plan::QUICK } else { Plan::FULL };
     let env = BenchEnv::setup(&["bench-child"]);
-    println!(
-        "procsync bench ({} run): {}",
-        if opts.quick { "quick" } else { "full" },
-        scenarios::machine()
-    );
+    let run_kind = if opts.quick { "quick" } else { "full" };
+    // Probed before the run, so that the load average is the machine's, not ours.
+    let machine = scenarios::Machine::probe();
+    if !opts.json {
+        println!("procsync bench ({run_kind} run): {}", scenarios::machine());
+    }
     let started = Instant::now();
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_all(&plan, &opts.only)));
     drop(env);
     match result {
+        Ok(report) if opts.json => {
+            print!("{}", report.to_json(&machine, run_kind));
+            eprintln!(
+                "procsync bench: total time {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            exit::code(exit::OK)
+        }
         Ok(report) => {
             report.print();
             println!();
@@ -94,6 +110,10 @@ fn run_all(plan: &Plan, only: &[String]) -> Report {
     if step(&["abandon/kill"]) {
         Abandonment::create().paired(&mut report, plan);
     }
+    scenarios::names(&mut report, plan, &|group| step(&[group]));
+    // One scenario per process count: each is its own step.
+    scenarios::contention(&mut report, plan.contention, &|group| step(&[group]));
+    scenarios::fanout(&mut report, plan.fanout_rounds, &|group| step(&[group]));
     report
 }
 

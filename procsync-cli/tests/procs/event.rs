@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    BLOCK_GRACE, LONG_WAIT_MS, Repl, Root, assert_all_blocked, first_answer, unique,
+    LONG_WAIT_MS, Repl, Root, assert_none_answered, first_answer, unique, wait_for_waiters,
 };
 
 /// EV-09/EV-14: a manual event with blocked waiters in three other processes: one `set`
@@ -21,7 +21,8 @@ fn manual_event_set_releases_waiters_in_three_processes() {
         w.expect(&format!("open event e name={n}"), "ok");
         w.send(&format!("wait e timeout={LONG_WAIT_MS}"));
     }
-    assert_all_blocked(&mut [&mut b, &mut c, &mut d]);
+    wait_for_waiters(&mut a, "e", 3);
+    assert_none_answered(&mut [&mut b, &mut c, &mut d]);
 
     a.expect("set e", "ok");
     for w in [&mut b, &mut c, &mut d] {
@@ -58,7 +59,8 @@ fn auto_event_set_releases_exactly_one_waiter_per_set() {
         w.send(&format!("wait e timeout={LONG_WAIT_MS}"));
     }
     let mut waiting: Vec<&mut Repl<'_>> = vec![&mut b, &mut c, &mut d];
-    assert_all_blocked(&mut waiting);
+    wait_for_waiters(&mut a, "e", 3);
+    assert_none_answered(&mut waiting);
 
     while !waiting.is_empty() {
         a.expect("set e", "ok");
@@ -68,9 +70,9 @@ fn auto_event_set_releases_exactly_one_waiter_per_set() {
         if got != "signaled" {
             released.fail(&format!("expected `signaled` after `set`, got `{got}`"));
         }
-        if !waiting.is_empty() {
-            assert_all_blocked(&mut waiting);
-        }
+        // Exactly the others are still queued (one released per set), and none answered.
+        wait_for_waiters(&mut a, "e", waiting.len());
+        assert_none_answered(&mut waiting);
     }
     a.expect("query e", "ok event auto unset");
     a.expect("wait e timeout=0", "timeout");
@@ -179,7 +181,8 @@ fn set_in_one_process_releases_blocked_waiter_in_another() {
     b.expect(&format!("open event e name={n}"), "ok");
     for _ in 0..2 {
         b.send(&format!("wait e timeout={LONG_WAIT_MS}"));
-        b.no_answer_for(BLOCK_GRACE);
+        wait_for_waiters(&mut a, "e", 1);
+        b.no_answer_now();
         a.expect("set e", "ok");
         let got = b.answer();
         if got != "signaled" {

@@ -3,10 +3,11 @@
 //!
 //! What it owns: spawning and reaping REPL processes, reading every answer with a deadline, and
 //! printing a full transcript (commands, answers and every REPL's stderr) when something is
-//! wrong. What it must not do: synchronise positive outcomes with sleeps. The only sleeps here
-//! are the short grace period of the *negative* checks ([`Repl::no_answer_for`],
-//! [`assert_all_blocked`]) and the few milliseconds between polls while waiting for an answer
-//! or a process exit with a deadline.
+//! wrong. What it must not do: synchronise positive outcomes with sleeps. "The waiter is
+//! queued" is a handshake ([`wait_for_waiters`] polls the REPL's `waiters` command); the only
+//! sleeps here are the grace period of the few *negative* checks ("this wake-up must not
+//! happen", [`Repl::no_answer_for`]) and the milliseconds between polls while waiting, with a
+//! deadline, for an answer, a waiter count or a process exit.
 //!
 //! Conventions the tests rely on:
 //! - A command's answer is looked up by the command's thread: `@T cmd` is answered by the next
@@ -418,37 +419,6 @@ impl<'r> Repl<'r> {
         }
     }
 
-    /// Runs `cmd` and returns `true` if it is supported; `false` (with a note on stderr) if the
-    /// build answers `err unsupported`. Otherwise the answer must be exactly `want`. Used by
-    /// tests of commands that may come later (wait-any/all, pulse, signal-and-wait).
-    #[track_caller]
-    pub fn supported(&mut self, cmd: &str, want: &str) -> bool {
-        let got = self.ask(cmd);
-        if is_unsupported(&got) {
-            eprintln!("skipped: `{cmd}` answered `{got}`");
-            return false;
-        }
-        if got != want {
-            self.fail(&format!("`{cmd}`: expected `{want}`, got `{got}`"));
-        }
-        true
-    }
-
-    /// Like [`Repl::supported`] for a command expected to fail with `err <code>`.
-    #[track_caller]
-    pub fn supported_err(&mut self, cmd: &str, code: &str) -> bool {
-        let got = self.ask(cmd);
-        if is_unsupported(&got) {
-            eprintln!("skipped: `{cmd}` answered `{got}`");
-            return false;
-        }
-        let want = format!("err {code}");
-        if !(got == want || got.starts_with(&format!("{want} "))) {
-            self.fail(&format!("`{cmd}`: expected `{want} …`, got `{got}`"));
-        }
-        true
-    }
-
     /// The next answer of thread `main` (unprefixed), within [`ANSWER_DEADLINE`].
     pub fn answer(&mut self) -> String {
         self.answer_by(Thread::Main, ANSWER_DEADLINE, "(earlier command)")
@@ -541,6 +511,16 @@ impl<'r> Repl<'r> {
         self.child
             .as_mut()
             .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    /// Sends signal `sig` (`"STOP"`, `"CONT"`, …) to the process, whose id it asks with the
+    /// `pid` command (REPL.md), so that it is the REPL itself and not a wrapper. For tests that
+    /// must freeze a waiter deterministically (SIGSTOP after [`wait_for_waiters`]) instead of
+    /// hoping the scheduler does. A stopped REPL cannot answer `pid`: ask before stopping
+    /// ([`Repl::repl_pid`]) and pass the number to [`signal_pid`].
+    pub fn repl_pid(&mut self) -> u32 {
+        let pid = self.expect_ok_number("pid");
+        u32::try_from(pid).unwrap_or_else(|_| self.fail(&format!("`pid` answered {pid}")))
     }
 
     /// Kills the process with SIGKILL (no chance to close anything) and reaps it.
@@ -675,23 +655,73 @@ pub fn first_answer(repls: &mut [&mut Repl<'_>]) -> (usize, String) {
     }
 }
 
-/// Asserts that none of `repls` answers anything during one [`BLOCK_GRACE`]: their waits are
-/// blocked. A negative check, so one short sleep covers all of them.
-pub fn assert_all_blocked(repls: &mut [&mut Repl<'_>]) {
-    thread::sleep(BLOCK_GRACE);
+/// The handshake that replaces "sleep until the waiter is queued": asks `repl` (on its thread
+/// `main`, which must not be blocked) `waiters <alias>` until it answers exactly `ok <n>`, within
+/// [`ANSWER_DEADLINE`]; fails the test with the last answer otherwise. The count is that of the
+/// object, across every process (REPL.md, `waiters`), so `repl` may be any process that holds a
+/// handle to it. Exact, not "at least": a waiter that left early (or one too many) fails.
+#[track_caller]
+pub fn wait_for_waiters(repl: &mut Repl<'_>, alias: &str, n: usize) {
+    let cmd = format!("waiters {alias}");
+    let want = format!("ok {n}");
+    let deadline = Instant::now() + ANSWER_DEADLINE;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let got = repl.ask(&cmd);
+        if got == want {
+            return;
+        }
+        if !got.starts_with("ok ") {
+            repl.fail(&format!("`{cmd}`: expected `ok <count>`, got `{got}`"));
+        }
+        if Instant::now() >= deadline {
+            repl.fail(&format!(
+                "`{cmd}`: expected `{want}` (that many queued waiters) within {ANSWER_DEADLINE:?}, \
+                 last answer `{got}`"
+            ));
+        }
+        // Polling between answers, not a guess at how long queueing takes.
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Asserts that none of `repls` has answered anything yet, without waiting: after
+/// [`wait_for_waiters`] has seen their waits queued, this is the "still blocked" check.
+#[track_caller]
+pub fn assert_none_answered(repls: &mut [&mut Repl<'_>]) {
     for r in repls.iter_mut() {
         r.no_answer_now();
     }
 }
 
-/// Whether an answer (with or without a thread prefix) is `err unsupported …`.
-pub fn is_unsupported(answer: &str) -> bool {
-    let body = if answer.starts_with('@') {
-        answer.split_once(' ').map_or("", |(_, rest)| rest)
-    } else {
-        answer
-    };
-    body == "err unsupported" || body.starts_with("err unsupported ")
+/// `true` when the environment says this is a CI run (`CI=true` or `CI=1`): a test that must
+/// skip for lack of something on the machine fails there instead (issue 12).
+pub fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Skips the rest of a test for `reason`, loudly: prints `SKIPPED <test>: <reason>` on stderr,
+/// and panics instead when [`on_ci`] (a skip on CI is a failure: the machine lacks something
+/// the suite needs). Use as `return skip("…");`.
+#[track_caller]
+pub fn skip(test: &str, reason: &str) {
+    if on_ci() {
+        panic!("{test}: cannot run here and CI=true: {reason}");
+    }
+    eprintln!("SKIPPED {test}: {reason} (this would fail under CI=true)");
+}
+
+/// Sends signal `sig` (`"STOP"`, `"CONT"`) to process `pid` with `kill(1)`; panics if that
+/// fails. A test that stops a REPL must continue it on every path that does not fail the test
+/// (a failing test's [`Repl`] drop sends SIGKILL, which ends a stopped process too).
+pub fn signal_pid(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run `kill -{sig} {pid}`: {e}"));
+    assert!(status.success(), "`kill -{sig} {pid}` failed: {status}");
 }
 
 /// Runs `cmd` to completion with its standard output and error collected, killing it if it

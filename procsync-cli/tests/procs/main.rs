@@ -2,8 +2,8 @@
 //! `PROCSYNC_ROOT`, driven through the line protocol of REPL.md.
 //!
 //! Every test starts its own [`harness::Root`], gives its objects unique names, reads every
-//! answer with a deadline, gives every wait a timeout, and synchronises through answers (the only
-//! sleeps are the short grace periods of "still blocked" checks). Test comments cite the
+//! answer with a deadline, gives every wait a timeout, and synchronises through answers and the
+//! `waiters` handshake (the only sleeps are the grace periods of a few "must not wake" checks). Test comments cite the
 //! behaviour items of SEMANTICS.md (EV-08, MX-06, …).
 
 mod harness;
@@ -11,6 +11,7 @@ mod harness;
 mod chaos;
 mod demo;
 mod event;
+mod exact;
 mod handles;
 mod lifetime;
 mod mutex;

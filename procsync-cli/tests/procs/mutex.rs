@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{BLOCK_GRACE, LONG_WAIT_MS, Root, unique};
+use crate::harness::{BLOCK_GRACE, LONG_WAIT_MS, Root, unique, wait_for_waiters};
 
 /// MX-03/MX-04/MX-05: the owner re-acquires without blocking, the recursion count follows, and
 /// after k acquisitions exactly k releases succeed; the next one is `not-owner`. MX-14: no small
@@ -165,11 +165,14 @@ fn final_release_hands_off_to_blocked_waiter() {
     a.expect("wait m timeout=0", "signaled");
     b.expect(&format!("open mutex m name={n}"), "ok");
     b.send(&format!("wait m timeout={LONG_WAIT_MS}"));
-    b.no_answer_for(BLOCK_GRACE);
+    wait_for_waiters(&mut a, "m", 1);
+    b.no_answer_now();
 
     a.expect("release m", "ok");
     a.expect("query m", "ok mutex owner=self recursion=1 abandoned=0");
+    // A negative check: the release that leaves recursion 1 must wake nobody.
     b.no_answer_for(BLOCK_GRACE);
+    wait_for_waiters(&mut a, "m", 1);
 
     a.expect("release m", "ok");
     a.expect("query m", "ok mutex owner=other recursion=1 abandoned=0");
@@ -291,7 +294,8 @@ fn killed_owner_process_abandons_mutex_to_blocked_waiter() {
     a.expect(&format!("create mutex m name={n} owned"), "ok created");
     b.expect(&format!("open mutex m name={n}"), "ok");
     b.send(&format!("wait m timeout={LONG_WAIT_MS}"));
-    b.no_answer_for(BLOCK_GRACE);
+    wait_for_waiters(&mut a, "m", 1);
+    b.no_answer_now();
     a.kill();
     let got = b.answer();
     if got != "abandoned" {

@@ -2,7 +2,7 @@
 //! `Local\`/`Global\` prefixes, type mismatches and invalid names (NM-*), and names that look
 //! like paths but must never behave like them.
 
-use crate::harness::{Root, unique};
+use crate::harness::{Root, skip, unique};
 
 /// CO-01/CO-02: the first create of a name reports `created`, a create of the same name of the
 /// same type in another process reports `existed` and names the very same object (NM-17);
@@ -411,9 +411,14 @@ fn an_object_from_another_pid_namespace_is_a_clear_error() {
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let Ok(child) = cmd.spawn() else {
-        eprintln!("skipped: `unshare` is not available");
-        return;
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            return skip(
+                "an_object_from_another_pid_namespace_is_a_clear_error",
+                &format!("cannot run `unshare` (util-linux): {e}"),
+            );
+        }
     };
     use std::io::Write;
     let mut child = child;
@@ -424,8 +429,10 @@ fn an_object_from_another_pid_namespace_is_a_clear_error() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if stderr.contains("unshare failed") || stderr.contains("Operation not permitted") {
-        eprintln!("skipped: no permission to create a PID namespace ({stderr})");
-        return;
+        return skip(
+            "an_object_from_another_pid_namespace_is_a_clear_error",
+            &format!("no permission to create a PID namespace: {}", stderr.trim()),
+        );
     }
     assert!(
         stdout.starts_with("err unsupported ") && stdout.contains("another PID namespace"),

@@ -30,14 +30,14 @@ fn end_of_input_answers_blocked_waits_on_every_thread() {
     let n = unique("eof-gate");
     b.expect(&format!("create event e name={n} manual"), "ok created");
 
+    // The alias must exist before thread `t` uses it: threads run concurrently.
+    a.expect(&format!("open event e name={n}"), "ok");
     a.send_batch(&[
-        format!("open event e name={n}"),
         "@t wait e".to_owned(),
         "wait e".to_owned(),
         "query e".to_owned(),
         "@t help set".to_owned(),
     ]);
-    assert_eq!(a.answer(), "ok");
     until_waiters(&mut b, "e", 2);
     a.close_input();
     // Negative check: end of input alone must not make the REPL drop the blocked waits.

@@ -1,7 +1,9 @@
 //! Semaphores across processes (SM-*): argument checks, `release` reporting the previous
 //! count, the maximum, hand-off to blocked waiters, and conservation of units under contention.
 
-use crate::harness::{LONG_WAIT_MS, Repl, Root, assert_all_blocked, first_answer, unique};
+use crate::harness::{
+    LONG_WAIT_MS, Repl, Root, assert_none_answered, first_answer, unique, wait_for_waiters,
+};
 
 /// SM-01/SM-02/LM-02: `initial` must lie in 0..=max and `max` in 1..=0x7FFFFFFF; a refused
 /// create creates nothing and leaves the alias free.
@@ -179,7 +181,8 @@ fn release_hands_units_to_blocked_waiters() {
         w.send(&format!("wait s timeout={LONG_WAIT_MS}"));
     }
     let mut waiting: Vec<&mut Repl<'_>> = vec![&mut b, &mut c, &mut d];
-    assert_all_blocked(&mut waiting);
+    wait_for_waiters(&mut a, "s", 3);
+    assert_none_answered(&mut waiting);
 
     a.expect("release s count=2", "ok 0");
     a.expect("query s", "ok semaphore count=0 max=5");
@@ -192,7 +195,8 @@ fn release_hands_units_to_blocked_waiters() {
             ));
         }
     }
-    assert_all_blocked(&mut waiting);
+    wait_for_waiters(&mut a, "s", 1);
+    assert_none_answered(&mut waiting);
     a.expect("query s", "ok semaphore count=0 max=5");
 
     a.expect("release s count=3", "ok 0");

@@ -25,11 +25,15 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use crate::harness::{BLOCK_GRACE, LONG_WAIT_MS, Repl, Root, unique};
+use crate::harness::{LONG_WAIT_MS, Repl, Root, unique, wait_for_waiters};
 
 /// How much longer than the sum of its wait timeouts a round may take before the test calls it
 /// a hang (process start-up, scheduling on a loaded two-CPU machine, lock recovery after kills).
 const ROUND_SLACK: Duration = Duration::from_secs(5);
+
+/// The timeout of the mutex wait that ends the batch of a victim killed while holding: long
+/// enough to be satisfied on a loaded machine, and part of the round's time bound.
+const HOLD_WAIT_MS: u64 = 3_000;
 
 // A tiny seeded PRNG (SplitMix64), shared with tests/model.rs.
 #[path = "../../../procsync/tests/common/rng.rs"]
@@ -740,10 +744,13 @@ fn kill_during_waitall(seed: u64, rounds: usize) {
     // Upper bound on the semaphore units that died with killed processes.
     let mut lost_max = vec![0u32; n];
     let mut kills = 0u64;
+    // Kills of a process whose books said it owned a mutex: each one must be reported
+    // `abandoned` by the mutex's next acquirer (AB-07).
+    let mut kills_holding = 0u64;
     let started = Instant::now();
     for round in 0..=rounds {
         let last = round == rounds;
-        let plans: Vec<Vec<Plan>> = agents
+        let mut plans: Vec<Vec<Plan>> = agents
             .iter()
             .enumerate()
             .map(|(i, a)| {
@@ -757,6 +764,31 @@ fn kill_during_waitall(seed: u64, rounds: usize) {
                 a.compose(&mut rng, &objs, k, &[Mode::All], &[5, 20, 50], &mut [0; 5])
             })
             .collect();
+        // Which victims die this round, and how: at a random point of their batch, or (half of
+        // them) right after a plain `wait` on a mutex that ends their batch, so that no release
+        // follows it: when that wait succeeded (its generous timeout makes that all but certain;
+        // every live holder gives the mutex back, a dead one abandons it), the kill certainly
+        // abandons the mutex, whatever the timing (issue 12: the default seed must produce
+        // abandonments).
+        let mutexes: Vec<usize> = (0..n).filter(|&o| objs[o].kind == Kind::Mutex).collect();
+        let mut kill_at: Vec<Option<usize>> = vec![None; agents.len()];
+        for (i, plan) in plans.iter_mut().enumerate() {
+            if !is_victim(i) || last || !rng.chance(60) {
+                continue;
+            }
+            kill_at[i] = Some(if rng.chance(50) {
+                let keep = rng.below(plan.len() + 1);
+                plan.truncate(keep);
+                plan.push(Plan::Acquire {
+                    objs: vec![rng.pick(&mutexes)],
+                    mode: Mode::One,
+                    timeout_ms: HOLD_WAIT_MS,
+                });
+                plan.len()
+            } else {
+                rng.below(plan.len() + 1)
+            });
+        }
         let bound = plans
             .iter()
             .map(|p| batch_bound(p))
@@ -768,10 +800,8 @@ fn kill_during_waitall(seed: u64, rounds: usize) {
         for i in 0..agents.len() {
             let ctx = format!("seed {seed:#x} round {round}");
             let p = agents[i].proc;
-            if is_victim(i) && !last && rng.chance(60) {
-                // Kill it after a random number of its answers, possibly in the middle of a
-                // `waitall`.
-                let read = rng.below(plans[i].len() + 1);
+            if let Some(read) = kill_at[i] {
+                // Kill it after `read` of its answers, possibly in the middle of a `waitall`.
                 read_all(
                     &mut repls[p],
                     &mut agents[i],
@@ -783,8 +813,10 @@ fn kill_during_waitall(seed: u64, rounds: usize) {
                 if rng.chance(50) {
                     std::thread::sleep(Duration::from_millis(rng.below(4) as u64));
                 }
+                let holding = agents[i].owned.iter().any(|&r| r > 0);
                 repls[p].kill();
                 kills += 1;
+                kills_holding += u64::from(holding && read == plans[i].len());
                 let mut could = agents[i].held.clone();
                 for plan in &plans[i][read..] {
                     plan.could_take(&objs, &mut could);
@@ -878,8 +910,24 @@ fn kill_during_waitall(seed: u64, rounds: usize) {
     if !(got == "signaled" || got == "abandoned 1" || got == "abandoned 2") {
         holder.fail(&format!("seed {seed:#x}: `waitall s0 m0 m1`: expected `signaled` or `abandoned 1|2`, got `{got}`"));
     }
+    // The rounds' abandonments that nobody had acquired yet are reported here.
+    let holder_saw_abandoned = got.starts_with("abandoned");
+    if kills_holding == 0 {
+        holder.fail(&format!(
+            "seed {seed:#x}: none of the {kills} kills hit a process holding a mutex: the test did \
+             not exercise abandonment (AB-07); change the seed or the rounds"
+        ));
+    }
+    if t.abandoned_reports == 0 && !holder_saw_abandoned {
+        holder.fail(&format!(
+            "seed {seed:#x}: {kills_holding} processes were killed owning a mutex, yet no acquisition \
+             reported `abandoned` (AB-07)"
+        ));
+    }
     holder.send(&format!("waitall s1 never timeout={LONG_WAIT_MS}"));
-    holder.no_answer_for(BLOCK_GRACE); // blocked: the kill lands mid-wait
+    // Blocked (queued on `never`, which the creator holds): the kill lands mid-wait.
+    wait_for_waiters(&mut repls[0], "never", 1);
+    holder.no_answer_now();
     holder.kill();
 
     // A fresh process: everything still works.
@@ -925,8 +973,8 @@ fn kill_during_waitall(seed: u64, rounds: usize) {
         ));
     }
     eprintln!(
-        "stress_kill_during_waitall: seed {seed:#x}, {rounds} rounds, {kills} kills, {} waitalls satisfied \
-         ({} abandoned), {} timed out, {:.2?}",
+        "stress_kill_during_waitall: seed {seed:#x}, {rounds} rounds, {kills} kills ({kills_holding} owning a \
+         mutex), {} waitalls satisfied ({} abandoned), {} timed out, {:.2?}",
         t.successes,
         t.abandoned_reports,
         t.timeouts,

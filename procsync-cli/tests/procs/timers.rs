@@ -1,9 +1,14 @@
 //! Waitable timers across processes (issue 6; SEMANTICS TM-*). Timing assertions are
 //! lower bounds only ("not before the due time"); upper bounds are generous deadlines.
+//!
+//! Robust under load (issue 12 item 6): waiters are known to be queued through `waiters`
+//! before a timer that must find them is set; a fired timer is observed by polling `query`;
+//! where a check must run before a due time or between two expirations, that interval is at
+//! least a second (nothing assumes two REPL commands run within a few hundred milliseconds).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::harness::{Root, first_answer, unique};
+use crate::harness::{Repl, Root, first_answer, unique, wait_for_waiters};
 
 #[test]
 fn one_shot_manual_timer_releases_every_waiter_in_other_processes_and_stays_signaled() {
@@ -41,13 +46,17 @@ fn periodic_sync_timer_releases_one_waiter_per_expiration() {
     a.expect(&format!("create timer t name={n}"), "ok created");
     b.expect(&format!("open timer t name={n}"), "ok");
     c.expect(&format!("open timer t name={n}"), "ok");
-    b.send("wait t timeout=10000");
-    c.send("wait t timeout=10000");
-    a.expect("settimer t due=100 period=200", "ok");
+    b.send("wait t timeout=20000");
+    c.send("wait t timeout=20000");
+    wait_for_waiters(&mut a, "t", 2);
+    // A long period: the query below must run before the third expiration, which finds
+    // nobody waiting and would leave the timer signaled.
+    a.expect("settimer t due=100 period=2000", "ok");
     // The first expiration releases exactly one of the two waiters…
     let (first, answer) = first_answer(&mut [&mut b, &mut c]);
     assert_eq!(answer, "signaled");
-    // …and it is consumed: the timer reads unsignaled right after.
+    // …and it is consumed: the timer reads unsignaled right after (the second expiration, if
+    // already due, went to the other waiter).
     a.expect("query t", "ok timer sync unsignaled armed=1");
     // The next expiration releases the other one.
     let other = if first == 0 { &mut c } else { &mut b };
@@ -64,14 +73,15 @@ fn cancel_before_due_keeps_waiters_waiting_and_set_again_resets() {
     let n = unique("tm-cancel");
     a.expect(&format!("create timer t name={n} manual"), "ok created");
     b.expect(&format!("open timer t name={n}"), "ok");
-    a.expect("settimer t due=200", "ok");
+    // The cancel must land before the due time: a second is plenty even on a loaded machine.
+    a.expect("settimer t due=1000", "ok");
     a.expect("cancel t", "ok");
-    b.expect("wait t timeout=400", "timeout");
+    b.expect("wait t timeout=1500", "timeout");
     a.expect("query t", "ok timer manual unsignaled armed=0");
     // Fire it, then set again: signaled state is reset until the new due time.
     a.expect("settimer t due=0", "ok");
     b.expect("wait t timeout=0", "signaled");
-    a.expect("settimer t due=300", "ok");
+    a.expect("settimer t due=2000", "ok");
     b.expect("wait t timeout=0", "timeout");
     a.expect("query t", "ok timer manual unsignaled armed=1");
     b.expect("wait t timeout=10000", "signaled");
@@ -96,13 +106,13 @@ fn absolute_due_time_in_the_past_signals_at_once() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis()
-        + 300;
+        + 2000;
     let start = Instant::now();
     a.expect(&format!("settimer t at={soon}"), "ok");
     a.expect("wait t timeout=0", "timeout");
     a.expect("wait t timeout=10000", "signaled");
     assert!(
-        start.elapsed() >= Duration::from_millis(250),
+        start.elapsed() >= Duration::from_millis(1950),
         "fired early: {:?}",
         start.elapsed()
     );
@@ -123,8 +133,10 @@ fn timers_take_part_in_waitany_and_waitall() {
     // Wait-all: the sync timer is consumed only when the whole set is acquired.
     a.expect("settimer t due=100", "ok");
     b.send("waitall t e timeout=10000");
-    b.no_answer_for(Duration::from_millis(300));
-    a.expect("query t", "ok timer sync signaled armed=0");
+    wait_for_waiters(&mut a, "e", 1);
+    // The timer fires while the wait-all is blocked on `e`: it stays signaled (not consumed).
+    poll_query(&mut a, "t", "ok timer sync signaled armed=0");
+    b.no_answer_now();
     a.expect("set e", "ok");
     assert_eq!(b.answer(), "signaled");
     a.expect("query t", "ok timer sync unsignaled armed=0");
@@ -159,4 +171,23 @@ fn timer_argument_errors() {
     a.expect_err("settimer e due=10", "wrong-type");
     a.expect_err("set t", "wrong-type");
     a.expect_err("signalandwait t e timeout=0", "wrong-type");
+}
+
+/// Asks `query <alias>` until it answers `want`, within a generous deadline: the handshake for
+/// "the timer has fired" (a sleep would guess how long that takes on a loaded machine).
+#[track_caller]
+fn poll_query(r: &mut Repl<'_>, alias: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = r.ask(&format!("query {alias}"));
+        if got == want {
+            return;
+        }
+        if Instant::now() >= deadline {
+            r.fail(&format!(
+                "`query {alias}`: expected `{want}` within 10 s, last answer `{got}`"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
