@@ -1056,6 +1056,14 @@ pub enum Mode {
     SetWait,
     /// `signal_and_wait`.
     SignalAndWait,
+    /// `set`, then `wait_all` over the event and a manual "gate" event that is always
+    /// set, so that every set completes a wait-all inside the signal (WL-18). `fetched`:
+    /// each side's gate is an unnamed event of its own, which the signaller does not map
+    /// and fetches from the waiter by descriptor; otherwise both sides map both gates.
+    WaitAll {
+        /// The signaller must fetch the waiter's gate.
+        fetched: bool,
+    },
 }
 
 impl Mode {
@@ -1063,8 +1071,16 @@ impl Mode {
         match self {
             Mode::SetWait => "setwait",
             Mode::SignalAndWait => "saw",
+            Mode::WaitAll { fetched: false } => "waitall",
+            Mode::WaitAll { fetched: true } => "waitall-fetched",
         }
     }
+}
+
+/// A manual-reset event created set (or opened, if it exists): a wait-all's always-
+/// available second object.
+fn gate(name: &str) -> Event {
+    Event::create(name, true, true).expect("creating a gate").0
 }
 
 fn dummies(k: usize) -> Vec<Event> {
@@ -1085,6 +1101,8 @@ pub struct ProcsyncPingPong {
     ping: Event,
     pong: Event,
     pong_list: Vec<Event>,
+    /// Wait-all modes: the parent's gate (and, shared, the child's, kept open).
+    gates: Vec<Event>,
     n: usize,
     mode: Mode,
     _partner: Partner,
@@ -1099,11 +1117,20 @@ impl ProcsyncPingPong {
             Event::create(&format!("{prefix}-ping"), false, false).expect("creating ping");
         let (pong, _) =
             Event::create(&format!("{prefix}-pong"), false, false).expect("creating pong");
+        let gates = match mode {
+            Mode::WaitAll { fetched: false } => vec![
+                gate(&format!("{prefix}-gate-p")),
+                gate(&format!("{prefix}-gate-c")),
+            ],
+            Mode::WaitAll { fetched: true } => vec![gate("")],
+            _ => Vec::new(),
+        };
         let partner = Partner::spawn(&format!("pp-procsync:{}:{n}:{prefix}", mode.code()), cpu);
         let mut p = ProcsyncPingPong {
             ping,
             pong,
             pong_list: dummies(n - 1),
+            gates,
             n,
             mode,
             _partner: partner,
@@ -1119,6 +1146,14 @@ impl PingPong for ProcsyncPingPong {
             (Mode::SignalAndWait, _) => {
                 for _ in 0..iters {
                     let r = signal_and_wait(&self.ping, &self.pong, None).expect("signal_and_wait");
+                    assert_eq!(r, WaitOutcome::Signaled(0));
+                }
+            }
+            (Mode::WaitAll { .. }, _) => {
+                let list: Vec<&Handle> = vec![&*self.pong, &*self.gates[0]];
+                for _ in 0..iters {
+                    self.ping.set().expect("set");
+                    let r = wait_all(&list, None).expect("wait_all");
                     assert_eq!(r, WaitOutcome::Signaled(0));
                 }
             }
@@ -1236,6 +1271,8 @@ pub fn paired_ping_pong(report: &mut Report, plan: &Plan, group: &str, at: Place
     let mut saw = ProcsyncPingPong::new("psaw", 1, Mode::SignalAndWait, cpu);
     let mut any8 = ProcsyncPingPong::new("pany8", 8, Mode::SetWait, cpu);
     let mut any64 = ProcsyncPingPong::new("pany64", 64, Mode::SetWait, cpu);
+    let mut all2 = ProcsyncPingPong::new("pall2", 1, Mode::WaitAll { fetched: false }, cpu);
+    let mut all2f = ProcsyncPingPong::new("pall2f", 1, Mode::WaitAll { fetched: true }, cpu);
     let b = plan.ping_pong;
     let m = "per round trip";
     let mut fut = |k| futex.round_trips(k);
@@ -1256,8 +1293,13 @@ pub fn paired_ping_pong(report: &mut Report, plan: &Plan, group: &str, at: Place
     if at.parent == at.child {
         let s = paired(&mut |k| any64.round_trips(k), &mut |k| w1.round_trips(k), b);
         report.pair(group, "procsync-wait_any-64", "procsync-wait", m, s);
+        // WL-18: every set completes the partner's wait-all inside the signal.
+        let s = paired(&mut |k| all2.round_trips(k), &mut |k| w1.round_trips(k), b);
+        report.pair(group, "procsync-wait_all-2", "procsync-wait", m, s);
+        let s = paired(&mut |k| all2f.round_trips(k), &mut |k| w1.round_trips(k), b);
+        report.pair(group, "procsync-wait_all-2-fetched", "procsync-wait", m, s);
     }
-    drop((futex, w1, saw, any8, any64));
+    drop((futex, w1, saw, any8, any64, all2, all2f));
     pin(&saved);
 }
 
@@ -1814,6 +1856,22 @@ fn child_procsync(mode: &str, n: usize, prefix: &str) -> ! {
     let own = dummies(n.saturating_sub(1));
     let list: Vec<&Handle> = own.iter().map(|e| &**e).chain([&*ping]).collect();
     match mode {
+        "waitall" | "waitall-fetched" => {
+            let own = if mode == "waitall" {
+                let _parents = gate(&format!("{prefix}-gate-p"));
+                (gate(&format!("{prefix}-gate-c")), Some(_parents))
+            } else {
+                (gate(""), None)
+            };
+            let list: Vec<&Handle> = vec![&*ping, &*own.0];
+            loop {
+                assert_eq!(
+                    wait_all(&list, None).expect("wait_all"),
+                    WaitOutcome::Signaled(0)
+                );
+                pong.set().expect("set");
+            }
+        }
         "saw" => {
             assert_eq!(ping.wait(None).expect("wait"), WaitOutcome::Signaled(0));
             loop {

@@ -52,6 +52,10 @@ impl Object {
 
     /// As [`Object::lock_bounded`], giving up at `deadline` too (`Ok(None)`).
     pub(crate) fn lock_within(&self, deadline: Deadline) -> crate::Result<Option<Guard<'_>>> {
+        // Uncontended: no clock read.
+        if let Some(g) = self.try_lock() {
+            return Ok(Some(g));
+        }
         let bound = Instant::now() + LOCK_BOUND;
         let bound_first = match deadline {
             Deadline::Never => true,
