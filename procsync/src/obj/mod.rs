@@ -278,6 +278,9 @@ pub(crate) struct Object {
     /// Namespace key: the owner's uid for a `Local\` namespace (and unnamed objects),
     /// `GLOBAL_NS` for `Global\`. Decides which wait blocks its queue entries may name.
     pub ns_key: u32,
+    /// The object is in the caller's own namespace (`ns_key` was our euid when we
+    /// mapped it): waits on such objects alone may use a private wait block.
+    pub own_ns: bool,
     /// For messages.
     pub display: String,
     /// Held for its `Drop` (close + last-close probe), after the mapping.
@@ -365,6 +368,7 @@ impl Object {
             id,
             root,
             ns_key,
+            own_ns: ns_key == fs::euid(),
             display,
             _backing: backing,
         }))

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::error::{Error, Result};
 use crate::shm::layout::*;
 use crate::shm::map::SharedSeg;
-use crate::sys::{fs, sysv, thread};
+use crate::sys::{sysv, thread};
 
 /// A validated, attached wait-block segment.
 #[derive(Debug)]
@@ -212,6 +212,36 @@ const CACHE_SWEEP_AT: usize = 64;
 /// Segment `id`, attached and validated (cached). `None` when it does not exist, is
 /// not a wait-block segment of our PID namespace, or we may not attach it.
 pub(crate) fn attach(id: u32) -> Option<Arc<Segment>> {
+    // A signaller hands off to the same few waiters again and again: a small
+    // per-thread cache spares the process-wide lock on that path.
+    let hit = RECENT.with(|r| {
+        r.borrow()
+            .iter()
+            .find(|(k, _)| *k == id)
+            .map(|(_, s)| s.clone())
+    });
+    if hit.is_some() {
+        return hit;
+    }
+    let seg = attach_shared(id)?;
+    RECENT.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.len() == RECENT_SLOTS {
+            r.remove(0);
+        }
+        r.push((id, seg.clone()));
+    });
+    Some(seg)
+}
+
+/// Per-thread recently used segments (each keeps its segment attached until evicted).
+const RECENT_SLOTS: usize = 4;
+
+thread_local! {
+    static RECENT: RefCell<Vec<(u32, Arc<Segment>)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn attach_shared(id: u32) -> Option<Arc<Segment>> {
     if let Some(s) = cache().get(&id) {
         return Some(s.clone());
     }
@@ -231,10 +261,4 @@ pub(crate) fn attach(id: u32) -> Option<Arc<Segment>> {
 /// signaller write into someone else's private segment).
 pub(crate) fn entry_may_name(ns_key: u32, seg: &Segment) -> bool {
     seg.public || (ns_key != GLOBAL_NS && seg.uid == ns_key)
-}
-
-/// Whether a wait on objects of these namespaces needs a public block.
-pub(crate) fn needs_public(ns_keys: impl Iterator<Item = u32>) -> bool {
-    let me = fs::euid();
-    ns_keys.into_iter().any(|k| k != me)
 }

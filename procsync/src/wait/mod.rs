@@ -41,7 +41,7 @@ pub const MAX_WAIT_OBJECTS: usize = 64;
 
 /// Whether a wait on `objs` needs a public wait block (see `park::segment`).
 pub(crate) fn needs_public(objs: &[&Arc<Object>]) -> bool {
-    crate::park::segment::needs_public(objs.iter().map(|o| o.ns_key))
+    objs.iter().any(|o| !o.own_ns)
 }
 
 /// Confirms, in the objects themselves, a grant that a public block's claim word
