@@ -224,3 +224,13 @@ fn check(name: &str) {
 fn events_names_and_rights() {
     check("events");
 }
+
+#[test]
+fn mutexes_ownership_and_abandonment() {
+    check("mutexes");
+}
+
+#[test]
+fn semaphores() {
+    check("semaphores");
+}
