@@ -4,14 +4,12 @@
 //!
 //! Due times are `LARGE_INTEGER`s in 100 ns units: negative is relative (monotonic
 //! clock, TM-05), otherwise an absolute UTC `FILETIME` (TM-02, TM-06). The completion
-//! routine's two `DWORD`s are the `FILETIME` of the expiry as the library's callback
-//! thread observed it.
+//! routine's two `DWORD`s are the `FILETIME` at which the alertable wait collected it.
 //!
-//! It must not implement timer expiry; the library does.
+//! It must not implement timer expiry (the library does) nor run routines (`apc` does).
 
 use std::ffi::c_void;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use procsync::{ObjectKind, TimerDue};
 
@@ -35,17 +33,6 @@ fn due_of(due: i64) -> TimerDue {
     }
 }
 
-fn filetime_now() -> u64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    (since.as_nanos() / 100) as u64 + EPOCH_DIFF as u64
-}
-
-/// A pointer that may cross threads: the completion routine's argument, which C owns.
-#[derive(Clone, Copy)]
-struct Arg(usize);
-
 /// # Safety
 /// `due` is NULL or points to a `LARGE_INTEGER`.
 unsafe fn set(
@@ -63,27 +50,17 @@ unsafe fn set(
     if period < 0 {
         return Err(Code(ERROR_INVALID_PARAMETER));
     }
+    // The routine's due time is taken before the timer's, so it is never later (see apc).
+    let now_mono = Instant::now();
     let due = due_of(due);
-    match routine {
-        None => {
-            t.set_timer(due, period as u32)?;
-        }
-        Some(routine) => {
-            let q = Arc::downgrade(&apc::current()?);
-            let arg = Arg(arg as usize);
-            t.set_timer_with_callback(due, period as u32, move || {
-                let now = filetime_now();
-                apc::push_to(
-                    &q,
-                    Box::new(move || {
-                        let arg = arg;
-                        // SAFETY: a C completion routine, called on its setting thread
-                        // with the argument it was given, as Windows does.
-                        unsafe { routine(arg.0 as *mut c_void, now as u32, (now >> 32) as u32) }
-                    }),
-                );
-            })?;
-        }
+    t.set_timer(due, period as u32)?;
+    apc::disarm(t);
+    if routine.is_some() {
+        let at = match due {
+            TimerDue::Relative(d) => apc::Due::Mono(now_mono + d),
+            TimerDue::AbsoluteUnixMs(ms) => apc::Due::Wall(UNIX_EPOCH + Duration::from_millis(ms)),
+        };
+        apc::arm(t, at, period as u32, routine, arg);
     }
     if resume != 0 {
         // TM-22: no resume support; the call succeeds.
@@ -136,8 +113,9 @@ pub unsafe extern "C" fn procsync_SetWaitableTimerEx(
 pub extern "C" fn procsync_CancelWaitableTimer(h: HANDLE) -> BOOL {
     guard(FALSE, || {
         let f = table::lookup(h)?;
-        f.need(ObjectKind::Timer, modify_bit(ObjectKind::Timer))?
-            .cancel_timer()?;
+        let t = f.need(ObjectKind::Timer, modify_bit(ObjectKind::Timer))?;
+        t.cancel_timer()?;
+        apc::disarm(t);
         Ok(TRUE)
     })
 }
@@ -163,7 +141,7 @@ pub extern "C" fn procsync_QueueUserAPC(func: ApcFunc, thread: HANDLE, data: usi
             return Err(Code(ERROR_INVALID_HANDLE));
         }
         let func = func.ok_or(Code(ERROR_INVALID_PARAMETER))?;
-        apc::current()?.push(Box::new(move || {
+        apc::queue_self(Box::new(move || {
             // SAFETY: a C APC function, called on its thread with its data.
             unsafe { func(data) }
         }));

@@ -3,9 +3,8 @@
 //!
 //! Every handle is looked up and checked (type, `SYNCHRONIZE`) before anything is
 //! waited on or signalled, so a bad handle anywhere fails the call with nothing changed
-//! (WY-10, SW-02). Alertable waits also wait on the thread's APC event (see `apc`); a
-//! wait that cannot add it (wait-all, or 64 handles already) checks the APC queue every
-//! [`APC_POLL`] instead. `GetCurrentProcess()` waits like an object that never becomes
+//! (WY-10, SW-02). Alertable waits run the thread's APCs first and block no longer than
+//! until its next completion routine is due (see `apc`). `GetCurrentProcess()` waits like an object that never becomes
 //! signaled (HC-09); a process handle from `OpenProcess` can be waited on alone.
 //!
 //! It must not interpret outcomes beyond mapping them to Win32 values.
@@ -20,9 +19,6 @@ use crate::last_error::{Code, W, guard};
 use crate::ptr;
 use crate::table::{self, Obj, Process, modify_bit};
 use crate::types::*;
-
-/// How often an alertable wait that cannot wait on its APC event looks at the queue.
-const APC_POLL: Duration = Duration::from_millis(10);
 
 fn timeout(ms: DWORD) -> Option<Duration> {
     (ms != INFINITE).then(|| Duration::from_millis(u64::from(ms)))
@@ -86,38 +82,31 @@ fn wait_objects(hs: &[Arc<Handle>], all: bool, ms: DWORD, alertable: bool) -> W<
     if !alertable {
         return Ok(value(lib(&refs, timeout(ms))?, all));
     }
-    let q = apc::current()?;
-    if q.run() > 0 {
-        return Ok(WAIT_IO_COMPLETION);
-    }
     let deadline = timeout(ms).map(|t| Instant::now() + t);
-    if !all && refs.len() < procsync::MAX_WAIT_OBJECTS {
-        let mut with_apc = refs.clone();
-        with_apc.push(&q.event);
-        loop {
-            match procsync::wait_any(&with_apc, remaining(deadline))? {
-                WaitOutcome::Signaled(i) if i == refs.len() => {
-                    if q.run() > 0 {
-                        return Ok(WAIT_IO_COMPLETION);
-                    }
-                }
-                o => return Ok(value(o, false)),
-            }
+    loop {
+        if apc::run() > 0 {
+            return Ok(WAIT_IO_COMPLETION);
+        }
+        let o = lib(&refs, until_next(deadline))?;
+        if o != WaitOutcome::TimedOut {
+            return Ok(value(o, all));
+        }
+        if remaining(deadline) == Some(Duration::ZERO) {
+            return Ok(if apc::run() > 0 {
+                WAIT_IO_COMPLETION
+            } else {
+                WAIT_TIMEOUT
+            });
         }
     }
-    loop {
-        let slice = remaining(deadline).map_or(APC_POLL, |r| r.min(APC_POLL));
-        match lib(&refs, Some(slice))? {
-            WaitOutcome::TimedOut => {
-                if q.run() > 0 {
-                    return Ok(WAIT_IO_COMPLETION);
-                }
-                if remaining(deadline) == Some(Duration::ZERO) {
-                    return Ok(WAIT_TIMEOUT);
-                }
-            }
-            o => return Ok(value(o, all)),
-        }
+}
+
+/// How long an alertable wait may block: until its deadline or the thread's next due
+/// completion routine, whichever comes first (`None`: forever).
+fn until_next(deadline: Option<Instant>) -> Option<Duration> {
+    match (remaining(deadline), apc::next_due()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -264,25 +253,25 @@ pub extern "C" fn procsync_SignalObjectAndWait(
 }
 
 fn sleep(ms: DWORD, alertable: bool) -> W<DWORD> {
-    if alertable {
-        let q = apc::current()?;
-        let deadline = timeout(ms).map(|t| Instant::now() + t);
-        loop {
-            if q.run() > 0 {
-                return Ok(WAIT_IO_COMPLETION);
-            }
-            if procsync::wait_any(&[&q.event], remaining(deadline))? == WaitOutcome::TimedOut {
-                return Ok(0);
-            }
+    let deadline = timeout(ms).map(|t| Instant::now() + t);
+    loop {
+        if alertable && apc::run() > 0 {
+            return Ok(WAIT_IO_COMPLETION);
+        }
+        let slice = if alertable {
+            until_next(deadline)
+        } else {
+            remaining(deadline)
+        };
+        std::thread::sleep(slice.unwrap_or(Duration::from_secs(3600)));
+        if remaining(deadline) == Some(Duration::ZERO) {
+            return Ok(if alertable && apc::run() > 0 {
+                WAIT_IO_COMPLETION
+            } else {
+                0
+            });
         }
     }
-    match timeout(ms) {
-        Some(t) => std::thread::sleep(t),
-        None => loop {
-            std::thread::sleep(Duration::from_secs(3600));
-        },
-    }
-    Ok(0)
 }
 
 /// `SleepEx`: 0 after the time, `WAIT_IO_COMPLETION` when an APC ran (alertable).

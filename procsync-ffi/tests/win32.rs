@@ -110,7 +110,11 @@ fn compile(src: &Path, out: &Path, scratch: &Path, link: Link) {
     let lib = lib_dir();
     let mut cc = Command::new("cc");
     cc.args(["-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror"])
-        .args(["-Wno-unused-function", "-Wno-unused-parameter", "-fshort-wchar"])
+        .args([
+            "-Wno-unused-function",
+            "-Wno-unused-parameter",
+            "-fshort-wchar",
+        ])
         .arg("-I")
         .arg(manifest().join("include"))
         .arg("-I")
@@ -122,8 +126,11 @@ fn compile(src: &Path, out: &Path, scratch: &Path, link: Link) {
         Link::Shared => {
             let libdir = scratch.join("lib");
             std::fs::create_dir_all(&libdir).expect("creating the link directory");
-            std::os::unix::fs::symlink(lib.join("libprocsync_ffi.so"), libdir.join("libprocsync.so"))
-                .expect("linking libprocsync.so");
+            std::os::unix::fs::symlink(
+                lib.join("libprocsync_ffi.so"),
+                libdir.join("libprocsync.so"),
+            )
+            .expect("linking libprocsync.so");
             cc.arg("-L").arg(&libdir).arg("-lprocsync");
             cc.arg(format!("-Wl,-rpath,{}", libdir.display()));
         }
@@ -233,4 +240,9 @@ fn mutexes_ownership_and_abandonment() {
 #[test]
 fn semaphores() {
     check("semaphores");
+}
+
+#[test]
+fn timers_and_apcs() {
+    check("timers");
 }
