@@ -246,3 +246,8 @@ fn semaphores() {
 fn timers_and_apcs() {
     check("timers");
 }
+
+#[test]
+fn waits_signal_and_wait_and_bad_handles() {
+    check("waits");
+}

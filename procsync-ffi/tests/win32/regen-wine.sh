@@ -17,12 +17,15 @@ command -v "$cc" >/dev/null || { echo "regen-wine: $cc not found; apt-get instal
 wine=$(command -v wine64 || true)
 [ -n "$wine" ] || { [ -x /usr/lib/wine/wine64 ] && wine=/usr/lib/wine/wine64; }
 [ -n "$wine" ] || { echo "regen-wine: wine64 not found; apt-get install wine64" >&2; exit 2; }
+wineserver=$(command -v wineserver || echo "$(dirname "$wine")/wineserver")
 
 tmp=$(mktemp -d)
 export WINEPREFIX="$tmp/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
-cleanup() { WINEPREFIX="$tmp/prefix" wineserver -k 2>/dev/null || true; rm -rf "$tmp"; }
+# Wine's helper processes (services, explorer, ...) must not outlive the run: they
+# would hold our standard output open.
+cleanup() { "$wineserver" -k >/dev/null 2>&1 || true; "$wineserver" -w >/dev/null 2>&1 || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-"$wine" cmd /c exit >/dev/null 2>&1 || true   # creates the prefix once
+"$wine" cmd /c exit </dev/null >/dev/null 2>&1 || true   # creates the prefix once
 
 if [ $# -eq 0 ]; then
     set -- $(cd "$here" && ls *.c | sed 's/\.c$//' | grep -v '^example$')
@@ -31,7 +34,8 @@ status=0
 for name in "$@"; do
     "$cc" -std=gnu11 -O1 -D__USE_MINGW_ANSI_STDIO=1 -I"$here" -o "$tmp/$name.exe" "$here/$name.c"
     mkdir -p "$tmp/run-$name"
-    out=$(cd "$tmp/run-$name" && "$wine" "$tmp/$name.exe" | tr -d '\r')
+    out=$(cd "$tmp/run-$name" && timeout 300 "$wine" "$tmp/$name.exe" </dev/null 2>"$tmp/$name.err" | tr -d '\r') || true
+    if [ -s "$tmp/$name.err" ]; then sed "s/^/regen-wine: $name stderr: /" "$tmp/$name.err" >&2; fi
     if [ "$mode" = write ]; then
         printf '%s\n' "$out" > "$here/expected/$name.txt"
         echo "regen-wine: wrote expected/$name.txt"
