@@ -251,3 +251,13 @@ fn timers_and_apcs() {
 fn waits_signal_and_wait_and_bad_handles() {
     check("waits");
 }
+
+#[test]
+fn inheritance_into_children() {
+    check("inherit");
+}
+
+#[test]
+fn duplication_between_processes() {
+    check("duplicate");
+}
