@@ -265,8 +265,8 @@ pub fn flags(h: HANDLE) -> W<DWORD> {
         Obj::Sync(h) => h.is_inheritable(),
         _ => e.inherit,
     };
-    Ok(u32::from(inherit) * HANDLE_FLAG_INHERIT
-        | u32::from(e.protect) * HANDLE_FLAG_PROTECT_FROM_CLOSE)
+    Ok((u32::from(inherit) * HANDLE_FLAG_INHERIT)
+        | (u32::from(e.protect) * HANDLE_FLAG_PROTECT_FROM_CLOSE))
 }
 
 /// `SetHandleInformation`: changes the bits of `mask` to those of `flags` (HC-06).

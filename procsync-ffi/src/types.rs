@@ -3,6 +3,7 @@
 //! SEMANTICS.md, "Constants used below").
 //!
 //! It owns no behaviour.
+#![allow(clippy::upper_case_acronyms)] // the Win32 spellings
 
 use std::ffi::c_void;
 

@@ -187,13 +187,17 @@ fn run(exe: &Path, scratch: &Path) -> String {
 
 /// Compiles `tests/win32/<name>.c`, runs it and compares with `expected/<name>.txt`.
 fn check(name: &str) {
+    check_linked(name, Link::Shared);
+}
+
+fn check_linked(name: &str, link: Link) {
     if !have_cc() {
         return;
     }
     let scratch = Scratch::new(name);
     let src = manifest().join(format!("tests/win32/{name}.c"));
     let exe = scratch.0.join(name);
-    compile(&src, &exe, &scratch.0, Link::Shared);
+    compile(&src, &exe, &scratch.0, link);
     let got = run(&exe, &scratch.0);
     let want_path = manifest().join(format!("tests/win32/expected/{name}.txt"));
     let want = std::fs::read_to_string(&want_path)
@@ -267,4 +271,36 @@ fn duplication_between_processes() {
 #[test]
 fn errors_and_pointers_per_semantics() {
     check("spec_errors");
+}
+
+#[test]
+fn bad_handle_fuzzing() {
+    check("spec_fuzz");
+}
+
+/// The example program of docs/PORTING.md, linked with the static library.
+#[test]
+fn example_program_static() {
+    check_linked("example", Link::Static);
+}
+
+/// Opt-in (`PROCSYNC_WINE=1`, needs `gcc-mingw-w64-x86-64` and `wine64`): the checked-in
+/// references still are what Wine produces from the current sources.
+#[test]
+fn wine_references_are_current() {
+    if std::env::var("PROCSYNC_WINE").as_deref() != Ok("1") {
+        eprintln!("not run: set PROCSYNC_WINE=1 to compare the references with Wine");
+        return;
+    }
+    let script = manifest().join("tests/win32/regen-wine.sh");
+    let o = Command::new(&script)
+        .arg("--check")
+        .output()
+        .expect("running regen-wine.sh");
+    assert!(
+        o.status.success(),
+        "Wine disagrees with the checked-in references:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
