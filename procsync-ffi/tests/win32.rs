@@ -304,3 +304,66 @@ fn wine_references_are_current() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `install.sh` into a scratch prefix, then the example built the documented way:
+/// `cc example.c $(pkg-config --cflags --libs procsync)`, against `libprocsync.so`.
+#[test]
+fn install_and_pkg_config() {
+    if !have_cc() {
+        return;
+    }
+    let pc_ok = Command::new("pkg-config")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !pc_ok {
+        eprintln!("SKIPPED: pkg-config not found; install_and_pkg_config was NOT run");
+        return;
+    }
+    let scratch = Scratch::new("install");
+    let prefix = scratch.0.join("prefix");
+    let o = Command::new(manifest().join("install.sh"))
+        .arg(&prefix)
+        .env("PROCSYNC_LIB_DIR", lib_dir())
+        .output()
+        .expect("running install.sh");
+    assert!(
+        o.status.success(),
+        "install.sh failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in [
+        "lib/libprocsync.so",
+        "lib/libprocsync.a",
+        "include/procsync/win32.h",
+        "lib/pkgconfig/procsync.pc",
+    ] {
+        assert!(prefix.join(f).exists(), "install.sh did not install {f}");
+    }
+    let flags = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "procsync"])
+        .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
+        .output()
+        .expect("running pkg-config");
+    assert!(flags.status.success(), "pkg-config does not know procsync");
+    let flags = String::from_utf8_lossy(&flags.stdout).into_owned();
+    let exe = scratch.0.join("example");
+    let o = Command::new("cc")
+        .arg(manifest().join("tests/win32/example.c"))
+        .arg("-o")
+        .arg(&exe)
+        .args(flags.split_whitespace())
+        .arg(format!("-Wl,-rpath,{}", prefix.join("lib").display()))
+        .output()
+        .expect("running cc");
+    assert!(
+        o.status.success(),
+        "cc with pkg-config flags `{flags}` failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let got = run(&exe, &scratch.0);
+    let want = std::fs::read_to_string(manifest().join("tests/win32/expected/example.txt"))
+        .expect("reading expected/example.txt");
+    assert_eq!(got, want, "the installed example's transcript");
+}
