@@ -367,3 +367,8 @@ fn install_and_pkg_config() {
         .expect("reading expected/example.txt");
     assert_eq!(got, want, "the installed example's transcript");
 }
+
+#[test]
+fn inheritance_through_fork_and_exec() {
+    check("spec_fork");
+}
