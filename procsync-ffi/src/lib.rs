@@ -29,22 +29,25 @@ mod timer;
 mod types;
 mod wait;
 
-/// Per-process set-up, run before the first call: starts the duplication endpoint, so
-/// that other processes can `DuplicateHandle` into this one. Also run at load time by
-/// the shared library (see [`LOAD`]).
+/// The exported functions as Rust sees them, for Rust callers that want the C ABI's
+/// exact behaviour (`HANDLE` values, the thread's last error) and for the `mutex/c-abi`
+/// row of `procsync bench`, which measures its overhead over the Rust API.
+pub mod c_abi {
+    pub use crate::create::{procsync_CreateMutexA, procsync_OpenMutexA};
+    pub use crate::ops::{procsync_CloseHandle, procsync_GetLastError, procsync_ReleaseMutex};
+    pub use crate::types::{DWORD, HANDLE, INFINITE, WAIT_OBJECT_0};
+    pub use crate::wait::procsync_WaitForSingleObject;
+}
+
+/// Per-process set-up, run by the first call into the library (every exported function
+/// but `GetLastError`/`SetLastError`): starts the duplication endpoint, so that other
+/// processes can `DuplicateHandle` into this one from then on.
+///
+/// Not an ELF constructor: the rlib is linked into Rust programs too (`procsync bench`),
+/// which must not get a thread at load time.
 pub(crate) fn init() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = procsync::accept_duplicates();
     });
 }
-
-extern "C" fn on_load() {
-    init();
-}
-
-/// Runs [`init`] when the library is loaded, so that a process that has made no call
-/// yet can already receive handles (an ELF constructor).
-#[used]
-#[unsafe(link_section = ".init_array")]
-static LOAD: extern "C" fn() = on_load;

@@ -13,10 +13,11 @@ use crate::types::*;
 
 fn event_op(h: HANDLE, op: fn(&procsync::Handle) -> procsync::Result<bool>) -> BOOL {
     guard(FALSE, || {
-        let f = table::lookup(h)?;
-        let e = f.need(ObjectKind::Event, modify_bit(ObjectKind::Event))?;
-        op(e)?;
-        Ok(TRUE)
+        let need = modify_bit(ObjectKind::Event);
+        table::with_sync(h, Some(ObjectKind::Event), need, |e| {
+            op(e)?;
+            Ok(TRUE)
+        })
     })
 }
 
@@ -42,9 +43,10 @@ pub extern "C" fn procsync_PulseEvent(h: HANDLE) -> BOOL {
 #[unsafe(no_mangle)]
 pub extern "C" fn procsync_ReleaseMutex(h: HANDLE) -> BOOL {
     guard(FALSE, || {
-        let f = table::lookup(h)?;
-        f.need(ObjectKind::Mutex, 0)?.release(1)?;
-        Ok(TRUE)
+        table::with_sync(h, Some(ObjectKind::Mutex), 0, |m| {
+            m.release(1)?;
+            Ok(TRUE)
+        })
     })
 }
 

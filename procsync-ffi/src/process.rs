@@ -5,7 +5,7 @@
 //! port) and [`procsync_prepare_exec`] (for code that forks and execs itself).
 //!
 //! Cross-process duplication uses the library's endpoints ([`procsync::accept_duplicates`],
-//! which this crate starts in every process that loads it): a handle pushed into
+//! which this crate starts at a process's first call into it): a handle pushed into
 //! another process is adopted there on first use of its value (see `table`).
 //!
 //! It must not touch objects beyond duplicating handles to them.
@@ -25,12 +25,14 @@ use crate::types::*;
 /// `GetCurrentProcess()`: the pseudo-handle `(HANDLE)-1`.
 #[unsafe(no_mangle)]
 pub extern "C" fn procsync_GetCurrentProcess() -> HANDLE {
+    crate::init();
     CURRENT_PROCESS as HANDLE
 }
 
 /// `GetCurrentProcessId`.
 #[unsafe(no_mangle)]
 pub extern "C" fn procsync_GetCurrentProcessId() -> DWORD {
+    crate::init();
     std::process::id()
 }
 

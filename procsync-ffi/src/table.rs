@@ -17,7 +17,6 @@
 //!
 //! It must not perform object operations.
 
-use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -93,7 +92,37 @@ impl Found {
     }
 }
 
-type Map = RwLock<HashMap<u64, Entry>>;
+/// Entries indexed by value (descriptor numbers are small and dense).
+#[derive(Default)]
+struct Slots(Vec<Option<Entry>>);
+
+impl Slots {
+    fn get(&self, v: &u64) -> Option<&Entry> {
+        self.0.get(*v as usize).and_then(Option::as_ref)
+    }
+
+    fn get_mut(&mut self, v: &u64) -> Option<&mut Entry> {
+        self.0.get_mut(*v as usize).and_then(Option::as_mut)
+    }
+
+    fn contains_key(&self, v: &u64) -> bool {
+        self.get(v).is_some()
+    }
+
+    fn insert(&mut self, v: u64, e: Entry) {
+        let i = v as usize;
+        if self.0.len() <= i {
+            self.0.resize_with(i + 1, || None);
+        }
+        self.0[i] = Some(e);
+    }
+
+    fn remove(&mut self, v: &u64) -> Option<Entry> {
+        self.0.get_mut(*v as usize).and_then(Option::take)
+    }
+}
+
+type Map = RwLock<Slots>;
 static TABLE: OnceLock<Map> = OnceLock::new();
 
 fn table() -> &'static Map {
@@ -212,6 +241,43 @@ pub fn handle_of(value: u64) -> HANDLE {
     key(value) as HANDLE
 }
 
+/// Runs `f` on object handle `h`, of type `kind` with the rights `need`, under the
+/// table's read lock (no reference count changes: the uncontended fast path of the
+/// exported functions). `f` must not block. Falls back to [`lookup`] for values not in
+/// the table yet (adoption) and for the pseudo-handle.
+pub fn with_sync<T>(
+    h: HANDLE,
+    kind: Option<ObjectKind>,
+    need: DWORD,
+    f: impl FnOnce(&Handle) -> W<T>,
+) -> W<T> {
+    let check = |obj: &Obj, access: DWORD| -> W<()> {
+        let Obj::Sync(x) = obj else {
+            return Err(Code(ERROR_INVALID_HANDLE));
+        };
+        if kind.is_some_and(|k| k != x.kind()) {
+            return Err(Code(ERROR_INVALID_HANDLE));
+        }
+        if access & need != need {
+            return Err(Code(ERROR_ACCESS_DENIED));
+        }
+        Ok(())
+    };
+    if let Some(v) = value_of(h).filter(|_| h as usize != CURRENT_PROCESS) {
+        let t = table().read().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = t.get(&v) {
+            check(&e.obj, e.access)?;
+            let Obj::Sync(x) = &e.obj else {
+                return Err(Code(ERROR_INVALID_HANDLE));
+            };
+            return f(x);
+        }
+    }
+    let found = lookup(h)?;
+    check(&found.obj, found.access)?;
+    f(found.sync()?)
+}
+
 /// Looks a `HANDLE` up (adopting an inherited or received one on first use).
 pub fn lookup(h: HANDLE) -> W<Found> {
     if h as usize == CURRENT_PROCESS {
@@ -227,9 +293,19 @@ pub fn lookup(h: HANDLE) -> W<Found> {
             access: e.access,
         });
     }
-    let adopted = procsync::adopt(v).map_err(|_| Code(ERROR_INVALID_HANDLE))?;
-    let access = win32_access(adopted.kind(), adopted.access());
-    insert(adopted, access);
+    match procsync::adopt(v) {
+        Ok(adopted) => {
+            let access = win32_access(adopted.kind(), adopted.access());
+            insert(adopted, access);
+        }
+        // Another thread may have adopted it meanwhile.
+        Err(_)
+            if table()
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&v) => {}
+        Err(_) => return Err(Code(ERROR_INVALID_HANDLE)),
+    }
     lookup(h)
 }
 

@@ -35,11 +35,13 @@ pub type ApcFunc = Option<unsafe extern "C" fn(usize)>;
 pub const TRUE: BOOL = 1;
 pub const FALSE: BOOL = 0;
 
+/// `WAIT_OBJECT_0`.
 pub const WAIT_OBJECT_0: DWORD = 0;
 pub const WAIT_ABANDONED_0: DWORD = 0x80;
 pub const WAIT_IO_COMPLETION: DWORD = 0xC0;
 pub const WAIT_TIMEOUT: DWORD = 0x102;
 pub const WAIT_FAILED: DWORD = 0xFFFF_FFFF;
+/// `INFINITE`.
 pub const INFINITE: DWORD = 0xFFFF_FFFF;
 pub const MAXIMUM_WAIT_OBJECTS: DWORD = 64;
 

@@ -134,7 +134,21 @@ fn wait_process(p: &Process, ms: DWORD) -> W<DWORD> {
 }
 
 fn single(h: HANDLE, ms: DWORD, alertable: bool) -> W<DWORD> {
+    if !alertable {
+        // Uncontended fast path: a poll under the table's read lock; a wait that would
+        // block continues below with its own reference.
+        let polled = table::with_sync(h, None, SYNCHRONIZE, |o| Ok(o.wait(Some(Duration::ZERO))?));
+        match polled {
+            Ok(WaitOutcome::TimedOut) if ms != 0 => {}
+            Ok(o) => return Ok(value(o, false)),
+            // Not an object handle (a process or the pseudo-handle): see below.
+            Err(Code(ERROR_INVALID_HANDLE)) => {}
+            Err(e) => return Err(e),
+        }
+    }
     match resolve(h)? {
+        // The library's single-object wait has the uncontended fast path.
+        Item::Object(o) if !alertable => Ok(value(o.wait(timeout(ms))?, false)),
         Item::Object(o) => wait_objects(&[o], false, ms, alertable),
         Item::Process(p) => wait_process(&p, ms),
     }
