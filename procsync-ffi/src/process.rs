@@ -66,7 +66,7 @@ fn dup_process(h: HANDLE) -> W<u32> {
         Obj::CurrentProcess => Ok(std::process::id()),
         Obj::Process(p) if f.access & PROCESS_DUP_HANDLE != 0 => Ok(p.pid),
         Obj::Process(_) => Err(Code(ERROR_ACCESS_DENIED)),
-        Obj::Sync(_) => Err(Code(ERROR_INVALID_HANDLE)),
+        Obj::Sync(_) | Obj::CurrentThread => Err(Code(ERROR_INVALID_HANDLE)),
     }
 }
 

@@ -48,6 +48,8 @@ pub enum Obj {
     Process(Arc<Process>),
     /// The `GetCurrentProcess()` pseudo-handle.
     CurrentProcess,
+    /// The `GetCurrentThread()` pseudo-handle (waitable; no other use here).
+    CurrentThread,
 }
 
 /// A table entry.
@@ -284,6 +286,12 @@ pub fn lookup(h: HANDLE) -> W<Found> {
         return Ok(Found {
             obj: Obj::CurrentProcess,
             access: PROCESS_ALL_ACCESS,
+        });
+    }
+    if h as usize == CURRENT_THREAD {
+        return Ok(Found {
+            obj: Obj::CurrentThread,
+            access: SYNCHRONIZE,
         });
     }
     let v = value_of(h).ok_or(Code(ERROR_INVALID_HANDLE))?;

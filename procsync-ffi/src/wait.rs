@@ -30,7 +30,8 @@ enum Item {
     Process(Arc<Process>),
 }
 
-/// An event that is never set: what `GetCurrentProcess()` waits like.
+/// An event that is never set: what `GetCurrentProcess()` and `GetCurrentThread()`
+/// wait like (the caller is running).
 fn never() -> W<Arc<Handle>> {
     static NEVER: OnceLock<Arc<Handle>> = OnceLock::new();
     if let Some(h) = NEVER.get() {
@@ -51,7 +52,7 @@ fn resolve(h: HANDLE) -> W<Item> {
     }
     Ok(match f.obj {
         Obj::Sync(h) => Item::Object(h),
-        Obj::CurrentProcess => Item::Object(never()?),
+        Obj::CurrentProcess | Obj::CurrentThread => Item::Object(never()?),
         Obj::Process(p) => Item::Process(p),
     })
 }

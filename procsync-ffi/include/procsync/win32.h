@@ -40,6 +40,11 @@ typedef void *PVOID, *LPVOID;
 typedef const void *LPCVOID;
 typedef uintptr_t ULONG_PTR, DWORD_PTR, *PULONG_PTR;
 typedef intptr_t LONG_PTR;
+typedef unsigned char BYTE, BOOLEAN;
+typedef uint16_t WORD;
+typedef unsigned int UINT;
+typedef int INT;
+typedef size_t SIZE_T;
 typedef int64_t LONGLONG;
 typedef uint64_t ULONGLONG;
 typedef char CHAR;
@@ -53,8 +58,13 @@ typedef uint16_t WCHAR;
 typedef WCHAR *LPWSTR;
 typedef const WCHAR *LPCWSTR;
 
+#if defined(__GNUC__) && !defined(__cplusplus)
+#define PROCSYNC_ANONYMOUS __extension__
+#else
+#define PROCSYNC_ANONYMOUS
+#endif
 typedef union _LARGE_INTEGER {
-    struct {
+    PROCSYNC_ANONYMOUS struct {
         DWORD LowPart;
         LONG HighPart;
     };
@@ -70,6 +80,11 @@ typedef struct _SECURITY_ATTRIBUTES {
     LPVOID lpSecurityDescriptor; /* ignored: procsync has no ACLs */
     BOOL bInheritHandle;
 } SECURITY_ATTRIBUTES, *PSECURITY_ATTRIBUTES, *LPSECURITY_ATTRIBUTES;
+
+typedef struct _FILETIME {
+    DWORD dwLowDateTime;
+    DWORD dwHighDateTime;
+} FILETIME, *PFILETIME, *LPFILETIME;
 
 typedef void *PREASON_CONTEXT; /* ignored */
 typedef VOID (CALLBACK *PTIMERAPCROUTINE)(LPVOID lpArgToCompletionRoutine,

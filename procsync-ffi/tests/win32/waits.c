@@ -125,6 +125,8 @@ int main(void) {
     WT("wait-any [process, set event]", WaitForMultipleObjects(2, h, FALSE, 0));
     WT("wait-any [process, unset event]", WaitForMultipleObjects(2, h, FALSE, 0));
     B("CloseHandle(GetCurrentProcess())", CloseHandle(GetCurrentProcess()));
+    WT("wait on INVALID_HANDLE_VALUE (the same value)", WaitForSingleObject(INVALID_HANDLE_VALUE, 0));
+    WT("wait on GetCurrentThread()", WaitForSingleObject(GetCurrentThread(), 0));
 
     /* HC-08: low bits ignored, garbage refused */
     SetEvent(aut);
