@@ -372,3 +372,8 @@ fn install_and_pkg_config() {
 fn inheritance_through_fork_and_exec() {
     check("spec_fork");
 }
+
+#[test]
+fn named_objects_across_processes() {
+    check("processes");
+}
