@@ -1,6 +1,7 @@
 //! Benchmark scenarios, shared by `procsync bench` (`src/cli/bench.rs`) and the
 //! criterion benches (`benches/wake.rs` includes this file with `#[path]`), so this
-//! module uses only std, libc, rustix and the public `procsync` API.
+//! module uses only std, libc, rustix, the public `procsync` API and (in `c_abi`, the
+//! C ABI's overhead) procsync-ffi's exported functions.
 //!
 //! It holds, once for both:
 //!
@@ -16,7 +17,7 @@
 //!   its scenario ends;
 //! * the paired measurement ([`paired`]: subject and baseline in alternating blocks,
 //!   one ratio per round) and the latency samples (timer lateness, abandonment);
-//! * the [`Report`]: the table both print, with the goals of issues 3, 4 and 6.
+//! * the [`Report`]: the table both print, with the goals of issues 3, 4, 6 and 16.
 //!
 //! Every named object lives under a fresh temporary `PROCSYNC_ROOT` ([`BenchEnv`]),
 //! removed at the end (also on SIGINT, SIGTERM and SIGHUP).
@@ -29,6 +30,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+mod c_abi;
+pub use c_abi::CAbiMutexOps;
 
 use procsync::{
     CreateOptions, Event, Handle, Mutex, ObjectSpec, Semaphore, TimerDue, WaitOutcome,
@@ -1714,6 +1718,16 @@ impl Report {
             "issue 3: single-object wake / futex ping-pong (same CPU)",
             self.find(same, "procsync-wait", "futex-wake-if-waiting", ""),
             1.1,
+        );
+        ratio_goal(
+            "issue 16: C ABI WaitForSingleObject+ReleaseMutex / Rust API",
+            self.find(
+                "mutex/c-abi",
+                "procsync C ABI",
+                "procsync Rust API",
+                "per op",
+            ),
+            1.2,
         );
         ratio_goal(
             "issue 6: timer lateness / timerfd, median",

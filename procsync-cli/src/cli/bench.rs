@@ -17,8 +17,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use scenarios::{
-    Abandonment, BenchEnv, EventOps, MutexOps, Plan, Report, SemaphoreOps, TimerLateness,
-    WaitAllOps,
+    Abandonment, BenchEnv, CAbiMutexOps, EventOps, MutexOps, Plan, Report, SemaphoreOps,
+    TimerLateness, WaitAllOps,
 };
 
 use super::exit;
@@ -89,6 +89,9 @@ fn run_all(plan: &Plan, only: &[String]) -> Report {
     };
     if step(&["mutex/uncontended"]) {
         MutexOps::create().paired(&mut report, plan);
+    }
+    if step(&["mutex/c-abi"]) {
+        CAbiMutexOps::create().paired(&mut report, plan);
     }
     if step(&["semaphore/uncontended"]) {
         SemaphoreOps::create().paired(&mut report, plan);
