@@ -30,7 +30,7 @@ use std::time::Duration;
 use procsync::{CreateOptions, Error, Handle, MAX_WAIT_OBJECTS, ObjectSpec, Result, WaitOutcome};
 
 use crate::delivery::{Delivered, MutexOwner, UnlockDone};
-use crate::object::{ObjKey, Target, give_back};
+use crate::object::{ObjKey, Target, Undo, give_back};
 use crate::oneshot::Oneshot;
 
 /// Objects one reactor waits on (the 64th slot of its wait is the control event).
@@ -371,9 +371,23 @@ fn prepare(r: usize) -> Prepared {
 }
 
 /// Reactor `r` acquired `t`: hand it to the first pending waiter, or give it back.
+/// A manual-reset event or timer is consumed by no wait, so every waiter queued on it
+/// is released at once, as Win32 releases every thread waiting at the set (or pulse).
 fn deliver(r: usize, t: &Target, abandoned: bool) {
     let mut st = pool().lock();
     let is_mutex = t.is_mutex();
+    if t.undo == Undo::Nothing {
+        if let Some(e) = st.entry(r, t.key) {
+            for (w, idx) in e.queue.drain(..) {
+                let _ = w.complete(Ok(Delivered {
+                    outcome: WaitOutcome::Signaled(idx),
+                    taken: Vec::new(),
+                    owner: None,
+                }));
+            }
+        }
+        return;
+    }
     if let Some(e) = st.entry(r, t.key) {
         while let Some((w, idx)) = e.queue.pop_front() {
             let d = Delivered {

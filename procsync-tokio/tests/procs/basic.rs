@@ -160,6 +160,34 @@ pub fn single_waits_complete_for_each_kind() {
     });
 }
 
+/// A set-then-reset or a pulse of a manual-reset event releases every async waiter
+/// queued at that moment, not only the first (PU-01).
+pub fn manual_event_pulse_releases_every_async_waiter_pu01() {
+    multi_thread(2).block_on(async {
+        let e = event(true, false);
+        for signal in ["pulse", "set-reset"] {
+            let mut fs: Vec<pt::Wait> = (0..3).map(|_| pt::wait(&e)).collect();
+            let flags: Vec<_> = fs.iter_mut().map(poll_once).collect();
+            until_async("queued", || e.waiters().unwrap() == 1).await;
+            if signal == "pulse" {
+                e.pulse().unwrap();
+            } else {
+                e.set().unwrap();
+                e.reset().unwrap();
+            }
+            until_async("all three released", || flags.iter().all(|f| f.is_set())).await;
+            for f in fs {
+                assert_eq!(
+                    f.await.unwrap().outcome(),
+                    WaitOutcome::Signaled(0),
+                    "{signal}"
+                );
+            }
+            assert!(!signaled(&e));
+        }
+    });
+}
+
 pub fn wait_any_takes_lowest_index_wy03() {
     multi_thread(2).block_on(async {
         let es: Vec<Arc<Handle>> = (0..3).map(|_| event(false, false)).collect();

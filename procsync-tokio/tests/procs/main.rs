@@ -30,6 +30,10 @@ pub const CASES: &[(&str, fn())] = &[
         basic::single_waits_complete_for_each_kind,
     ),
     (
+        "manual_event_pulse_releases_every_async_waiter_pu01",
+        basic::manual_event_pulse_releases_every_async_waiter_pu01,
+    ),
+    (
         "wait_any_takes_lowest_index_wy03",
         basic::wait_any_takes_lowest_index_wy03,
     ),
