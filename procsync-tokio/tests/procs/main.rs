@@ -90,6 +90,10 @@ pub const CASES: &[(&str, fn())] = &[
         many::ten_thousand_waits_on_distinct_objects_bounded_threads,
     ),
     (
+        "reactor_cap_is_a_clear_error",
+        many::reactor_cap_is_a_clear_error,
+    ),
+    (
         "cancellation_storm_conserves_units_signals_ownership",
         storm::cancellation_storm_conserves_units_signals_ownership,
     ),

@@ -68,6 +68,7 @@ pub fn ten_thousand_waits_on_distinct_objects_bounded_threads() {
     multi_thread(2).block_on(async {
         let events: Vec<Arc<Handle>> = (0..n).map(|_| event(false, false)).collect();
         let base = threads();
+        let rss_before = rss_kib();
         assert_eq!(pt::reactor_threads(), 0);
         let bound = n.div_ceil(pt::OBJECTS_PER_REACTOR);
         for round in 0..2 {
@@ -77,6 +78,11 @@ pub fn ten_thousand_waits_on_distinct_objects_bounded_threads() {
             })
             .await;
             let now = threads();
+            let rss = rss_kib().saturating_sub(rss_before);
+            println!(
+                "round {round}: resident memory grew {rss} KiB = {} bytes per pending wait (task, future, reactor share)",
+                rss * 1024 / n as u64
+            );
             println!(
                 "round {round}: {n} pending waits, {} reactor threads, {now} threads (runtime and main: {base})",
                 pt::reactor_threads()
@@ -102,5 +108,53 @@ pub fn ten_thousand_waits_on_distinct_objects_bounded_threads() {
         })
         .await;
         assert!(threads() <= base + bound, "the second round reused the reactors");
+    });
+}
+
+/// `VmRSS:` of /proc/self/status, in KiB.
+fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a VmRSS: line")
+}
+
+/// Past the cap on reactor threads, a wait fails with a clear error and registers
+/// nothing; the waits already pending are unaffected.
+pub fn reactor_cap_is_a_clear_error() {
+    multi_thread(2).block_on(async {
+        pt::set_max_reactor_threads(1);
+        assert_eq!(pt::max_reactor_threads(), 1);
+        let events: Vec<Arc<Handle>> = (0..=pt::OBJECTS_PER_REACTOR)
+            .map(|_| event(false, false))
+            .collect();
+        let (last, first) = events.split_last().unwrap();
+        let tasks: Vec<_> = first.iter().map(|e| tokio::spawn(pt::wait(e))).collect();
+        until_async("63 waits queued", || {
+            first.iter().all(|e| e.waiters().unwrap() == 1)
+        })
+        .await;
+        let err = pt::wait(last).await.unwrap_err();
+        assert!(matches!(err, procsync::Error::Exhausted { .. }), "{err}");
+        assert!(err.to_string().contains("set_max_reactor_threads"), "{err}");
+        assert_eq!(last.waiters().unwrap(), 0);
+        assert_eq!(pt::reactor_threads(), 1);
+        for e in first {
+            e.set().unwrap();
+        }
+        for t in tasks {
+            assert_eq!(
+                t.await.unwrap().unwrap().outcome(),
+                WaitOutcome::Signaled(0)
+            );
+        }
+        last.set().unwrap();
+        let a = pt::wait(last).await.unwrap();
+        assert_eq!(
+            a.outcome(),
+            WaitOutcome::Signaled(0),
+            "a signaled object needs no reactor"
+        );
     });
 }
