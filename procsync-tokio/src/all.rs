@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -29,18 +30,29 @@ pub const SLICE: Duration = Duration::from_millis(50);
 
 type Waiter = Oneshot<Result<Delivered>>;
 
+/// Wait-all threads started and not yet done closing their handles.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// How many wait-all threads are running (pending wait-alls, and wait-alls whose
+/// guard still holds mutexes). It drops only once a thread closed its handles.
+pub fn wait_all_threads() -> usize {
+    LIVE.load(Ordering::SeqCst)
+}
+type Start = (Result<Vec<Arc<Handle>>>, Option<Instant>);
+
 /// A pending async wait-all. `'static`; one thread while pending (see the module).
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug)]
 pub struct WaitAll {
-    start: Option<(Result<Vec<Target>>, Option<Instant>)>,
+    /// The checked handles and the deadline, until the first poll starts the thread.
+    start: Option<Start>,
     waiter: Option<Arc<Waiter>>,
 }
 
 impl WaitAll {
-    pub(crate) fn new(targets: Result<Vec<Target>>, deadline: Option<Instant>) -> WaitAll {
+    pub(crate) fn new(handles: Result<Vec<Arc<Handle>>>, deadline: Option<Instant>) -> WaitAll {
         WaitAll {
-            start: Some((targets, deadline)),
+            start: Some((handles, deadline)),
             waiter: None,
         }
     }
@@ -51,15 +63,23 @@ impl Future for WaitAll {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Some((targets, deadline)) = this.start.take() {
-            let targets = targets?;
+        if let Some((handles, deadline)) = this.start.take() {
+            let targets = handles?
+                .into_iter()
+                .map(Target::new)
+                .collect::<Result<Vec<_>>>()?;
             let waiter = Arc::new(Oneshot::new());
             let w = waiter.clone();
+            LIVE.fetch_add(1, Ordering::SeqCst);
             std::thread::Builder::new()
                 .name("procsync-wait-all".into())
                 .stack_size(256 * 1024)
-                .spawn(move || run(targets, deadline, &w))
+                .spawn(move || {
+                    run(targets, deadline, &w);
+                    LIVE.fetch_sub(1, Ordering::SeqCst);
+                })
                 .map_err(|e| {
+                    LIVE.fetch_sub(1, Ordering::SeqCst);
                     Error::unsupported(format!(
                         "starting a wait-all thread failed ({e}); raise the thread limit"
                     ))

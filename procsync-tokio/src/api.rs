@@ -14,7 +14,6 @@ use tokio::time::Instant;
 
 use crate::all::WaitAll;
 use crate::guard::{Acquired, MutexGuard, SemaphorePermit};
-use crate::object::Target;
 use crate::wait::Wait;
 
 /// Something that names a procsync object. A wait holds its own reference to the
@@ -59,16 +58,16 @@ macro_rules! typed {
 }
 typed!(Event, Mutex, Semaphore);
 
-fn target(h: &Arc<Handle>) -> Result<Target> {
+fn checked(h: Arc<Handle>) -> Result<Arc<Handle>> {
     if !h.access().contains(Access::SYNCHRONIZE) {
         return Err(Error::AccessDenied {
             what: "an async wait needs the `synchronize` right, which this handle lacks; open it with that right".into(),
         });
     }
-    Target::new(h.clone())
+    Ok(h)
 }
 
-fn targets<H: AsHandle + ?Sized>(hs: &[&H]) -> Result<Vec<Target>> {
+fn targets<H: AsHandle + ?Sized>(hs: &[&H]) -> Result<Vec<Arc<Handle>>> {
     if hs.is_empty() || hs.len() > MAX_WAIT_OBJECTS {
         return Err(Error::InvalidArgument {
             why: format!(
@@ -77,7 +76,7 @@ fn targets<H: AsHandle + ?Sized>(hs: &[&H]) -> Result<Vec<Target>> {
             ),
         });
     }
-    hs.iter().map(|h| target(&h.share()?)).collect()
+    hs.iter().map(|h| checked(h.share()?)).collect()
 }
 
 /// `WaitForSingleObject`, async: completes when the object is acquired. Cancel-safe:
@@ -239,7 +238,7 @@ pub fn acquire_until<H: AsHandle + ?Sized>(
 fn prepare_acquire<H: AsHandle + ?Sized>(s: &H) -> Result<(Arc<Handle>, Wait)> {
     need(s.as_handle(), ObjectKind::Semaphore, "acquire")?;
     let h = s.share()?;
-    let w = Wait::new(target(&h).map(|t| vec![t]), None);
+    let w = Wait::new(checked(h.clone()).map(|h| vec![h]), None);
     Ok((h, w))
 }
 

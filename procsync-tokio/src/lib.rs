@@ -46,7 +46,7 @@ mod oneshot;
 mod reactor;
 mod wait;
 
-pub use all::{SLICE as WAIT_ALL_SLICE, WaitAll};
+pub use all::{SLICE as WAIT_ALL_SLICE, WaitAll, wait_all_threads};
 pub use api::{
     AsHandle, AsyncWait, acquire, acquire_until, lock, lock_until, signal_and_wait,
     signal_and_wait_until, until, wait, wait_all, wait_all_until, wait_any, wait_any_until,

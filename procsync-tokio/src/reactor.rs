@@ -63,9 +63,13 @@ pub fn max_reactor_threads() -> usize {
     MAX_REACTORS.load(Ordering::Relaxed)
 }
 
-/// How many reactor threads are running.
+/// Reactor threads started and not yet done closing their handles.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// How many reactor threads are running. It drops only once an exiting reactor has
+/// closed every handle it held.
 pub fn reactor_threads() -> usize {
-    pool().lock().reactors.iter().flatten().count()
+    LIVE.load(Ordering::SeqCst)
 }
 
 /// One object a reactor serves, with the waits queued on it.
@@ -167,11 +171,16 @@ impl PoolState {
             control: Arc::new(control),
             entries: Vec::new(),
         });
+        LIVE.fetch_add(1, Ordering::SeqCst);
         let spawned = std::thread::Builder::new()
             .name(format!("procsync-reactor-{r}"))
             .stack_size(REACTOR_STACK)
-            .spawn(move || run(r));
+            .spawn(move || {
+                run(r);
+                LIVE.fetch_sub(1, Ordering::SeqCst);
+            });
         if let Err(e) = spawned {
+            LIVE.fetch_sub(1, Ordering::SeqCst);
             self.reactors[r] = None;
             return Err(Error::unsupported(format!(
                 "starting a reactor thread failed ({e}); raise the thread limit or wait on fewer objects"
@@ -281,7 +290,8 @@ pub(crate) fn request_unlock(r: usize, key: ObjKey, done: Option<UnlockDone>) {
     let _ = control.set();
 }
 
-/// The reactor thread's loop.
+/// The reactor thread's loop; returns when the reactor retires, after which its
+/// handles (all locals here) are closed.
 fn run(r: usize) {
     loop {
         let (control, listed, unlocks, pruned) = prepare(r);

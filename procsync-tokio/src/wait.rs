@@ -31,7 +31,7 @@ pub struct Wait {
 
 enum Stage {
     Start {
-        targets: Result<Vec<Target>>,
+        handles: Result<Vec<Arc<Handle>>>,
         signal: Option<Arc<Handle>>,
     },
     Registered {
@@ -53,18 +53,18 @@ impl std::fmt::Debug for Wait {
 }
 
 impl Wait {
-    pub(crate) fn new(targets: Result<Vec<Target>>, signal: Option<Arc<Handle>>) -> Wait {
+    pub(crate) fn new(handles: Result<Vec<Arc<Handle>>>, signal: Option<Arc<Handle>>) -> Wait {
         Wait {
-            stage: Stage::Start { targets, signal },
+            stage: Stage::Start { handles, signal },
         }
     }
 
     fn start(&mut self) -> Poll<Result<Acquired>> {
-        let Stage::Start { targets, signal } = std::mem::replace(&mut self.stage, Stage::Finished)
+        let Stage::Start { handles, signal } = std::mem::replace(&mut self.stage, Stage::Finished)
         else {
             unreachable!("start runs in the start stage");
         };
-        let targets = targets?;
+        let handles = handles?;
         if let Some(s) = signal {
             match s.kind() {
                 ObjectKind::Event => {
@@ -75,13 +75,18 @@ impl Wait {
                 }
             }
         }
-        let refs: Vec<&Handle> = targets.iter().map(|t| &*t.handle).collect();
-        if !targets.iter().any(Target::is_mutex) {
+        if !handles.iter().any(|h| h.kind() == ObjectKind::Mutex) {
+            let refs: Vec<&Handle> = handles.iter().map(|h| &**h).collect();
             match procsync::wait_any(&refs, Some(Duration::ZERO))? {
                 WaitOutcome::TimedOut => {}
                 got => return Poll::Ready(Ok(Acquired::plain(got))),
             }
         }
+        // Identity and undo rule are only needed once a reactor is involved.
+        let targets = handles
+            .into_iter()
+            .map(Target::new)
+            .collect::<Result<Vec<_>>>()?;
         let waiter = Arc::new(Oneshot::new());
         let reactors = reactor::register(&targets, &waiter)?;
         self.stage = Stage::Registered { waiter, reactors };
