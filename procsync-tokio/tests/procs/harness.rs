@@ -132,8 +132,13 @@ pub fn run_role(role: &str) -> ExitCode {
         f();
         // Idle reactors exit and close their handles: nothing of the case stays open,
         // so its files go (the driver checks).
-        until("the reactor threads exit", || {
-            procsync_tokio::reactor_threads() == 0
+        until("the reactor and wait-all threads exit", || {
+            procsync_tokio::reactor_threads() == 0 && procsync_tokio::wait_all_threads() == 0
+        });
+        // …and are gone from /proc: a thread's thread-locals (procsync caches per-thread
+        // state there) are destroyed after its function returned.
+        until("no procsync thread is left in /proc/self/task", || {
+            procsync_threads().is_empty()
         });
         return ExitCode::SUCCESS;
     }
@@ -214,6 +219,20 @@ pub async fn until_async(what: &str, mut cond: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+}
+
+/// Names of this process's threads started by procsync-tokio (`procsync-reactor-N`,
+/// `procsync-wait-all`, cut to 15 bytes by the kernel).
+pub fn procsync_threads() -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|c| c.trim_end().to_string())
+        .filter(|c| c.starts_with("procsync-reacto") || c.starts_with("procsync-wait-a"))
+        .collect()
 }
 
 /// `Threads:` of /proc/self/status.

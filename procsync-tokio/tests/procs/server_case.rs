@@ -65,19 +65,16 @@ pub fn example_server_limits_jobs_across_processes() {
     );
 
     go.set().unwrap();
-    let (mut starts, mut dones) = (started.len(), 0);
+    // (The two servers' outputs reach us through two pipes, so their interleaving
+    // here says nothing about the order of events; the limit was checked above.)
+    let mut dones = 0;
     while dones < 6 {
         let (i, l) = next(&rx);
         if l.starts_with("done ") {
             dones += 1;
         } else {
             assert!(l.starts_with("started "), "server {i}: {l}");
-            starts += 1;
         }
-        assert!(
-            starts - dones <= 2,
-            "more than 2 jobs at once: {starts} started, {dones} done"
-        );
     }
     until("every slot is back", || count(&slots) == 2);
 
