@@ -94,6 +94,10 @@ pub const CASES: &[(&str, fn())] = &[
         many::reactor_cap_is_a_clear_error,
     ),
     (
+        "wait_any_across_reactors_takes_exactly_one",
+        many::wait_any_across_reactors_takes_exactly_one,
+    ),
+    (
         "cancellation_storm_conserves_units_signals_ownership",
         storm::cancellation_storm_conserves_units_signals_ownership,
     ),

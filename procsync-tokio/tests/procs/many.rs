@@ -158,3 +158,53 @@ pub fn reactor_cap_is_a_clear_error() {
         );
     });
 }
+
+/// A wait-any whose objects are served by two reactors: when both are signaled at
+/// once each reactor may acquire its object, exactly one reaches the future and the
+/// other is given back (WY-03's "one object" across reactors, TO-06).
+pub fn wait_any_across_reactors_takes_exactly_one() {
+    multi_thread(2).block_on(async {
+        let fillers: Vec<Arc<Handle>> = (0..pt::OBJECTS_PER_REACTOR - 1)
+            .map(|_| event(false, false))
+            .collect();
+        let tasks: Vec<_> = fillers.iter().map(|e| tokio::spawn(pt::wait(e))).collect();
+        until_async("62 objects on the first reactor", || {
+            fillers.iter().all(|e| e.waiters().unwrap() == 1)
+        })
+        .await;
+        for round in 0..20 {
+            // `c` takes the first reactor's last place, `a` starts (or reuses) a second.
+            let (c, a) = (event(false, false), event(false, false));
+            let mut f = pt::wait_any(&[&c, &a]);
+            let flag = crate::basic::poll_once(&mut f);
+            until_async("both objects are waited on", || {
+                c.waiters().unwrap() == 1 && a.waiters().unwrap() == 1
+            })
+            .await;
+            assert_eq!(pt::reactor_threads(), 2);
+            c.set().unwrap();
+            a.set().unwrap();
+            until_async("the wait completed", || flag.is_set()).await;
+            let got = f.await.unwrap().index().unwrap();
+            let (taken, left) = if got == 0 { (&c, &a) } else { (&a, &c) };
+            until_async(
+                "the other reactor gave its object back or never took it",
+                || signaled(left) && a.waiters().unwrap() == 0 && c.waiters().unwrap() == 0,
+            )
+            .await;
+            assert!(
+                !signaled(taken),
+                "round {round}: index {got} was consumed once"
+            );
+        }
+        for e in &fillers {
+            e.set().unwrap();
+        }
+        for t in tasks {
+            assert_eq!(
+                t.await.unwrap().unwrap().outcome(),
+                WaitOutcome::Signaled(0)
+            );
+        }
+    });
+}
