@@ -21,6 +21,7 @@ pub fn child_role(role: &str) -> ExitCode {
         "hold-and-exit" => hold_and_exit(&args),
         "try-lock" => try_lock(&args),
         "storm-signaller" => crate::storm::signaller(&args),
+        "release-random" => crate::storm::release_random(&args),
         "server" => match crate::server::main() {
             Ok(()) => 0,
             Err(e) => {

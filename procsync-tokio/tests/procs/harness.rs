@@ -279,6 +279,10 @@ impl Rng {
         Rng(seed)
     }
 
+    pub fn from_seed(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
     pub fn fork(&mut self) -> Rng {
         Rng(self.next() | 1)
     }

@@ -102,6 +102,10 @@ pub const CASES: &[(&str, fn())] = &[
         storm::cancellation_storm_conserves_units_signals_ownership,
     ),
     (
+        "storm_over_thousands_of_objects_conserves_units",
+        storm::storm_over_thousands_of_objects_conserves_units,
+    ),
+    (
         "example_server_limits_jobs_across_processes",
         server_case::example_server_limits_jobs_across_processes,
     ),

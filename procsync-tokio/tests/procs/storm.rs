@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use procsync::{Event, Semaphore, WaitOutcome};
+use procsync::{Event, Handle, Semaphore, WaitOutcome};
 use procsync_tokio as pt;
 use tokio::time::Instant;
 
 use crate::basic::{count, mutex, owner, signaled, sync_try_lock};
-use crate::harness::{Proc, Rng, multi_thread, until_async};
+use crate::harness::{Proc, Rng, multi_thread, threads, until_async};
 
 const ROUNDS: u32 = 300;
 const TASKS: usize = 32;
@@ -188,5 +188,133 @@ pub fn cancellation_storm_conserves_units_signals_ownership() {
         })
         .await;
         assert!(tot.cancelled.load(Ordering::SeqCst) > 0, "the storm cancelled waits");
+    });
+}
+
+const OBJECTS: usize = 2000;
+const RELEASES: u32 = 20_000;
+
+/// `PREFIX N R SEED`: R releases of one unit each, on semaphores `PREFIX<i>` picked at
+/// random; prints `released <i> <count>` for each semaphore at the end.
+pub fn release_random(a: &[String]) -> u8 {
+    let n: usize = a[1].parse().unwrap();
+    let r: u32 = a[2].parse().unwrap();
+    let mut rng = Rng::from_seed(a[3].parse().unwrap());
+    let sems: Vec<Semaphore> = (0..n)
+        .map(|i| Semaphore::open(&format!("{}{i}", a[0])).unwrap())
+        .collect();
+    let mut released = vec![0u32; n];
+    for _ in 0..r {
+        let i = rng.below(n as u64) as usize;
+        sems[i].release(1).unwrap();
+        released[i] += 1;
+    }
+    for (i, c) in released.iter().enumerate() {
+        println!("released {i} {c}");
+    }
+    0
+}
+
+/// Thousands of semaphores, one task each waiting with random deadlines (and random
+/// aborts), while a sync process releases units at random: per semaphore, the units
+/// taken plus the count left equal the units released; the reactors stay within
+/// ⌈objects / 63⌉ threads throughout.
+pub fn storm_over_thousands_of_objects_conserves_units() {
+    let mut rng = Rng::from_env();
+    let seed = rng.next().to_string();
+    multi_thread(2).block_on(async {
+        let sems: Vec<Arc<Handle>> = (0..OBJECTS)
+            .map(|i| {
+                let (s, _) = Semaphore::create(&format!("Local\\many-{i}"), 0, RELEASES).unwrap();
+                Arc::new(s.into_handle())
+            })
+            .collect();
+        let taken: Arc<Vec<AtomicU32>> =
+            Arc::new((0..OBJECTS).map(|_| AtomicU32::new(0)).collect());
+        let stop = Arc::new(AtomicBool::new(false));
+        let bound = OBJECTS.div_ceil(pt::OBJECTS_PER_REACTOR);
+        let base = threads();
+        let tasks: Vec<_> = sems
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let (s, taken, stop) = (s.clone(), taken.clone(), stop.clone());
+                let mut rng = rng.fork();
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::SeqCst) {
+                        let d = Duration::from_micros(rng.below(5000));
+                        if rng.below(4) == 0 {
+                            let t = tokio::spawn(pt::acquire(&s));
+                            tokio::time::sleep(d).await;
+                            t.abort();
+                            if let Ok(p) = t.await {
+                                p.unwrap().forget();
+                                taken[i].fetch_add(1, Ordering::SeqCst);
+                            }
+                        } else if let Ok(p) = tokio::time::timeout(d, pt::acquire(&s)).await {
+                            p.unwrap().forget();
+                            taken[i].fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut child = Proc::spawn(
+            "release-random",
+            &[
+                "Local\\many-",
+                &OBJECTS.to_string(),
+                &RELEASES.to_string(),
+                &seed,
+            ],
+        );
+        let mut out = String::new();
+        let mut max_threads = 0;
+        loop {
+            // Sample the thread count while the storm runs.
+            max_threads = max_threads.max(threads());
+            assert!(
+                pt::reactor_threads() <= bound,
+                "{} reactors",
+                pt::reactor_threads()
+            );
+            if let Ok(Some(status)) = child.child.try_wait() {
+                assert!(status.success(), "the releasing process failed: {status}");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        std::io::Read::read_to_string(child.child.stdout.as_mut().unwrap(), &mut out).unwrap();
+        stop.store(true, Ordering::SeqCst);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        println!(
+            "{OBJECTS} objects: at most {max_threads} threads (base {base}, reactor bound {bound})"
+        );
+        assert!(
+            max_threads <= base + bound,
+            "{max_threads} threads > {base} + {bound}"
+        );
+        let mut total = 0;
+        for line in out.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (i, released): (usize, u32) = (f[1].parse().unwrap(), f[2].parse().unwrap());
+            let took = taken[i].load(Ordering::SeqCst);
+            assert_eq!(
+                count(&sems[i]) + took,
+                released,
+                "semaphore {i}: units not conserved"
+            );
+            total += released;
+        }
+        assert_eq!(total, RELEASES);
+        let took: u32 = taken.iter().map(|t| t.load(Ordering::SeqCst)).sum();
+        println!("{took} of {RELEASES} units taken by async waits, the rest left counted");
+        assert!(took > 0, "the storm's waits took units");
+        until_async("the reactors forgot every wait", || {
+            sems.iter().all(|s| s.waiters().unwrap() == 0)
+        })
+        .await;
     });
 }
