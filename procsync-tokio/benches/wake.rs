@@ -122,11 +122,19 @@ fn fast_path(rt: &tokio::runtime::Runtime) -> Duration {
 }
 
 fn main() {
-    let root = std::env::temp_dir().join(format!("procsync-tokio-bench-{}", std::process::id()));
+    // Objects are unnamed, but wait tables live under the root: run in a private one
+    // (re-executing this program with it) so nothing is left under the default root.
     if std::env::var_os("PROCSYNC_ROOT").is_none() {
-        println!("(objects are unnamed; wait tables go under the default root)");
+        let root = std::env::temp_dir().join(format!("procsync-tokio-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(std::env::args_os().skip(1))
+            .env("PROCSYNC_ROOT", &root)
+            .status()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&root);
+        std::process::exit(status.code().unwrap_or(1));
     }
-    let _ = root;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_time()
