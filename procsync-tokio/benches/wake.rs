@@ -125,7 +125,8 @@ fn main() {
     // Objects are unnamed, but wait tables live under the root: run in a private one
     // (re-executing this program with it) so nothing is left under the default root.
     if std::env::var_os("PROCSYNC_ROOT").is_none() {
-        let root = std::env::temp_dir().join(format!("procsync-tokio-bench-{}", std::process::id()));
+        let root =
+            std::env::temp_dir().join(format!("procsync-tokio-bench-{}", std::process::id()));
         std::fs::create_dir_all(&root).unwrap();
         let status = std::process::Command::new(std::env::current_exe().unwrap())
             .args(std::env::args_os().skip(1))
