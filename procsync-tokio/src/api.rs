@@ -8,7 +8,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use procsync::{
-    Access, Error, Event, Handle, MAX_WAIT_OBJECTS, Mutex, ObjectKind, Result, Semaphore,
+    Access, Error, Event, Handle, MAX_WAIT_OBJECTS, Mutex, ObjectKind, ObjectState, Result,
+    Semaphore,
 };
 use tokio::time::Instant;
 
@@ -62,6 +63,23 @@ fn checked(h: Arc<Handle>) -> Result<Arc<Handle>> {
     if !h.access().contains(Access::SYNCHRONIZE) {
         return Err(Error::AccessDenied {
             what: "an async wait needs the `synchronize` right, which this handle lacks; open it with that right".into(),
+        });
+    }
+    // Cancel safety gives back a semaphore unit or an auto-reset signal with
+    // `release(1)` / `set()`, which need the modify right; without it a cancelled wait
+    // could lose what it took, so such a wait is refused up front.
+    let consumable = match h.query()? {
+        ObjectState::Semaphore { .. } => Some("a semaphore"),
+        ObjectState::Event { manual: false, .. } => Some("an auto-reset event"),
+        _ => None,
+    };
+    if let Some(what) = consumable
+        && !h.access().contains(Access::MODIFY)
+    {
+        return Err(Error::AccessDenied {
+            what: format!(
+                "an async wait on {what} also needs the `modify` right, so that a cancelled wait can give back what it took; open the handle with all rights"
+            ),
         });
     }
     Ok(h)

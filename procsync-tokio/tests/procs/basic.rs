@@ -498,6 +498,20 @@ pub fn bad_input_is_a_clear_error() {
         let err = pt::wait(&modify_only).await.unwrap_err();
         assert!(matches!(err, Error::AccessDenied { .. }), "{err}");
         assert!(err.to_string().contains("synchronize"), "{err}");
+        // A cancelled wait must be able to give back a unit or an auto-reset signal.
+        for h in [semaphore(1, 1), event(false, true)] {
+            let sync_only = h.duplicate(Some(Access::SYNCHRONIZE)).unwrap();
+            let err = pt::wait(&sync_only).await.unwrap_err();
+            assert!(matches!(err, Error::AccessDenied { .. }), "{err}");
+            assert!(err.to_string().contains("`modify` right"), "{err}");
+        }
+        let manual_sync_only = e.duplicate(Some(Access::SYNCHRONIZE)).unwrap();
+        let a = pt::wait(&manual_sync_only).await.unwrap();
+        assert_eq!(
+            a.outcome(),
+            WaitOutcome::Signaled(0),
+            "a manual event needs no undo"
+        );
         let err = pt::lock(&e).await.unwrap_err();
         assert!(matches!(err, Error::WrongType { .. }), "{err}");
         let err = pt::acquire(&e).await.unwrap_err();
