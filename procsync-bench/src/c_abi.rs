@@ -44,7 +44,7 @@ impl CAbiMutexOps {
     /// `Mutex::lock(None)` + `unlock()`.
     #[inline]
     pub fn rust(&self) {
-        black_box(self.m.lock(None).expect("lock"));
+        let _ = black_box(self.m.wait(None).expect("lock"));
         black_box(self.m.unlock().expect("unlock"));
     }
 

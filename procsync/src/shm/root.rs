@@ -215,7 +215,13 @@ fn avoid_squatter(
     name: &str,
     uid: u32,
 ) -> Result<Option<Namespace>> {
-    if is_ours(root_fd, name, uid) {
+    // Our own directory with a wrong mode is not a squatter: the normal checks refuse it
+    // with the remedy. A squatter is anything else: another user's directory, a file, a
+    // symlink.
+    let own_dir = fs::open_dir_at(root_fd, name)
+        .and_then(|d| fs::stat_fd(d.as_fd()))
+        .is_ok_and(|st| st.uid == uid);
+    if own_dir || is_ours(root_fd, name, uid) {
         return Ok(None);
     }
     if uid == 0 {
