@@ -1,4 +1,4 @@
-//! `mutex/c-abi`: the C ABI's overhead (issue 16's goal: within 1.2× of the Rust API).
+//! `mutex/c-abi`: the C ABI's overhead (goal: within 1.2× of the Rust API; docs/PORTING.md).
 //! `WaitForSingleObject` + `ReleaseMutex` on a `HANDLE` through the exported functions
 //! of procsync-ffi, paired with `Mutex::lock` + `unlock` through the Rust API, both
 //! uncontended.

@@ -1,4 +1,5 @@
-//! Hostile and corrupt object files, the fuzz corpus, and limits (issue 4, items 5 and 6).
+//! Hostile and corrupt object files, the fuzz corpus, and limits (docs/ARCHITECTURE.md,
+//! "Security model and honest limits", "Limits", "Testing crash safety").
 //!
 //! Objects are created by real `procsync repl` processes on a fresh `PROCSYNC_ROOT` (the
 //! harness of `tests/procs/`), then this test — playing a hostile process with write access —

@@ -95,8 +95,8 @@
 //! `Condvar` with its predicate built in (manual-reset: a flag everyone waits for;
 //! auto-reset: one wake-up per set, never lost).
 //!
-//! Semantics follow Windows item by item (see `SEMANTICS.md` in the design docs);
-//! the design is in `docs/ARCHITECTURE.md`.
+//! Semantics follow Windows item by item: `docs/SEMANTICS.md` in the repository lists
+//! them, with the ids the code and tests cite; the design is in `docs/ARCHITECTURE.md`.
 
 mod error;
 mod handle;

@@ -1,6 +1,6 @@
 //! `procsync bench`: the scenarios of `cargo bench` (benches/wake.rs), without
 //! criterion, for users: each procsync operation next to its baseline measured in the
-//! same run, printed as one table with the ratios, then the goals of the issues
+//! same run, printed as one table with the ratios, then the goals
 //! (3: wake latency, 4: abandonment latency, 6: timer lateness); with `--json`, the
 //! same results as one JSON document (procsync-bench/src/json.rs) instead.
 //!

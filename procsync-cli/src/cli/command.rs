@@ -1,4 +1,4 @@
-//! The commands of `procsync repl` (see `REPL.md`) as values: what [`super::parse`]
+//! The commands of `procsync repl` (see `docs/REPL.md`) as values: what [`super::parse`]
 //! produces from a line and the REPL executes. Plain data with no behaviour beyond
 //! [`Command::waits_forever`]; it must not depend on the library, so that the syntax
 //! can be tested without any object.

@@ -1,4 +1,4 @@
-//! The syntax of `procsync repl` (see `REPL.md`): one input line becomes an optional
+//! The syntax of `procsync repl` (see `docs/REPL.md`): one input line becomes an optional
 //! thread prefix and a [`Command`], or a [`SyntaxError`] that the REPL answers as
 //! `err invalid-argument <text>`.
 //!
@@ -190,7 +190,7 @@ pub fn parse_command(words: &[&str]) -> Result<Command, SyntaxError> {
         "exit-thread" => Command::ExitThread,
         _ => {
             return Err(SyntaxError(format!(
-                "unknown command `{verb}`; `help` lists the commands (see REPL.md)"
+                "unknown command `{verb}`; `help` lists the commands (see docs/REPL.md)"
             )));
         }
     };

@@ -1,7 +1,8 @@
-//! Handles passed between processes (issue 5): inheritance into a child started with `spawn`
-//! (HI-*), duplication into and out of unrelated processes with `dup-to`, `dup-from` and
-//! `adopt` (HD-*), access masks on the receiving side (AM-12), and the permission model: another
-//! user (a REPL that drops to uid 65534) and the path tricks such a user could try (NM-18, CO-07).
+//! Handles passed between processes (docs/ARCHITECTURE.md, "Handles"): inheritance into a child
+//! started with `spawn` (HI-*), duplication into and out of unrelated processes with `dup-to`,
+//! `dup-from` and `adopt` (HD-*), access masks on the receiving side (AM-12), and the
+//! permission model: another user (a REPL that drops to uid 65534) and the path tricks such a
+//! user could try (NM-18, CO-07).
 //!
 //! A child started by `spawn` talks through two FIFOs ([`Spawned`]); a REPL of another user runs
 //! a batch of commands ([`as_nobody`]). Both read every answer with a deadline.
@@ -526,7 +527,7 @@ fn pull_with_reduced_access_and_never_more() {
         &format!("dup-from {pa} {vw} x access=modify"),
         "access-denied",
     );
-    // REPL.md: `access=` defaults to the source's own access (HD-02,
+    // docs/REPL.md: `access=` defaults to the source's own access (HD-02,
     // DUPLICATE_SAME_ACCESS): synchronize only, so waiting works and releasing does not.
     b.expect(&format!("dup-from {pa} {vw} y"), "ok");
     b.expect_err("release y", "access-denied");
@@ -632,9 +633,9 @@ fn duplication_mistakes_are_clear_errors() {
 // ---------------------------------------------------------------------------------------------
 // Other users and path tricks
 
-/// NM-18, CO-07, issue 5 item 5: another user cannot reach root's `Local\` objects, cannot open
-/// a 0600 `Global\` object, can open (and signal) a world-accessible one, and cannot duplicate
-/// handles out of root's processes.
+/// NM-18, CO-07 (docs/ARCHITECTURE.md, "Security model and honest limits"): another user cannot
+/// reach root's `Local\` objects, cannot open a 0600 `Global\` object, can open (and signal) a
+/// world-accessible one, and cannot duplicate handles out of root's processes.
 #[test]
 fn another_user_is_kept_out_except_where_the_mode_allows() {
     let root = Root::fresh();
