@@ -186,20 +186,30 @@ pub(crate) fn remove(g: &Guard<'_>, i: usize) {
 }
 
 /// Removes the entries of one wait; returns its grant here, if it had one
-/// (`Some(abandoned)`).
-pub(crate) fn remove_wait(g: &Guard<'_>, seg: u32, block: u32, generation: u32) -> Option<bool> {
+/// (`Some((index in the waiter's list, abandoned))`).
+pub(crate) fn remove_wait(
+    g: &Guard<'_>,
+    seg: u32,
+    block: u32,
+    generation: u32,
+) -> Option<(usize, bool)> {
     let mut i = 0;
     let mut grant = None;
     while i < len(g) {
         match get(g, i) {
             Some(e) if e.same_wait(seg, block, generation) => {
-                grant = grant.or(e.granted);
+                grant = grant.or(e.granted.map(|a| (e.index, a)));
                 remove(g, i)
             }
             _ => i += 1,
         }
     }
     grant
+}
+
+/// Whether the locked object is a mutex owned by `who`.
+pub(crate) fn owned_by(g: &Guard<'_>, who: u64) -> bool {
+    g.obj().state().load(Ordering::Relaxed) & OWNER_MASK == who
 }
 
 /// Whether entry `e` still stands for a live wait: a pending one (claim WAITING with
@@ -346,19 +356,6 @@ pub(crate) fn repair_locked(g: &Guard<'_>) {
     ring_all(g);
     purge(g, true);
     hand_off(g, None);
-}
-
-/// Confirms, under the object's lock, that this object was granted to the wait
-/// `(seg, block, generation)`, and forgets the grant. `Some(abandoned)` if it was.
-pub(crate) fn confirm(g: &Guard<'_>, seg: u32, block: u32, generation: u32) -> Option<bool> {
-    let grant = remove_wait(g, seg, block, generation)?;
-    // A granted mutex must really be ours now.
-    if g.obj().kind == ObjectKind::Mutex
-        && g.obj().state().load(Ordering::Relaxed) & OWNER_MASK != thread::ident()
-    {
-        return None;
-    }
-    Some(grant)
 }
 
 /// Whether the object, as it stands under the lock, can be taken by thread `who`. A

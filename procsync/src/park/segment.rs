@@ -14,7 +14,7 @@
 //!   that same user's namespace. Its claims are trusted.
 //! - **public** (mode 0666): for every other wait (a `Global\` object, another user's
 //!   namespace). Anyone may write it, so a waiter on a public block treats its claim
-//!   as a hint and confirms every grant in the object itself (`wait::confirm`).
+//!   as a hint and confirms every grant in the object itself (`wait::any::public_outcome`, and the end of `wait::all::attempt`).
 //!
 //! It must not know about objects or kinds; it deals in segments, blocks and claims.
 
@@ -53,6 +53,20 @@ impl Segment {
         self.map.get().blocks.get(i as usize)
     }
 
+    /// Rewrites the header of one of this process's own segments, in case a writer of a
+    /// public segment wrecked it (signallers would then refuse to attach it); nothing
+    /// for another process's segment.
+    pub(crate) fn repair_own_header(&self) {
+        if self.cpid != thread::me().pid {
+            return;
+        }
+        let h = &self.map.get().header;
+        h.blocks.store(SEGMENT_BLOCKS as u32, Ordering::Relaxed);
+        h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
+        h.pid_ns.store(thread::pid_namespace(), Ordering::Relaxed);
+        h.magic.store(SEGMENT_MAGIC, Ordering::Release);
+    }
+
     /// Whether thread `tid` of the segment's process still exists (the process is the
     /// kernel's creator of the segment: a writer of the segment cannot fake it).
     pub(crate) fn thread_exists(&self, tid: u32) -> bool {
@@ -81,7 +95,17 @@ fn validate(map: SharedSeg<SegmentFile>) -> Option<Segment> {
     })
 }
 
+/// Removes wait-block segments of ours that a process killed at the one unprotected
+/// instant of [`create`] (between creating and marking) left behind; run before each
+/// creation, which is rare (one per 32 blocked threads of a process).
+fn sweep_orphans() {
+    for id in sysv::orphans(SEGMENT_SIZE, crate::sys::fs::euid()) {
+        sysv::remove(id);
+    }
+}
+
 fn create(public: bool) -> Result<Arc<Segment>> {
+    sweep_orphans();
     let os = |e| Error::os("creating a wait-block segment (System V shared memory)", e);
     let map = SharedSeg::<SegmentFile>::create(if public { 0o666 } else { 0o600 }).map_err(os)?;
     let f = map.get();

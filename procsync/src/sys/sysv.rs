@@ -127,3 +127,43 @@ impl Drop for Attached {
         }
     }
 }
+
+/// Segments of `size` bytes created by user `uid` that nobody has attached and that are
+/// not marked for removal, whose creator process is gone: what a process killed between
+/// creating a segment and marking it leaves behind (`/proc/sysvipc/shm`).
+pub(crate) fn orphans(size: usize, uid: u32) -> Vec<i32> {
+    let Ok(text) = std::fs::read_to_string("/proc/sysvipc/shm") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // key shmid perms size cpid lpid nattch uid gid cuid ...
+        let (Some(id), Some(perms), Some(sz), Some(cpid), Some(nattch), Some(cuid)) = (
+            f.get(1).and_then(|x| x.parse::<i32>().ok()),
+            f.get(2).and_then(|x| u32::from_str_radix(x, 8).ok()),
+            f.get(3).and_then(|x| x.parse::<usize>().ok()),
+            f.get(4).and_then(|x| x.parse::<u32>().ok()),
+            f.get(6).and_then(|x| x.parse::<u64>().ok()),
+            f.get(9).and_then(|x| x.parse::<u32>().ok()),
+        ) else {
+            continue;
+        };
+        let marked = perms & 0o1000 != 0; // SHM_DEST
+        if sz == size
+            && nattch == 0
+            && !marked
+            && cuid == uid
+            && !std::path::Path::new(&format!("/proc/{cpid}")).exists()
+        {
+            found.push(id);
+        }
+    }
+    found
+}
+
+/// Removes segment `id` (its creator or owner only).
+pub(crate) fn remove(id: i32) {
+    // SAFETY: IPC_RMID takes no buffer.
+    unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
+}

@@ -187,13 +187,34 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
     };
     release_overflow(objs, &overflow);
     let b = wb.expect("only a queued wait is claimed");
-    let Some(outcome) = super::outcome_of(claimed) else {
-        return Ok(None);
-    };
-    if b.public() && !super::confirm(&b, objs, deadline)? {
-        return Ok(None);
+    if !b.public() {
+        return Ok(super::outcome_of(claimed));
     }
-    Ok(Some(outcome))
+    // A public block's claim word may have been written by anyone: the objects are the
+    // truth. A signaller that completed us marked a grant in every object of the set.
+    let mut grants: Vec<(usize, bool)> = Vec::with_capacity(objs.len());
+    for (i, o) in objs.iter().enumerate() {
+        let Ok(g) = o.lock_bounded() else { continue };
+        if let Some((_, a)) = queue::remove_wait(&g, b.seg.id(), b.index, b.generation) {
+            if o.kind != ObjectKind::Mutex || queue::owned_by(&g, me) {
+                grants.push((i, a));
+            }
+        }
+    }
+    if grants.len() == objs.len() {
+        let abandoned = grants.iter().filter(|(_, a)| *a).map(|(i, _)| *i).min();
+        return Ok(Some(
+            abandoned.map_or(WaitOutcome::Signaled(0), WaitOutcome::Abandoned),
+        ));
+    }
+    // Forged, or cut short: give back whatever was marked ours, and wait again.
+    for (i, a) in grants {
+        if let Ok(g) = objs[i].lock_bounded() {
+            objs[i].undo_acquire_locked(&g, me, a);
+            crate::obj::signal::hand_off_held(&g);
+        }
+    }
+    Ok(None)
 }
 
 /// Acquires every object of the locked set for `me` (each was checked available);

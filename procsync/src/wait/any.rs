@@ -128,6 +128,9 @@ fn block(
     let mut overflow: Vec<usize> = Vec::new();
     let mut registered = 0;
     let mut failure = None;
+    // What we took ourselves, claiming our own block: ours, whatever the claim word
+    // (which others may write, for a public block) says afterwards.
+    let mut took: Option<(usize, bool)> = None;
     for (k, &(i, o)) in uniq.iter().enumerate() {
         let g = match o.lock_within(deadline) {
             Ok(Some(g)) => g,
@@ -152,7 +155,9 @@ fn block(
             o.acquire_locked(&g, me)
         } {
             Ok(Some(a)) => {
-                if !wb.claim_self(park::granted(i, a)) {
+                if wb.claim_self(park::granted(i, a)) {
+                    took = Some((i, a));
+                } else {
                     o.undo_acquire_locked(&g, me, a);
                     signal::hand_off_held(&g);
                 }
@@ -180,8 +185,8 @@ fn block(
         registered = k + 1;
     }
     let has_mutex = uniq.iter().any(|(_, o)| o.kind == ObjectKind::Mutex);
-    if failure.is_none() {
-        sleep(&wb, uniq, &overflow, me, has_mutex, deadline, &mut failure);
+    if failure.is_none() && took.is_none() {
+        took = sleep(&wb, uniq, &overflow, me, has_mutex, deadline, &mut failure);
     }
     let claim = wb.cancel().err();
     for &k in &overflow {
@@ -194,11 +199,17 @@ fn block(
             );
         }
     }
+    if wb.public() {
+        return public_outcome(&wb, uniq, registered, objs, me, took, claim, failure);
+    }
+    if let Some((i, a)) = took {
+        return Ok(Some(won(objs[i], i, a)));
+    }
     let outcome = claim.and_then(outcome_of);
     if outcome.is_none() {
-        // Timed out, failed or forged: leave no entry behind for a wait that is over.
-        // Best effort: an entry left behind is stale (the claim is cancelled) and
-        // dropped by the next holder of that lock.
+        // Timed out or failed: leave no entry behind for a wait that is over. Best
+        // effort: an entry left behind is stale (the claim is cancelled) and dropped by
+        // the next holder of that lock.
         for &(_, o) in &uniq[..registered] {
             if let Ok(Some(g)) = o.lock_within(super::soon()) {
                 queue::remove_wait(&g, wb.seg.id(), wb.index, wb.generation);
@@ -210,24 +221,58 @@ fn block(
     {
         return Err(e);
     }
-    let (i, abandoned) = match outcome {
-        None if matches!(claim, Some(Claim::Garbage)) => return Ok(None),
-        None => return Ok(Some(WaitOutcome::TimedOut)),
-        Some(WaitOutcome::Signaled(i)) => (i, false),
-        Some(WaitOutcome::Abandoned(i)) => (i, true),
-        Some(WaitOutcome::TimedOut) => unreachable!("outcome_of gives grants only"),
-    };
-    if i >= objs.len() {
+    match outcome {
+        None if matches!(claim, Some(Claim::Garbage)) => Ok(None),
+        None => Ok(Some(WaitOutcome::TimedOut)),
+        Some(WaitOutcome::Signaled(i)) if i < objs.len() => Ok(Some(won(objs[i], i, false))),
+        Some(WaitOutcome::Abandoned(i)) if i < objs.len() => Ok(Some(won(objs[i], i, true))),
         // Only a forged claim names an index we never gave.
-        return Ok(None);
+        Some(_) => Ok(None),
     }
-    if wb.public() {
-        // Anyone may write a public claim word: believe it only if the object agrees.
-        if !super::confirm(&wb, &[objs[i]], deadline)? {
-            return Ok(None);
+}
+
+/// The end of a wait on a public block, whose claim word anyone may write: the objects
+/// are the truth. Every granted entry of this wait is collected (and removed); the first
+/// grant is the outcome, any other one (only possible when someone rewrote the claim
+/// word so that a second signaller could claim it again) is given back. No grant: a
+/// claim that announced one was forged, and the wait starts again (`None`).
+#[allow(clippy::too_many_arguments)]
+fn public_outcome(
+    wb: &WaitBlock,
+    uniq: &[(usize, &Arc<Object>)],
+    registered: usize,
+    objs: &[&Arc<Object>],
+    me: u64,
+    took: Option<(usize, bool)>,
+    claim: Option<Claim>,
+    failure: Option<crate::Error>,
+) -> Result<Option<WaitOutcome>> {
+    let mut grant = took;
+    for &(_, o) in &uniq[..registered] {
+        let Ok(g) = o.lock_bounded() else { continue };
+        if let Some((i, a)) = queue::remove_wait(&g, wb.seg.id(), wb.index, wb.generation) {
+            if grant.is_none()
+                && i < objs.len()
+                && (o.kind != ObjectKind::Mutex || queue::owned_by(&g, me))
+            {
+                grant = Some((i, a));
+            } else {
+                o.undo_acquire_locked(&g, me, a);
+                signal::hand_off_held(&g);
+            }
         }
     }
-    Ok(Some(won(objs[i], i, abandoned)))
+    if let Some((i, a)) = grant {
+        return Ok(Some(won(objs[i], i, a)));
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(match claim {
+        None | Some(Claim::Cancelled | Claim::Waiting) => Some(WaitOutcome::TimedOut),
+        // Announced a grant no object confirms, or garbage: forged; wait again.
+        Some(_) => None,
+    })
 }
 
 fn sleep(
@@ -238,30 +283,42 @@ fn sleep(
     has_mutex: bool,
     deadline: Deadline,
     failure: &mut Option<crate::Error>,
-) {
+) -> Option<(usize, bool)> {
     let mut seqs: Vec<u32> = overflow
         .iter()
         .map(|&k| uniq[k].1.seq().load(Ordering::Acquire))
         .collect();
+    // After a safety-net slice on a public block, try every object ourselves: a writer
+    // of the block may have made it unreachable for signallers (a wrecked header).
+    let mut poll_all = false;
     loop {
         let bell = wb.bell();
         if wb.claim() != Claim::Waiting {
-            return;
+            return None;
         }
+        let all: Vec<usize>;
+        let tries: &[usize] = if poll_all {
+            all = (0..uniq.len()).collect();
+            &all
+        } else {
+            overflow
+        };
         // Overflowed objects: not queued, so nobody hands them to us; try ourselves.
-        for (n, &k) in overflow.iter().enumerate() {
+        for &k in tries {
             let (i, o) = uniq[k];
-            seqs[n] = o.seq().load(Ordering::Acquire);
+            if let Some(n) = overflow.iter().position(|&x| x == k) {
+                seqs[n] = o.seq().load(Ordering::Acquire);
+            }
             let g = match o.lock_within(deadline) {
                 Ok(Some(g)) => g,
-                Ok(None) => return,
+                Ok(None) => return None,
                 Err(e) => {
                     *failure = Some(e);
-                    return;
+                    return None;
                 }
             };
             if wb.claim() != Claim::Waiting {
-                return;
+                return None;
             }
             o.refresh_locked(&g);
             if !queue::available_for(&g, me) {
@@ -269,19 +326,21 @@ fn sleep(
             }
             match o.acquire_locked(&g, me) {
                 Ok(Some(a)) => {
-                    if !wb.claim_self(park::granted(i, a)) {
-                        o.undo_acquire_locked(&g, me, a);
-                        signal::hand_off_held(&g);
+                    if wb.claim_self(park::granted(i, a)) {
+                        return Some((i, a));
                     }
-                    return;
+                    o.undo_acquire_locked(&g, me, a);
+                    signal::hand_off_held(&g);
+                    return None;
                 }
                 Ok(None) => {}
                 Err(e) => {
                     *failure = Some(e);
-                    return;
+                    return None;
                 }
             }
         }
+        poll_all = false;
         let mut slice = if has_mutex {
             owner_slice(uniq.iter().map(|(_, o)| *o), me, deadline)
         } else {
@@ -309,10 +368,14 @@ fn sleep(
             // (perhaps us), even when our own deadline has come too.
             expire_timers(uniq.iter().map(|(_, o)| *o), deadline);
             if deadline.remaining() == Some(Duration::ZERO) {
-                return;
+                return None;
             }
             if has_mutex {
                 check_owners(uniq.iter().map(|(_, o)| *o), me);
+            }
+            if wb.public() {
+                wb.seg.repair_own_header();
+                poll_all = true;
             }
         }
     }

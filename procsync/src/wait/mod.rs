@@ -8,7 +8,8 @@
 //! (`obj::queue::hand_off`): a wait-any is claimed with one compare-and-swap, so
 //! exactly one object satisfies it; a wait-all is completed by the signal that makes
 //! its whole set available (`obj::signal`). A waiter whose block lives in a public
-//! segment confirms its grant in the object before believing it ([`confirm`]).
+//! segment confirms its grant in the object before believing it (a signaller marks the
+//! queue entry granted; see `any::public_outcome` and the end of `all::attempt`).
 //!
 //! It must not touch an object's state except through `obj`.
 
@@ -19,8 +20,8 @@ pub(crate) mod any;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::obj::{Object, queue};
-use crate::park::{Claim, WaitBlock};
+use crate::obj::Object;
+use crate::park::Claim;
 use crate::sys::time::Deadline;
 
 /// Win32 wait results (`WAIT_OBJECT_0 + i`, `WAIT_ABANDONED_0 + i`, `WAIT_TIMEOUT`).
@@ -42,24 +43,6 @@ pub const MAX_WAIT_OBJECTS: usize = 64;
 /// Whether a wait on `objs` needs a public wait block (see `park::segment`).
 pub(crate) fn needs_public(objs: &[&Arc<Object>]) -> bool {
     objs.iter().any(|o| !o.own_ns)
-}
-
-/// Confirms, in the objects themselves, a grant that a public block's claim word
-/// announced (anyone may write that word): the objects `granted` must each hold a
-/// granted entry of this wait. `false` means the claim was forged.
-pub(crate) fn confirm(
-    wb: &WaitBlock,
-    granted: &[&Arc<Object>],
-    deadline: Deadline,
-) -> crate::Result<bool> {
-    let mut ok = true;
-    for o in granted {
-        let Some(g) = o.lock_within(deadline.min(soon()))? else {
-            return Ok(false);
-        };
-        ok &= queue::confirm(&g, wb.seg.id(), wb.index, wb.generation).is_some();
-    }
-    Ok(ok)
 }
 
 /// The outcome a claim announces, if it is a grant.
