@@ -130,6 +130,18 @@ fn garbage_everywhere_kills_nobody_and_forges_nothing() {
     v.no_answer_now();
     let stats = attacker.stop();
     eprintln!("attack statistics: {stats:?}");
+    // The wreckage is confined to the attacker's own file: no file appeared or vanished.
+    let short = |n: &str| format!("o{}", n.trim_start_matches("Global\\"));
+    let expected: BTreeMap<String, u32> = [
+        (format!("global/{}", short(&g)), 0),
+        (format!("global/{}", short(&g2)), 0),
+        (format!("global/{}", short(&a)), ATTACKER),
+        (format!("local-0/o{l}"), 0),
+        (format!("local-0/o{l2}"), 0),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(files_with_owners(root.path()), expected);
 
     // Nobody set g or l: the INFINITE waits are still blocked, then return when really set:
     // g by the process that signals it all along (a process that attaches the wrecked segment
@@ -292,10 +304,14 @@ fn forged_claims_and_planted_entries_produce_no_result() {
     eprintln!("attack statistics: {stats:?}");
     v.no_answer_now();
 
+    // Each waiter queued again with an intact claim word before its object is signalled (a
+    // signal that comes while a forged claim stands is `a_rewritten_generation_loses_no_signal`).
+    wait_for_waiters(&mut s, "g", 1);
     s.expect("set g", "ok");
     assert_eq!(v.answer_for("@a"), "@a signaled");
     s.expect("set l", "ok");
     assert_eq!(v.answer_for("@c"), "@c signaled");
+    wait_for_waiters(&mut owner, "m", 1);
     owner.expect("release m", "ok");
     assert_eq!(v.answer_for("@m"), "@m signaled");
     v.expect("query m", "ok mutex owner=other recursion=1 abandoned=0");
@@ -941,6 +957,9 @@ impl Drop for Attacker {
     fn drop(&mut self) {
         drop(self.stdin.take());
         if let Some(mut child) = self.child.take() {
+            if thread::panicking() {
+                let _ = child.kill();
+            }
             let status = reap(&mut child, ATTACK_DEADLINE);
             if !thread::panicking() && !status.is_some_and(|s| s.success()) {
                 self.fail(&format!("the attacker did not exit cleanly: {status:?}"));
@@ -1211,14 +1230,14 @@ mod sysv {
         }
 
         pub(super) fn u64_at(&self, off: usize) -> &AtomicU64 {
-            assert!(off % 8 == 0 && off + 8 <= self.len);
+            assert!(off.is_multiple_of(8) && off + 8 <= self.len);
             // SAFETY: in bounds and 8-aligned (segments are page-aligned); shared memory that
             // other processes write concurrently is only ever accessed through atomics here.
             unsafe { &*(self.ptr.add(off) as *const AtomicU64) }
         }
 
         pub(super) fn u32_at(&self, off: usize) -> &AtomicU32 {
-            assert!(off % 4 == 0 && off + 4 <= self.len);
+            assert!(off.is_multiple_of(4) && off + 4 <= self.len);
             // SAFETY: as in `u64_at`.
             unsafe { &*(self.ptr.add(off) as *const AtomicU32) }
         }
@@ -1669,8 +1688,8 @@ mod attack {
             st.count("files", 1);
         }
         drop(files);
-        if st.next() % 4 == 0 {
-            plant(st, st.rng % 2 == 0);
+        if st.next().is_multiple_of(4) {
+            plant(st, st.rng.is_multiple_of(2));
         }
         for s in target_segments(st) {
             let Ok(seg) = Attached::new(s.id, s.size, true) else {
