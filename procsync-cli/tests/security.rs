@@ -353,6 +353,45 @@ fn forged_claims_and_planted_entries_produce_no_result() {
     drop(ar);
 }
 
+/// Promise 2 in a wait that mixes root's 0600 `Global\` event with the attacker's own
+/// object: the attacker may signal its own object (a `signaled 1` would be its right), but it
+/// cannot make the wait report root's event. It plants, in its object, entries marked granted
+/// for the victim's wait, and rewrites the victim's claim to SIGNALED/ABANDONED of index 0
+/// (root's event), ringing it; the wait-any stays blocked, then returns `signaled 0` when root
+/// sets the event.
+#[test]
+fn a_forged_claim_cannot_report_the_private_object_of_a_mixed_wait() {
+    let Some(env) = Env::new("a_forged_claim_cannot_report_the_private_object_of_a_mixed_wait")
+    else {
+        return;
+    };
+    let root = env.root();
+    let (g, a) = (unique("Global\\sec-g"), unique("Global\\sec-a"));
+    let mut ar = Intruder::start(&env);
+    ar.expect(&format!("create event a name={a} mode=0666"), "ok created");
+    let mut v = root.repl();
+    let mut s = root.repl();
+    v.expect(&format!("create event g name={g}"), "ok created");
+    v.expect(&format!("open event a name={a}"), "ok");
+    s.expect(&format!("open event g name={g}"), "ok");
+    v.send("@d waitany g a");
+    wait_for_waiters(&mut s, "g", 1);
+    let mut attacker = Attacker::start(&env, &[v.pid()]);
+    for round in 0..6 {
+        let planted = attacker.ask("plant-granted");
+        assert!(planted.get("planted") > 0, "nothing planted: {planted:?}");
+        // Variants 0 and 1: SIGNALED(0) and ABANDONED(0), index 0 being root's event.
+        let forged = attacker.ask(&format!("round forge {}", round % 2));
+        assert!(forged.get("forged") > 0, "no waiting block: {forged:?}");
+        wait_for_waiters(&mut s, "g", 1);
+        v.no_answer_now();
+    }
+    drop(attacker);
+    s.expect("set g", "ok");
+    assert_eq!(v.answer_for("@d"), "@d signaled 0");
+    s.expect("query g", "ok event auto unset");
+}
+
 /// Promise 4, "does not hang": the attacker writes a live thread's identity (its own) into the
 /// lock word of its own world-writable object, which root also uses, and marks it WAITERS so
 /// that no lock-free path applies. Root's `set`/`query` of that object answer (an `io` error
@@ -593,7 +632,8 @@ fn cross_user_traffic_writes_no_unexpected_file() {
 /// returns `timeout`, and the processes stay alive.
 /// `cargo test --release -p procsync-cli --test security long_random_mutation -- --ignored`
 #[test]
-#[ignore = "long: run with --ignored (PROCSYNC_SECURITY_SECS sets the duration)"]
+#[ignore = "long: run with --ignored (PROCSYNC_SECURITY_SECS sets the duration); it currently \
+            fails within seconds on the lost signals that the ignored a_* tests pin down"]
 fn long_random_mutation() {
     let Some(env) = Env::new("long_random_mutation") else {
         return;
@@ -1343,6 +1383,7 @@ mod attack {
     //! - `bump`: move every waiting block to the next generation, without ringing it.
     //! - `smash-header`: zero the first word of every attachable target segment.
     //! - `plant`: plant entries naming every known waiting block in every writable object.
+    //! - `plant-granted`: the same, the entries marked granted.
     //! - `lock`: write this thread's identity into the lock word of every writable object.
     //! - `open PATH`: try to open PATH for reading and for writing.
     //! - `attach`: try to attach every target segment; count successes per kind.
@@ -1449,6 +1490,10 @@ mod attack {
                 }
                 ["smash-header"] => {
                     smash_headers(&mut st);
+                    st.report("done");
+                }
+                ["plant-granted"] => {
+                    plant(&mut st, true);
                     st.report("done");
                 }
                 ["plant"] => {
