@@ -32,6 +32,8 @@ mod harness;
 mod rig;
 
 use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use harness::{unique, wait_for_waiters};
@@ -488,6 +490,66 @@ fn private_objects_and_wait_blocks_stay_private() {
     v.expect("set l", "ok");
     assert_eq!(v.answer_for("@a"), "@a signaled");
     drop(attacker);
+}
+
+/// Names squatted with things that are not procsync objects (issue 10, item 5): under
+/// `Global\\` names root is about to use, the attacker plants a file of garbage, the same with
+/// an exclusive `flock` held, a FIFO, a symlink to another object's file and a directory. Root's
+/// `create` of each name either replaces the planted thing with a fresh object of its own (root
+/// may unlink in the sticky directory) or fails with a clear error, its `open` fails clearly
+/// (root never adopts a planted thing; never a hang on a FIFO or a lock), the REPL stays alive
+/// and root's own objects keep working.
+#[test]
+fn squatted_names_give_errors_not_hangs() {
+    let Some(env) = Env::new("squatted_names_give_errors_not_hangs") else {
+        return;
+    };
+    let root = env.root();
+    let (g, base) = (unique("Global\\sec-g"), unique("sec-squat"));
+    let mut v = root.repl();
+    v.expect(&format!("create event g name={g}"), "ok created");
+    let mut attacker = Attacker::start(&env, &[]);
+    let got = attacker.ask(&format!("squat {base}"));
+    assert_eq!(got.get("squatted"), 5, "{got:?}");
+    for kind in ["file", "locked", "fifo", "link", "dir"] {
+        let name = format!("Global\\{base}-{kind}");
+        let path = root.path().join("global").join(format!("o{base}-{kind}"));
+        let got = v.ask(&format!("create event e name={name}"));
+        eprintln!("create over a planted {kind}: {got}");
+        if got == "ok created" {
+            // Replaced (root may unlink anything in the sticky directory): then it is root's
+            // own fresh object, never the planted thing.
+            let meta = fs::symlink_metadata(&path).expect("the new object file");
+            assert!(
+                meta.is_file() && meta.uid() == 0 && meta.len() == 4096,
+                "`create` over a planted {kind} answered `ok created` but the file is not a \
+                 fresh object of root's: {meta:?}"
+            );
+            v.expect("close e", "ok");
+        } else {
+            assert!(
+                got.starts_with("err ") && !got.contains("panicked"),
+                "`create` over a planted {kind} must replace it or fail clearly, got `{got}`"
+            );
+        }
+        let got = v.ask(&format!("open event e name={name}"));
+        eprintln!("open of a planted {kind}: {got}");
+        assert!(
+            got.starts_with("err ") && !got.contains("panicked"),
+            "`open` of a planted {kind} must fail clearly (nothing of root's lives there), \
+             got `{got}`"
+        );
+    }
+    v.expect("set g", "ok");
+    v.expect("wait g timeout=0", "signaled");
+    assert_eq!(v.repl_pid(), v.pid());
+    drop(attacker);
+    for kind in ["file", "locked", "fifo", "link"] {
+        let path = root.path().join("global").join(format!("o{base}-{kind}"));
+        // Gone already if root replaced it.
+        let _ = fs::remove_file(&path);
+    }
+    let _ = fs::remove_dir(root.path().join("global").join(format!("o{base}-dir")));
 }
 
 /// Promise 6, "writes no file where it should not": root and the attacker wait on and signal

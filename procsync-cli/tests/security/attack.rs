@@ -13,6 +13,9 @@
 //! - `smash-header`: zero the first word of every attachable target segment.
 //! - `plant`: plant entries naming every known waiting block in every writable object.
 //! - `plant-granted`: the same, the entries marked granted.
+//! - `squat NAME`: plant, in `global/`, under the object names `NAME-file`, `-locked`,
+//!   `-fifo`, `-link` and `-dir`: a file of garbage, the same with an exclusive `flock` held,
+//!   a FIFO, a symlink to another object's file and a directory.
 //! - `lock`: write this thread's identity into the lock word of every writable object.
 //! - `open PATH`: try to open PATH for reading and for writing.
 //! - `attach`: try to attach every target segment; count successes per kind.
@@ -35,6 +38,8 @@ struct State {
     targets: Vec<(u32, u32, u32, u64)>,
     rng: u64,
     counts: BTreeMap<&'static str, u64>,
+    /// Files it keeps open (and locked).
+    held: Vec<fs::File>,
 }
 
 impl State {
@@ -128,6 +133,10 @@ pub(super) fn main() {
             }
             ["smash-header"] => {
                 smash_headers(&mut st);
+                st.report("done");
+            }
+            ["squat", name] => {
+                squat(&mut st, name);
                 st.report("done");
             }
             ["plant-granted"] => {
@@ -379,6 +388,42 @@ fn plant(st: &mut State, granted: bool) {
         let _ = f.write_all_at(&STATE_WAITERS.to_le_bytes(), OFF_STATE);
         st.count("planted", names.len() as u64);
     }
+}
+
+/// Plants non-objects under object names in the `Global\\` namespace (see the module doc).
+fn squat(st: &mut State, name: &str) {
+    let global = st.root.join("global");
+    let at = |suffix: &str| global.join(format!("o{name}-{suffix}"));
+    let junk = st.bytes(100);
+    let plant = |path: &Path| {
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .expect("plant a file");
+        f.write_all_at(&junk, 0).expect("write");
+        f
+    };
+    drop(plant(&at("file")));
+    let locked = plant(&at("locked"));
+    rustix::fs::flock(&locked, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    st.held.push(locked);
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(at("fifo"))
+        .status()
+        .expect("run mkfifo");
+    assert!(fifo.success(), "mkfifo failed");
+    let target = fs::read_dir(&global)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| !p.to_string_lossy().contains(name))
+        .unwrap_or_else(|| PathBuf::from("/etc/hostname"));
+    std::os::unix::fs::symlink(target, at("link")).expect("symlink");
+    fs::create_dir(at("dir")).expect("mkdir");
+    st.count("squatted", 5);
 }
 
 /// This thread's procsync identity: tid | (start time & 2^30-1) << 32.

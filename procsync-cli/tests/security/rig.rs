@@ -3,7 +3,6 @@
 //! the file and System V segment views both sides use, and the layout constants of
 //! `procsync/src/shm/layout.rs` that the targeted attacks need.
 
-
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
