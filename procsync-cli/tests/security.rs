@@ -14,10 +14,9 @@
 //! where it should not be; squatted names; plus an opt-in long run that mutates everything the
 //! attacker can write at random while victims wait and signal (`long_random_mutation`).
 //!
-//! Three tests are `#[ignore]`d because they find bugs (each says which, in its attribute):
-//! a signal lost for good after the attacker zeroes a segment header, rewrites a waiting
-//! block's generation, or rewrites a real grant. Run them with
-//! `cargo test -p procsync-cli --test security -- --ignored a_`; once fixed, drop the attribute.
+//! Three tests (`a_*`) pin down bugs this suite found and that are fixed: a signal lost for
+//! good after the attacker zeroed a segment header, rewrote a waiting block's generation, or
+//! rewrote a real grant.
 //!
 //! What the attacker touches is found, not assumed: files by walking the root and trying to
 //! open each for writing; wait-block segments through `/proc/sysvipc/shm`, restricted to the
@@ -140,10 +139,6 @@ fn garbage_everywhere_kills_nobody_and_forges_nothing() {
 /// attached that segment sets the 0600 `Global\` event the victim waits on. The wait must
 /// return `signaled` (or at worst the event must stay set for the waiter to take).
 #[test]
-#[ignore = "finds a bug: a zeroed magic word in a public wait-block segment makes every process \
-            that has not attached it yet drop the waiter's entry (park::segment::attach fails \
-            validation, queue::hand_off removes the entry), so the event stays set while the \
-            INFINITE wait sleeps for ever (its safety net re-reads only its claim word)"]
 fn a_wrecked_segment_header_loses_no_signal() {
     let Some(env) = Env::new("a_wrecked_segment_header_loses_no_signal") else {
         return;
@@ -175,10 +170,6 @@ fn a_wrecked_segment_header_loses_no_signal() {
 /// back to WAITING of the next generation. The grant is recorded in the object itself, so
 /// the waiter, once it runs, must still get the event: `signaled`.
 #[test]
-#[ignore = "finds a bug: a public-block waiter that finds its claim word rewritten cleans up \
-            with queue::remove_wait (wait::any::block, the `outcome.is_none()` branch) and \
-            ignores the GRANTED entry that it removes: the event consumed on its behalf is \
-            lost and the INFINITE wait never returns"]
 fn a_rewritten_grant_is_not_lost() {
     let Some(env) = Env::new("a_rewritten_grant_is_not_lost") else {
         return;
@@ -210,11 +201,6 @@ fn a_rewritten_grant_is_not_lost() {
 /// no longer matches its block, the event stays set, and the victim, when it notices its
 /// rewritten claim, must take the event: its INFINITE wait returns `signaled`.
 #[test]
-#[ignore = "finds a bug: a waiter on a public block that takes the object itself while it \
-            registers (wait::any::block, the `acquire_locked` + `claim_self` path) then asks \
-            the object to confirm a grant that no signaller recorded (wait::confirm finds no \
-            GRANTED entry), calls its own acquisition forged and waits again: the event it \
-            consumed is lost and the INFINITE wait never returns"]
 fn a_rewritten_generation_loses_no_signal() {
     let Some(env) = Env::new("a_rewritten_generation_loses_no_signal") else {
         return;
@@ -665,8 +651,7 @@ fn cross_user_traffic_writes_no_unexpected_file() {
 /// returns `timeout`, and the processes stay alive.
 /// `cargo test --release -p procsync-cli --test security long_random_mutation -- --ignored`
 #[test]
-#[ignore = "long: run with --ignored (PROCSYNC_SECURITY_SECS sets the duration); it currently \
-            fails within seconds on the lost signals that the ignored a_* tests pin down"]
+#[ignore = "long: run with --ignored (PROCSYNC_SECURITY_SECS sets the duration)"]
 fn long_random_mutation() {
     let Some(env) = Env::new("long_random_mutation") else {
         return;

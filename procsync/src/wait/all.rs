@@ -195,10 +195,11 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
     let mut grants: Vec<(usize, bool)> = Vec::with_capacity(objs.len());
     for (i, o) in objs.iter().enumerate() {
         let Ok(g) = o.lock_bounded() else { continue };
-        if let Some((_, a)) = queue::remove_wait(&g, b.seg.id(), b.index, b.generation) {
-            if o.kind != ObjectKind::Mutex || queue::owned_by(&g, me) {
-                grants.push((i, a));
-            }
+        if let Some((k, a)) = queue::remove_wait(&g, b.seg.id(), b.index, b.generation)
+            && k == i
+            && (o.kind != ObjectKind::Mutex || queue::owned_by(&g, me))
+        {
+            grants.push((i, a));
         }
     }
     if grants.len() == objs.len() {

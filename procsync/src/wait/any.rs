@@ -248,18 +248,21 @@ fn public_outcome(
     failure: Option<crate::Error>,
 ) -> Result<Option<WaitOutcome>> {
     let mut grant = took;
-    for &(_, o) in &uniq[..registered] {
+    for &(k, o) in &uniq[..registered] {
         let Ok(g) = o.lock_bounded() else { continue };
-        if let Some((i, a)) = queue::remove_wait(&g, wb.seg.id(), wb.index, wb.generation) {
-            if grant.is_none()
-                && i < objs.len()
-                && (o.kind != ObjectKind::Mutex || queue::owned_by(&g, me))
-            {
-                grant = Some((i, a));
-            } else {
-                o.undo_acquire_locked(&g, me, a);
-                signal::hand_off_held(&g);
-            }
+        let Some((i, a)) = queue::remove_wait(&g, wb.seg.id(), wb.index, wb.generation) else {
+            continue;
+        };
+        // A grant counts only for the object that holds it, at the index we queued it
+        // with: an entry planted in one object cannot speak for another.
+        if i != k || (o.kind == ObjectKind::Mutex && !queue::owned_by(&g, me)) {
+            continue;
+        }
+        if grant.is_none() {
+            grant = Some((i, a));
+        } else {
+            o.undo_acquire_locked(&g, me, a);
+            signal::hand_off_held(&g);
         }
     }
     if let Some((i, a)) = grant {
