@@ -419,3 +419,51 @@ fn bad_endpoints_and_unreachable_clusters_are_clear_errors() {
     assert_eq!(err.code(), "unavailable");
     assert!(err.to_string().contains("quorum"), "{err}");
 }
+
+#[test]
+fn leased_units_of_a_dead_client_come_back_and_win32_units_do_not() {
+    let Some(e) = etcd("leased_units_of_a_dead_client_come_back_and_win32_units_do_not") else {
+        return;
+    };
+    let eps = e.endpoints();
+    let c = connect(&eps, 5);
+    let (leased, win32, gate) = (unique("ls"), unique("ws"), unique("gate"));
+    let (l, _) = c.create_semaphore(&leased, 2, 2, Units::Leased).unwrap();
+    let (w, _) = c.create_semaphore(&win32, 2, 2, Units::Win32).unwrap();
+    let mut child = Client::spawn(&eps, 1);
+    assert!(
+        child
+            .ask(&format!("lsem {leased} 2"))
+            .starts_with("acquired signaled")
+    );
+    assert!(
+        child
+            .ask(&format!("sem {win32} 2"))
+            .starts_with("acquired signaled")
+    );
+    assert!(
+        child
+            .ask(&format!("mutex {gate}"))
+            .starts_with("acquired signaled")
+    );
+    let g = c.open(&gate).unwrap();
+    // Leased mode: only a holder gives units back.
+    assert_eq!(l.release(1).unwrap_err().code(), "invalid-argument");
+    // Take the leased semaphore's other unit, then wait for the dead client's one.
+    assert_eq!(l.wait(None).unwrap().outcome, WaitOutcome::Signaled(0));
+    let waiter = thread::scope(|s| {
+        let t = s.spawn(|| l.wait(Some(Duration::from_secs(60))).unwrap());
+        until_waiters(&l, 1);
+        child.kill();
+        t.join().unwrap()
+    });
+    assert_eq!(
+        waiter.outcome,
+        WaitOutcome::Signaled(0),
+        "the dead client's unit came back"
+    );
+    // Its lease has ended (the gate mutex is abandoned), and the Win32 unit stayed out.
+    assert_eq!(g.wait(None).unwrap().outcome, WaitOutcome::Abandoned(0));
+    assert_eq!(w.query().unwrap().count, 1);
+    assert_eq!(l.release(2).unwrap(), 0);
+}

@@ -138,7 +138,8 @@ fn outcome(o: WaitOutcome) -> &'static str {
 /// - `fence RES TOKEN` → `accepted REV` | `refused HIGHEST` | `error CODE`
 /// - `work-mutex NAME RES N` → N holds, each fenced: `hold PID TOKEN BEGIN END`, then `done`
 /// - `work-sem NAME MAX N` → N takes of a Win32 semaphore: `unit TOKEN RELEASE_REV`, then `done`
-/// - `lsem NAME MAX` → takes one unit of a leased semaphore: `acquired OUTCOME TOKEN`
+/// - `lsem NAME MAX` / `sem NAME MAX` → takes one unit of a leased / Win32 semaphore
+///   (created full): `acquired OUTCOME TOKEN`
 /// - `exit`
 pub fn child_main() {
     let eps = std::env::var("PSE_ENDPOINTS").expect("PSE_ENDPOINTS");
@@ -206,10 +207,15 @@ pub fn child_main() {
                 }
                 say("done".into());
             }
-            ["lsem", name, max] => {
+            [kind @ ("lsem" | "sem"), name, max] => {
                 let max: u32 = max.parse().unwrap();
+                let units = if *kind == "lsem" {
+                    Units::Leased
+                } else {
+                    Units::Win32
+                };
                 let (h, _) = c
-                    .create_semaphore(name, max, max, Units::Leased)
+                    .create_semaphore(name, max, max, units)
                     .expect("semaphore");
                 let a = h.wait(None).expect("wait");
                 handles.push(h);
@@ -219,4 +225,14 @@ pub fn child_main() {
             _ => panic!("unknown client command `{line}`"),
         }
     }
+}
+
+/// Sends `sig` (`STOP`, `CONT`) to `pid` with kill(1) (keeps the tests free of unsafe).
+pub fn signal(pid: i32, sig: &str) {
+    let st = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill(1)");
+    assert!(st.success(), "kill -{sig} {pid}");
 }
