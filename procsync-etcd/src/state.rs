@@ -123,6 +123,10 @@ pub(crate) struct Obj {
     pub dead_units: Vec<String>,
     /// Mutex: liveness key to write (`Some(lease)`) or delete (`None`).
     pub owner_key: Option<Option<i64>>,
+    /// Rewrite the object key even if its state is unchanged, so that its mod revision
+    /// moves and a concurrent transaction guarded on the old one starts over (a wait
+    /// registering on it; see `tx.rs`).
+    pub touch: bool,
 }
 
 impl Obj {
@@ -143,6 +147,7 @@ impl Obj {
             new_units: Vec::new(),
             dead_units: Vec::new(),
             owner_key: None,
+            touch: false,
         };
         o.reconcile_units();
         o

@@ -3,9 +3,12 @@
 //! does when no etcd binary is installed (a loud SKIP, or a failure under
 //! `PROCSYNC_REQUIRE_ETCD=1`). Used by this crate's tests and benchmarks only.
 
+use std::collections::BTreeSet;
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -13,10 +16,12 @@ use serde_json::json;
 
 use crate::http;
 
-/// `PROCSYNC_ETCD_BIN`, else `etcd` on `PATH` (Debian's `etcd-server` package).
+/// `PROCSYNC_ETCD_BIN` (when it names a file), else `etcd` on `PATH` (Debian's
+/// `etcd-server` package).
 pub fn etcd_binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("PROCSYNC_ETCD_BIN").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        return p.is_file().then_some(p);
     }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -32,20 +37,32 @@ pub fn etcd_available(test: &str) -> bool {
     }
     if std::env::var("PROCSYNC_REQUIRE_ETCD").is_ok_and(|v| v == "1") {
         panic!(
-            "{test}: no etcd binary (install Debian's etcd-server or set PROCSYNC_ETCD_BIN); PROCSYNC_REQUIRE_ETCD=1 forbids skipping"
+            "{test}: no etcd binary (install Debian's etcd-server, or set PROCSYNC_ETCD_BIN to an etcd executable); PROCSYNC_REQUIRE_ETCD=1 forbids skipping"
         );
     }
-    eprintln!(
-        "\n!!!!!!!! SKIP {test}: no etcd binary found (install Debian's etcd-server or set PROCSYNC_ETCD_BIN); set PROCSYNC_REQUIRE_ETCD=1 to make this a failure !!!!!!!!\n"
+    // Written to the stderr handle, not with `eprintln!`, which the test harness
+    // captures (and shows only for failing tests): a skip must be seen.
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "\n!!!!!!!! SKIP {test}: no etcd binary found (install Debian's etcd-server, or set PROCSYNC_ETCD_BIN to an etcd executable); set PROCSYNC_REQUIRE_ETCD=1 to make this a failure !!!!!!!!\n"
     );
     false
 }
 
+/// A loopback port free now and never handed out before by this process (the OS may
+/// give a just-released port again, and tests start members in parallel).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let p = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+        if given.insert(p) {
+            return p;
+        }
+    }
 }
 
 struct Member {
@@ -53,6 +70,27 @@ struct Member {
     client: u16,
     peer: u16,
     child: Option<Child>,
+}
+
+/// How many keys exist under `prefix`, asked of the first of `endpoints` (one
+/// count-only range, no retry: for tests against a healthy member).
+pub fn count_keys(endpoints: &str, prefix: &str) -> usize {
+    let addr = endpoints
+        .split(',')
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("http://");
+    let body = crate::client::count_prefix(prefix).to_string();
+    let (st, out) = http::post(
+        addr,
+        "/v3/kv/range",
+        body.as_bytes(),
+        Duration::from_secs(5),
+    )
+    .unwrap_or_else(|e| panic!("counting keys at {addr}: {e}"));
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("a JSON answer");
+    assert_eq!(st, 200, "counting keys at {addr}: {v}");
+    crate::client::int(&v["count"]) as usize
 }
 
 /// Private etcd members for one test; dropping it kills them and deletes their data.
@@ -67,8 +105,6 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 impl EtcdCluster {
     /// Starts `n` members and waits until they have a leader.
     pub fn start(n: usize) -> EtcdCluster {
-        let bin = etcd_binary().expect("etcd_available was checked");
-        let _ = bin;
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("procsync-etcd-{}-{seq}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
@@ -166,14 +202,20 @@ impl EtcdCluster {
 
     /// Waits until every running member agrees on a leader and a write goes through;
     /// gives back the leader's index.
-    pub fn wait_leader(&self) -> usize {
+    pub fn wait_leader(&mut self) -> usize {
         let until = Instant::now() + Duration::from_secs(30);
         loop {
+            let exited = self.members.iter_mut().position(|m| {
+                m.child
+                    .as_mut()
+                    .is_some_and(|c| c.try_wait().ok().flatten().is_some())
+            });
             let st: Vec<Option<(u64, u64)>> =
                 (0..self.members.len()).map(|i| self.status(i)).collect();
             let running: Vec<&(u64, u64)> = st.iter().flatten().collect();
             let alive = self.members.iter().filter(|m| m.child.is_some()).count();
             if running.len() == alive
+                && !running.is_empty()
                 && running[0].1 != 0
                 && running.iter().all(|s| s.1 == running[0].1)
                 && let Some(i) = st.iter().position(|s| s.is_some_and(|s| s.0 == s.1))
@@ -191,7 +233,7 @@ impl EtcdCluster {
                     return i;
                 }
             }
-            if Instant::now() >= until {
+            if exited.is_some() || Instant::now() >= until {
                 let mut logs = String::new();
                 for m in &self.members {
                     let l = std::fs::read_to_string(self.dir.join(format!("{}.log", m.name)))
@@ -203,7 +245,12 @@ impl EtcdCluster {
                         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                     );
                 }
-                panic!("etcd members did not elect a leader within 30 s: {st:?}\n{logs}");
+                match exited {
+                    Some(i) => panic!("etcd member m{i} exited while starting:\n{logs}"),
+                    None => {
+                        panic!("etcd members did not elect a leader within 30 s: {st:?}\n{logs}")
+                    }
+                }
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -9,7 +9,15 @@
 //! Why reads need no guard beyond the object keys: an owner's liveness key is only
 //! created by a transaction that also changes the object key; a unit id is never reused
 //! (a dead unit stays dead); and a queue entry that appears after the read is younger
-//! than every entry read, so ignoring it keeps the oldest-first order.
+//! than every entry read, so ignoring it keeps the oldest-first order. Two things make
+//! that last point safe against lost wake-ups:
+//! - a wait that registers rewrites ("touches") the key of every object it queues on,
+//!   so a signal that read the queue before the registration fails its guard and
+//!   starts over (then it sees the new waiter), or commits first (then the registering
+//!   transaction fails its guard and finds the object available);
+//! - a liveness key that expires (a lease ended) changes no object key, so a waiter
+//!   watches from the revision it READ at, not the one it registered at, and hands the
+//!   object on itself when it sees such a deletion (`wait.rs`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -196,6 +204,7 @@ impl World {
             || !self.extra_ops.is_empty()
             || self.objs.values().any(|o| {
                 o.st != o.orig
+                    || o.touch
                     || o.owner_key.is_some()
                     || !o.new_units.is_empty()
                     || !o.dead_units.is_empty()
@@ -207,7 +216,7 @@ impl World {
         let mut ops = self.extra_ops.clone();
         for o in self.objs.values() {
             cmps.push(client::cmp_mod(&keys::object(&o.name), o.rev));
-            if o.st != o.orig {
+            if o.st != o.orig || o.touch {
                 ops.push(client::put(&keys::object(&o.name), &o.st.to_json(), 0));
             }
             match (&o.owner_key, &o.st) {
@@ -258,6 +267,8 @@ pub(crate) struct Done<T> {
     /// Revision of the commit (or of the read when nothing was written): the fencing
     /// token of whatever it acquired.
     pub rev: i64,
+    /// Revision the committed transaction's primary objects were read at.
+    pub read_rev: i64,
 }
 
 /// Loads `names`, runs `f` on the world, and commits what it changed in one
@@ -276,6 +287,7 @@ pub(crate) fn transact<T>(
             return Ok(Done {
                 value,
                 rev: w.read_rev,
+                read_rev: w.read_rev,
             });
         }
         let (cmps, mut ops) = w.commit_ops();
@@ -288,6 +300,7 @@ pub(crate) fn transact<T>(
                 return Ok(Done {
                     value,
                     rev: client::header_rev(&r),
+                    read_rev: w.read_rev,
                 });
             }
             Ok((false, _)) if ambiguous => {
@@ -295,7 +308,11 @@ pub(crate) fn transact<T>(
                 if let Some(m) = s.etcd.get(&marker, until)?
                     && m.json().ok() == Some(json!(op_id))
                 {
-                    return Ok(Done { value, rev: m.modr });
+                    return Ok(Done {
+                        value,
+                        rev: m.modr,
+                        read_rev: w.read_rev,
+                    });
                 }
             }
             Ok((false, _)) => {}

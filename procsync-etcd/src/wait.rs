@@ -164,6 +164,9 @@ fn wait(
                 &json!(wid),
                 s.lease,
             ));
+            // A signal that read the queue before this entry existed must not commit
+            // after it (lost wake-up): moving the object key's revision fails its guard.
+            w.obj(n).touch = true;
         }
         Ok(Step::Registered)
     })?;
@@ -176,7 +179,7 @@ fn wait(
             outcome: WaitOutcome::TimedOut,
             token: 0,
         }),
-        Step::Registered => block(s, &wid, &uniq, done.rev, deadline),
+        Step::Registered => block(s, &wid, &uniq, done.rev, done.read_rev, deadline),
     }
 }
 
@@ -195,15 +198,20 @@ fn finish(s: &Session, wid: &str, kv: &client::Kv) -> Result<Acquired> {
     })
 }
 
+/// Waits for the grant of `wid`, registered at `rec_rev` after reading its objects at
+/// `read_rev`. The watch starts right after the READ: a holder's lease that ended
+/// between the read and the registration changed no object key, so the registration's
+/// guards did not catch it, and only this watch sees it.
 fn block(
     s: &Session,
     wid: &str,
     objs: &[String],
     rec_rev: i64,
+    read_rev: i64,
     deadline: Option<Instant>,
 ) -> Result<Acquired> {
     let gkey = keys::grant(wid);
-    let mut from = rec_rev + 1;
+    let mut from = read_rev + 1;
     let mut stream = None;
     loop {
         s.check_alive()?;

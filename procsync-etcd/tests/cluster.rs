@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{Client, connect, unique};
-use procsync_etcd::testing::{EtcdCluster, etcd_available};
+use procsync_etcd::testing::{EtcdCluster, count_keys as count_keys_under, etcd_available};
 use procsync_etcd::{
     Cluster, Config, Created, Handle, Units, WaitOutcome, signal_and_wait, wait_all, wait_any,
 };
@@ -338,31 +338,9 @@ fn keys_are_gone_when_the_last_holder_closes_or_its_lease_ends() {
     assert_eq!(count_keys(&eps), 0);
 }
 
-/// Keys under procsync's root, as etcdctl counts them.
+/// Keys under procsync's root.
 fn count_keys(eps: &str) -> usize {
     count_keys_under(eps, "procsync/v1/")
-}
-
-fn count_keys_under(eps: &str, prefix: &str) -> usize {
-    let addr = eps.trim_start_matches("http://");
-    let out = std::process::Command::new("etcdctl")
-        .args([
-            "--endpoints",
-            addr,
-            "get",
-            "--prefix",
-            prefix,
-            "--keys-only",
-        ])
-        .env("ETCDCTL_API", "3")
-        .output();
-    match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter(|l| !l.is_empty())
-            .count(),
-        _ => panic!("etcdctl (Debian's etcd-client) is needed to count keys"),
-    }
 }
 
 #[test]
@@ -466,4 +444,38 @@ fn leased_units_of_a_dead_client_come_back_and_win32_units_do_not() {
     assert_eq!(g.wait(None).unwrap().outcome, WaitOutcome::Abandoned(0));
     assert_eq!(w.query().unwrap().count, 1);
     assert_eq!(l.release(2).unwrap(), 0);
+}
+
+#[test]
+fn a_signal_racing_a_registering_waiter_is_never_lost() {
+    // Ping-pong on two auto-reset events: each side's set races the other side's
+    // registration of its next wait. A set that read the queue before the waiter
+    // registered, and committed after it, would leave the event signaled with the
+    // waiter still queued: that wait would then time out (a lost wake-up).
+    let Some(e) = etcd("a_signal_racing_a_registering_waiter_is_never_lost") else {
+        return;
+    };
+    let eps = e.endpoints();
+    let c = connect(&eps, 5);
+    let (ping, _) = c.create_event(&unique("rping"), false, false).unwrap();
+    let (pong, _) = c.create_event(&unique("rpong"), false, false).unwrap();
+    let (pn, qn) = (ping.name(), pong.name());
+    const ROUNDS: usize = 60;
+    let limit = Some(Duration::from_secs(20));
+    let peer = thread::spawn(move || {
+        let c = connect(&eps, 5);
+        let (ping, pong) = (c.open(&pn).unwrap(), c.open(&qn).unwrap());
+        for i in 0..ROUNDS {
+            let a = ping.wait(limit).unwrap();
+            assert_eq!(a.outcome, WaitOutcome::Signaled(0), "peer round {i}");
+            pong.set().unwrap();
+        }
+    });
+    for i in 0..ROUNDS {
+        ping.set().unwrap();
+        let a = pong.wait(limit).unwrap();
+        assert_eq!(a.outcome, WaitOutcome::Signaled(0), "round {i}");
+    }
+    peer.join().unwrap();
+    assert!(!ping.query().unwrap().signaled && !pong.query().unwrap().signaled);
 }
