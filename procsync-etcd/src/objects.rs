@@ -125,6 +125,14 @@ impl Cluster {
         let until = s.op_deadline();
         loop {
             s.check_alive()?;
+            if Instant::now() >= until {
+                return Err(Error::Unavailable {
+                    what: format!(
+                        "creating `{full}` kept racing other clients' creates and deletes for {:?}",
+                        s.ttl
+                    ),
+                });
+            }
             let h = self.handle(n.clone(), st.kind());
             let mut first = st.clone();
             let mut ops = vec![client::put(&h.hkey, &json!(1), s.lease)];

@@ -23,10 +23,28 @@ pub fn etcd_binary() -> Option<PathBuf> {
         let p = PathBuf::from(p);
         return p.is_file().then_some(p);
     }
+    on_path("etcd")
+}
+
+fn on_path(prog: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
-        .map(|d| d.join("etcd"))
+        .map(|d| d.join(prog))
         .find(|p| p.is_file())
+}
+
+/// The command that starts a member: through util-linux's `setpriv --pdeathsig KILL`
+/// when it is there, so that a member dies with the thread that started it even when
+/// the test process is killed and its destructors never run (`Drop` covers panics).
+fn member_command(bin: &std::path::Path) -> Command {
+    match on_path("setpriv") {
+        Some(setpriv) => {
+            let mut c = Command::new(setpriv);
+            c.args(["--pdeathsig", "KILL", "--"]).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    }
 }
 
 /// True when the test may run; otherwise prints a loud SKIP (or panics when
@@ -93,6 +111,26 @@ pub fn count_keys(endpoints: &str, prefix: &str) -> usize {
     crate::client::int(&v["count"]) as usize
 }
 
+/// Removes the data directories of test processes that were killed before their
+/// destructors ran (`procsync-etcd-<pid>-<n>` whose process is gone).
+fn remove_stale_dirs() {
+    let Ok(rd) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("procsync-etcd-")) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Private etcd members for one test; dropping it kills them and deletes their data.
 pub struct EtcdCluster {
     members: Vec<Member>,
@@ -105,6 +143,7 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 impl EtcdCluster {
     /// Starts `n` members and waits until they have a leader.
     pub fn start(n: usize) -> EtcdCluster {
+        remove_stale_dirs();
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("procsync-etcd-{}-{seq}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
@@ -141,7 +180,7 @@ impl EtcdCluster {
             std::fs::File::create(self.dir.join(format!("{}.log", m.name))).expect("log file");
         let curl = format!("http://127.0.0.1:{}", m.client);
         let purl = format!("http://127.0.0.1:{}", m.peer);
-        let child = Command::new(bin)
+        let child = member_command(&bin)
             .args(["--name", &m.name, "--data-dir"])
             .arg(&data)
             .args([
