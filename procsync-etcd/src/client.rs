@@ -341,11 +341,22 @@ impl Etcd {
 
     /// Opens a watch on every key under `prefix` from revision `from`.
     pub(crate) fn watch(&self, prefix: &str, from: i64) -> std::io::Result<http::Stream> {
-        let body = json!({ "create_request": {
+        self.watch_body(json!({ "create_request": {
             "key": b64::encode(prefix.as_bytes()),
             "range_end": b64::encode(&prefix_end(prefix)),
             "start_revision": from.to_string(),
-        }});
+        }}))
+    }
+
+    /// Opens a watch on the one key `key` from revision `from`.
+    pub(crate) fn watch_key(&self, key: &str, from: i64) -> std::io::Result<http::Stream> {
+        self.watch_body(json!({ "create_request": {
+            "key": b64::encode(key.as_bytes()),
+            "start_revision": from.to_string(),
+        }}))
+    }
+
+    fn watch_body(&self, body: Value) -> std::io::Result<http::Stream> {
         let ep = self.endpoint();
         let s = http::Stream::open(
             &ep,

@@ -37,6 +37,8 @@ mod tx;
 mod wait;
 
 #[doc(hidden)]
+pub mod recipe;
+#[doc(hidden)]
 pub mod testing;
 
 pub use error::{Error, Result};

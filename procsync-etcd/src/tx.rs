@@ -15,9 +15,9 @@
 //!   so a signal that read the queue before the registration fails its guard and
 //!   starts over (then it sees the new waiter), or commits first (then the registering
 //!   transaction fails its guard and finds the object available);
-//! - a liveness key that expires (a lease ended) changes no object key, so a waiter
-//!   watches from the revision it READ at, not the one it registered at, and hands the
-//!   object on itself when it sees such a deletion (`wait.rs`).
+//! - a liveness key that expires (a lease ended) changes no object key, so a waiter,
+//!   once its watch is established, runs the hand-off for its objects itself, and
+//!   again whenever it sees such a deletion (`wait.rs`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -267,8 +267,6 @@ pub(crate) struct Done<T> {
     /// Revision of the commit (or of the read when nothing was written): the fencing
     /// token of whatever it acquired.
     pub rev: i64,
-    /// Revision the committed transaction's primary objects were read at.
-    pub read_rev: i64,
 }
 
 /// Loads `names`, runs `f` on the world, and commits what it changed in one
@@ -287,7 +285,6 @@ pub(crate) fn transact<T>(
             return Ok(Done {
                 value,
                 rev: w.read_rev,
-                read_rev: w.read_rev,
             });
         }
         let (cmps, mut ops) = w.commit_ops();
@@ -300,7 +297,6 @@ pub(crate) fn transact<T>(
                 return Ok(Done {
                     value,
                     rev: client::header_rev(&r),
-                    read_rev: w.read_rev,
                 });
             }
             Ok((false, _)) if ambiguous => {
@@ -308,11 +304,7 @@ pub(crate) fn transact<T>(
                 if let Some(m) = s.etcd.get(&marker, until)?
                     && m.json().ok() == Some(json!(op_id))
                 {
-                    return Ok(Done {
-                        value,
-                        rev: m.modr,
-                        read_rev: w.read_rev,
-                    });
+                    return Ok(Done { value, rev: m.modr });
                 }
             }
             Ok((false, _)) => {}

@@ -179,7 +179,7 @@ fn wait(
             outcome: WaitOutcome::TimedOut,
             token: 0,
         }),
-        Step::Registered => block(s, &wid, &uniq, done.rev, done.read_rev, deadline),
+        Step::Registered => block(s, &wid, &uniq, done.rev, deadline),
     }
 }
 
@@ -198,20 +198,22 @@ fn finish(s: &Session, wid: &str, kv: &client::Kv) -> Result<Acquired> {
     })
 }
 
-/// Waits for the grant of `wid`, registered at `rec_rev` after reading its objects at
-/// `read_rev`. The watch starts right after the READ: a holder's lease that ended
-/// between the read and the registration changed no object key, so the registration's
-/// guards did not catch it, and only this watch sees it.
+/// Waits for the grant of `wid`, registered at `rec_rev`.
+///
+/// The watch starts at the CURRENT revision: etcd serves a watch that starts in the
+/// past from a catch-up loop that runs every 100 ms, which would add up to 100 ms to
+/// every hand-off. What happened before the watch began is caught up by hand, once the
+/// watch is established (and again after every reconnect): read the grant, and run the
+/// hand-off for our objects — a holder's lease that ended between our read and now
+/// changed no object key, so no guard caught it, and no one may have handed it on.
 fn block(
     s: &Session,
     wid: &str,
     objs: &[String],
     rec_rev: i64,
-    read_rev: i64,
     deadline: Option<Instant>,
 ) -> Result<Acquired> {
     let gkey = keys::grant(wid);
-    let mut from = read_rev + 1;
     let mut stream = None;
     loop {
         s.check_alive()?;
@@ -224,9 +226,23 @@ fn block(
         });
         let st = match &mut stream {
             Some(st) => st,
-            None => match s.etcd.watch(keys::ROOT, from) {
-                Ok(st) => stream.insert(st),
-                Err(_) => {
+            None => match watch_now(s) {
+                Some(st) => {
+                    match s.etcd.get(&gkey, Instant::now() + s.ttl) {
+                        Ok(Some(kv)) => return finish(s, wid, &kv),
+                        Ok(None) => {}
+                        Err(e) => {
+                            keep_waiting(s, e)?;
+                            continue;
+                        }
+                    }
+                    if let Err(e) = resettle(s, objs) {
+                        keep_waiting(s, e)?;
+                        continue;
+                    }
+                    stream.insert(st)
+                }
+                None => {
                     std::thread::sleep(slice.min(Duration::from_millis(100)));
                     continue;
                 }
@@ -246,15 +262,10 @@ fn block(
         };
         let r = v.get("result").unwrap_or(&v);
         if r.get("canceled").and_then(Value::as_bool).unwrap_or(false) {
-            // Compacted past `from`: the grant, if any, is read directly.
             stream = None;
-            from = from.max(client::int(&r["compact_revision"]));
-            if let Some(kv) = s.etcd.get(&gkey, Instant::now() + s.ttl)? {
-                return finish(s, wid, &kv);
-            }
             continue;
         }
-        let mut resettle = BTreeSet::new();
+        let mut expired = BTreeSet::new();
         for ev in r
             .get("events")
             .and_then(Value::as_array)
@@ -262,7 +273,6 @@ fn block(
             .unwrap_or(&[])
         {
             let kv = client::kv(&ev["kv"])?;
-            from = from.max(kv.modr + 1);
             let deleted = ev.get("type").and_then(Value::as_str) == Some("DELETE");
             if kv.key == gkey && !deleted {
                 return finish(s, wid, &kv);
@@ -270,20 +280,60 @@ fn block(
             if deleted {
                 for n in objs {
                     if kv.key == keys::owner(n) || kv.key.starts_with(&keys::units(n)) {
-                        resettle.insert(n.clone());
+                        expired.insert(n.clone());
                     }
                 }
             }
         }
-        // A holder's lease ended (no transaction signalled): whoever watches hands the
-        // object on. Any client may settle for another; the guards make it idempotent.
-        for n in resettle {
-            let names = [n];
-            match transact(s, &names, Instant::now() + s.ttl, |w| settle(w, &names)) {
-                Ok(_) | Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
+        // A holder's lease may have ended (no transaction signalled): whoever watches
+        // hands the object on. Any client may settle for another; the guards make it
+        // idempotent.
+        if !expired.is_empty()
+            && let Err(e) = resettle(s, &expired.into_iter().collect::<Vec<_>>())
+        {
+            keep_waiting(s, e)?;
+            stream = None;
         }
+    }
+}
+
+/// An error while a registered wait blocks. The wait's record may still be granted,
+/// so it must not simply return: a transient failure (`unavailable`) keeps it waiting
+/// (its deadline, then `cancel`, or the loss of the session ends it); any other error
+/// ends it after giving up the session, so that a grant that may still come cannot be
+/// held without this client knowing it.
+fn keep_waiting(s: &Session, e: Error) -> Result<()> {
+    match e {
+        Error::Unavailable { .. } => {
+            std::thread::sleep(Duration::from_millis(100));
+            Ok(())
+        }
+        Error::SessionLost => Err(e),
+        e => Err(s.give_up(e)),
+    }
+}
+
+/// Opens a watch on every procsync key from the current revision and waits until etcd
+/// confirms it (after that, no change is missed); `None` when no member would.
+fn watch_now(s: &Session) -> Option<crate::http::Stream> {
+    let mut st = s.etcd.watch(keys::ROOT, 0).ok()?;
+    let until = Instant::now() + s.etcd.rpc_timeout;
+    while Instant::now() < until {
+        let msg = st.next(until - Instant::now()).ok()??;
+        let v: Value = serde_json::from_slice(&msg).ok()?;
+        let r = v.get("result").unwrap_or(&v);
+        if r.get("created").and_then(Value::as_bool).unwrap_or(false) {
+            return Some(st);
+        }
+    }
+    None
+}
+
+/// Runs the hand-off on `names` (nothing is written when nothing is available).
+fn resettle(s: &Session, names: &[String]) -> Result<()> {
+    match transact(s, names, Instant::now() + s.ttl, |w| settle(w, names)) {
+        Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
