@@ -27,7 +27,7 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
 /// Decodes `text`; `None` when it is not valid padded base64.
 pub(crate) fn decode(text: &str) -> Option<Vec<u8>> {
     let t = text.as_bytes();
-    if t.len() % 4 != 0 {
+    if !t.len().is_multiple_of(4) {
         return None;
     }
     let val = |c: u8| ALPHABET.iter().position(|&a| a == c).map(|p| p as u32);
