@@ -469,3 +469,49 @@ fn two_threads_of_one_process_queue_two_waiters() {
         t.join().unwrap();
     }
 }
+
+#[test]
+fn cancel_waits_for_a_running_callback() {
+    // The documented rule (docs/ARCHITECTURE.md, "Completion callbacks"): cancel (like a
+    // new set or dropping the handle) returns only after a running call has returned, and
+    // no call starts afterwards.
+    let _r = TestRoot::new();
+    let t = Arc::new(timer(false));
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let calls = Arc::new(AtomicU32::new(0));
+    let returned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (c, r) = (calls.clone(), returned.clone());
+    t.set_timer_with_callback(TimerDue::Relative(Duration::ZERO), 1, move || {
+        if c.fetch_add(1, Ordering::SeqCst) == 0 {
+            let _ = started_tx.send(());
+            let _ = go_rx.recv(); // hold the first call until the test lets it go
+            r.store(true, Ordering::SeqCst);
+        }
+    })
+    .unwrap();
+    started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let t2 = t.clone();
+    let canceller = std::thread::spawn(move || t2.cancel_timer().unwrap());
+    // Negative check (a grace, not a synchronisation): while the call runs, cancel has
+    // not returned.
+    std::thread::sleep(Duration::from_millis(150));
+    assert!(
+        !canceller.is_finished(),
+        "cancel returned while the callback ran"
+    );
+    go_tx.send(()).unwrap();
+    canceller.join().unwrap();
+    assert!(
+        returned.load(Ordering::SeqCst),
+        "cancel returned before the running call"
+    );
+    let after = calls.load(Ordering::SeqCst);
+    // A period of 1 ms: a call that could still start would have by now.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        after,
+        "a call started after cancel"
+    );
+}
