@@ -204,7 +204,10 @@ thread_local! {
 /// The calling thread's block in a private or public segment.
 pub(crate) fn my_block(public: bool) -> Result<(Arc<Segment>, u32)> {
     let pid = thread::me().pid;
-    MINE.with(|m| {
+    // A thread whose thread-locals are already destroyed (it is ending, and waits in a
+    // destructor) gets a fresh block for that wait; it stays taken until the process
+    // ends (a rare path: 832 bytes).
+    let Ok(r) = MINE.try_with(|m| {
         let mut m = m.borrow_mut();
         if m.pid != pid {
             // First use on this thread, or a forked child: the parent's blocks stay.
@@ -218,7 +221,10 @@ pub(crate) fn my_block(public: bool) -> Result<(Arc<Segment>, u32)> {
         let b = alloc_slow(public)?;
         *slot = Some(b.clone());
         Ok(b)
-    })
+    }) else {
+        return alloc_slow(public);
+    };
+    r
 }
 
 /// Segments attached by id, own ones included. Dropped when their process is gone.
@@ -238,17 +244,22 @@ const CACHE_SWEEP_AT: usize = 64;
 pub(crate) fn attach(id: u32) -> Option<Arc<Segment>> {
     // A signaller hands off to the same few waiters again and again: a small
     // per-thread cache spares the process-wide lock on that path.
-    let hit = RECENT.with(|r| {
-        r.borrow()
-            .iter()
-            .find(|(k, _)| *k == id)
-            .map(|(_, s)| s.clone())
-    });
+    // `try_with`: a thread that is ending (its thread-locals already destroyed) may
+    // still signal — abandoning the mutexes it owns — and then goes without the cache.
+    let hit = RECENT
+        .try_with(|r| {
+            r.borrow()
+                .iter()
+                .find(|(k, _)| *k == id)
+                .map(|(_, s)| s.clone())
+        })
+        .ok()
+        .flatten();
     if hit.is_some() {
         return hit;
     }
     let seg = attach_shared(id)?;
-    RECENT.with(|r| {
+    let _ = RECENT.try_with(|r| {
         let mut r = r.borrow_mut();
         if r.len() == RECENT_SLOTS {
             r.remove(0);
