@@ -32,6 +32,17 @@
 //! silence of each waiter the model says is still blocked. Timeout-0 waits by other actors
 //! meanwhile take objects from under blocked wait-alls (WL-19: they must succeed).
 //!
+//! Some actors are other *processes* ([`Op::SpawnProcess`]): this test binary re-run as an
+//! actor server ([`actor_server`]: one command per stdin line, one answer per stdout line).
+//! They open the named objects and set, reset, pulse, release and try-wait them, so the
+//! signals that complete the test process's blocked waits — wait-alls included, whose other
+//! objects the signalling process may not even map — come from another process (WL-14,
+//! PU-07, WY-16); and they exit owning mutexes (AB-07, AB-08). A dead process signals
+//! nothing, so after its exit the waiters' answers are awaited before the states are read.
+//! Blocked waiters are started only by actors that own no mutex and on objects that keep a
+//! handle with every right ([`Model::blocking_ok`]), so every sequence can end by releasing
+//! them ([`Real::release_blocked`]).
+//!
 //! Knobs (environment):
 //! - `PROCSYNC_MODEL_SEED=N` (decimal or `0x…`): the base seed; case 0 uses `N` itself and the
 //!   others seeds derived from it, so a reported case seed reruns alone with
@@ -2268,13 +2279,21 @@ fn shrink(ops: &[Op]) -> Option<(Vec<Op>, String, usize)> {
                 loop {
                     let len = match self.ops.get(k) {
                         Some(Op::WaitAny { hs, .. } | Op::WaitAll { hs, .. }) => hs.len(),
+                        Some(Op::Block(w)) => match &**w {
+                            Op::WaitAny { hs, .. } | Op::WaitAll { hs, .. } => hs.len(),
+                            _ => 0,
+                        },
                         _ => 0,
                     };
                     if e >= len || len <= 1 || self.out_of_budget() {
                         break;
                     }
                     let mut cand = self.ops.clone();
-                    if let Op::WaitAny { hs, .. } | Op::WaitAll { hs, .. } = &mut cand[k] {
+                    let target = match &mut cand[k] {
+                        Op::Block(w) => &mut **w,
+                        other => other,
+                    };
+                    if let Op::WaitAny { hs, .. } | Op::WaitAll { hs, .. } = target {
                         hs.remove(e);
                     }
                     if self.attempt(cand) {
@@ -3418,11 +3437,161 @@ fn model_abandonment() {
     ]);
 }
 
+/// Runs `script` on a fresh model: each step's answer, and the blocked waiters it completed
+/// (`(actor, outcome)`), must be as given.
+fn check_model_waking(script: &[(Op, &str, &[(ActorId, &str)])]) {
+    let mut m = Model::default();
+    for (i, (op, want, woken)) in script.iter().enumerate() {
+        assert!(m.valid(op), "invalid op in a model test: {op}");
+        assert_eq!(m.apply(op).to_string(), *want, "step {i} `{op}`");
+        let got: Vec<(ActorId, String)> = std::mem::take(&mut m.done)
+            .into_iter()
+            .map(|(a, _, w)| (a, Res::Wait(w).to_string()))
+            .collect();
+        let want: Vec<(ActorId, String)> = woken.iter().map(|(a, w)| (*a, w.to_string())).collect();
+        assert_eq!(got, want, "step {i} `{op}`: waiters woken");
+    }
+}
+
+/// WL-09 (the ntsync `wake_all` sequence) with WL-18: the wait-all of t0 completes inside the
+/// `set` of the auto event and nowhere before; WL-03/WL-19: meanwhile t2 takes the semaphore
+/// unit the waiter cannot use.
+#[test]
+fn model_wl09_wake_all_completes_inside_the_signal() {
+    let event = |manual| Spec::Event {
+        manual,
+        initial: true,
+    };
+    let none: &[(ActorId, &str)] = &[];
+    check_model_waking(&[
+        (Op::Spawn { a: 0 }, "ok", none),
+        (Op::Spawn { a: 1 }, "ok", none),
+        (Op::Spawn { a: 2 }, "ok", none),
+        (
+            mk(1, 0, Spec::Semaphore { initial: 0, max: 3 }),
+            "ok created",
+            none,
+        ),
+        (mk(1, 1, Spec::Mutex { owned: true }), "ok created", none),
+        (mk(1, 2, event(true)), "ok created", none),
+        (mk(1, 3, event(false)), "ok created", none),
+        (
+            Op::Block(Box::new(Op::WaitAll {
+                a: 0,
+                hs: vec![0, 1, 2, 3],
+            })),
+            "(blocked, queued)",
+            none,
+        ),
+        (Op::Release { a: 1, h: 0, n: 1 }, "ok 0", none),
+        (Op::Wait { a: 2, h: 0 }, "signaled 0", none), // WL-19
+        (Op::Release { a: 1, h: 1, n: 1 }, "ok 1", none),
+        (Op::Reset { a: 1, h: 2 }, "ok (previously set)", none),
+        (Op::Release { a: 1, h: 0, n: 2 }, "ok 0", none),
+        (Op::Reset { a: 1, h: 3 }, "ok (previously set)", none),
+        (Op::Set { a: 1, h: 2 }, "ok (previously unset)", none),
+        (
+            Op::Set { a: 1, h: 3 },
+            "ok (previously unset)",
+            &[(0, "signaled 0")],
+        ),
+        (Op::Query { a: 1, h: 0 }, "ok semaphore count=1 max=3", none),
+        (
+            Op::Query { a: 0, h: 1 },
+            "ok mutex owner=self recursion=1 abandoned=0",
+            none,
+        ),
+        (Op::Query { a: 1, h: 2 }, "ok event manual set", none),
+        (Op::Query { a: 1, h: 3 }, "ok event auto unset", none),
+    ]);
+}
+
+/// EV-08, SM-09, PU-01/02 and the wake-up order (first come, first served per object): an
+/// auto event set wakes the oldest waiter only; a pulse of a manual event wakes every queued
+/// waiter and leaves it unset; a release of 2 with 3 queued waiters wakes the 2 oldest;
+/// a wait-all that cannot complete is skipped and a later wait-any gets the unit.
+#[test]
+fn model_wake_order() {
+    let none: &[(ActorId, &str)] = &[];
+    let block = |w: Op| Op::Block(Box::new(w));
+    let ev = |manual| Spec::Event {
+        manual,
+        initial: false,
+    };
+    check_model_waking(&[
+        (Op::Spawn { a: 0 }, "ok", none),
+        (Op::Spawn { a: 1 }, "ok", none),
+        (Op::Spawn { a: 2 }, "ok", none),
+        (Op::Spawn { a: 3 }, "ok", none),
+        (mk(3, 0, ev(false)), "ok created", none),
+        (mk(3, 1, ev(true)), "ok created", none),
+        (
+            mk(3, 2, Spec::Semaphore { initial: 0, max: 5 }),
+            "ok created",
+            none,
+        ),
+        (block(Op::Wait { a: 0, h: 0 }), "(blocked, queued)", none),
+        (
+            block(Op::WaitAny {
+                a: 1,
+                hs: vec![1, 0],
+            }),
+            "(blocked, queued)",
+            none,
+        ),
+        (
+            Op::Set { a: 3, h: 0 },
+            "ok (previously unset)",
+            &[(0, "signaled 0")],
+        ), // EV-08
+        (Op::Query { a: 3, h: 0 }, "ok event auto unset", none),
+        (block(Op::Wait { a: 0, h: 1 }), "(blocked, queued)", none),
+        (
+            Op::Pulse { a: 3, h: 1 },
+            "ok (previously unset)",
+            &[(1, "signaled 0"), (0, "signaled 0")],
+        ), // PU-01
+        (Op::Query { a: 3, h: 1 }, "ok event manual unset", none),
+        (
+            block(Op::WaitAll {
+                a: 0,
+                hs: vec![2, 1],
+            }),
+            "(blocked, queued)",
+            none,
+        ),
+        (block(Op::Wait { a: 1, h: 2 }), "(blocked, queued)", none),
+        (
+            block(Op::WaitAny {
+                a: 2,
+                hs: vec![0, 2],
+            }),
+            "(blocked, queued)",
+            none,
+        ),
+        (
+            Op::Release { a: 3, h: 2, n: 2 },
+            "ok 0",
+            &[(1, "signaled 0"), (2, "signaled 1")],
+        ), // SM-09, WL-19: t0's wait-all is skipped
+        (Op::Query { a: 3, h: 2 }, "ok semaphore count=0 max=5", none),
+        (Op::Release { a: 3, h: 2, n: 1 }, "ok 0", none),
+        (
+            Op::Set { a: 3, h: 1 },
+            "ok (previously unset)",
+            &[(0, "signaled 0")],
+        ), // WL-18
+        (Op::Query { a: 3, h: 2 }, "ok semaphore count=0 max=5", none),
+    ]);
+}
+
 /// The generator only makes valid ops, and the model never panics, over many seeds.
 #[test]
 fn model_generator_is_self_consistent() {
-    for seed in 0..300 {
+    for seed in 0..600 {
         let mut generator = Gen::new(seed);
+        // Half the seeds with blocking waits (process actors included).
+        generator.blocking = seed % 2 == 1;
         let mut m = Model::default();
         let setup = generator.setup();
         for i in 0..setup.len() + 200 {
