@@ -3439,7 +3439,10 @@ fn model_abandonment() {
 
 /// Runs `script` on a fresh model: each step's answer, and the blocked waiters it completed
 /// (`(actor, outcome)`), must be as given.
-fn check_model_waking(script: &[(Op, &str, &[(ActorId, &str)])]) {
+/// One step of a [`check_model_waking`] script: the op, its answer, the waiters it wakes.
+type WakeStep<'a> = (Op, &'a str, &'a [(ActorId, &'a str)]);
+
+fn check_model_waking(script: &[WakeStep<'_>]) {
     let mut m = Model::default();
     for (i, (op, want, woken)) in script.iter().enumerate() {
         assert!(m.valid(op), "invalid op in a model test: {op}");
