@@ -2428,6 +2428,16 @@ impl Gen {
             .copied()
             .filter(|h| wanted.contains(&m.h(*h).obj))
             .collect();
+        let free_mutexes: Vec<HandleId> = mine
+            .iter()
+            .copied()
+            .filter(|h| matches!(m.obj(*h), Obj::Mutex { owner: None, .. }))
+            .collect();
+        if !free_mutexes.is_empty() && self.rng.chance(30) {
+            // Take a mutex, so that blocked waiters may queue on it (then AB-07 at exit).
+            let h = self.rng.pick(&free_mutexes);
+            return Some(Op::Wait { a: p, h });
+        }
         let h = if !useful.is_empty() && self.rng.chance(75) {
             self.rng.pick(&useful)
         } else {
@@ -2448,7 +2458,7 @@ impl Gen {
                     n: if self.rng.chance(80) { 1 } else { 2 },
                 },
                 Obj::Mutex { owner: Some(x), .. } if *x == p => {
-                    if self.rng.chance(75) {
+                    if self.rng.chance(60) {
                         Op::Release { a: p, h, n: 1 }
                     } else {
                         Op::Exit { a: p }
@@ -2509,6 +2519,23 @@ impl Gen {
                     .into_iter()
                     .map(|i| self.handle_to(m, ids[i]))
                     .collect();
+                // Often a mutex another process owns (AB-07 when it exits, a cross-process
+                // release otherwise).
+                let proc_owned: Vec<ObjId> = m
+                    .objs
+                    .iter()
+                    .filter(|(_, o)| {
+                        matches!(o, Obj::Mutex { owner: Some(x), .. } if m.procs.contains(x))
+                    })
+                    .map(|(id, _)| *id)
+                    .collect();
+                if !proc_owned.is_empty() && self.rng.chance(50) {
+                    let o = self.rng.pick(&proc_owned);
+                    if !hs.iter().any(|h| m.h(*h).obj == o) {
+                        let h = self.handle_to(m, o);
+                        hs.insert(0, h);
+                    }
+                }
                 let inner = match self.rng.below(3) {
                     0 => Op::Wait { a, h: hs[0] },
                     1 => {
