@@ -49,6 +49,8 @@
 //!   `PROCSYNC_MODEL_SEED=<case seed> PROCSYNC_MODEL_CASES=1`. Default: [`DEFAULT_SEEDS`].
 //! - `PROCSYNC_MODEL_CASES=N`: number of sequences (default [`DEFAULT_CASES`], or
 //!   [`DEFAULT_BLOCKING_CASES`] for the blocking test, split over the default seeds).
+//! - `PROCSYNC_MODEL_TRACE=1`: print each op before it runs (for a failure that kills the
+//!   process, which cannot be shrunk).
 //! - `PROCSYNC_MODEL_STEPS=N`: random steps per sequence after the setup (default
 //!   [`DEFAULT_STEPS`], or [`DEFAULT_BLOCKING_STEPS`]).
 //!
@@ -95,7 +97,11 @@ const DEFAULT_BLOCKING_STEPS: usize = 40;
 /// process (test `issue_9_exit_abandonment_after_a_hand_off_does_not_abort`). While `true`,
 /// the blocking generator never lets an actor exit owning a mutex that a waiter waits on
 /// (AB-06 through a thread's exit is then checked by that test alone). Set it to `false`
-/// once the library is fixed.
+/// once the library is fixed. With it `false`, case seed `0x659e27c2a1c5ffa8` aborts at its
+/// step #21 (`PROCSYNC_MODEL_TRACE=1 PROCSYNC_MODEL_SEED=0x659e27c2a1c5ffa8
+/// PROCSYNC_MODEL_CASES=1`): t0 hands mutex h0 to t1's blocked wait (#13), t1 releases it and
+/// blocks in `waitall h1 h3 h0` (#18, h1 owned by t2), t0 takes h0 with a wait(0) (#20,
+/// WL-19) and exits owning it (#21).
 const KNOWN_ABORT_ON_EXIT_HAND_OFF: bool = true;
 /// The timeout of a blocking wait: far longer than any run, so it never expires (the test
 /// releases every waiter before it ends).
@@ -2879,6 +2885,7 @@ fn run_case(
     generator.blocking = blocking;
     let setup = generator.setup();
     let mut runner = Runner::new(blocking);
+    let trace = std::env::var_os("PROCSYNC_MODEL_TRACE").is_some();
     let mut ops = Vec::with_capacity(setup.len() + steps);
     for i in 0..setup.len() + steps {
         let op = if i < setup.len() {
@@ -2887,6 +2894,9 @@ fn run_case(
             generator.op(&runner.model)
         };
         ops.push(op.clone());
+        if trace {
+            eprintln!("case {seed:#x} #{i} {op}");
+        }
         match runner.step(&op) {
             Step::Pass => {}
             Step::Invalid => {
