@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the cross-process test suite (procsync-cli/tests/procs, release build) N times in a row
-# with two CPU hogs running beside it, and reports how many runs failed (issue 12 item 7).
+# with two CPU hogs running beside it, and reports how many runs failed (README.md, "Crash safety").
 #
 #   scripts/stress-suite.sh [N] [-- extra arguments for the test binary]
 #

@@ -1,5 +1,5 @@
 //! procsync benchmarks, each group with its baseline measured in the same run
-//! (see `benches/README.md` for scenarios, parameters and recorded ratios).
+//! (see `procsync-bench/README.md` for scenarios, parameters and recorded ratios).
 //!
 //! * `mutex/uncontended/*`: acquire + release, vs a process-shared pthread mutex.
 //! * `semaphore/uncontended/*`: wait(0) + release(1), vs a process-shared `sem_t`.
@@ -249,7 +249,7 @@ fn abandonment(c: &mut Criterion, t: &mut Paired) {
 // Paired ratios
 // ---------------------------------------------------------------------------------
 
-/// The interleaved comparison that backs the ratios of `benches/README.md`, run after
+/// The interleaved comparison that backs the ratios of `procsync-bench/README.md`, run after
 /// each group's criterion benchmarks and printed after criterion's report, on a full
 /// benchmark run only (`cargo bench`: `--bench`, no filter, not
 /// `--test`/`--list`/`--profile-time`).

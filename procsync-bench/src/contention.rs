@@ -1,7 +1,7 @@
-//! `contention/mutex-N-procs` (issue 13 item 1): N processes (2, 4, 8) lock and unlock one
-//! mutex in a loop with a short critical section, for a fixed time after a common start
-//! gate; procsync's mutex against a robust process-shared pthread mutex (which barges) and
-//! a strict FIFO futex hand-off lock, in the same rounds.
+//! `contention/mutex-N-procs` (procsync-bench/README.md, "Scenarios"): N processes (2, 4, 8)
+//! lock and unlock one mutex in a loop with a short critical section, for a fixed time after a
+//! common start gate; procsync's mutex against a robust process-shared pthread mutex (which
+//! barges) and a strict FIFO futex hand-off lock, in the same rounds.
 //!
 //! What it owns: the contender processes' loop, the three locks' shared layout, and the
 //! figures of a round (acquisitions per second, owner changes per 1 000 acquisitions,

@@ -1,7 +1,7 @@
-//! `fanout/K-waiters` (issue 13 item 1): one `set` of a manual-reset event releases K
-//! waiting processes (K = 1, 4, 16, 64); the baseline is one `FUTEX_WAKE` of every waiter
-//! sleeping on one shared word. The figure is the time from just before the signalling
-//! call to the moment the *last* waiter has returned from its wait, per round.
+//! `fanout/K-waiters` (procsync-bench/README.md, "Scenarios"): one `set` of a manual-reset
+//! event releases K waiting processes (K = 1, 4, 16, 64); the baseline is one `FUTEX_WAKE` of
+//! every waiter sleeping on one shared word. The figure is the time from just before the
+//! signalling call to the moment the *last* waiter has returned from its wait, per round.
 //!
 //! What it owns: the waiter processes' loops and the rounds. What it must not do: assert
 //! anything about the figures.

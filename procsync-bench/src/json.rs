@@ -1,5 +1,5 @@
 //! `procsync bench --json`: the report as one JSON document, for scripts that compare
-//! runs (issue 13 item 2).
+//! runs (procsync-bench/README.md, "JSON output").
 //!
 //! What it owns: the document's shape and its stable field names, and the description
 //! of the machine ([`Machine`]). What it must not do: measure anything, or print (the

@@ -1,6 +1,7 @@
 //! Benchmark scenarios, shared by `procsync bench` (`src/cli/bench.rs`) and the
 //! criterion benches (`benches/wake.rs` includes this file with `#[path]`), so this
-//! module uses only std, libc, rustix and the public `procsync` API.
+//! module uses only std, libc, rustix, the public `procsync` API and (in `c_abi`, the
+//! C ABI's overhead) procsync-ffi's exported functions.
 //!
 //! It holds, once for both:
 //!
@@ -16,7 +17,7 @@
 //!   its scenario ends;
 //! * the paired measurement ([`paired`]: subject and baseline in alternating blocks,
 //!   one ratio per round) and the latency samples (timer lateness, abandonment);
-//! * the [`Report`]: the table both print, with the goals of issues 3, 4 and 6.
+//! * the [`Report`]: the table both print, with the goals (procsync-bench/README.md, "Goals").
 //!
 //! Every named object lives under a fresh temporary `PROCSYNC_ROOT` ([`BenchEnv`]),
 //! removed at the end (also on SIGINT, SIGTERM and SIGHUP).
@@ -29,6 +30,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+mod c_abi;
+pub use c_abi::CAbiMutexOps;
 
 use procsync::{
     CreateOptions, Event, Handle, Mutex, ObjectSpec, Semaphore, TimerDue, WaitOutcome,
@@ -1185,7 +1189,7 @@ impl PingPong for ProcsyncPingPong {
 /// file mapping carry a round-trip counter; each side publishes its count and sleeps
 /// until the other side's word reaches the same count.
 ///
-/// A fair baseline (issue 12): it does the work procsync does and no more. A side that
+/// A fair baseline: it does the work procsync does and no more. A side that
 /// is about to sleep says so in bit 31 of the word it sleeps on ([`await_seq`]), and the
 /// other side calls `FUTEX_WAKE` only when that bit is set ([`post`]), as procsync's
 /// `set()` skips the wake when nobody waits. (Waking on every hand-off, as this baseline
@@ -1706,35 +1710,45 @@ impl Report {
             }
         };
         ratio_goal(
-            "issue 3: wait_any-64 wake / single-object wake (same CPU)",
+            "wake: wait_any-64 wake / single-object wake (same CPU)",
             self.find(same, "procsync-wait_any-64", "procsync-wait", ""),
             1.5,
         );
         ratio_goal(
-            "issue 3: single-object wake / futex ping-pong (same CPU)",
+            "wake: single-object wake / futex ping-pong (same CPU)",
             self.find(same, "procsync-wait", "futex-wake-if-waiting", ""),
             1.1,
         );
         ratio_goal(
-            "issue 6: timer lateness / timerfd, median",
+            "C ABI: WaitForSingleObject+ReleaseMutex / Rust API",
+            self.find(
+                "mutex/c-abi",
+                "procsync C ABI",
+                "procsync Rust API",
+                "per op",
+            ),
+            1.2,
+        );
+        ratio_goal(
+            "timer: lateness / timerfd, median",
             self.find("timer/lateness", "procsync-wait", "timerfd", "median"),
             1.5,
         );
         ratio_goal(
-            "issue 6: timer lateness / timerfd, p99",
+            "timer: lateness / timerfd, p99",
             self.find("timer/lateness", "procsync-wait", "timerfd", "p99"),
             1.5,
         );
         if let Some(r) = self.find("timer/lateness", "procsync-wait", "timerfd", "median") {
             goals.push((
-                "issue 6: timer lateness, median < 1 ms (idle machine)".into(),
+                "timer: lateness, median < 1 ms (idle machine)".into(),
                 fmt_ns(r.subject_ns),
                 r.subject_ns < 1e6,
             ));
         }
         if let Some(r) = self.find("abandon/kill", "procsync-wait-abandoned", "waitpid", "p99") {
             goals.push((
-                "issue 4: abandonment, kill → Abandoned, p99 < 5 ms".into(),
+                "abandonment: kill → Abandoned, p99 < 5 ms".into(),
                 fmt_ns(r.subject_ns),
                 r.subject_ns < 5e6,
             ));

@@ -1,5 +1,6 @@
-//! `names/create-close` and `names/open-close` (issue 13 item 1): the cost of a name
-//! operation, procsync's named semaphore against a POSIX named semaphore (`sem_open`).
+//! `names/create-close` and `names/open-close` (procsync-bench/README.md, "Scenarios"): the
+//! cost of a name operation, procsync's named semaphore against a POSIX named semaphore
+//! (`sem_open`).
 //!
 //! What it owns: the two pairs and the POSIX semaphore's name, which it unlinks when done
 //! (nothing is left in `/dev/shm`). What it must not do: keep any procsync handle open

@@ -1,6 +1,7 @@
-//! `procsync bench --json` (issue 13 item 2): the document parses, says what machine it ran
-//! on, and every scenario row that ran has every stable field with a number where a number is
-//! due. No timing is asserted: a benchmark's figures are not a test's business.
+//! `procsync bench --json` (procsync-bench/README.md, "JSON output"): the document parses, says
+//! what machine it ran on, and every scenario row that ran has every stable field with a number
+//! where a number is due. No timing is asserted: a benchmark's figures are not a test's
+//! business.
 //!
 //! The run is short (`--quick`, and `--only` a few cheap scenarios); the JSON is read by
 //! the small parser below (the test needs no JSON library).
@@ -189,7 +190,7 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
             "`{got}` ran although `--only` did not ask for it\n{report}"
         );
     }
-    // The fair floor of issue 12 is among the set-wait0 baselines.
+    // The fair floor (procsync-bench/README.md, "Scenarios") is among the set-wait0 baselines.
     assert!(
         results.iter().any(|r| {
             let r = r.object().expect("object");

@@ -125,7 +125,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The stable code of `procsync repl` (see `REPL.md`): `not-found`, `wrong-type`, ….
+    /// The stable code of `procsync repl` (see `docs/REPL.md`): `not-found`, `wrong-type`, ….
     pub fn code(&self) -> &'static str {
         match self {
             Error::NotFound { .. } | Error::InvalidHandle(_) => "not-found",

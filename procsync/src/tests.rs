@@ -358,7 +358,7 @@ fn named_objects_leave_nothing_behind() {
 
 #[test]
 fn timer_callback_runs_per_expiration_and_stops_on_cancel() {
-    // Issue 6 item 5 (TM-24): the callback observes expirations without consuming a
+    // TM-24 (docs/SEMANTICS.md): the callback observes expirations without consuming a
     // synchronization timer.
     let _r = TestRoot::new();
     let t = timer(false);

@@ -1,7 +1,7 @@
-//! The Rust-facing API (issue 14): guards and permits, builders and `open` forms, the typed
-//! timer, and the `std::io::Error` conversions. Semantics item ids are cited where a test
-//! pins one; the cross-process behaviour of the same calls is exercised by the examples
-//! (`tests/examples.rs`), which run as real processes.
+//! The Rust-facing API (README.md, "Using it from Rust"): guards and permits, builders and
+//! `open` forms, the typed timer, and the `std::io::Error` conversions. Semantics item ids are
+//! cited where a test pins one; the cross-process behaviour of the same calls is exercised by
+//! the examples (`tests/examples.rs`), which run as real processes.
 //!
 //! Each test runs in a child process of this test binary whose `PROCSYNC_ROOT` is a fresh
 //! directory (so nothing here changes the environment of a running process), and checks

@@ -1,7 +1,7 @@
-//! Differential test of the object semantics (issue 3, item 8).
+//! Differential test of the object semantics (docs/SEMANTICS.md).
 //!
 //! [`Model`] is a small, single-threaded reference model of events, mutexes and semaphores as
-//! SEMANTICS.md describes them (item ids cited inline), for operations that never block: every
+//! docs/SEMANTICS.md describes them (item ids cited inline), for operations that never block: every
 //! wait has timeout 0. [`differential_against_library`] generates thousands of random, seeded
 //! operation sequences over 3–6 objects of mixed types (named and unnamed, several handles per
 //! object, reduced access rights) and runs each sequence against the model and against real
@@ -58,8 +58,8 @@
 //! the variable set (so no code here has to change the environment of a running process), then
 //! removes the directory and checks that no object file was left behind (LT-01).
 //!
-//! Where several errors apply to one call and SEMANTICS.md does not say which one wins, the model
-//! accepts any of them (and still requires that nothing changed).
+//! Where several errors apply to one call and docs/SEMANTICS.md does not say which one wins,
+//! the model accepts any of them (and still requires that nothing changed).
 
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
@@ -130,7 +130,7 @@ type ActorId = u32;
 type HandleId = u32;
 type ObjId = u32;
 
-/// A handle's rights, the two of SEMANTICS.md "Decisions": `synchronize` and `modify`.
+/// A handle's rights, the two of docs/SEMANTICS.md "Decisions": `synchronize` and `modify`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Acc {
     sync: bool,
@@ -498,7 +498,7 @@ enum Res {
     Was(bool),
     Wait(WaitOutcome),
     State(ObjectState),
-    /// An error: its stable code (REPL.md) and message.
+    /// An error: its stable code (docs/REPL.md) and message.
     Err(&'static str, String),
     /// The operation panicked inside the library.
     Panic(String),
@@ -1292,7 +1292,7 @@ impl Model {
                     return Ok(Outcome::Wait(WaitOutcome::TimedOut));
                 }
                 // WL-06, WL-08; WL-10 + SEMANTICS "Decisions": abandoned reports the index of
-                // an abandoned mutex; the library (REPL.md `abandoned K`) gives the lowest.
+                // an abandoned mutex; the library (docs/REPL.md `abandoned K`) gives the lowest.
                 let mut abandoned = None;
                 for (i, o) in objs.iter().enumerate() {
                     if self.objs.get_mut(o).expect("live").acquire(a) && abandoned.is_none() {
@@ -3285,7 +3285,7 @@ fn issue_3_mutex_abandoned_when_owner_closed_its_handle_then_exited() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The model itself, checked against the worked examples of SEMANTICS.md.
+// The model itself, checked against the worked examples of docs/SEMANTICS.md.
 
 /// Runs `ops` on a fresh model and returns each answer in REPL-like text.
 fn model_answers(ops: &[Op]) -> Vec<String> {

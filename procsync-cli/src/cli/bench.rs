@@ -1,6 +1,6 @@
 //! `procsync bench`: the scenarios of `cargo bench` (benches/wake.rs), without
 //! criterion, for users: each procsync operation next to its baseline measured in the
-//! same run, printed as one table with the ratios, then the goals of the issues
+//! same run, printed as one table with the ratios, then the goals
 //! (3: wake latency, 4: abandonment latency, 6: timer lateness); with `--json`, the
 //! same results as one JSON document (procsync-bench/src/json.rs) instead.
 //!
@@ -17,8 +17,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use scenarios::{
-    Abandonment, BenchEnv, EventOps, MutexOps, Plan, Report, SemaphoreOps, TimerLateness,
-    WaitAllOps,
+    Abandonment, BenchEnv, CAbiMutexOps, EventOps, MutexOps, Plan, Report, SemaphoreOps,
+    TimerLateness, WaitAllOps,
 };
 
 use super::exit;
@@ -89,6 +89,9 @@ fn run_all(plan: &Plan, only: &[String]) -> Report {
     };
     if step(&["mutex/uncontended"]) {
         MutexOps::create().paired(&mut report, plan);
+    }
+    if step(&["mutex/c-abi"]) {
+        CAbiMutexOps::create().paired(&mut report, plan);
     }
     if step(&["semaphore/uncontended"]) {
         SemaphoreOps::create().paired(&mut report, plan);

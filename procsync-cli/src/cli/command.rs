@@ -1,4 +1,4 @@
-//! The commands of `procsync repl` (see `REPL.md`) as values: what [`super::parse`]
+//! The commands of `procsync repl` (see `docs/REPL.md`) as values: what [`super::parse`]
 //! produces from a line and the REPL executes. Plain data with no behaviour beyond
 //! [`Command::waits_forever`]; it must not depend on the library, so that the syntax
 //! can be tested without any object.
@@ -219,14 +219,16 @@ pub enum Command {
 }
 
 impl Command {
-    /// Whether the command may block until another party acts (a wait without a
-    /// timeout). `exit` does not wait for such a command to finish.
+    /// Whether the command may block (a wait with a timeout other than 0, or a
+    /// `sleep`). REPL.md: on `exit`, commands still blocked get no answer, and the
+    /// process exits at once — it does not wait for such a command to finish.
     pub fn waits_forever(&self) -> bool {
         match self {
             Command::Wait { timeout, .. }
             | Command::WaitAny { timeout, .. }
             | Command::WaitAll { timeout, .. }
-            | Command::SignalAndWait { timeout, .. } => timeout.is_none(),
+            | Command::SignalAndWait { timeout, .. } => timeout != &Some(Duration::ZERO),
+            Command::Sleep(_) => true,
             _ => false,
         }
     }

@@ -93,7 +93,7 @@ enum Command {
         command: Vec<std::ffi::OsString>,
     },
     /// Hold handles in this process and drive them with one command per line on standard
-    /// input, one answer per line on standard output (the protocol is in REPL.md).
+    /// input, one answer per line on standard output (the protocol is in docs/REPL.md).
     Repl(repl::Options),
     /// Run worker processes that coordinate only through named objects (a start gate, a
     /// semaphore of 2 slots, a mutex around a shared counter), then verify the result.
@@ -106,7 +106,7 @@ enum Command {
         rounds: u32,
     },
     /// Measure procsync against its baselines (pthread mutex, sem_t, futex, timerfd,
-    /// waitpid) in one run and print the ratios (the scenarios of benches/README.md).
+    /// waitpid) in one run and print the ratios (the scenarios of procsync-bench/README.md).
     Bench(bench::Options),
     /// One worker of `procsync demo` (started by the demo itself).
     #[command(hide = true)]

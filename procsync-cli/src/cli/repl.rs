@@ -1,4 +1,4 @@
-//! `procsync repl`: the line protocol of `REPL.md`. The calling thread reads standard
+//! `procsync repl`: the line protocol of `docs/REPL.md`. The calling thread reads standard
 //! input and hands each command to the REPL thread it names (`main` unless prefixed with
 //! `@T `); every REPL thread has its own queue, runs its commands in order, and writes
 //! exactly one answer line per command through one shared, flushed writer.
@@ -438,7 +438,7 @@ fn access_of(access: AccessSpec) -> Access {
 }
 
 /// `access=` of a duplication command; `None` when absent, which the library reads as
-/// the source handle's own access (REPL.md's default, Win32 `DUPLICATE_SAME_ACCESS`).
+/// the source handle's own access (docs/REPL.md's default, Win32 `DUPLICATE_SAME_ACCESS`).
 fn access_or_same(access: Option<AccessSpec>) -> Option<Access> {
     access.map(access_of)
 }

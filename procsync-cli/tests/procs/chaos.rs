@@ -1,6 +1,6 @@
-//! Chaos and kill storms (issue 4, items 3 and 4): real `procsync repl` processes hammer a
-//! shared set of named objects while the test SIGKILLs them at random moments, and the
-//! test checks, live and at the end, the promises a crash must not break.
+//! Chaos and kill storms (docs/ARCHITECTURE.md, "Testing crash safety"): real `procsync repl`
+//! processes hammer a shared set of named objects while the test SIGKILLs them at random
+//! moments, and the test checks, live and at the end, the promises a crash must not break.
 //!
 //! - [`chaos_short`] (default suite, a few seconds) and [`chaos_long`] (`#[ignore]`; its
 //!   duration comes from `PROCSYNC_CHAOS_SECS`, default 60) run [`run_chaos`]: N workers

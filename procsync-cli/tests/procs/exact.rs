@@ -1,6 +1,6 @@
 //! Exactness of wait-all and owner death, pinned down deterministically across real processes:
-//! the behaviour the wait-protocol rewrite (issue 9) must deliver, and the lost wake-up of
-//! issue 12 item 1.
+//! the behaviour the wait protocol must deliver (WL-14, WL-16, WL-18, WL-19, AB-16 in
+//! docs/SEMANTICS.md), including a lost wake-up an earlier protocol had.
 //!
 //! What it owns: tests that leave no room for scheduling luck. Waiters are known to be queued
 //! through `waiters` ([`wait_for_waiters`]); a waiter that must not run while the signals arrive
@@ -13,7 +13,7 @@
 
 use crate::harness::{LONG_WAIT_MS, Repl, Root, signal_pid, unique, wait_for_waiters};
 
-/// Issue 12 item 1, WL-14/WL-16/WL-18: two wait-all waiters over the same two auto events, both
+/// WL-14/WL-16/WL-18: two wait-all waiters over the same two auto events, both
 /// frozen (SIGSTOP) once queued, so neither can run while `set x, set y, set x, set y` arrive.
 /// On Windows (and with wait-alls completed inside the signal) the first `set y` completes one
 /// wait-all, the second pair completes the other: after SIGCONT both answer `signaled` and both
@@ -60,7 +60,7 @@ fn stopped_waitall_waiters_both_complete_after_set_x_y_x_y() {
     c.expect("query y", "ok event auto unset");
 }
 
-/// Issue 9, the ntsync `wake_all` sequence (WL-18, WL-19, WL-03, WL-06): B waits for all of a
+/// The ntsync `wake_all` sequence (WL-18, WL-19, WL-03, WL-06): B waits for all of a
 /// semaphore (0/3), a mutex owned by A's thread, an unset manual event and an unset auto event.
 /// Each object becomes available in turn from A; while one is missing, the others stay free to
 /// anyone (no reservation). When the last one is set, the wait-all is complete before `set`
@@ -135,7 +135,7 @@ fn wake_all_sequence_completes_inside_the_last_signal() {
     }
 }
 
-/// Issue 9, WL-19/WL-03: a blocked wait-all over a semaphore and a mutex owned by a third
+/// WL-19/WL-03: a blocked wait-all over a semaphore and a mutex owned by a third
 /// process never withholds the free semaphore: another process takes and gives it back 2000
 /// times with zero-timeout waits, and every one of them is `signaled`. When the mutex is
 /// released, the wait-all completes and takes the unit.

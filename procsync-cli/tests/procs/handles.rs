@@ -1,7 +1,8 @@
-//! Handles passed between processes (issue 5): inheritance into a child started with `spawn`
-//! (HI-*), duplication into and out of unrelated processes with `dup-to`, `dup-from` and
-//! `adopt` (HD-*), access masks on the receiving side (AM-12), and the permission model: another
-//! user (a REPL that drops to uid 65534) and the path tricks such a user could try (NM-18, CO-07).
+//! Handles passed between processes (docs/ARCHITECTURE.md, "Handles"): inheritance into a child
+//! started with `spawn` (HI-*), duplication into and out of unrelated processes with `dup-to`,
+//! `dup-from` and `adopt` (HD-*), access masks on the receiving side (AM-12), and the
+//! permission model: another user (a REPL that drops to uid 65534) and the path tricks such a
+//! user could try (NM-18, CO-07).
 //!
 //! A child started by `spawn` talks through two FIFOs ([`Spawned`]); a REPL of another user runs
 //! a batch of commands ([`as_nobody`]). Both read every answer with a deadline.
@@ -526,7 +527,7 @@ fn pull_with_reduced_access_and_never_more() {
         &format!("dup-from {pa} {vw} x access=modify"),
         "access-denied",
     );
-    // REPL.md: `access=` defaults to the source's own access (HD-02,
+    // docs/REPL.md: `access=` defaults to the source's own access (HD-02,
     // DUPLICATE_SAME_ACCESS): synchronize only, so waiting works and releasing does not.
     b.expect(&format!("dup-from {pa} {vw} y"), "ok");
     b.expect_err("release y", "access-denied");
@@ -632,9 +633,9 @@ fn duplication_mistakes_are_clear_errors() {
 // ---------------------------------------------------------------------------------------------
 // Other users and path tricks
 
-/// NM-18, CO-07, issue 5 item 5: another user cannot reach root's `Local\` objects, cannot open
-/// a 0600 `Global\` object, can open (and signal) a world-accessible one, and cannot duplicate
-/// handles out of root's processes.
+/// NM-18, CO-07 (docs/ARCHITECTURE.md, "Security model and honest limits"): another user cannot
+/// reach root's `Local\` objects, cannot open a 0600 `Global\` object, can open (and signal) a
+/// world-accessible one, and cannot duplicate handles out of root's processes.
 #[test]
 fn another_user_is_kept_out_except_where_the_mode_allows() {
     let root = Root::fresh();
@@ -736,17 +737,43 @@ fn planted_symlinks_are_refused() {
         &format!("create event x name=Global\\{}", unique("x")),
         "access-denied",
     );
-    b.expect_err(
-        &format!("create event x name=Local\\{}", unique("x")),
-        "access-denied",
-    );
+    // The squatted `local-0` does not lock root out of its own namespace (SECURITY.md):
+    // root moves the planted link out of the way, unfollowed, and makes its own directory.
+    let (x, xn) = ("x", unique("x"));
+    b.expect(&format!("create event {x} name=Local\\{xn}"), "ok created");
     assert_eq!(
         fs::read_dir(&elsewhere).expect("read").count(),
         0,
         "nothing went through the link"
     );
+    let local0 = fs::symlink_metadata(root2.path().join("local-0")).expect("local-0");
+    assert!(
+        local0.is_dir() && local0.uid() == 0,
+        "a real directory of root's"
+    );
+    b.expect("close x", "ok");
+    drop(b);
     fs::remove_file(root2.path().join("global")).expect("cleanup");
-    fs::remove_file(root2.path().join("local-0")).expect("cleanup");
+    remove_quarantined(&root2);
+}
+
+/// Removes what procsync moved out of the way (`.squatted-*` in the root), so that the root's
+/// drop check finds only what tests left behind.
+fn remove_quarantined(root: &Root) {
+    let mut moved = 0;
+    for e in fs::read_dir(root.path()).expect("read root") {
+        let e = e.expect("entry");
+        if e.file_name().to_string_lossy().starts_with(".squatted-") {
+            let p = e.path();
+            if fs::symlink_metadata(&p).expect("stat").is_dir() {
+                fs::remove_dir_all(&p).expect("cleanup");
+            } else {
+                fs::remove_file(&p).expect("cleanup");
+            }
+            moved += 1;
+        }
+    }
+    assert_eq!(moved, 1, "exactly the squatter was moved away");
 }
 
 /// Files and directories pre-created by another user: a namespace directory or root that user
@@ -761,15 +788,19 @@ fn pre_created_files_and_directories_are_refused() {
         root.path().display()
     ));
     let mut a = root.repl();
-    a.expect_err(
+    // Root is not locked out of its own `Local\\` by a squatter: the squatter's directory is
+    // moved away and root's own is made (SECURITY.md); a squatted `global` stays refused.
+    a.expect(
         &format!("create event x name=Local\\{}", unique("x")),
-        "access-denied",
+        "ok created",
     );
+    a.expect("close x", "ok");
     a.expect_err(
         &format!("create event x name=Global\\{}", unique("x")),
         "access-denied",
     );
     drop(a);
+    remove_quarantined(&root);
 
     // A root directory owned by another user.
     let root = Root::fresh();

@@ -13,10 +13,10 @@
 //! - A command's answer is looked up by the command's thread: `@T cmd` is answered by the next
 //!   line starting with `@T `, an unprefixed command by the next line without `@`. Answers of
 //!   other threads that arrive meanwhile are kept for later, so threads may interleave freely.
-//! - Dropping a [`Repl`] closes its standard input; the REPL must then close its handles and exit
-//!   0 (REPL.md, Framing). Dropping a [`Root`] afterwards checks that no file is left anywhere
-//!   under it, which is how every test checks that object names disappear with their last
-//!   handle (LT-01, LT-03).
+//! - Dropping a [`Repl`] closes its standard input; the REPL must then close its handles and
+//!   exit 0 (docs/REPL.md, "Lines and answers"). Dropping a [`Root`] afterwards checks that no
+//!   file is left anywhere under it, which is how every test checks that object names disappear
+//!   with their last handle (LT-01, LT-03).
 
 #![allow(dead_code)] // not every test module uses every helper
 
@@ -463,15 +463,15 @@ impl<'r> Repl<'r> {
         }
     }
 
-    /// Sends `exit`, then checks that the process exits with status 0 (REPL.md: on `exit` the
+    /// Sends `exit`, then checks that the process exits with status 0 (docs/REPL.md: on `exit` the
     /// REPL closes all its handles and exits 0).
     pub fn exit(&mut self) {
         self.send("exit");
         self.close_and_reap();
     }
 
-    /// Closes standard input and checks that the process exits with status 0 (REPL.md: at end of
-    /// input the REPL closes all its handles and exits 0).
+    /// Closes standard input and checks that the process exits with status 0 (docs/REPL.md: at
+    /// end of input the REPL closes all its handles and exits 0).
     pub fn close_and_reap(&mut self) {
         drop(self.stdin.take());
         let Some(mut child) = self.child.take() else {
@@ -500,7 +500,8 @@ impl<'r> Repl<'r> {
     }
 
     /// Closes standard input and returns at once: the REPL must still answer every command it
-    /// has read (REPL.md, Framing); [`Repl::close_and_reap`] later checks that it exits 0.
+    /// has read (docs/REPL.md, "Lines and answers"); [`Repl::close_and_reap`] later checks that
+    /// it exits 0.
     pub fn close_input(&mut self) {
         drop(self.stdin.take());
         self.root.log(format!("{}: end of input", self.label));
@@ -514,9 +515,9 @@ impl<'r> Repl<'r> {
     }
 
     /// Sends signal `sig` (`"STOP"`, `"CONT"`, …) to the process, whose id it asks with the
-    /// `pid` command (REPL.md), so that it is the REPL itself and not a wrapper. For tests that
-    /// must freeze a waiter deterministically (SIGSTOP after [`wait_for_waiters`]) instead of
-    /// hoping the scheduler does. A stopped REPL cannot answer `pid`: ask before stopping
+    /// `pid` command (docs/REPL.md), so that it is the REPL itself and not a wrapper. For tests
+    /// that must freeze a waiter deterministically (SIGSTOP after [`wait_for_waiters`]) instead
+    /// of hoping the scheduler does. A stopped REPL cannot answer `pid`: ask before stopping
     /// ([`Repl::repl_pid`]) and pass the number to [`signal_pid`].
     pub fn repl_pid(&mut self) -> u32 {
         let pid = self.expect_ok_number("pid");
@@ -656,10 +657,11 @@ pub fn first_answer(repls: &mut [&mut Repl<'_>]) -> (usize, String) {
 }
 
 /// The handshake that replaces "sleep until the waiter is queued": asks `repl` (on its thread
-/// `main`, which must not be blocked) `waiters <alias>` until it answers exactly `ok <n>`, within
-/// [`ANSWER_DEADLINE`]; fails the test with the last answer otherwise. The count is that of the
-/// object, across every process (REPL.md, `waiters`), so `repl` may be any process that holds a
-/// handle to it. Exact, not "at least": a waiter that left early (or one too many) fails.
+/// `main`, which must not be blocked) `waiters <alias>` until it answers exactly `ok <n>`,
+/// within [`ANSWER_DEADLINE`]; fails the test with the last answer otherwise. The count is that
+/// of the object, across every process (docs/REPL.md, `waiters`), so `repl` may be any process
+/// that holds a handle to it. Exact, not "at least": a waiter that left early (or one too many)
+/// fails.
 #[track_caller]
 pub fn wait_for_waiters(repl: &mut Repl<'_>, alias: &str, n: usize) {
     let cmd = format!("waiters {alias}");
@@ -696,7 +698,7 @@ pub fn assert_none_answered(repls: &mut [&mut Repl<'_>]) {
 }
 
 /// `true` when the environment says this is a CI run (`CI=true` or `CI=1`): a test that must
-/// skip for lack of something on the machine fails there instead (issue 12).
+/// skip for lack of something on the machine fails there instead.
 pub fn on_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }

@@ -128,7 +128,7 @@ fn surviving_holder_keeps_object_after_others_are_killed() {
 }
 
 /// LT-03: `exit` and end of input close every handle: the names are gone afterwards, and the
-/// process exits 0 (REPL.md, Framing).
+/// process exits 0 (docs/REPL.md, "Lines and answers").
 #[test]
 fn exit_and_end_of_input_close_all_handles() {
     let root = Root::fresh();
@@ -175,8 +175,8 @@ fn name_is_free_again_after_last_close() {
     a.expect("query s", "ok semaphore count=1 max=2");
 }
 
-/// REPL.md aliases: a closed alias is unknown, a live one cannot be created again, and a closed
-/// alias can be reused.
+/// docs/REPL.md, "Handles and aliases": a closed alias is unknown, a live one cannot be created
+/// again, and a closed alias can be reused.
 #[test]
 fn alias_mistakes_are_reported() {
     let root = Root::fresh();

@@ -1,10 +1,10 @@
 //! Cross-process integration tests: real `procsync repl` processes side by side on a fresh
-//! `PROCSYNC_ROOT`, driven through the line protocol of REPL.md.
+//! `PROCSYNC_ROOT`, driven through the line protocol of docs/REPL.md.
 //!
 //! Every test starts its own [`harness::Root`], gives its objects unique names, reads every
 //! answer with a deadline, gives every wait a timeout, and synchronises through answers and the
 //! `waiters` handshake (the only sleeps are the grace periods of a few "must not wake" checks). Test comments cite the
-//! behaviour items of SEMANTICS.md (EV-08, MX-06, …).
+//! behaviour items of docs/SEMANTICS.md (EV-08, MX-06, …).
 
 mod harness;
 

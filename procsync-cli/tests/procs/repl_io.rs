@@ -1,4 +1,4 @@
-//! The REPL's framing rules of REPL.md that are about input and output rather than
+//! The REPL's framing rules of docs/REPL.md that are about input and output rather than
 //! objects: end of input answers every command read, on every thread, however long it
 //! takes; `exit` does not wait for blocked waits; `help` answers on one line.
 
@@ -20,9 +20,9 @@ fn until_waiters(r: &mut crate::harness::Repl<'_>, alias: &str, want: usize) {
     }
 }
 
-/// REPL.md, Framing: a piped `wait e` with no timeout, on `main` and on another thread,
-/// is still answered after end of input once `e` is set; the commands queued behind it
-/// are answered too, and only then does the process exit 0.
+/// docs/REPL.md, "Lines and answers": a piped `wait e` with no timeout, on `main` and on
+/// another thread, is still answered after end of input once `e` is set; the commands queued
+/// behind it are answered too, and only then does the process exit 0.
 #[test]
 fn end_of_input_answers_blocked_waits_on_every_thread() {
     let root = Root::fresh();
@@ -52,8 +52,8 @@ fn end_of_input_answers_blocked_waits_on_every_thread() {
     a.close_and_reap();
 }
 
-/// REPL.md, Framing: `exit` closes everything and exits 0 at once, even with a wait
-/// blocked on another thread; that wait gets no answer, and the name is gone.
+/// docs/REPL.md, "Lines and answers": `exit` closes everything and exits 0 at once, even with a
+/// wait blocked on another thread; that wait gets no answer, and the name is gone.
 #[test]
 fn exit_does_not_wait_for_blocked_waits() {
     let root = Root::fresh();
@@ -70,7 +70,7 @@ fn exit_does_not_wait_for_blocked_waits() {
     b.expect_err(&format!("open event x name={n}"), "not-found");
 }
 
-/// REPL.md: `help` lists the commands, `help COMMAND` gives its syntax, one line each,
+/// docs/REPL.md: `help` lists the commands, `help COMMAND` gives its syntax, one line each,
 /// prefixed like any answer; an unknown command is `invalid-argument`.
 #[test]
 fn help_answers_on_one_line() {

@@ -163,7 +163,7 @@ fn gc(root: &Root) {
     assert_eq!(d.code, Some(0), "gc failed: {}", d.err);
 }
 
-/// Issue 15: six `procsync run` jobs on a pool of 2, started at once from independent
+/// docs/CLI.md: six `procsync run` jobs on a pool of 2, started at once from independent
 /// processes: never more than 2 inside (entries and exits are appended to one file in
 /// causal order: a job writes `out` before its runner frees the slot, the next writes
 /// `in` after taking it), exactly 2 inside while they are held at a gate, and all 6 finish.
@@ -230,7 +230,7 @@ fn pool_of_two_never_exceeds_two_and_all_finish() {
     assert_eq!(lines(&log).len(), 12, "every job entered and left once");
 }
 
-/// Issue 15: a runner killed with SIGKILL gives its unit back: a pool of 1 whose only
+/// docs/CLI.md: a runner killed with SIGKILL gives its unit back: a pool of 1 whose only
 /// unit is held by a runner, with a second runner queued; killing the first lets the
 /// second run (and says why on stderr), and the killed runner's command died with it.
 #[test]
@@ -289,7 +289,7 @@ fn killed_runner_gives_its_unit_back() {
     gc(&root);
 }
 
-/// Issue 15: `run --mutex`: a holder killed with SIGKILL is reported as abandoned to the
+/// docs/CLI.md: `run --mutex`: a holder killed with SIGKILL is reported as abandoned to the
 /// next runner, which still runs; with `--strict` the next one refuses (exit 3), also when
 /// nobody was waiting and the dead holder's object is all that is left.
 #[test]
@@ -355,7 +355,7 @@ fn killed_mutex_holder_is_reported_as_abandoned() {
     gc(&root);
 }
 
-/// Issue 15: `wait --any` over three events, one set by another process: prints the
+/// docs/CLI.md: `wait --any` over three events, one set by another process: prints the
 /// index of the one that fired.
 #[test]
 fn wait_any_prints_the_index_set_from_another_process() {
@@ -387,7 +387,7 @@ fn wait_any_prints_the_index_set_from_another_process() {
     assert_eq!((d.code, d.out.as_str()), (Some(0), "1\n"), "{}", d.err);
 }
 
-/// Issue 15: `ls --json` shows each object's type, state and holders, as docs/CLI.md
+/// `ls --json` shows each object's type, state and holders, as docs/CLI.md
 /// documents the shape; `inspect` shows one of them.
 #[test]
 fn ls_json_shows_states_and_holders() {
@@ -443,7 +443,7 @@ fn ls_json_shows_states_and_holders() {
     );
 }
 
-/// Issue 15, conventions: exit codes 0, 1 (timeout), 2 (usage), 4 (errors, naming the
+/// docs/CLI.md, "Conventions": exit codes 0, 1 (timeout), 2 (usage), 4 (errors, naming the
 /// object), the command's own status for `run`, 127 for a missing command.
 #[test]
 fn exit_codes_and_error_messages() {
@@ -527,7 +527,7 @@ fn exit_codes_and_error_messages() {
     r.expect("query m", "ok mutex owner=none recursion=0 abandoned=0");
 }
 
-/// Issue 15: every subcommand is listed in `--help` and has its own `--help`.
+/// docs/CLI.md: every subcommand is listed in `--help` and has its own `--help`.
 #[test]
 fn every_subcommand_in_help() {
     let root = Root::fresh();
@@ -566,7 +566,7 @@ fn every_subcommand_in_help() {
     );
 }
 
-/// Issue 15: `hold` keeps an object alive and prints its changes; SIGTERM ends it
+/// docs/CLI.md: `hold` keeps an object alive and prints its changes; SIGTERM ends it
 /// cleanly (exit 0), and the name goes with it.
 #[test]
 fn hold_prints_changes_and_ends_on_sigterm() {
@@ -595,7 +595,7 @@ fn hold_prints_changes_and_ends_on_sigterm() {
     );
 }
 
-/// Issue 15: `gc --dry-run` reports what killed holders left and removes nothing; `gc`
+/// docs/CLI.md: `gc --dry-run` reports what killed holders left and removes nothing; `gc`
 /// removes it; live objects are never touched.
 #[test]
 fn gc_removes_only_orphans() {

@@ -1,4 +1,4 @@
-//! Concurrency stress across real processes (issue 3, item 8).
+//! Concurrency stress across real processes (docs/ARCHITECTURE.md, "Testing crash safety").
 //!
 //! Several `procsync repl` processes (some with two REPL threads) wait on one shared set of named
 //! semaphores, mutexes and events with `wait` / `waitany` / `waitall` and finite timeouts, and
@@ -768,8 +768,7 @@ fn kill_during_waitall(seed: u64, rounds: usize) {
         // them) right after a plain `wait` on a mutex that ends their batch, so that no release
         // follows it: when that wait succeeded (its generous timeout makes that all but certain;
         // every live holder gives the mutex back, a dead one abandons it), the kill certainly
-        // abandons the mutex, whatever the timing (issue 12: the default seed must produce
-        // abandonments).
+        // abandons the mutex, whatever the timing (the default seed must produce abandonments).
         let mutexes: Vec<usize> = (0..n).filter(|&o| objs[o].kind == Kind::Mutex).collect();
         let mut kill_at: Vec<Option<usize>> = vec![None; agents.len()];
         for (i, plan) in plans.iter_mut().enumerate() {
@@ -939,7 +938,7 @@ fn kill_during_waitall(seed: u64, rounds: usize) {
     fresh.expect("query s0", "ok semaphore count=1 max=4"); // 2, minus the dead holder's unit
     fresh.expect("query s1", "ok semaphore count=3 max=5"); // untouched by the killed waitall
     // Restore the initial counts, then one waitall over the whole set must succeed and report
-    // the first abandoned mutex (WL-10; REPL.md: `abandoned K`).
+    // the first abandoned mutex (WL-10; docs/REPL.md: `abandoned K`).
     fresh.expect("release s0 count=1", "ok 1");
     fresh.expect(
         &format!("waitall s0 s1 m0 m1 go timeout={LONG_WAIT_MS}"),

@@ -1,7 +1,7 @@
-//! Waitable timers across processes (issue 6; SEMANTICS TM-*). Timing assertions are
+//! Waitable timers across processes (docs/SEMANTICS.md, TM-*). Timing assertions are
 //! lower bounds only ("not before the due time"); upper bounds are generous deadlines.
 //!
-//! Robust under load (issue 12 item 6): waiters are known to be queued through `waiters`
+//! Robust under load: waiters are known to be queued through `waiters`
 //! before a timer that must find them is set; a fired timer is observed by polling `query`;
 //! where a check must run before a due time or between two expirations, that interval is at
 //! least a second (nothing assumes two REPL commands run within a few hundred milliseconds).

@@ -2,7 +2,7 @@
 //! `pulse` (PU-*) and `signalandwait` (SW-*).
 //!
 //! Every answer is checked strictly: a build that answered `err unsupported` to any of these
-//! commands fails here (issue 12: no escape hatches). Waiters are known to be queued through the
+//! commands fails here (no escape hatches). Waiters are known to be queued through the
 //! REPL's `waiters` command ([`wait_for_waiters`]), never by sleeping.
 
 use crate::harness::{
@@ -427,8 +427,9 @@ fn expect_answer(r: &mut Repl<'_>, want: &str) {
     }
 }
 
-/// Issue 3 hand-off: the object whose signal completes a blocked wait-all is not taken
-/// by a later arrival (NT satisfies the wait-all at the moment of the signal). A
+/// WL-18 hand-off (docs/SEMANTICS.md): the object whose signal completes a blocked
+/// wait-all is not taken by a later arrival (NT satisfies the wait-all at the moment of
+/// the signal). A
 /// semaphore unit released while A waits on [e, s] goes to A, not to C's poll.
 #[test]
 fn issue_3_signal_completing_a_waitall_is_not_taken_by_a_later_arrival() {
@@ -461,7 +462,7 @@ fn issue_3_signal_completing_a_waitall_is_not_taken_by_a_later_arrival() {
 /// then `set x, set y, set x, set y` from a third process: each completes when its whole set is
 /// available, never deadlocking, and both events end unset. The live (unstopped) twin of
 /// `exact::stopped_waitall_waiters_both_complete_after_set_x_y_x_y`; with the waiters known to
-/// be queued before the sets, today's protocol loses a wake-up here most runs (issue 12 item 1).
+/// be queued before the sets, an earlier protocol lost a wake-up here most runs.
 #[test]
 fn overlapping_waitall_waiters_both_complete() {
     let root = Root::fresh();

@@ -18,7 +18,8 @@ use crate::sys::time::Deadline;
 use crate::sys::{fs, thread, unix};
 use crate::wait::{self, MAX_WAIT_OBJECTS, WaitOutcome, abandon};
 
-/// Rights a handle carries (Win32 access masks reduced to two, see SEMANTICS.md).
+/// Rights a handle carries (Win32 access masks reduced to two, see docs/SEMANTICS.md,
+/// "Decisions").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Access(u8);
 

@@ -2,8 +2,9 @@
 //! mutex on drop, [`SemaphorePermit`] (from [`Semaphore::acquire`] and its forms) gives
 //! its unit back on drop.
 //!
-//! It only waits and releases through [`Handle`]; the explicit Win32 forms
-//! ([`Mutex::unlock`], [`Handle::release`]) stay for code that acquires through a wait.
+//! It only waits and releases through [`Handle`](crate::Handle); the explicit Win32 forms
+//! ([`Mutex::unlock`], [`Handle::release`](crate::Handle::release)) stay for code that acquires
+//! through a wait.
 
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};

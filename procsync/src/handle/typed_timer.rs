@@ -1,7 +1,7 @@
 //! The typed timer's calls: [`Timer::set`] with a due time given as a [`Duration`]
 //! (relative) or a [`SystemTime`] (absolute) and an optional period as a [`Duration`].
 //!
-//! It only converts arguments; arming, cancelling and callbacks are [`Handle`]'s
+//! It only converts arguments; arming, cancelling and callbacks are [`Handle`](crate::Handle)'s
 //! (`handle::timer`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

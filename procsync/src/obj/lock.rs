@@ -29,10 +29,19 @@ use crate::sys::time::Deadline;
 pub(crate) const RECOVERY_SLICE_MS: u64 = 20;
 const SPINS: u32 = 64;
 
-/// Proof that the calling thread holds an object's lock.
+/// Proof that the calling thread holds an object's lock: the only door to an object's
+/// locked state (its field is private, so a guard cannot be made up elsewhere).
 #[derive(Debug)]
 pub(crate) struct Guard<'a> {
-    pub obj: &'a Object,
+    obj: &'a Object,
+}
+
+impl<'a> Guard<'a> {
+    /// The locked object.
+    #[inline]
+    pub(crate) fn obj(&self) -> &'a Object {
+        self.obj
+    }
 }
 
 /// How long any lock acquisition waits for a *live* holder before it reports the

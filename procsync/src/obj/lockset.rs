@@ -69,7 +69,7 @@ impl<'a> LockSet<'a> {
     /// The guard of object `id`, if held.
     pub(crate) fn get(&self, id: u64) -> Option<&Guard<'a>> {
         self.guards
-            .binary_search_by_key(&id, |g| g.obj.id)
+            .binary_search_by_key(&id, |g| g.obj().id)
             .ok()
             .map(|k| &self.guards[k])
     }

@@ -101,7 +101,7 @@ pub(crate) fn undo_locked(obj: &Object, _g: &Guard<'_>, who: u64, abandoned: boo
 
 /// The owner is gone: unowned, ABANDONED, recursion dropped at once (AB-05).
 pub(crate) fn abandon_locked(g: &Guard<'_>) {
-    let ctl = &g.obj.file().ctl;
+    let ctl = &g.obj().file().ctl;
     let s = ctl.state.load(Ordering::Relaxed);
     ctl.recursion.store(0, Ordering::Relaxed);
     ctl.state
@@ -109,7 +109,7 @@ pub(crate) fn abandon_locked(g: &Guard<'_>) {
 }
 
 pub(crate) fn repair_locked(g: &Guard<'_>) {
-    let ctl = &g.obj.file().ctl;
+    let ctl = &g.obj().file().ctl;
     let owner = ctl.state.load(Ordering::Relaxed) & OWNER_MASK;
     if owner != 0 && (ctl.recursion.load(Ordering::Relaxed) == 0 || !thread::ident_alive(owner)) {
         abandon_locked(g);

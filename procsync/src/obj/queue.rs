@@ -81,15 +81,15 @@ fn meta_of(e: &EntryVal) -> u32 {
 
 /// Entries in use (a corrupt length is clamped).
 pub(crate) fn len(g: &Guard<'_>) -> usize {
-    (g.obj.file().ctl.queue_len.load(Ordering::Relaxed) as usize).min(QUEUE_CAPACITY)
+    (g.obj().file().ctl.queue_len.load(Ordering::Relaxed) as usize).min(QUEUE_CAPACITY)
 }
 
 fn get(g: &Guard<'_>, i: usize) -> Option<EntryVal> {
-    decode(&g.obj.file().queue[i])
+    decode(&g.obj().file().queue[i])
 }
 
 fn put(g: &Guard<'_>, i: usize, e: &EntryVal) {
-    let q = &g.obj.file().queue[i];
+    let q = &g.obj().file().queue[i];
     q.seg.store(e.seg, Ordering::Relaxed);
     q.block.store(e.block, Ordering::Relaxed);
     q.generation.store(e.generation, Ordering::Relaxed);
@@ -99,7 +99,7 @@ fn put(g: &Guard<'_>, i: usize, e: &EntryVal) {
 
 fn hint_add(g: &Guard<'_>, kind: u32, delta: i32) {
     if kind == ENTRY_ALL {
-        let h = &g.obj.file().ctl.all_waiters;
+        let h = &g.obj().file().ctl.all_waiters;
         h.store(
             h.load(Ordering::Relaxed).saturating_add_signed(delta),
             Ordering::Relaxed,
@@ -110,13 +110,13 @@ fn hint_add(g: &Guard<'_>, kind: u32, delta: i32) {
 /// Whether wait-all waiters may be queued here (a hint: `all_waiters`, kept under the
 /// lock and recounted on repair; a wrong hint costs a scan or a fallback ring).
 pub(crate) fn has_all_waiters(g: &Guard<'_>) -> bool {
-    g.obj.file().ctl.all_waiters.load(Ordering::Relaxed) != 0
+    g.obj().file().ctl.all_waiters.load(Ordering::Relaxed) != 0
 }
 
 /// The segment an entry names, if it may name it from this object.
 fn segment_of(g: &Guard<'_>, e: &EntryVal) -> Option<Arc<Segment>> {
     let seg = park::segment::attach(e.seg)?;
-    park::segment::entry_may_name(g.obj.ns_key, &seg).then_some(seg)
+    park::segment::entry_may_name(g.obj().ns_key, &seg).then_some(seg)
 }
 
 /// Appends an entry; `false` when the queue is full even after dropping stale entries.
@@ -144,7 +144,7 @@ pub(crate) fn push(g: &Guard<'_>, e: EntryVal) -> bool {
     }
     put(g, n, &e);
     hint_add(g, e.kind, 1);
-    g.obj
+    g.obj()
         .file()
         .ctl
         .queue_len
@@ -174,11 +174,11 @@ pub(crate) fn remove(g: &Guard<'_>, i: usize) {
     if let Some(e) = get(g, i) {
         hint_add(g, e.kind, -1);
     }
-    let q = &g.obj.file().queue;
+    let q = &g.obj().file().queue;
     for k in i..n - 1 {
         copy_entry(&q[k], &q[k + 1]);
     }
-    g.obj
+    g.obj()
         .file()
         .ctl
         .queue_len
@@ -228,7 +228,7 @@ pub(crate) fn ring_all(g: &Guard<'_>) {
             park::ring(b);
         }
     }
-    let ctl = &g.obj.file().ctl;
+    let ctl = &g.obj().file().ctl;
     ctl.seq.fetch_add(1, Ordering::Release);
     futex::wake(&ctl.seq, u32::MAX);
 }
@@ -255,7 +255,7 @@ pub(crate) fn purge(g: &Guard<'_>, check_dead: bool) {
     // One pass: live entries are copied down over dropped ones, in order, then the
     // length is shortened (a holder dying in between leaves duplicates: harmless).
     let n = len(g);
-    let q = &g.obj.file().queue;
+    let q = &g.obj().file().queue;
     let mut kept = 0;
     let mut all = 0u32;
     for i in 0..n {
@@ -269,7 +269,7 @@ pub(crate) fn purge(g: &Guard<'_>, check_dead: bool) {
             all += u32::from(e.is_some_and(|e| e.kind == ENTRY_ALL));
         }
     }
-    let ctl = &g.obj.file().ctl;
+    let ctl = &g.obj().file().ctl;
     if kept != n {
         ctl.queue_len.store(kept as u32, Ordering::Relaxed);
     }
@@ -284,7 +284,7 @@ pub(crate) fn waiters(obj: &Object) -> crate::Result<usize> {
     let pending = (0..len(&g))
         .filter(|&i| get(&g, i).is_some_and(|e| e.granted.is_none()))
         .count();
-    Ok(pending + g.obj.file().ctl.overflow.load(Ordering::Relaxed) as usize)
+    Ok(pending + g.obj().file().ctl.overflow.load(Ordering::Relaxed) as usize)
 }
 
 /// Where a signaller may find an object of a queued wait-all set that it does not map:
@@ -318,7 +318,7 @@ pub(crate) fn all_set_members(g: &Guard<'_>) -> Vec<Member> {
             continue;
         }
         for (id, fd) in park::set_members(b).unwrap_or_default() {
-            if id != g.obj.id && !ids.iter().any(|m| m.id == id) {
+            if id != g.obj().id && !ids.iter().any(|m| m.id == id) {
                 ids.push(Member {
                     id,
                     pid: seg.cpid,
@@ -334,12 +334,12 @@ pub(crate) fn all_set_members(g: &Guard<'_>) -> Vec<Member> {
 /// After a crash inside the lock: clamp and re-validate the queue, drop stale entries
 /// and entries of dead threads, and wake everyone who might have missed a signal.
 pub(crate) fn repair_locked(g: &Guard<'_>) {
-    let ctl = &g.obj.file().ctl;
+    let ctl = &g.obj().file().ctl;
     if ctl.queue_len.load(Ordering::Relaxed) as usize > QUEUE_CAPACITY {
         ctl.queue_len
             .store(QUEUE_CAPACITY as u32, Ordering::Relaxed);
     }
-    if g.obj.kind == ObjectKind::Mutex {
+    if g.obj().kind == ObjectKind::Mutex {
         super::mutex::repair_locked(g);
     }
     // The dead holder may have claimed a waiter without ringing it: ring everyone.
@@ -353,8 +353,8 @@ pub(crate) fn repair_locked(g: &Guard<'_>) {
 pub(crate) fn confirm(g: &Guard<'_>, seg: u32, block: u32, generation: u32) -> Option<bool> {
     let grant = remove_wait(g, seg, block, generation)?;
     // A granted mutex must really be ours now.
-    if g.obj.kind == ObjectKind::Mutex
-        && g.obj.state().load(Ordering::Relaxed) & OWNER_MASK != thread::ident()
+    if g.obj().kind == ObjectKind::Mutex
+        && g.obj().state().load(Ordering::Relaxed) & OWNER_MASK != thread::ident()
     {
         return None;
     }
@@ -365,7 +365,7 @@ pub(crate) fn confirm(g: &Guard<'_>, seg: u32, block: u32, generation: u32) -> O
 /// mutex whose owner died is abandoned first (AB-07, AB-16: every acquisition path
 /// notices a dead owner, whatever its timeout).
 pub(crate) fn available_for(g: &Guard<'_>, who: u64) -> bool {
-    let obj = g.obj;
+    let obj = g.obj();
     let s = obj.state().load(Ordering::Relaxed);
     if obj.kind == ObjectKind::Mutex {
         let owner = s & OWNER_MASK;
@@ -390,7 +390,7 @@ pub(crate) fn available_for(g: &Guard<'_>, who: u64) -> bool {
 /// locked and available is completed here, inside the signal (WL-18). One that is not
 /// reachable is rung, and completes itself when it wakes.
 pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
-    let obj = g.obj;
+    let obj = g.obj();
     let ctl = &obj.file().ctl;
     if len(g) > 16 {
         // Drop stale entries in one pass rather than one shift per entry below.
@@ -553,12 +553,12 @@ fn complete_all(
     }
     let mut taken: Vec<(usize, bool)> = Vec::with_capacity(guards.len());
     for (k, (g, _)) in guards.iter().enumerate() {
-        match g.obj.acquire_locked(g, e.who) {
+        match g.obj().acquire_locked(g, e.who) {
             Ok(Some(a)) => taken.push((k, a)),
             _ => {
                 for &(k, a) in &taken {
                     let g = guards[k].0;
-                    g.obj.undo_acquire_locked(g, e.who, a);
+                    g.obj().undo_acquire_locked(g, e.who, a);
                 }
                 return AllResult::NotAvailable;
             }
@@ -573,7 +573,7 @@ fn complete_all(
     if !park::try_claim(b, e.generation, state) {
         for &(k, a) in &taken {
             let g = guards[k].0;
-            g.obj.undo_acquire_locked(g, e.who, a);
+            g.obj().undo_acquire_locked(g, e.who, a);
         }
         return AllResult::NotAvailable;
     }
@@ -599,7 +599,7 @@ fn complete_all(
         // everything back, as if its entries had not been there.
         for &(k, a) in &taken {
             let g = guards[k].0;
-            g.obj.undo_acquire_locked(g, e.who, a);
+            g.obj().undo_acquire_locked(g, e.who, a);
             remove_wait(g, e.seg, e.block, e.generation);
         }
         return AllResult::Gone;

@@ -68,7 +68,7 @@ pub(crate) fn try_wait_fast(obj: &Object) -> Fast {
 
 /// Expires the timer if it is due; hands it to queued waiters. Returns whether it did.
 pub(crate) fn expire_locked(g: &Guard<'_>) -> bool {
-    let ctl = &g.obj.file().ctl;
+    let ctl = &g.obj().file().ctl;
     let s = ctl.state.load(Ordering::Relaxed);
     if s & ARMED == 0 {
         return false;

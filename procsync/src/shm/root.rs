@@ -138,6 +138,11 @@ fn open_namespace(root: &Path, kind: NsKind, uid: u32) -> Result<Namespace> {
         NsKind::Global => ("global".to_string(), 0o1777, crate::shm::layout::GLOBAL_NS),
     };
     fs::make_dir_at(root_fd.as_fd(), &name, mode).map_err(io("creating a namespace directory"))?;
+    if kind == NsKind::Local
+        && let Some(ns) = avoid_squatter(root, root_fd.as_fd(), &name, uid)?
+    {
+        return Ok(ns);
+    }
     let dir = fs::open_dir_at(root_fd.as_fd(), &name).map_err(|e| match e {
         rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => Error::AccessDenied {
             what: format!(
@@ -188,6 +193,91 @@ fn open_namespace(root: &Path, kind: NsKind, uid: u32) -> Result<Namespace> {
         table_key,
         swept: std::sync::atomic::AtomicBool::new(false),
     })
+}
+
+/// Whether `local-<uid>` under the root is what it must be: a directory (not a
+/// symlink) owned by `uid` with mode 0700.
+fn is_ours(dir: std::os::fd::BorrowedFd<'_>, name: &str, uid: u32) -> bool {
+    fs::open_dir_at(dir, name)
+        .and_then(|d| fs::stat_fd(d.as_fd()))
+        .is_ok_and(|st| st.uid == uid && st.mode & 0o077 == 0)
+}
+
+/// Another user pre-created `local-<uid>` (a directory, file or symlink the rightful
+/// user cannot remove from the sticky root). Root moves it out of the way (it may
+/// rename anything there) and goes on; any other user gets a namespace directory only
+/// it can create, under its own runtime directory (`/run/user/<uid>`), named after the
+/// root so that every process of that user, seeing the same squatter, agrees on it.
+/// `None` when there is no squatter.
+fn avoid_squatter(
+    root: &Path,
+    root_fd: std::os::fd::BorrowedFd<'_>,
+    name: &str,
+    uid: u32,
+) -> Result<Option<Namespace>> {
+    // Our own directory with a wrong mode is not a squatter: the normal checks refuse it
+    // with the remedy. A squatter is anything else: another user's directory, a file, a
+    // symlink.
+    let own_dir = fs::open_dir_at(root_fd, name)
+        .and_then(|d| fs::stat_fd(d.as_fd()))
+        .is_ok_and(|st| st.uid == uid);
+    if own_dir || is_ours(root_fd, name, uid) {
+        return Ok(None);
+    }
+    if uid == 0 {
+        let mut tag = [0u8; 8];
+        let _ = getrandom::fill(&mut tag);
+        let away = format!(".squatted-{name}-{:016x}", u64::from_le_bytes(tag));
+        if fs::rename_noreplace_at(root_fd, name, &away).is_ok() {
+            fs::make_dir_at(root_fd, name, 0o700).map_err(io("creating a namespace directory"))?;
+        }
+        return Ok(None); // the normal checks decide
+    }
+    let runtime = PathBuf::from(format!("/run/user/{uid}"));
+    let squatted = |why: &str| Error::AccessDenied {
+        what: format!(
+            "`{}` was created by another user and cannot be used or removed by you; {why} \
+             (or point PROCSYNC_ROOT at a directory of your own)",
+            root.join(name).display()
+        ),
+    };
+    let Ok(rt) = fs::open_dir(&runtime) else {
+        return Err(squatted(
+            "no runtime directory /run/user/<uid> to fall back to: ask an administrator to remove it",
+        ));
+    };
+    match fs::stat_fd(rt.as_fd()) {
+        Ok(st) if st.uid == uid && st.mode & 0o077 == 0 => {}
+        _ => {
+            return Err(squatted(
+                "your runtime directory is not yours with mode 0700",
+            ));
+        }
+    }
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(root.as_os_str().as_encoded_bytes());
+    let fallback: String = format!(
+        "procsync-local-{}",
+        digest[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    fs::make_dir_at(rt.as_fd(), &fallback, 0o700).map_err(io("creating a namespace directory"))?;
+    if !is_ours(rt.as_fd(), &fallback, uid) {
+        return Err(squatted(
+            "and its fallback in your runtime directory is not yours",
+        ));
+    }
+    let dir =
+        fs::open_dir_at(rt.as_fd(), &fallback).map_err(io("opening a namespace directory"))?;
+    Ok(Some(Namespace {
+        kind: NsKind::Local,
+        dir,
+        path: runtime.join(fallback),
+        table_key: uid,
+        swept: std::sync::atomic::AtomicBool::new(false),
+    }))
 }
 
 /// The `Local\\` namespace of user `key` (or `Global\\` for `GLOBAL_NS`) under `root`:

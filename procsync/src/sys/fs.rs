@@ -78,6 +78,11 @@ pub(crate) fn make_dir_at(dir: BorrowedFd<'_>, name: &str, mode: u32) -> Result<
     }
 }
 
+/// Renames `from` to `to` inside `dir`, never replacing an existing `to`.
+pub(crate) fn rename_noreplace_at(dir: BorrowedFd<'_>, from: &str, to: &str) -> Result<(), Errno> {
+    rustix::fs::renameat_with(dir, from, dir, to, rustix::fs::RenameFlags::NOREPLACE)
+}
+
 /// Creates all missing components of an absolute path with `mode` (for the root).
 pub(crate) fn make_dirs(path: &std::path::Path, mode: u32) -> Result<(), Errno> {
     match rustix::fs::mkdir(path, Mode::from_raw_mode(mode)) {

@@ -97,7 +97,7 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
             }
         }
         for g in set.guards() {
-            g.obj.refresh_locked(g);
+            g.obj().refresh_locked(g);
         }
         // `available_for` abandons a mutex whose owner died (AB-16), whatever the timeout.
         let done = set.guards().iter().all(|g| queue::available_for(g, me));
@@ -146,7 +146,7 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
                     who: me,
                 };
                 if !queue::push(g, e) {
-                    g.obj.file().ctl.overflow.fetch_add(1, Ordering::Relaxed);
+                    g.obj().file().ctl.overflow.fetch_add(1, Ordering::Relaxed);
                     overflow.push(i);
                 }
             }
@@ -223,7 +223,7 @@ fn undo_all(set: &LockSet<'_>, objs: &[&Arc<Object>], me: u64, state: u32) {
 fn release_overflow(objs: &[&Arc<Object>], overflow: &[usize]) {
     for &i in overflow {
         if let Ok(Some(g)) = objs[i].lock_within(super::soon()) {
-            let o = &g.obj.file().ctl.overflow;
+            let o = &g.obj().file().ctl.overflow;
             o.store(
                 o.load(Ordering::Relaxed).saturating_sub(1),
                 Ordering::Relaxed,

@@ -187,7 +187,7 @@ fn block(
     for &k in &overflow {
         // The count must come down, or the object stays on the slow path for good.
         if let Ok(Some(g)) = uniq[k].1.lock_within(super::soon()) {
-            let o = &g.obj.file().ctl.overflow;
+            let o = &g.obj().file().ctl.overflow;
             o.store(
                 o.load(Ordering::Relaxed).saturating_sub(1),
                 Ordering::Relaxed,

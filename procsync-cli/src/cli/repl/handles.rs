@@ -139,7 +139,7 @@ impl Repl {
             } => {
                 self.check_free(&target)?;
                 let src = self.get(&source)?;
-                // REPL.md: `access=` defaults to the source's own access.
+                // docs/REPL.md: `access=` defaults to the source's own access.
                 let dup = src.duplicate(access_or_same(access));
                 if close_source {
                     // HD-05: the source goes whatever happened.

@@ -1,11 +1,11 @@
 //! `help [COMMAND]` of `procsync repl`: one answer line with the command names, or with
-//! one command's syntax, as REPL.md writes it. The table below is the only copy of the
-//! syntax inside the binary; it must agree with REPL.md and with `parse.rs`, which stays
+//! one command's syntax, as docs/REPL.md writes it. The table below is the only copy of
+//! the syntax inside the binary; it must agree with docs/REPL.md and with `parse.rs`, which stays
 //! the authority on what a line means (a unit test checks every name parses).
 
 use super::{Answer, Failure};
 
-/// Every command and its syntax, in REPL.md's order.
+/// Every command and its syntax, in docs/REPL.md's order.
 pub(super) const SYNTAX: &[(&str, &str)] = &[
     (
         "create",

@@ -78,7 +78,7 @@ struct Progress {
 struct ThreadProgress {
     /// Commands sent and not yet answered (an `exit-thread` counts until answered).
     pending: usize,
-    /// Running a wait without timeout.
+    /// Running a command that may block (REPL.md: `exit` does not wait for it).
     waiting_forever: bool,
 }
 
@@ -150,8 +150,8 @@ impl Tracker {
             .unwrap_or_else(PoisonError::into_inner);
     }
 
-    /// Blocks until every thread has answered all it was sent, except threads in a wait
-    /// without timeout that stay blocked for [`EXIT_GRACE`] with nothing else changing
+    /// Blocks until every thread has answered all it was sent, except threads in a
+    /// blocking command (a wait that may block, a `sleep`) that stay blocked for [`EXIT_GRACE`] with nothing else changing
     /// (a command just run may have released them; their answers are then awaited).
     pub(super) fn wait_quiet(&self) {
         let mut progress = self.lock();

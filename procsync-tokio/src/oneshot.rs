@@ -1,0 +1,132 @@
+//! A one-value hand-off between a producer thread (a reactor or a wait-all thread) and
+//! the future that waits for it, with the cancellation rule the crate is built on:
+//! exactly one of `complete` and `cancel` wins. A producer whose `complete` loses gets
+//! its value back and must undo what it acquired; a future whose `cancel` finds a value
+//! already delivered gets it back and must undo it. So a value is never both given and
+//! lost, and never given twice.
+//!
+//! It owns no procsync object and must not block: the lock is held for a state change.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+/// The shared state of one hand-off.
+#[derive(Debug)]
+pub(crate) struct Oneshot<T> {
+    state: Mutex<State<T>>,
+}
+
+#[derive(Debug)]
+enum State<T> {
+    /// Nothing yet; the future's waker, once it was polled.
+    Pending(Option<Waker>),
+    /// Delivered, not yet taken by the future.
+    Done(T),
+    /// The future went away before a value arrived.
+    Cancelled,
+    /// The future took the value.
+    Taken,
+}
+
+impl<T> Oneshot<T> {
+    pub(crate) fn new() -> Oneshot<T> {
+        Oneshot {
+            state: Mutex::new(State::Pending(None)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // A panic while holding this lock leaves a valid state (every change is one
+        // assignment), so poisoning carries no information here.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether a value would still be accepted (the future waits and nothing came yet).
+    pub(crate) fn is_pending(&self) -> bool {
+        matches!(*self.lock(), State::Pending(_))
+    }
+
+    /// Delivers `v`; `Err(v)` when the future was cancelled or already served, in which
+    /// case the caller still holds whatever `v` stands for and must give it back.
+    pub(crate) fn complete(&self, v: T) -> Result<(), T> {
+        let mut s = self.lock();
+        match &mut *s {
+            State::Pending(w) => {
+                let w = w.take();
+                *s = State::Done(v);
+                drop(s);
+                if let Some(w) = w {
+                    w.wake();
+                }
+                Ok(())
+            }
+            _ => Err(v),
+        }
+    }
+
+    /// The future's side: the value once delivered, else registers the waker.
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut s = self.lock();
+        match &mut *s {
+            State::Pending(w) => {
+                match w {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *w = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            State::Done(_) => match std::mem::replace(&mut *s, State::Taken) {
+                State::Done(v) => Poll::Ready(Some(v)),
+                _ => unreachable!("matched Done above"),
+            },
+            // Polled after completion or cancellation: nothing more will come.
+            State::Taken | State::Cancelled => Poll::Ready(None),
+        }
+    }
+
+    /// The future's side, when it is dropped: `Some(v)` if a value was delivered and
+    /// not taken (the caller must undo it); afterwards `complete` refuses.
+    pub(crate) fn cancel(&self) -> Option<T> {
+        let mut s = self.lock();
+        match std::mem::replace(&mut *s, State::Cancelled) {
+            State::Done(v) => Some(v),
+            State::Taken => {
+                *s = State::Taken;
+                None
+            }
+            State::Pending(_) | State::Cancelled => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    #[test]
+    fn exactly_one_of_complete_and_cancel_wins() {
+        let o = Oneshot::new();
+        assert!(o.is_pending());
+        assert_eq!(o.complete(1), Ok(()));
+        assert!(!o.is_pending());
+        assert_eq!(o.complete(2), Err(2), "a second value is refused");
+        assert_eq!(
+            o.cancel(),
+            Some(1),
+            "an untaken value comes back to be undone"
+        );
+        assert_eq!(o.complete(3), Err(3));
+
+        let o = Oneshot::<u32>::new();
+        assert_eq!(o.cancel(), None);
+        assert_eq!(o.complete(4), Err(4), "a cancelled future refuses values");
+
+        let o = Oneshot::new();
+        o.complete(5).unwrap();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert_eq!(o.poll(&mut cx), Poll::Ready(Some(5)));
+        assert_eq!(o.cancel(), None, "a taken value is not undone");
+        assert_eq!(o.poll(&mut cx), Poll::Ready(None));
+    }
+}

@@ -1,0 +1,161 @@
+//! Cross-process cases: tokio waits on objects that sync processes signal, sync
+//! processes waiting on what tokio tasks signal or own, and owner death. The sync
+//! side is this binary re-executed in a child role (`child_role`).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use procsync::{Event, Mutex, Semaphore, WaitOutcome};
+use procsync_tokio as pt;
+
+use crate::basic::{count, owner, signaled};
+use crate::harness::{Proc, multi_thread, until_async};
+
+const LONG: Option<Duration> = Some(Duration::from_secs(60));
+
+/// The child roles (sync procsync code in another process). Exit 0 = as expected.
+pub fn child_role(role: &str) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match role {
+        "signal-events" => signal_events(&args),
+        "hold-and-exit" => hold_and_exit(&args),
+        "try-lock" => try_lock(&args),
+        "storm-signaller" => crate::storm::signaller(&args),
+        "release-random" => crate::storm::release_random(&args),
+        "server" => match crate::server::main() {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("server: {e}");
+                1
+            }
+        },
+        _ => {
+            eprintln!("unknown role {role}");
+            2
+        }
+    };
+    ExitCode::from(code)
+}
+
+/// `E A K`: K times, set auto event E, then wait for the ack semaphore A.
+fn signal_events(a: &[String]) -> u8 {
+    let e = Event::open(&a[0]).unwrap();
+    let ack = Semaphore::open(&a[1]).unwrap();
+    let k: u32 = a[2].parse().unwrap();
+    for i in 0..k {
+        e.set().unwrap();
+        if ack.wait(LONG).unwrap() != WaitOutcome::Signaled(0) {
+            eprintln!("round {i}: no ack");
+            return 3;
+        }
+    }
+    0
+}
+
+/// `M H G`: lock mutex M, set event H, wait for event G (if given), exit owning M.
+fn hold_and_exit(a: &[String]) -> u8 {
+    let m = Mutex::open(&a[0]).unwrap();
+    assert_eq!(m.wait(LONG).unwrap(), WaitOutcome::Signaled(0));
+    Event::open(&a[1]).unwrap().set().unwrap();
+    if let Some(g) = a.get(2) {
+        assert_eq!(
+            Event::open(g).unwrap().wait(LONG).unwrap(),
+            WaitOutcome::Signaled(0)
+        );
+    }
+    0
+}
+
+/// `M T`: the mutex must be owned elsewhere; set T; then wait for it, release, exit.
+fn try_lock(a: &[String]) -> u8 {
+    let m = Mutex::open(&a[0]).unwrap();
+    if m.wait(Some(Duration::ZERO)).unwrap() != WaitOutcome::TimedOut {
+        eprintln!("the mutex was free although a task's guard holds it");
+        return 3;
+    }
+    Event::open(&a[1]).unwrap().set().unwrap();
+    if m.wait(LONG).unwrap() != WaitOutcome::Signaled(0) {
+        return 4;
+    }
+    m.unlock().unwrap();
+    0
+}
+
+pub fn async_waits_on_sync_signallers_in_other_processes() {
+    multi_thread(2).block_on(async {
+        let (e, _) = Event::create("Local\\pt-e", false, false).unwrap();
+        let (ack, _) = Semaphore::create("Local\\pt-ack", 0, 1000).unwrap();
+        let child = Proc::spawn("signal-events", &["Local\\pt-e", "Local\\pt-ack", "200"]);
+        for _ in 0..200 {
+            // Tokio waits for the sync process's set; the sync process waits for
+            // tokio's release.
+            assert_eq!(
+                pt::wait(&e).await.unwrap().outcome(),
+                WaitOutcome::Signaled(0)
+            );
+            ack.release(1).unwrap();
+        }
+        child.expect_success("the sync signaller");
+        assert!(!signaled(&e), "every set was consumed exactly once");
+        assert_eq!(count(&ack), 0, "every ack was consumed by the child");
+    });
+}
+
+pub fn sync_waiter_in_other_process_sees_async_mutex_owner() {
+    multi_thread(2).block_on(async {
+        let (m, _) = Mutex::create("Local\\pt-m", false).unwrap();
+        let (tried, _) = Event::create("Local\\pt-tried", false, false).unwrap();
+        let g = pt::lock(&m).await.unwrap();
+        let child = Proc::spawn("try-lock", &["Local\\pt-m", "Local\\pt-tried"]);
+        pt::wait(&tried).await.unwrap();
+        until_async("the child blocks on the mutex", || {
+            m.waiters().unwrap() == 1
+        })
+        .await;
+        // The guard moves to another task before it is released.
+        let t = tokio::spawn(async move { g.unlock().await });
+        assert_eq!(t.await.unwrap().unwrap(), 1);
+        child.expect_success("the sync waiter");
+        assert_eq!(owner(&m), procsync::Owner::None);
+    });
+}
+
+pub fn owner_process_dies_async_lock_reports_abandoned_ab07() {
+    multi_thread(2).block_on(async {
+        let (m, _) = Mutex::create("Local\\pt-m", false).unwrap();
+        let (held, _) = Event::create("Local\\pt-held", false, false).unwrap();
+        let (go, _) = Event::create("Local\\pt-go", false, false).unwrap();
+
+        // AB-07/AB-08: the owner process is gone before the async lock.
+        let child = Proc::spawn("hold-and-exit", &["Local\\pt-m", "Local\\pt-held"]);
+        pt::wait(&held).await.unwrap();
+        child.expect_success("the owner");
+        let g = pt::lock(&m).await.unwrap();
+        assert!(
+            g.was_abandoned(),
+            "AB-02: the next acquirer hears of the abandonment"
+        );
+        g.unlock().await.unwrap();
+        let g = pt::lock(&m).await.unwrap();
+        assert!(!g.was_abandoned(), "AB-03: reported once");
+        g.unlock().await.unwrap();
+
+        // AB-06: the async waiter is already queued when the owner exits.
+        let child = Proc::spawn(
+            "hold-and-exit",
+            &["Local\\pt-m", "Local\\pt-held", "Local\\pt-go"],
+        );
+        pt::wait(&held).await.unwrap();
+        let t = tokio::spawn(pt::lock(&m));
+        until_async("the reactor waits on the mutex", || {
+            m.waiters().unwrap() == 1
+        })
+        .await;
+        go.set().unwrap();
+        let g = t.await.unwrap().unwrap();
+        assert!(g.was_abandoned());
+        child.expect_success("the owner");
+        g.unlock().await.unwrap();
+        assert_eq!(owner(&m), procsync::Owner::None);
+    });
+}
