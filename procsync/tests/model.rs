@@ -14,7 +14,7 @@
 //! by replaying subsets against fresh objects and panics with the case seed, the step, the whole
 //! sequence and the shrunk one.
 //!
-//! ## Blocking waiters (issue 9)
+//! ## Blocking waiters
 //!
 //! [`differential_blocking_against_library`] runs the same kind of sequences with
 //! [`Op::Block`]: an actor starts a `wait`, `wait_any` or `wait_all` with a long timeout. If
@@ -94,7 +94,7 @@ const DEFAULT_BLOCKING_CASES: usize = 200;
 const DEFAULT_BLOCKING_STEPS: usize = 40;
 /// LIBRARY BUG, kept out of the random sequences while it stands: a thread that exits owning
 /// a mutex with a queued waiter, after it handed some object to a blocked waiter, aborts the
-/// process (test `issue_9_exit_abandonment_after_a_hand_off_does_not_abort`). While `true`,
+/// process (test `thread_exit_abandonment_after_a_hand_off_does_not_abort`). While `true`,
 /// the blocking generator never lets an actor exit owning a mutex that a waiter waits on
 /// (AB-06 through a thread's exit is then checked by that test alone). Set it to `false`
 /// once the library is fixed. With it `false`, case seed `0x659e27c2a1c5ffa8` aborts at its
@@ -2995,8 +2995,8 @@ fn differential_run(mode: &Mode) {
     // description between fork and exec, so that close is not seen as the last one and the
     // name outlives the object for a moment (seen as `open` → `wrong-type` / `create` →
     // `existed` a few steps later, where NT says the name is gone: LT-01, NM-16). That is
-    // a property of descriptor-based lifetime in a process that forks, reported in issue 9,
-    // not something this test is after.
+    // a property of descriptor-based lifetime (docs/ARCHITECTURE.md "Lifetime") in a process
+    // that forks, not something this test is after.
     let workers = if mode.blocking {
         1
     } else {
@@ -3155,9 +3155,9 @@ fn differential_blocking_against_library() {
 /// ("cannot access a Thread Local Storage value during or after destruction", then "thread
 /// local panicked on drop, aborting").
 #[test]
-fn issue_9_exit_abandonment_after_a_hand_off_does_not_abort() {
+fn thread_exit_abandonment_after_a_hand_off_does_not_abort() {
     in_fresh_root(
-        "issue_9_exit_abandonment_after_a_hand_off_does_not_abort",
+        "thread_exit_abandonment_after_a_hand_off_does_not_abort",
         || {
             let forever = Some(BLOCK_TIMEOUT);
             let opts = CreateOptions::default();
