@@ -358,6 +358,20 @@ pub(crate) fn repair_locked(g: &Guard<'_>) {
     hand_off(g, None);
 }
 
+/// As [`available_for`], without checking whether a mutex's owner still lives (for a
+/// caller that checks it right afterwards anyway).
+pub(crate) fn available_if_owner_alive(g: &Guard<'_>, who: u64) -> bool {
+    let obj = g.obj();
+    let s = obj.state().load(Ordering::Relaxed);
+    if obj.kind == ObjectKind::Mutex
+        && s & OWNER_MASK == who
+        && obj.file().ctl.recursion.load(Ordering::Relaxed) >= super::mutex::MAX_RECURSION
+    {
+        return false;
+    }
+    obj.signaled_for(s, who)
+}
+
 /// Whether the object, as it stands under the lock, can be taken by thread `who`. A
 /// mutex whose owner died is abandoned first (AB-07, AB-16: every acquisition path
 /// notices a dead owner, whatever its timeout).

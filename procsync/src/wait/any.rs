@@ -92,8 +92,15 @@ pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
                 o.refresh_locked(&g);
                 // Whatever is available under the lock is free for anyone: a signal
                 // hands objects to queued waiters at once, and nothing is set aside.
-                // A mutex whose owner died is abandoned here (AB-16), whatever the timeout.
-                if !queue::available_for(&g, me) {
+                // A mutex whose owner died is abandoned (AB-16): here for a poll; a
+                // blocking wait checks the owner once, as it queues (`block`), rather
+                // than reading /proc twice per contended acquisition.
+                let available = if deadline == Deadline::Now {
+                    queue::available_for(&g, me)
+                } else {
+                    queue::available_if_owner_alive(&g, me)
+                };
+                if !available {
                     continue;
                 }
                 if let Some(a) = o.acquire_locked(&g, me)? {
