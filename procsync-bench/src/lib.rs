@@ -1116,7 +1116,20 @@ impl ProcsyncPingPong {
     /// Creates the events (names tagged with `tag`) and starts the partner, pinned to
     /// `cpu`; returns after one round trip.
     pub fn new(tag: &str, n: usize, mode: Mode, cpu: Option<usize>) -> ProcsyncPingPong {
-        let prefix = format!("Local\\bench-pp-{tag}");
+        ProcsyncPingPong::in_namespace("Local", tag, n, mode, cpu)
+    }
+
+    /// As [`ProcsyncPingPong::new`], with the events in namespace `ns` (`Local` or
+    /// `Global`). `Global` events are waited on with *public* wait blocks, as any wait
+    /// that other users may signal: the waiter confirms each grant in the object.
+    pub fn in_namespace(
+        ns: &str,
+        tag: &str,
+        n: usize,
+        mode: Mode,
+        cpu: Option<usize>,
+    ) -> ProcsyncPingPong {
+        let prefix = format!("{ns}\\bench-pp-{tag}");
         let (ping, _) =
             Event::create(&format!("{prefix}-ping"), false, false).expect("creating ping");
         let (pong, _) =
@@ -1277,6 +1290,7 @@ pub fn paired_ping_pong(report: &mut Report, plan: &Plan, group: &str, at: Place
     let mut any64 = ProcsyncPingPong::new("pany64", 64, Mode::SetWait, cpu);
     let mut all2 = ProcsyncPingPong::new("pall2", 1, Mode::WaitAll { fetched: false }, cpu);
     let mut all2f = ProcsyncPingPong::new("pall2f", 1, Mode::WaitAll { fetched: true }, cpu);
+    let mut public = ProcsyncPingPong::in_namespace("Global", "pglob", 1, Mode::SetWait, cpu);
     let b = plan.ping_pong;
     let m = "per round trip";
     let mut fut = |k| futex.round_trips(k);
@@ -1302,8 +1316,16 @@ pub fn paired_ping_pong(report: &mut Report, plan: &Plan, group: &str, at: Place
         report.pair(group, "procsync-wait_all-2", "procsync-wait", m, s);
         let s = paired(&mut |k| all2f.round_trips(k), &mut |k| w1.round_trips(k), b);
         report.pair(group, "procsync-wait_all-2-fetched", "procsync-wait", m, s);
+        // A wake through a public wait block (a Global\ object: any user may signal it)
+        // against the same wake through a private one.
+        let s = paired(
+            &mut |k| public.round_trips(k),
+            &mut |k| w1.round_trips(k),
+            b,
+        );
+        report.pair(group, "procsync-wait-global", "procsync-wait", m, s);
     }
-    drop((futex, w1, saw, any8, any64, all2, all2f));
+    drop((futex, w1, saw, any8, any64, all2, all2f, public));
     pin(&saved);
 }
 

@@ -225,5 +225,7 @@ impl Drop for Guard<'_> {
             ctl.lock_seq.fetch_add(1, Ordering::Release);
             futex::wake(&ctl.lock_seq, 1);
         }
+        // Public waiters granted under this lock: wake them now that it is free.
+        crate::park::ring_deferred();
     }
 }

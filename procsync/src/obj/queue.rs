@@ -463,6 +463,13 @@ pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
             i += 1;
             continue;
         }
+        // A public waiter is rung only once our lock is released (it takes this lock to
+        // confirm its grant: ringing it now would make it wait for us), so whether it is
+        // still alive is asked first, not afterwards from the ring.
+        if seg.public && e.who != thread::ident() && !seg.thread_exists(thread::ident_tid(e.who)) {
+            remove(g, i);
+            continue;
+        }
         let abandoned = match obj.acquire_locked(g, e.who) {
             Ok(Some(a)) => a,
             _ => {
@@ -490,6 +497,9 @@ pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
             // Handing to ourselves (a waiter expiring a due timer): we are awake.
             b.wake.fetch_add(1, Ordering::Release);
             1
+        } else if seg.public {
+            park::ring_after_unlock(&seg, e.block);
+            1 // checked alive above
         } else {
             park::ring(b)
         };
@@ -536,7 +546,7 @@ fn complete_all(
     set: &LockSet<'_>,
     primary: &Object,
     e: &EntryVal,
-    seg: &Segment,
+    seg: &Arc<Segment>,
     b: &Block,
 ) -> AllResult {
     let Some(ids) = park::set_ids(b) else {
@@ -605,7 +615,17 @@ fn complete_all(
             remove_wait(g, e.seg, e.block, e.generation);
         }
     }
-    if park::ring(b) == 0 && !seg.thread_exists(thread::ident_tid(e.who)) {
+    let gone = if seg.public {
+        // Rung once the locks are released (see `hand_off`): ask about liveness now.
+        let gone = !seg.thread_exists(thread::ident_tid(e.who));
+        if !gone {
+            park::ring_after_unlock(seg, e.block);
+        }
+        gone
+    } else {
+        park::ring(b) == 0 && !seg.thread_exists(thread::ident_tid(e.who))
+    };
+    if gone {
         // Completed for a thread that was already gone: it never took part, so give
         // everything back, as if its entries had not been there.
         for &(k, a) in &taken {

@@ -168,6 +168,42 @@ impl Drop for WaitBlock {
     }
 }
 
+thread_local! {
+    /// Doorbells to ring once the calling thread releases the object lock it holds.
+    static DEFERRED: std::cell::RefCell<Vec<(Arc<Segment>, u32)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Rings block `index` of `seg` when the calling thread next lets go of an object lock
+/// ([`ring_deferred`]): for a waiter that will want that lock as soon as it wakes.
+pub(crate) fn ring_after_unlock(seg: &Arc<Segment>, index: u32) {
+    let queued = DEFERRED
+        .try_with(|d| d.borrow_mut().push((seg.clone(), index)))
+        .is_ok();
+    if !queued && let Some(b) = seg.block(index) {
+        ring(b); // a thread that is ending: ring at once
+    }
+}
+
+/// Rings what [`ring_after_unlock`] set aside (called by the object lock's release).
+pub(crate) fn ring_deferred() {
+    let pending = DEFERRED
+        .try_with(|d| {
+            let mut d = d.borrow_mut();
+            if d.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut *d)
+            }
+        })
+        .unwrap_or_default();
+    for (seg, index) in pending {
+        if let Some(b) = seg.block(index) {
+            ring(b);
+        }
+    }
+}
+
 /// Rings a waiter's doorbell; returns how many threads the kernel woke (0 or 1).
 pub(crate) fn ring(b: &Block) -> usize {
     b.wake.fetch_add(1, Ordering::Release);

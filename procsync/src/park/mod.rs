@@ -9,6 +9,7 @@ pub(crate) mod block;
 pub(crate) mod segment;
 
 pub(crate) use block::{
-    Claim, WaitBlock, granted, is_waiting, ring, set_ids, set_members, try_claim,
+    Claim, WaitBlock, granted, is_waiting, ring, ring_after_unlock, ring_deferred, set_ids,
+    set_members, try_claim,
 };
 pub(crate) use segment::Segment;
