@@ -530,6 +530,13 @@ fn squatted_names_give_errors_not_hangs() {
             "`open` of a planted {kind} must fail clearly (nothing of root's lives there), \
              got `{got}`"
         );
+        if kind == "dir" {
+            // Clear: says what is there and what to do, not an OS error number.
+            assert!(
+                got.starts_with("err access-denied ") && got.contains("directory"),
+                "`open` of a planted directory: got `{got}`"
+            );
+        }
     }
     v.expect("set g", "ok");
     v.expect("wait g timeout=0", "signaled");

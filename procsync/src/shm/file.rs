@@ -251,6 +251,11 @@ fn file_err(e: Errno, display: &str) -> Error {
                 "the name `{display}` is held by a symlink or another file type in the namespace directory; refusing to follow it"
             ),
         },
+        Errno::ISDIR | Errno::NXIO => Error::AccessDenied {
+            what: format!(
+                "the name `{display}` is held by a directory or a device, not an object file; remove it (its owner or root can), or use another name"
+            ),
+        },
         Errno::NAMETOOLONG => Error::InvalidName {
             name: display.to_string(),
             why: "the encoded name is too long",
