@@ -196,3 +196,39 @@ impl Builder<Timer> {
         self
     }
 }
+
+// The typed objects' entry points to their builders.
+
+impl Event {
+    /// A builder: auto-reset, not set, unnamed, mode 0600, not inheritable, until told
+    /// otherwise.
+    pub fn builder() -> Builder<Event> {
+        Builder::new(ObjectSpec::Event {
+            manual: false,
+            initial: false,
+        })
+    }
+}
+
+impl Mutex {
+    /// A builder: not owned, unnamed, mode 0600, not inheritable, until told otherwise.
+    pub fn builder() -> Builder<Mutex> {
+        Builder::new(ObjectSpec::Mutex { owned: false })
+    }
+}
+
+impl Semaphore {
+    /// A builder for a semaphore: give its maximum with [`Builder::max`] (and its initial
+    /// count with [`Builder::initial`], default 0).
+    pub fn builder() -> Builder<Semaphore> {
+        Builder::new(ObjectSpec::Semaphore { initial: 0, max: 0 })
+    }
+}
+
+impl Timer {
+    /// A builder: auto-reset (synchronization), unnamed, mode 0600, not inheritable,
+    /// until told otherwise. A new timer is disarmed and not signaled.
+    pub fn builder() -> Builder<Timer> {
+        Builder::new(ObjectSpec::Timer { manual: false })
+    }
+}

@@ -8,7 +8,6 @@
 
 use std::ops::Deref;
 
-use super::builder::Builder;
 use super::core::{Access, CreateOptions, Handle};
 use crate::error::{Error, Result};
 use crate::obj::{ObjectKind, ObjectSpec};
@@ -70,7 +69,7 @@ macro_rules! typed {
             }
 
             /// Opens the existing object named `name` with only the rights in `access`
-            /// (for inheritance too, use the builder's [`Builder::open`]).
+            /// (for inheritance too, use the builder's [`Builder::open`](super::Builder::open)).
             pub fn open_with(name: &str, access: Access) -> Result<Self> {
                 Handle::open($kind, name, access, false).map($name)
             }
@@ -200,15 +199,6 @@ typed!(
 );
 
 impl Event {
-    /// A builder: auto-reset, not set, unnamed, mode 0600, not inheritable, until told
-    /// otherwise.
-    pub fn builder() -> Builder<Event> {
-        Builder::new(ObjectSpec::Event {
-            manual: false,
-            initial: false,
-        })
-    }
-
     /// Creates (or opens, reporting [`Created::Existing`]) an event; `""` = unnamed.
     /// `manual`: manual-reset; `initial`: created set. [`Event::builder`] says the same
     /// with names instead of booleans.
@@ -223,11 +213,6 @@ impl Event {
 }
 
 impl Mutex {
-    /// A builder: not owned, unnamed, mode 0600, not inheritable, until told otherwise.
-    pub fn builder() -> Builder<Mutex> {
-        Builder::new(ObjectSpec::Mutex { owned: false })
-    }
-
     /// Creates (or opens) a mutex; `owned` takes it for the calling thread if new (then
     /// release it with [`Mutex::unlock`]).
     pub fn create(name: &str, owned: bool) -> Result<(Mutex, Created)> {
@@ -244,12 +229,6 @@ impl Mutex {
 }
 
 impl Semaphore {
-    /// A builder for a semaphore: give its maximum with [`Builder::max`] (and its initial
-    /// count with [`Builder::initial`], default 0).
-    pub fn builder() -> Builder<Semaphore> {
-        Builder::new(ObjectSpec::Semaphore { initial: 0, max: 0 })
-    }
-
     /// Creates (or opens) a semaphore with `initial` ≤ `max`.
     pub fn create(name: &str, initial: u32, max: u32) -> Result<(Semaphore, Created)> {
         let (h, c) = Handle::create(
@@ -258,13 +237,5 @@ impl Semaphore {
             &CreateOptions::default(),
         )?;
         Ok((Semaphore(h), c))
-    }
-}
-
-impl Timer {
-    /// A builder: auto-reset (synchronization), unnamed, mode 0600, not inheritable,
-    /// until told otherwise. A new timer is disarmed and not signaled.
-    pub fn builder() -> Builder<Timer> {
-        Builder::new(ObjectSpec::Timer { manual: false })
     }
 }

@@ -80,19 +80,32 @@ impl<'a> LockSet<'a> {
     }
 }
 
+/// Where a signaller may find an object of a queued wait-all set that it does not map:
+/// the waiter's descriptor of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Member {
+    pub id: u64,
+    /// The waiting process (kernel-reported creator of its segment).
+    pub pid: u32,
+    pub fd: u32,
+    /// The namespace key the object must have come from: the owner's for a private
+    /// segment (all its objects are that user's), `GLOBAL_NS` for a public one.
+    pub ns_key: u32,
+}
+
 /// The objects of wait-all sets that a signaller can lock: those this process maps
 /// (looked up by id; ids are random 64-bit values, unique in practice), and the others
 /// fetched from the waiting process by descriptor (`pidfd_getfd`: same user, or root)
 /// and kept only if they are what the waiter recorded (the same object id). What
 /// cannot be reached is left out; its wait-all is rung instead.
-pub(crate) fn reachable(members: &[super::queue::Member]) -> Vec<Arc<Object>> {
+pub(crate) fn reachable(members: &[Member]) -> Vec<Arc<Object>> {
     members
         .iter()
         .filter_map(|m| super::lookup(m.id).or_else(|| fetch(m)))
         .collect()
 }
 
-fn fetch(m: &super::queue::Member) -> Option<Arc<Object>> {
+fn fetch(m: &Member) -> Option<Arc<Object>> {
     let fd = crate::sys::unix::take_from_process(m.pid, u64::from(m.fd)).ok()?;
     let o = Object::map(
         super::Backing::Unnamed(fd),

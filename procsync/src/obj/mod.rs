@@ -431,6 +431,25 @@ impl Object {
         }
     }
 
+    /// Whether the object, as it stands under the lock `g`, can be taken by thread `who`.
+    /// With `check_owner`, a mutex whose owner died is abandoned first and counts as
+    /// free (AB-16); without, a caller that checks the owner right afterwards anyway
+    /// spares a read of `/proc`.
+    pub(crate) fn available_locked(&self, g: &Guard<'_>, who: u64, check_owner: bool) -> bool {
+        match self.kind {
+            ObjectKind::Mutex => mutex::available_locked(g, who, check_owner),
+            _ => self.signaled_for(self.state().load(Ordering::Relaxed), who),
+        }
+    }
+
+    /// After a crash inside the lock: bring the kind's own state back to a legal one
+    /// (a mutex whose owner is dead or whose recursion is 0 becomes abandoned).
+    pub(crate) fn repair_state_locked(&self, g: &Guard<'_>) {
+        if self.kind == ObjectKind::Mutex {
+            mutex::repair_locked(g);
+        }
+    }
+
     /// Tries the lock-free acquisition for the calling thread.
     #[inline]
     pub(crate) fn try_acquire_fast(&self) -> Fast {

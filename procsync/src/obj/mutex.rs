@@ -108,6 +108,25 @@ pub(crate) fn abandon_locked(g: &Guard<'_>) {
         .store((s & WAITERS) | ABANDONED, Ordering::Relaxed);
 }
 
+/// Whether `who` can take the mutex under the lock: free, or its own below the recursion
+/// limit; with `check_owner`, an owner that died is abandoned first (AB-07, AB-16: every
+/// acquisition path notices a dead owner, whatever its timeout), and the mutex is free.
+pub(crate) fn available_locked(g: &Guard<'_>, who: u64, check_owner: bool) -> bool {
+    let ctl = &g.obj().file().ctl;
+    let owner = ctl.state.load(Ordering::Relaxed) & OWNER_MASK;
+    if owner == 0 {
+        return true;
+    }
+    if owner == who {
+        return ctl.recursion.load(Ordering::Relaxed) < MAX_RECURSION;
+    }
+    if check_owner && !thread::ident_alive(owner) {
+        abandon_locked(g);
+        return true;
+    }
+    false
+}
+
 pub(crate) fn repair_locked(g: &Guard<'_>) {
     let ctl = &g.obj().file().ctl;
     let owner = ctl.state.load(Ordering::Relaxed) & OWNER_MASK;

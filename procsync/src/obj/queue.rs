@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::lockset::LockSet;
+use super::lockset::{LockSet, Member};
 use super::{Guard, Object, ObjectKind};
 use crate::park::{self, Segment};
 use crate::shm::layout::*;
@@ -297,19 +297,6 @@ pub(crate) fn waiters(obj: &Object) -> crate::Result<usize> {
     Ok(pending + g.obj().file().ctl.overflow.load(Ordering::Relaxed) as usize)
 }
 
-/// Where a signaller may find an object of a queued wait-all set that it does not map:
-/// the waiter's descriptor of it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Member {
-    pub id: u64,
-    /// The waiting process (kernel-reported creator of its segment).
-    pub pid: u32,
-    pub fd: u32,
-    /// The namespace key the object must have come from: the owner's for a private
-    /// segment (all its objects are that user's), `GLOBAL_NS` for a public one.
-    pub ns_key: u32,
-}
-
 /// The objects of the wait-all sets queued here (other than this object itself),
 /// deduplicated by id: what a signal must lock to complete them.
 pub(crate) fn all_set_members(g: &Guard<'_>) -> Vec<Member> {
@@ -349,48 +336,11 @@ pub(crate) fn repair_locked(g: &Guard<'_>) {
         ctl.queue_len
             .store(QUEUE_CAPACITY as u32, Ordering::Relaxed);
     }
-    if g.obj().kind == ObjectKind::Mutex {
-        super::mutex::repair_locked(g);
-    }
+    g.obj().repair_state_locked(g);
     // The dead holder may have claimed a waiter without ringing it: ring everyone.
     ring_all(g);
     purge(g, true);
     hand_off(g, None);
-}
-
-/// As [`available_for`], without checking whether a mutex's owner still lives (for a
-/// caller that checks it right afterwards anyway).
-pub(crate) fn available_if_owner_alive(g: &Guard<'_>, who: u64) -> bool {
-    let obj = g.obj();
-    let s = obj.state().load(Ordering::Relaxed);
-    if obj.kind == ObjectKind::Mutex
-        && s & OWNER_MASK == who
-        && obj.file().ctl.recursion.load(Ordering::Relaxed) >= super::mutex::MAX_RECURSION
-    {
-        return false;
-    }
-    obj.signaled_for(s, who)
-}
-
-/// Whether the object, as it stands under the lock, can be taken by thread `who`. A
-/// mutex whose owner died is abandoned first (AB-07, AB-16: every acquisition path
-/// notices a dead owner, whatever its timeout).
-pub(crate) fn available_for(g: &Guard<'_>, who: u64) -> bool {
-    let obj = g.obj();
-    let s = obj.state().load(Ordering::Relaxed);
-    if obj.kind == ObjectKind::Mutex {
-        let owner = s & OWNER_MASK;
-        if owner != 0 && owner != who && !thread::ident_alive(owner) {
-            super::mutex::abandon_locked(g);
-            return true;
-        }
-        if owner == who
-            && obj.file().ctl.recursion.load(Ordering::Relaxed) >= super::mutex::MAX_RECURSION
-        {
-            return false;
-        }
-    }
-    obj.signaled_for(obj.state().load(Ordering::Relaxed), who)
 }
 
 /// Hands the object to queued waiters while it is signaled (NT: at the moment of the
@@ -459,7 +409,7 @@ pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
             i += 1;
             continue;
         }
-        if !available_for(g, e.who) {
+        if !obj.available_locked(g, e.who, true) {
             i += 1;
             continue;
         }
@@ -569,7 +519,10 @@ fn complete_all(
         };
         guards.push((g, mine));
     }
-    if !guards.iter().all(|(g, _)| available_for(g, e.who)) {
+    if !guards
+        .iter()
+        .all(|(g, _)| g.obj().available_locked(g, e.who, true))
+    {
         return AllResult::NotAvailable;
     }
     let mut taken: Vec<(usize, bool)> = Vec::with_capacity(guards.len());

@@ -99,8 +99,11 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
         for g in set.guards() {
             g.obj().refresh_locked(g);
         }
-        // `available_for` abandons a mutex whose owner died (AB-16), whatever the timeout.
-        let done = set.guards().iter().all(|g| queue::available_for(g, me));
+        // `available_locked` abandons a mutex whose owner died (AB-16), whatever the timeout.
+        let done = set
+            .guards()
+            .iter()
+            .all(|g| g.obj().available_locked(g, me, true));
         let expired = deadline == Deadline::Now || deadline.remaining() == Some(Duration::ZERO);
         if done || expired {
             let mut outcome = WaitOutcome::TimedOut;

@@ -96,9 +96,9 @@ pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
                 // blocking wait checks the owner once, as it queues (`block`), rather
                 // than reading /proc twice per contended acquisition.
                 let available = if deadline == Deadline::Now {
-                    queue::available_for(&g, me)
+                    o.available_locked(&g, me, true)
                 } else {
-                    queue::available_if_owner_alive(&g, me)
+                    o.available_locked(&g, me, false)
                 };
                 if !available {
                     continue;
@@ -155,7 +155,7 @@ fn block(
         // general acquisition path (a mutex still goes through it: its owner may be dead).
         let quick_no = (matches!(o.kind, ObjectKind::Event | ObjectKind::Semaphore)
             && !o.signaled_for(o.state().load(Ordering::Relaxed), me))
-            || !queue::available_for(&g, me);
+            || !o.available_locked(&g, me, true);
         match if quick_no {
             Ok(None)
         } else {
@@ -331,7 +331,7 @@ fn sleep(
                 return None;
             }
             o.refresh_locked(&g);
-            if !queue::available_for(&g, me) {
+            if !o.available_locked(&g, me, true) {
                 continue;
             }
             match o.acquire_locked(&g, me) {
