@@ -461,6 +461,18 @@ impl Object {
         }
     }
 
+    /// Whether spinning for a lock-free acquisition can succeed soon: the object is
+    /// taken for now, nobody is queued for it (a queued waiter gets it first), and it
+    /// is a kind that is held briefly (a mutex, a semaphore).
+    #[inline]
+    pub(crate) fn worth_spinning(&self, me: u64) -> bool {
+        match self.kind {
+            ObjectKind::Mutex => mutex::worth_spinning(self, me),
+            ObjectKind::Semaphore => semaphore::worth_spinning(self),
+            ObjectKind::Event | ObjectKind::Timer => false,
+        }
+    }
+
     /// Acquires for `who` under the lock if the object is signaled for it; returns
     /// `Some(abandoned)`.
     pub(crate) fn acquire_locked(&self, g: &Guard<'_>, who: u64) -> Result<Option<bool>> {

@@ -51,6 +51,14 @@ pub(crate) fn try_wait_fast(obj: &Object, me: u64) -> Fast {
     Fast::Slow
 }
 
+/// Owned by another thread, nobody queued, not abandoned: its release makes it free
+/// for whoever takes it first.
+#[inline]
+pub(crate) fn worth_spinning(obj: &Object, me: u64) -> bool {
+    let s = obj.file().ctl.state.load(Ordering::Relaxed);
+    s & (WAITERS | ABANDONED) == 0 && s & OWNER_MASK != me
+}
+
 /// Takes the mutex for `who` if it is free, owned by `who`, or owned by a dead thread.
 pub(crate) fn acquire_locked(obj: &Object, g: &Guard<'_>, who: u64) -> Result<Option<bool>> {
     let ctl = &obj.file().ctl;

@@ -445,7 +445,7 @@ pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
         }
         let woke = if e.who == thread::ident() {
             // Handing to ourselves (a waiter expiring a due timer): we are awake.
-            b.wake.fetch_add(1, Ordering::Release);
+            park::nudge(b);
             1
         } else if seg.public {
             park::ring_after_unlock(&seg, e.block);

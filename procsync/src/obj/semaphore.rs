@@ -33,6 +33,12 @@ pub(crate) fn try_wait_fast(obj: &Object) -> Fast {
     }
 }
 
+/// Nobody queued: a release makes its unit free for whoever takes it first.
+#[inline]
+pub(crate) fn worth_spinning(obj: &Object) -> bool {
+    obj.state().load(Ordering::Relaxed) & WAITERS == 0
+}
+
 pub(crate) fn acquire_locked(obj: &Object, _g: &Guard<'_>) -> Option<bool> {
     let s = obj.state().load(Ordering::Relaxed);
     if s & COUNT_MASK == 0 {

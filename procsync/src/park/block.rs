@@ -11,11 +11,24 @@
 //! The waiter publishes WAITING with `Release` before any entry names it; a signaller
 //! publishes the object's new state (under the object's lock) before its `Release`
 //! claim, which the waiter reads with `Acquire`.
+//!
+//! ```text
+//! wake (u32) = rings << 1 | SLEEPING
+//!   a ring adds 2; it makes a FUTEX_WAKE only if SLEEPING was set
+//!   the waiter sets SLEEPING (announce) before its last check of the claim, then
+//!   sleeps on the value it set; arming a block clears it
+//! ```
+//! The announce and the ring are read-modify-writes of the one word, so one of them
+//! sees the other: either the ring sees SLEEPING and wakes, or the waiter's announce
+//! reads the ring's value (acquiring the claim made before it) and does not sleep. A
+//! waiter that spins on its claim (`spin`) has not announced: handing it an object
+//! costs no system call.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::segment::{self, Segment};
+use super::spin::Spin;
 use crate::shm::layout::*;
 use crate::sys::futex::{self, Woke};
 use crate::sys::time::Deadline;
@@ -82,6 +95,7 @@ impl WaitBlock {
             slot.store(*fd, Ordering::Relaxed);
         }
         b.count.store(ids.len() as u32, Ordering::Relaxed);
+        b.wake.fetch_and(!WAKE_SLEEPING, Ordering::Relaxed);
         let generation = ((b.claim.load(Ordering::Relaxed) >> 32) as u32).wrapping_add(1);
         b.claim
             .store(claim(generation, CLAIM_WAITING), Ordering::Release);
@@ -137,9 +151,17 @@ impl WaitBlock {
             .is_ok()
     }
 
-    /// The doorbell's current value: read it before the last check, then sleep on it.
+    /// Announces that we are about to sleep and returns the doorbell's value to sleep
+    /// on: call it before the last check, then [`sleep`](Self::sleep) on it. From here
+    /// on, every ring makes a `FUTEX_WAKE` (until the block is armed again).
     pub(crate) fn bell(&self) -> u32 {
-        self.block().wake.load(Ordering::Acquire)
+        self.block().wake.fetch_or(WAKE_SLEEPING, Ordering::AcqRel) | WAKE_SLEEPING
+    }
+
+    /// Spins (see [`super::spin`]) until the claim is no longer WAITING; `true` if it
+    /// changed within the budget.
+    pub(crate) fn spin(&self) -> bool {
+        Spin::new().until(|| self.claim() != Claim::Waiting)
     }
 
     /// Sleeps until the doorbell rings (changes from `bell`), one of `more` words
@@ -204,10 +226,23 @@ pub(crate) fn ring_deferred() {
     }
 }
 
-/// Rings a waiter's doorbell; returns how many threads the kernel woke (0 or 1).
+/// Bit 0 of `wake`: its waiter sleeps, or is about to (module doc).
+const WAKE_SLEEPING: u32 = 1;
+/// What one ring adds to `wake`.
+const WAKE_STEP: u32 = 2;
+
+/// Rings a waiter's doorbell; returns how many threads the kernel woke (0 or 1: 0 also
+/// when the waiter had not announced a sleep, e.g. while it spins).
 pub(crate) fn ring(b: &Block) -> usize {
-    b.wake.fetch_add(1, Ordering::Release);
+    if b.wake.fetch_add(WAKE_STEP, Ordering::AcqRel) & WAKE_SLEEPING == 0 {
+        return 0;
+    }
     futex::wake(&b.wake, 1)
+}
+
+/// Rings the calling thread's own doorbell (it is awake: no system call).
+pub(crate) fn nudge(b: &Block) {
+    b.wake.fetch_add(WAKE_STEP, Ordering::Release);
 }
 
 /// Claims a waiter for a grant: WAITING(gen) => `state`. Exactly one claim of a

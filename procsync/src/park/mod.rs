@@ -7,9 +7,11 @@
 
 pub(crate) mod block;
 pub(crate) mod segment;
+pub(crate) mod spin;
 
 pub(crate) use block::{
-    Claim, WaitBlock, granted, is_waiting, ring, ring_after_unlock, ring_deferred, set_ids,
+    Claim, WaitBlock, granted, is_waiting, nudge, ring, ring_after_unlock, ring_deferred, set_ids,
     set_members, try_claim,
 };
 pub(crate) use segment::Segment;
+pub(crate) use spin::Spin;

@@ -113,6 +113,27 @@ pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
     if deadline == Deadline::Now || deadline.remaining() == Some(Duration::ZERO) {
         return Ok(WaitOutcome::TimedOut);
     }
+    if let [(i, o)] = uniq[..]
+        && o.worth_spinning(me)
+    {
+        // Briefly, before we queue: a mutex or semaphore held for a short while comes
+        // free for anyone who is not queued (park::spin). We stop as soon as someone
+        // queues (then only a hand-off gets it, and we must queue behind them).
+        let mut took = None;
+        park::Spin::new().until(|| {
+            if !o.worth_spinning(me) {
+                return true;
+            }
+            if let Fast::Acquired(a) = o.try_acquire_fast() {
+                took = Some(a);
+                return true;
+            }
+            false
+        });
+        if let Some(a) = took {
+            return Ok(won(o, i, a));
+        }
+    }
     loop {
         if let Some(outcome) = block(&uniq, objs, me, deadline)? {
             return Ok(outcome);
@@ -138,6 +159,7 @@ fn block(
     // What we took ourselves, claiming our own block: ours, whatever the claim word
     // (which others may write, for a public block) says afterwards.
     let mut took: Option<(usize, bool)> = None;
+    let mut first_in_line = false;
     for (k, &(i, o)) in uniq.iter().enumerate() {
         let g = match o.lock_within(deadline) {
             Ok(Some(g)) => g,
@@ -185,6 +207,10 @@ fn block(
             granted: None,
             who: me,
         };
+        // Only the first in line of a mutex or semaphore spins before it sleeps (below):
+        // the others would burn the processor that the owner and the first need.
+        first_in_line |=
+            matches!(o.kind, ObjectKind::Mutex | ObjectKind::Semaphore) && queue::len(&g) == 0;
         if !queue::push(&g, e) {
             o.file().ctl.overflow.fetch_add(1, Ordering::Relaxed);
             overflow.push(k);
@@ -192,7 +218,11 @@ fn block(
         registered = k + 1;
     }
     let has_mutex = uniq.iter().any(|(_, o)| o.kind == ObjectKind::Mutex);
-    if failure.is_none() && took.is_none() {
+    // A mutex or semaphore is often handed over within microseconds: its first waiter
+    // spins on the claim before sleeping, so that the hand-off costs neither side a
+    // system call.
+    let spun = first_in_line && overflow.is_empty() && wb.spin();
+    if failure.is_none() && took.is_none() && !spun {
         took = sleep(&wb, uniq, &overflow, me, has_mutex, deadline, &mut failure);
     }
     let claim = wb.cancel().err();
