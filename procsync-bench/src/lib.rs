@@ -47,6 +47,8 @@ pub use contention::{ContentionPlan, run as contention};
 pub use fanout::run as fanout;
 pub use json::Machine;
 pub use names::run as names;
+mod scale;
+pub use scale::run as scale;
 
 /// Environment variable that turns the executable into a partner: its value says which.
 pub const CHILD_VAR: &str = "PROCSYNC_BENCH_CHILD";
@@ -64,7 +66,7 @@ static CHILD_ARGS: OnceLock<Vec<String>> = OnceLock::new();
 // Run environment
 // ---------------------------------------------------------------------------------
 
-/// The environment of one benchmark run: a fresh directory under the system temp dir
+/// The environment of one benchmark run: a fresh directory under `/dev/shm` ([`shm_dir`])
 /// holding `PROCSYNC_ROOT` (every named object) and the raw futex file, removed on
 /// drop; and how partners are started.
 pub struct BenchEnv {
@@ -86,8 +88,7 @@ impl BenchEnv {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("procsync-bench-{}-{nanos:08x}", std::process::id()));
+        let dir = shm_dir().join(format!("procsync-bench-{}-{nanos:08x}", std::process::id()));
         std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         // SAFETY: the process has a single thread (checked above), so nothing reads or
         // writes the environment concurrently.
@@ -103,6 +104,18 @@ impl BenchEnv {
 impl Drop for BenchEnv {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Where the run's directory goes: `/dev/shm` (tmpfs, where procsync's default root
+/// is, so name operations cost what they cost users; a disk file system's inode
+/// allocation would be measured instead), or the temp dir where there is none.
+fn shm_dir() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() && rustix::fs::statfs(shm).is_ok_and(|s| s.f_type == libc::TMPFS_MAGIC as _) {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
     }
 }
 
@@ -553,6 +566,8 @@ pub struct Plan {
     pub contention: ContentionPlan,
     /// Rounds per side of each fan-out scenario.
     pub fanout_rounds: usize,
+    /// Object counts of the scale scenarios.
+    pub scale: &'static [usize],
 }
 
 impl Plan {
@@ -573,6 +588,7 @@ impl Plan {
             rounds: 10,
         },
         fanout_rounds: 200,
+        scale: &[1_000, 10_000, 50_000],
     };
 
     /// A short run: a first look, not for quoting.
@@ -596,6 +612,7 @@ impl Plan {
             rounds: 3,
         },
         fanout_rounds: 20,
+        scale: &[1_000],
     };
 }
 
@@ -1868,6 +1885,7 @@ pub fn child_main(spec: &str) -> ! {
         ["abandon", name] => child_abandon(name),
         ["contend", lock, index, path] => contention::child(lock, index, path),
         ["fanout", kind, index, path] => fanout::child(kind, index, path),
+        ["scale-open", run, n] => scale::child(run, n),
         _ => {
             eprintln!("procsync bench: unknown {CHILD_VAR} `{spec}`");
             std::process::exit(2); // usage error (`procsync`'s exit::USAGE)

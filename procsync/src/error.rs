@@ -180,8 +180,8 @@ impl Error {
     pub(crate) fn os(op: &'static str, errno: Errno) -> Self {
         match errno {
             Errno::MFILE | Errno::NFILE => Error::Exhausted {
-                what: "open file descriptors",
-                remedy: "close handles you no longer need or raise `ulimit -n`",
+                what: "open file descriptors (each object costs a process two)",
+                remedy: "close handles you no longer need, or raise the hard limit (`ulimit -Hn`, `LimitNOFILE=` for a service): procsync already raises the soft limit up to it",
             },
             Errno::NOMEM => Error::Exhausted {
                 what: "memory for a shared mapping",

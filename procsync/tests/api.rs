@@ -397,3 +397,103 @@ fn errors_convert_to_and_from_io_errors() {
         assert_eq!(open_io().unwrap_err().kind(), ErrorKind::NotFound);
     });
 }
+
+fn nofile() -> (u64, u64) {
+    let l = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    (l.current.unwrap_or(u64::MAX), l.maximum.unwrap_or(u64::MAX))
+}
+
+fn set_nofile(soft: u64, hard: u64) {
+    let l = rustix::process::Rlimit {
+        current: Some(soft),
+        maximum: Some(hard),
+    };
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, l).expect("setrlimit");
+}
+
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// A process may hold more objects than the default soft descriptor limit allows (two
+/// descriptors each): the library raises the soft limit to the hard one the first time
+/// it runs out, and every object works.
+#[test]
+fn objects_beyond_the_soft_descriptor_limit() {
+    in_fresh_root("objects_beyond_the_soft_descriptor_limit", || {
+        let (_, hard) = nofile();
+        let n = 1000;
+        assert!(
+            hard > 2 * n + 64,
+            "hard descriptor limit {hard} too low for this test"
+        );
+        set_nofile(256, hard);
+        let make = |i: u64| {
+            Event::builder()
+                .name(&format!("Local\\api-fdlimit-{i}"))
+                .manual_reset()
+                .create()
+                .unwrap_or_else(|e| panic!("object {i}: {e}"))
+        };
+        // The first object also opens its namespace's directory.
+        let mut events = vec![make(0)];
+        let before = open_descriptors();
+        events.extend((1..n).map(make));
+        assert_eq!(
+            nofile(),
+            (hard, hard),
+            "the soft limit was raised to the hard one"
+        );
+        assert_eq!(
+            open_descriptors() - before,
+            2 * (n - 1) as usize,
+            "two descriptors per object"
+        );
+        for (i, e) in events.iter().enumerate().step_by(97) {
+            let again = Event::open(&format!("Local\\api-fdlimit-{i}")).unwrap();
+            assert_eq!(again.wait(ZERO).unwrap(), WaitOutcome::TimedOut);
+            e.set().unwrap();
+            assert_eq!(again.wait(ZERO).unwrap(), WaitOutcome::Signaled(0));
+        }
+    });
+}
+
+/// Past the hard limit, creating an object is a clear error that says what to do, the
+/// objects already held keep working, and closing some makes room again.
+#[test]
+fn descriptor_exhaustion_is_a_clear_error() {
+    in_fresh_root("descriptor_exhaustion_is_a_clear_error", || {
+        set_nofile(200, 200);
+        let mut held = Vec::new();
+        let err = loop {
+            match Semaphore::builder()
+                .name(&format!("Local\\api-fdmax-{}", held.len()))
+                .initial(1)
+                .max(1)
+                .create()
+            {
+                Ok(s) => held.push(s),
+                Err(e) => break e,
+            }
+            assert!(held.len() < 200, "200 descriptors cannot hold 200 objects");
+        };
+        assert!(held.len() > 50, "only {} objects fit", held.len());
+        assert!(matches!(err, Error::Exhausted { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("descriptors") && text.contains("ulimit -Hn"),
+            "{text}"
+        );
+        assert_eq!(err.code(), "io");
+        for s in held.iter().step_by(13) {
+            assert_eq!(s.wait(ZERO).unwrap(), WaitOutcome::Signaled(0));
+        }
+        held.truncate(held.len() - 10);
+        Semaphore::builder()
+            .name("Local\\api-fdmax-again")
+            .initial(0)
+            .max(1)
+            .create()
+            .expect("room again after closing some");
+    });
+}

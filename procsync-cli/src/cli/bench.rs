@@ -117,6 +117,9 @@ fn run_all(plan: &Plan, only: &[String]) -> Report {
     // One scenario per process count: each is its own step.
     scenarios::contention(&mut report, plan.contention, &|group| step(&[group]));
     scenarios::fanout(&mut report, plan.fanout_rounds, &|group| step(&[group]));
+    scenarios::scale(&mut report, plan.scale, plan.uncontended, &|group| {
+        step(&[group])
+    });
     report
 }
 

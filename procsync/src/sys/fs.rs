@@ -47,21 +47,25 @@ pub(crate) fn stat_at(dir: BorrowedFd<'_>, name: &str) -> Result<FileId, Errno> 
 
 /// Opens a directory by absolute path without following a final symlink.
 pub(crate) fn open_dir(path: &std::path::Path) -> Result<OwnedFd, Errno> {
-    rustix::fs::open(
-        path,
-        OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
+    super::fdlimit::more(|| {
+        rustix::fs::open(
+            path,
+            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    })
 }
 
 /// Opens directory `name` inside `dir`, without following symlinks.
 pub(crate) fn open_dir_at(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
-    rustix::fs::openat(
-        dir,
-        name,
-        OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
+    super::fdlimit::more(|| {
+        rustix::fs::openat(
+            dir,
+            name,
+            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    })
 }
 
 /// `mkdirat` followed by `fchmod`-like fix of the mode (the umask is not ours to obey
@@ -107,12 +111,14 @@ pub(crate) fn make_dirs(path: &std::path::Path, mode: u32) -> Result<(), Errno> 
 
 /// An unnamed temporary file in `dir` (`O_TMPFILE`), to be initialised and published.
 pub(crate) fn create_tmp(dir: BorrowedFd<'_>, mode: u32) -> Result<OwnedFd, Errno> {
-    let fd = rustix::fs::openat(
-        dir,
-        ".",
-        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
-        Mode::from_raw_mode(mode),
-    )?;
+    let fd = super::fdlimit::more(|| {
+        rustix::fs::openat(
+            dir,
+            ".",
+            OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        )
+    })?;
     rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
     Ok(fd)
 }
@@ -132,12 +138,14 @@ pub(crate) fn publish(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> Re
 
 /// Opens an existing regular file `name` in `dir`, read-write, never through a symlink.
 pub(crate) fn open_file_at(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
-    rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
-        Mode::empty(),
-    )
+    super::fdlimit::more(|| {
+        rustix::fs::openat(
+            dir,
+            name,
+            OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+            Mode::empty(),
+        )
+    })
 }
 
 /// `unlinkat`.
@@ -190,10 +198,12 @@ pub(crate) fn try_lock_exclusive(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
 
 /// An anonymous file for an unnamed object.
 pub(crate) fn memfd(name: &str) -> Result<OwnedFd, Errno> {
-    rustix::fs::memfd_create(
-        name,
-        rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
-    )
+    super::fdlimit::more(|| {
+        rustix::fs::memfd_create(
+            name,
+            rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+        )
+    })
 }
 
 /// Seals an initialised memfd against resizing (`F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`).

@@ -13,6 +13,7 @@
 //! descriptor number inherited across `exec`; each block states its invariant.
 #![allow(unsafe_code)]
 
+pub(crate) mod fdlimit;
 pub(crate) mod fs;
 pub(crate) mod futex;
 pub(crate) mod mmap;

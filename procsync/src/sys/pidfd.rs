@@ -13,7 +13,7 @@ const PIDFD_THREAD: u32 = libc::O_EXCL as u32;
 /// A pidfd that becomes readable when thread `tid` exits.
 pub(crate) fn open_thread(tid: u32) -> Result<OwnedFd, Errno> {
     let pid = Pid::from_raw(tid as i32).ok_or(Errno::SRCH)?;
-    pidfd_open(pid, PidfdFlags::from_bits_retain(PIDFD_THREAD))
+    super::fdlimit::more(|| pidfd_open(pid, PidfdFlags::from_bits_retain(PIDFD_THREAD)))
 }
 
 /// An epoll set of pidfds, each tagged with a `u64`.

@@ -30,7 +30,7 @@ pub(crate) struct KeepFd {
 
 /// A new descriptor of the same open description, close-on-exec, numbered 3 or above.
 pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
-    rustix::io::fcntl_dupfd_cloexec(fd, MIN_HANDLE_FD)
+    super::fdlimit::more(|| rustix::io::fcntl_dupfd_cloexec(fd, MIN_HANDLE_FD))
 }
 
 /// Sets close-on-exec on `fd`.
@@ -130,8 +130,8 @@ pub(crate) fn take_from_process(pid: u32, fd: u64) -> Result<OwnedFd, Errno> {
         .and_then(Pid::from_raw)
         .ok_or(Errno::SRCH)?;
     let fd = RawFd::try_from(fd).map_err(|_| Errno::BADF)?;
-    let pidfd = pidfd_open(pid, PidfdFlags::empty())?;
-    pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty())
+    let pidfd = super::fdlimit::more(|| pidfd_open(pid, PidfdFlags::empty()))?;
+    super::fdlimit::more(|| pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty()))
 }
 
 /// Whether process `pid` exists (it may belong to another user).
