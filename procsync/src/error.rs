@@ -181,7 +181,7 @@ impl Error {
         match errno {
             Errno::MFILE | Errno::NFILE => Error::Exhausted {
                 what: "open file descriptors (each object costs a process two)",
-                remedy: "close handles you no longer need, or raise the hard limit (`ulimit -Hn`, `LimitNOFILE=` for a service): procsync already raises the soft limit up to it",
+                remedy: "close handles you no longer need, or raise the hard limit (`ulimit -n` as root, `LimitNOFILE=` for a service): procsync already raises the soft limit up to it by itself",
             },
             Errno::NOMEM => Error::Exhausted {
                 what: "memory for a shared mapping",

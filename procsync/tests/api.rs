@@ -481,7 +481,7 @@ fn descriptor_exhaustion_is_a_clear_error() {
         assert!(matches!(err, Error::Exhausted { .. }), "{err:?}");
         let text = err.to_string();
         assert!(
-            text.contains("descriptors") && text.contains("ulimit -Hn"),
+            text.contains("descriptors") && text.contains("ulimit -n"),
             "{text}"
         );
         assert_eq!(err.code(), "io");

@@ -10,10 +10,34 @@
 
 use std::sync::atomic::Ordering;
 
+use super::kind::Kind;
 use super::signal::{signal, signal_then};
 use super::{Fast, Guard, Object};
 use crate::error::Result;
 use crate::shm::layout::*;
+
+/// An event's operations (`obj::kind`).
+pub(crate) struct EventKind;
+
+impl Kind for EventKind {
+    #[inline]
+    fn signaled_for(_obj: &Object, s: u64, _who: u64) -> bool {
+        s & SIGNALED != 0
+    }
+
+    #[inline]
+    fn try_fast(obj: &Object, _me: u64) -> Fast {
+        try_wait_fast(obj)
+    }
+
+    fn acquire_locked(obj: &Object, g: &Guard<'_>, _who: u64) -> Result<Option<bool>> {
+        Ok(acquire_locked(obj, g))
+    }
+
+    fn undo_locked(obj: &Object, g: &Guard<'_>, _who: u64, _abandoned: bool) {
+        undo_locked(obj, g);
+    }
+}
 
 #[inline]
 pub(crate) fn try_wait_fast(obj: &Object) -> Fast {

@@ -14,6 +14,7 @@
 //! with `Acquire`.
 
 pub(crate) mod event;
+pub(crate) mod kind;
 pub(crate) mod lock;
 pub(crate) mod lockset;
 pub(crate) mod mutex;
@@ -241,9 +242,7 @@ pub(crate) fn owned_by(me: u64) -> Vec<Arc<Object>> {
         .filter_map(|v| v.iter().find_map(Weak::upgrade))
         .collect();
     all.into_iter()
-        .filter(|o| {
-            o.kind == ObjectKind::Mutex && o.state().load(Ordering::Relaxed) & OWNER_MASK == me
-        })
+        .filter(|o| o.owned() && o.owner() == me)
         .collect()
 }
 
@@ -415,94 +414,6 @@ impl Object {
                 self.kind.a_name(),
                 self.display
             ),
-        }
-    }
-
-    /// Is the object signaled for thread `who`, judging by `state` alone?
-    pub(crate) fn signaled_for(&self, s: u64, who: u64) -> bool {
-        match self.kind {
-            ObjectKind::Event => s & SIGNALED != 0,
-            ObjectKind::Semaphore => s & COUNT_MASK != 0,
-            ObjectKind::Mutex => {
-                let owner = s & OWNER_MASK;
-                owner == 0 || owner == who
-            }
-            ObjectKind::Timer => s & SIGNALED != 0,
-        }
-    }
-
-    /// Whether the object, as it stands under the lock `g`, can be taken by thread `who`.
-    /// With `check_owner`, a mutex whose owner died is abandoned first and counts as
-    /// free (AB-16); without, a caller that checks the owner right afterwards anyway
-    /// spares a read of `/proc`.
-    pub(crate) fn available_locked(&self, g: &Guard<'_>, who: u64, check_owner: bool) -> bool {
-        match self.kind {
-            ObjectKind::Mutex => mutex::available_locked(g, who, check_owner),
-            _ => self.signaled_for(self.state().load(Ordering::Relaxed), who),
-        }
-    }
-
-    /// After a crash inside the lock: bring the kind's own state back to a legal one
-    /// (a mutex whose owner is dead or whose recursion is 0 becomes abandoned).
-    pub(crate) fn repair_state_locked(&self, g: &Guard<'_>) {
-        if self.kind == ObjectKind::Mutex {
-            mutex::repair_locked(g);
-        }
-    }
-
-    /// Tries the lock-free acquisition for the calling thread.
-    #[inline]
-    pub(crate) fn try_acquire_fast(&self) -> Fast {
-        match self.kind {
-            ObjectKind::Event => event::try_wait_fast(self),
-            ObjectKind::Semaphore => semaphore::try_wait_fast(self),
-            ObjectKind::Mutex => mutex::try_wait_fast(self, crate::sys::thread::ident()),
-            ObjectKind::Timer => timer::try_wait_fast(self),
-        }
-    }
-
-    /// Whether spinning for a lock-free acquisition can succeed soon: the object is
-    /// taken for now, nobody is queued for it (a queued waiter gets it first), and it
-    /// is a kind that is held briefly (a mutex, a semaphore).
-    #[inline]
-    pub(crate) fn worth_spinning(&self, me: u64) -> bool {
-        match self.kind {
-            ObjectKind::Mutex => mutex::worth_spinning(self, me),
-            ObjectKind::Semaphore => semaphore::worth_spinning(self),
-            ObjectKind::Event | ObjectKind::Timer => false,
-        }
-    }
-
-    /// Acquires for `who` under the lock if the object is signaled for it; returns
-    /// `Some(abandoned)`.
-    pub(crate) fn acquire_locked(&self, g: &Guard<'_>, who: u64) -> Result<Option<bool>> {
-        match self.kind {
-            ObjectKind::Event => Ok(event::acquire_locked(self, g)),
-            ObjectKind::Semaphore => Ok(semaphore::acquire_locked(self, g)),
-            ObjectKind::Mutex => mutex::acquire_locked(self, g, who),
-            // A timer's SIGNALED bit is consumed like an event's (the caller expired it
-            // first: `refresh_locked`).
-            ObjectKind::Timer => Ok(event::acquire_locked(self, g)),
-        }
-    }
-
-    /// Brings a timer's state up to date (expires it if due, handing it to queued
-    /// waiters first); nothing for the other kinds. Call before `acquire_locked` when
-    /// acting for the calling thread.
-    pub(crate) fn refresh_locked(&self, g: &Guard<'_>) {
-        if self.kind == ObjectKind::Timer {
-            timer::expire_locked(g);
-        }
-    }
-
-    /// Reverses `acquire_locked(g, who)` that returned `Some(abandoned)` (a claim lost
-    /// the race, or the waiter turned out dead).
-    pub(crate) fn undo_acquire_locked(&self, g: &Guard<'_>, who: u64, abandoned: bool) {
-        match self.kind {
-            ObjectKind::Event => event::undo_locked(self, g),
-            ObjectKind::Semaphore => semaphore::undo_locked(self, g),
-            ObjectKind::Mutex => mutex::undo_locked(self, g, who, abandoned),
-            ObjectKind::Timer => event::undo_locked(self, g),
         }
     }
 }

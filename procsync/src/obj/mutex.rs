@@ -16,6 +16,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::kind::Kind;
 use super::signal::{hand_off_held, signal};
 use super::{Fast, Guard, Object};
 use crate::error::{Error, Result};
@@ -24,6 +25,60 @@ use crate::sys::thread;
 
 /// Largest recursion count (NT's MINLONG bound, MX-13); one more acquisition fails.
 pub(crate) const MAX_RECURSION: u32 = 0x7FFF_FFFF;
+
+/// A mutex's operations (`obj::kind`).
+pub(crate) struct MutexKind;
+
+impl Kind for MutexKind {
+    const OWNED: bool = true;
+    const HELD_BRIEFLY: bool = true;
+
+    #[inline]
+    fn signaled_for(_obj: &Object, s: u64, who: u64) -> bool {
+        let owner = s & OWNER_MASK;
+        owner == 0 || owner == who
+    }
+
+    /// Only an unowned mutex goes to the next waiter (a recursive take is its owner's).
+    #[inline]
+    fn free_for_anyone(_obj: &Object, s: u64) -> bool {
+        s & OWNER_MASK == 0
+    }
+
+    #[inline]
+    fn try_fast(obj: &Object, me: u64) -> Fast {
+        try_wait_fast(obj, me)
+    }
+
+    #[inline]
+    fn worth_spinning(obj: &Object, me: u64) -> bool {
+        worth_spinning(obj, me)
+    }
+
+    fn available_locked(_obj: &Object, g: &Guard<'_>, who: u64, check_owner: bool) -> bool {
+        available_locked(g, who, check_owner)
+    }
+
+    fn acquire_locked(obj: &Object, g: &Guard<'_>, who: u64) -> Result<Option<bool>> {
+        acquire_locked(obj, g, who)
+    }
+
+    fn undo_locked(obj: &Object, g: &Guard<'_>, who: u64, abandoned: bool) {
+        undo_locked(obj, g, who, abandoned);
+    }
+
+    fn repair_locked(g: &Guard<'_>) {
+        repair_locked(g);
+    }
+
+    fn owner(obj: &Object) -> u64 {
+        obj.state().load(Ordering::Relaxed) & OWNER_MASK
+    }
+
+    fn abandon_if_dead(obj: &Object, owner: u64) -> Result<()> {
+        abandon_if_dead(obj, owner)
+    }
+}
 
 #[inline]
 pub(crate) fn try_wait_fast(obj: &Object, me: u64) -> Fast {

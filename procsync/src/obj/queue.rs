@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::lockset::{LockSet, Member};
-use super::{Guard, Object, ObjectKind};
+use super::{Guard, Object};
 use crate::park::{self, Segment};
 use crate::shm::layout::*;
 use crate::sys::{futex, thread};
@@ -207,11 +207,6 @@ pub(crate) fn remove_wait(
     grant
 }
 
-/// Whether the locked object is a mutex owned by `who`.
-pub(crate) fn owned_by(g: &Guard<'_>, who: u64) -> bool {
-    g.obj().state().load(Ordering::Relaxed) & OWNER_MASK == who
-}
-
 /// Whether entry `e` still stands for a live wait: a pending one (claim WAITING with
 /// its generation), or a granted one whose waiter has not confirmed it yet.
 fn live(seg: &Segment, e: &EntryVal, check_dead: bool) -> bool {
@@ -360,11 +355,7 @@ pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
     let mut i = 0;
     while i < len(g) {
         let s = obj.state().load(Ordering::Relaxed);
-        let any_signal = match obj.kind {
-            ObjectKind::Mutex => s & OWNER_MASK == 0,
-            _ => obj.signaled_for(s, 0),
-        };
-        if !any_signal {
+        if !obj.free_for_anyone(s) {
             break;
         }
         let Some(e) = get(g, i) else {
@@ -390,7 +381,7 @@ pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
         if e.kind == ENTRY_ALL {
             match set.map(|set| complete_all(set, obj, &e, &seg, b)) {
                 Some(AllResult::Completed) => {
-                    if obj.kind == ObjectKind::Mutex {
+                    if obj.owned() {
                         ring_head(g);
                     }
                     // Our entry may have moved (removed): re-read position i.
@@ -458,7 +449,7 @@ pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
         } else {
             remove(g, i);
         }
-        if obj.kind == ObjectKind::Mutex {
+        if obj.owned() {
             // The next waiter in line now waits on a new owner: ring it so that it
             // asks the owner-death watcher to watch that owner (wait::abandon).
             ring_head(g);

@@ -9,10 +9,41 @@
 
 use std::sync::atomic::Ordering;
 
+use super::kind::Kind;
 use super::signal::signal;
 use super::{Fast, Guard, Object};
 use crate::error::{Error, Result};
 use crate::shm::layout::*;
+
+/// A semaphore's operations (`obj::kind`).
+pub(crate) struct SemaphoreKind;
+
+impl Kind for SemaphoreKind {
+    const HELD_BRIEFLY: bool = true;
+
+    #[inline]
+    fn signaled_for(_obj: &Object, s: u64, _who: u64) -> bool {
+        s & COUNT_MASK != 0
+    }
+
+    #[inline]
+    fn try_fast(obj: &Object, _me: u64) -> Fast {
+        try_wait_fast(obj)
+    }
+
+    #[inline]
+    fn worth_spinning(obj: &Object, _me: u64) -> bool {
+        worth_spinning(obj)
+    }
+
+    fn acquire_locked(obj: &Object, g: &Guard<'_>, _who: u64) -> Result<Option<bool>> {
+        Ok(acquire_locked(obj, g))
+    }
+
+    fn undo_locked(obj: &Object, g: &Guard<'_>, _who: u64, _abandoned: bool) {
+        undo_locked(obj, g);
+    }
+}
 
 #[inline]
 pub(crate) fn try_wait_fast(obj: &Object) -> Fast {

@@ -24,6 +24,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::kind::Kind;
 use super::queue::ring_all;
 use super::signal::hand_off_held;
 use super::{Fast, Guard, Object};
@@ -40,6 +41,39 @@ fn now_for(s: u64) -> u64 {
         time::realtime_ns()
     } else {
         time::monotonic_ns()
+    }
+}
+
+/// A waitable timer's operations (`obj::kind`): consumed like an event once expired.
+pub(crate) struct TimerKind;
+
+impl Kind for TimerKind {
+    #[inline]
+    fn signaled_for(_obj: &Object, s: u64, _who: u64) -> bool {
+        s & SIGNALED != 0
+    }
+
+    #[inline]
+    fn try_fast(obj: &Object, _me: u64) -> Fast {
+        try_wait_fast(obj)
+    }
+
+    /// The SIGNALED bit is consumed like an event's (the caller expired it first:
+    /// `refresh_locked`).
+    fn acquire_locked(obj: &Object, g: &Guard<'_>, _who: u64) -> crate::Result<Option<bool>> {
+        Ok(super::event::acquire_locked(obj, g))
+    }
+
+    fn undo_locked(obj: &Object, g: &Guard<'_>, _who: u64, _abandoned: bool) {
+        super::event::undo_locked(obj, g);
+    }
+
+    fn refresh_locked(g: &Guard<'_>) {
+        expire_locked(g);
+    }
+
+    fn next_due(obj: &Object) -> Deadline {
+        next_due(obj)
     }
 }
 

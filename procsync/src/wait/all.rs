@@ -26,9 +26,9 @@ use std::time::Duration;
 use super::any::{check_owners, owner_slice, safety_net};
 use super::{WaitOutcome, abandon};
 use crate::error::{Error, Result};
+use crate::obj::Object;
 use crate::obj::lockset::LockSet;
 use crate::obj::queue::{self, EntryVal};
-use crate::obj::{Object, ObjectKind, timer};
 use crate::park::{self, Claim, WaitBlock};
 use crate::shm::layout::*;
 use crate::sys::futex::Woke;
@@ -60,7 +60,7 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
                 WaitOutcome::Signaled(_) | WaitOutcome::Abandoned(_)
             ) {
                 for o in objs {
-                    if o.kind == ObjectKind::Mutex {
+                    if o.owned() {
                         abandon::note_owned(o);
                     }
                 }
@@ -75,7 +75,7 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
 fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutcome>> {
     let me = thread::ident();
     let plain: Vec<&Object> = objs.iter().map(|o| &***o).collect();
-    let has_mutex = objs.iter().any(|o| o.kind == ObjectKind::Mutex);
+    let has_mutex = objs.iter().any(|o| o.owned());
     let mut wb: Option<WaitBlock> = None;
     let mut overflow: Vec<usize> = Vec::new();
     let claimed = loop {
@@ -169,8 +169,8 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
             safety_net(deadline)
         };
         let mut timer_due = false;
-        for o in objs.iter().filter(|o| o.kind == ObjectKind::Timer) {
-            let due = timer::next_due(o);
+        for o in objs {
+            let due = o.next_due();
             timer_due |= due != Deadline::Never && due.min(slice) == due;
             slice = slice.min(due);
         }
@@ -200,7 +200,7 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
         let Ok(g) = o.lock_bounded() else { continue };
         if let Some((k, a)) = queue::remove_wait(&g, b.seg.id(), b.index, b.generation)
             && k == i
-            && (o.kind != ObjectKind::Mutex || queue::owned_by(&g, me))
+            && (!o.owned() || o.owner() == me)
         {
             grants.push((i, a));
         }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use super::{MAX_WAIT_OBJECTS, WaitOutcome, abandon, outcome_of};
 use crate::error::Result;
 use crate::obj::queue::{self, EntryVal};
-use crate::obj::{Fast, Object, ObjectKind, mutex, signal, timer};
+use crate::obj::{Fast, Object, signal};
 use crate::park::{self, Claim, WaitBlock};
 use crate::shm::layout::*;
 use crate::sys::futex::Woke;
@@ -34,7 +34,7 @@ pub(crate) const OWNER_CHECK_MS: u64 = 50;
 pub(crate) const WATCHED_CHECK_MS: u64 = SAFETY_NET_MS;
 
 fn won(obj: &Arc<Object>, i: usize, abandoned: bool) -> WaitOutcome {
-    if obj.kind == ObjectKind::Mutex {
+    if obj.owned() {
         abandon::note_owned(obj);
     }
     if abandoned {
@@ -173,12 +173,9 @@ fn block(
             break;
         }
         o.refresh_locked(&g);
-        // Most objects of a long list are simply unsignaled: say so without the
-        // general acquisition path (a mutex still goes through it: its owner may be dead).
-        let quick_no = (matches!(o.kind, ObjectKind::Event | ObjectKind::Semaphore)
-            && !o.signaled_for(o.state().load(Ordering::Relaxed), me))
-            || !o.available_locked(&g, me, true);
-        match if quick_no {
+        // Most objects of a long list are simply unavailable: say so without the
+        // general acquisition path (which a dead mutex owner's object goes through).
+        match if !o.available_locked(&g, me, true) {
             Ok(None)
         } else {
             o.acquire_locked(&g, me)
@@ -209,15 +206,14 @@ fn block(
         };
         // Only the first in line of a mutex or semaphore spins before it sleeps (below):
         // the others would burn the processor that the owner and the first need.
-        first_in_line |=
-            matches!(o.kind, ObjectKind::Mutex | ObjectKind::Semaphore) && queue::len(&g) == 0;
+        first_in_line |= o.held_briefly() && queue::len(&g) == 0;
         if !queue::push(&g, e) {
             o.file().ctl.overflow.fetch_add(1, Ordering::Relaxed);
             overflow.push(k);
         }
         registered = k + 1;
     }
-    let has_mutex = uniq.iter().any(|(_, o)| o.kind == ObjectKind::Mutex);
+    let has_mutex = uniq.iter().any(|(_, o)| o.owned());
     // A mutex or semaphore is often handed over within microseconds: its first waiter
     // spins on the claim before sleeping, so that the hand-off costs neither side a
     // system call.
@@ -292,7 +288,7 @@ fn public_outcome(
         };
         // A grant counts only for the object that holds it, at the index we queued it
         // with: an entry planted in one object cannot speak for another.
-        if i != k || (o.kind == ObjectKind::Mutex && !queue::owned_by(&g, me)) {
+        if i != k || (o.owned() && o.owner() != me) {
             continue;
         }
         if grant.is_none() {
@@ -387,8 +383,8 @@ fn sleep(
             safety_net(deadline)
         };
         let mut timer_due = false;
-        for &(_, o) in uniq.iter().filter(|(_, o)| o.kind == ObjectKind::Timer) {
-            let due = timer::next_due(o);
+        for &(_, o) in uniq {
+            let due = o.next_due();
             timer_due |= due != Deadline::Never && due.min(slice) == due;
             slice = slice.min(due);
         }
@@ -440,8 +436,8 @@ pub(crate) fn owner_slice<'a>(
     deadline: Deadline,
 ) -> Deadline {
     let mut all_watched = true;
-    for o in objs.filter(|o| o.kind == ObjectKind::Mutex) {
-        let owner = o.state().load(Ordering::Relaxed) & OWNER_MASK;
+    for o in objs.filter(|o| o.owned()) {
+        let owner = o.owner();
         if owner != 0 && owner != me && !abandon::watch_owner(o, owner) {
             all_watched = false;
         }
@@ -456,11 +452,11 @@ pub(crate) fn owner_slice<'a>(
 
 /// Expires every due timer among `objs` (under its lock), handing it on.
 pub(crate) fn expire_timers<'a>(objs: impl Iterator<Item = &'a Arc<Object>>, deadline: Deadline) {
-    for o in objs.filter(|o| o.kind == ObjectKind::Timer) {
-        if timer::next_due(o).remaining() == Some(Duration::ZERO)
+    for o in objs {
+        if o.next_due().remaining() == Some(Duration::ZERO)
             && let Ok(Some(g)) = o.lock_within(deadline.min(super::soon()))
         {
-            timer::expire_locked(&g);
+            o.refresh_locked(&g);
         }
     }
 }
@@ -469,12 +465,9 @@ pub(crate) fn expire_timers<'a>(objs: impl Iterator<Item = &'a Arc<Object>>, dea
 /// owner died.
 pub(crate) fn check_owners<'a>(objs: impl Iterator<Item = &'a Arc<Object>>, me: u64) {
     for o in objs {
-        if o.kind != ObjectKind::Mutex {
-            continue;
-        }
-        let owner = o.state().load(Ordering::Relaxed) & OWNER_MASK;
+        let owner = o.owner();
         if owner != 0 && owner != me {
-            let _ = mutex::abandon_if_dead(o, owner);
+            let _ = o.abandon_if_dead(owner);
         }
     }
 }

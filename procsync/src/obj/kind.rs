@@ -1,0 +1,185 @@
+//! The one interface every object kind implements, and the dispatch to it.
+//!
+//! Each kind (`event`, `mutex`, `semaphore`, `timer`) is a zero-sized type implementing
+//! [`Kind`]: the same operations on its state word — signaled for whom, the lock-free
+//! take, the take and its undo under the lock, what a hand-off may give away, repair
+//! after a crash — and the few facts the layers above need to know about it (owned by a
+//! thread? worth spinning for? due at some time?). [`Object`]'s methods of the same
+//! names pick the implementation from the object's runtime kind with one `match`
+//! ([`dispatch`]), so the queue, the signal path and the wait engine never name a kind,
+//! and adding one means implementing this trait and adding one arm.
+//!
+//! It must not own any behaviour itself: the kinds' modules do.
+
+use super::{Fast, Guard, Object};
+use crate::error::Result;
+use crate::sys::time::Deadline;
+
+/// What the layers above may ask of an object, whatever its kind.
+pub(crate) trait Kind {
+    /// Owned by a thread: acquisitions count per thread and its death abandons it.
+    const OWNED: bool = false;
+    /// Usually held briefly, so a waiter spins a little before it sleeps (`park::spin`).
+    const HELD_BRIEFLY: bool = false;
+
+    /// Signaled for thread `who`, judging by the state word `s` alone.
+    fn signaled_for(obj: &Object, s: u64, who: u64) -> bool;
+
+    /// What a hand-off may give to the next queued waiter, whoever it is.
+    fn free_for_anyone(obj: &Object, s: u64) -> bool {
+        Self::signaled_for(obj, s, 0)
+    }
+
+    /// The lock-free acquisition by thread `me`.
+    fn try_fast(obj: &Object, me: u64) -> Fast;
+
+    /// Whether spinning for a lock-free acquisition can succeed soon (nobody queued, taken
+    /// for now).
+    fn worth_spinning(_obj: &Object, _me: u64) -> bool {
+        false
+    }
+
+    /// Whether `who` can take it under the lock; with `check_owner`, a dead owner's
+    /// object is abandoned first and counts as free.
+    fn available_locked(obj: &Object, _g: &Guard<'_>, who: u64, _check_owner: bool) -> bool {
+        Self::signaled_for(
+            obj,
+            obj.state().load(std::sync::atomic::Ordering::Relaxed),
+            who,
+        )
+    }
+
+    /// Takes it for `who` under the lock if signaled for it: `Some(abandoned)`.
+    fn acquire_locked(obj: &Object, g: &Guard<'_>, who: u64) -> Result<Option<bool>>;
+
+    /// Reverses an `acquire_locked(g, who)` that returned `Some(abandoned)`.
+    fn undo_locked(obj: &Object, g: &Guard<'_>, who: u64, abandoned: bool);
+
+    /// Brings time-dependent state up to date before a take (a due timer expires).
+    fn refresh_locked(_g: &Guard<'_>) {}
+
+    /// After a crash inside the lock: back to a legal state.
+    fn repair_locked(_g: &Guard<'_>) {}
+
+    /// When the state will change by itself (a timer's next expiry), else `Never`.
+    fn next_due(_obj: &Object) -> Deadline {
+        Deadline::Never
+    }
+
+    /// The owning thread's identity (0: none; always 0 unless `OWNED`).
+    fn owner(_obj: &Object) -> u64 {
+        0
+    }
+
+    /// Abandons the object (through the signal path) if `owner` still owns it and is
+    /// dead; nothing unless `OWNED`.
+    fn abandon_if_dead(_obj: &Object, _owner: u64) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Calls `Kind::$f` of `$obj`'s kind: `dispatch!(obj, K => K::f(obj, …))`.
+macro_rules! dispatch {
+    ($obj:expr, $k:ident => $call:expr) => {
+        match $obj.kind {
+            $crate::obj::ObjectKind::Event => {
+                type $k = $crate::obj::event::EventKind;
+                $call
+            }
+            $crate::obj::ObjectKind::Mutex => {
+                type $k = $crate::obj::mutex::MutexKind;
+                $call
+            }
+            $crate::obj::ObjectKind::Semaphore => {
+                type $k = $crate::obj::semaphore::SemaphoreKind;
+                $call
+            }
+            $crate::obj::ObjectKind::Timer => {
+                type $k = $crate::obj::timer::TimerKind;
+                $call
+            }
+        }
+    };
+}
+
+impl Object {
+    /// Owned by a thread (a mutex).
+    #[inline]
+    pub(crate) fn owned(&self) -> bool {
+        dispatch!(self, K => K::OWNED)
+    }
+
+    /// Usually held briefly (mutex, semaphore): its waiters spin before they sleep.
+    #[inline]
+    pub(crate) fn held_briefly(&self) -> bool {
+        dispatch!(self, K => K::HELD_BRIEFLY)
+    }
+
+    /// What a hand-off may give to the next queued waiter, whoever it is.
+    #[inline]
+    pub(crate) fn free_for_anyone(&self, s: u64) -> bool {
+        dispatch!(self, K => K::free_for_anyone(self, s))
+    }
+
+    /// Tries the lock-free acquisition for the calling thread.
+    #[inline]
+    pub(crate) fn try_acquire_fast(&self) -> Fast {
+        dispatch!(self, K => K::try_fast(self, crate::sys::thread::ident()))
+    }
+
+    /// Whether spinning for a lock-free acquisition can succeed soon: the object is
+    /// taken for now, nobody is queued for it (a queued waiter gets it first), and it
+    /// is a kind that is held briefly.
+    #[inline]
+    pub(crate) fn worth_spinning(&self, me: u64) -> bool {
+        dispatch!(self, K => K::worth_spinning(self, me))
+    }
+
+    /// Whether the object, as it stands under the lock `g`, can be taken by thread `who`.
+    /// With `check_owner`, a mutex whose owner died is abandoned first and counts as
+    /// free (AB-16); without, a caller that checks the owner right afterwards anyway
+    /// spares a read of `/proc`.
+    pub(crate) fn available_locked(&self, g: &Guard<'_>, who: u64, check_owner: bool) -> bool {
+        dispatch!(self, K => K::available_locked(self, g, who, check_owner))
+    }
+
+    /// Acquires for `who` under the lock if the object is signaled for it; returns
+    /// `Some(abandoned)`.
+    pub(crate) fn acquire_locked(&self, g: &Guard<'_>, who: u64) -> Result<Option<bool>> {
+        dispatch!(self, K => K::acquire_locked(self, g, who))
+    }
+
+    /// Reverses `acquire_locked(g, who)` that returned `Some(abandoned)` (a claim lost
+    /// the race, or the waiter turned out dead).
+    pub(crate) fn undo_acquire_locked(&self, g: &Guard<'_>, who: u64, abandoned: bool) {
+        dispatch!(self, K => K::undo_locked(self, g, who, abandoned))
+    }
+
+    /// Brings a timer's state up to date (expires it if due, handing it to queued
+    /// waiters first); nothing for the other kinds. Call before `acquire_locked` when
+    /// acting for the calling thread.
+    pub(crate) fn refresh_locked(&self, g: &Guard<'_>) {
+        dispatch!(self, K => K::refresh_locked(g))
+    }
+
+    /// After a crash inside the lock: bring the kind's own state back to a legal one
+    /// (a mutex whose owner is dead or whose recursion is 0 becomes abandoned).
+    pub(crate) fn repair_state_locked(&self, g: &Guard<'_>) {
+        dispatch!(self, K => K::repair_locked(g))
+    }
+
+    /// When the state will next change by itself (`Never` but for an armed timer).
+    pub(crate) fn next_due(&self) -> Deadline {
+        dispatch!(self, K => K::next_due(self))
+    }
+
+    /// The owning thread's identity; 0 when unowned or not an owned kind.
+    pub(crate) fn owner(&self) -> u64 {
+        dispatch!(self, K => K::owner(self))
+    }
+
+    /// Abandons the object if thread `owner` owns it and is dead (owned kinds only).
+    pub(crate) fn abandon_if_dead(&self, owner: u64) -> Result<()> {
+        dispatch!(self, K => K::abandon_if_dead(self, owner))
+    }
+}
