@@ -15,6 +15,7 @@ use procsync::{CreateOptions, Created, Handle, ObjectSpec, ObjectState, Owner};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::exit;
+use super::cluster;
 use super::shell::{Failure, Outcome};
 
 /// How often states are looked at.
@@ -80,6 +81,7 @@ fn parse_mode(text: &str) -> Result<u32, String> {
 
 /// Runs `procsync hold`.
 pub fn hold(args: &HoldArgs) -> Outcome {
+    cluster::local_only(&args.names, "hold")?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [SIGINT, SIGTERM, SIGHUP] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
