@@ -389,10 +389,7 @@ impl Listed {
     pub fn json(&self) -> Json {
         let i = &self.info;
         let state = match i.kind {
-            ObjectKind::Event => vec![
-                ("manual", i.manual.into()),
-                ("signaled", i.signaled.into()),
-            ],
+            ObjectKind::Event => vec![("manual", i.manual.into()), ("signaled", i.signaled.into())],
             ObjectKind::Mutex => vec![
                 ("owned", i.owner.is_some().into()),
                 ("owner", i.owner.clone().into()),

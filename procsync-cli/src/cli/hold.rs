@@ -14,8 +14,8 @@ use clap::{Args, ValueEnum};
 use procsync::{CreateOptions, Created, Handle, ObjectSpec, ObjectState, Owner};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use super::exit;
 use super::cluster;
+use super::exit;
 use super::shell::{Failure, Outcome};
 
 /// How often states are looked at.
