@@ -446,3 +446,68 @@ fn a_cluster_name_without_an_endpoint_is_a_usage_error_that_says_how_to_give_one
     assert_eq!(hold.code, Some(2), "{hold:?}");
     assert!(hold.err.contains("local names only"), "{hold:?}");
 }
+
+#[test]
+fn a_killed_runner_gives_its_unit_back_when_its_lease_ends() {
+    if !etcd_available("a_killed_runner_gives_its_unit_back_when_its_lease_ends") {
+        return;
+    }
+    let e = EtcdCluster::start(1);
+    let eps = e.endpoints();
+    let root = Root::fresh();
+    let s = Scratch::new();
+    let pool = cluster_name("killed");
+    let started = s.path("started");
+    let started_s = started.to_str().expect("UTF-8").to_owned();
+    // A short lease, so that the dead runner's unit comes back soon.
+    let runner = |job: &[&str]| {
+        let mut args = vec![
+            "--etcd",
+            &eps,
+            "run",
+            "--semaphore",
+            &pool,
+            "--max",
+            "1",
+            "--",
+        ];
+        args.extend(job);
+        let mut cmd = command(&root, &args);
+        cmd.env("PROCSYNC_ETCD_TTL", "2");
+        cmd
+    };
+    let first = Bg::start(
+        runner(&[
+            "sh",
+            "-c",
+            "echo x > \"$1\"; exec sleep 600",
+            "sh",
+            &started_s,
+        ]),
+        "first runner",
+    );
+    let deadline = Instant::now() + RUN_DEADLINE;
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the first job never started");
+        thread::sleep(Duration::from_millis(5));
+    }
+    let second = Bg::start(runner(&["echo", "second ran"]), "second runner");
+    let obs = observer(&e);
+    wait_for_queued(&obs, &pool, 1);
+    let pid = first.child.as_ref().expect("running").id();
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let d = first.finish();
+    assert_eq!(d.code, None, "killed by a signal: {d:?}");
+    let d = second.finish();
+    assert_eq!(
+        (d.code, d.out.as_str()),
+        (Some(0), "second ran\n"),
+        "the dead runner's unit came back: {d:?}"
+    );
+    drop(obs);
+    assert_no_keys_left(&e);
+}

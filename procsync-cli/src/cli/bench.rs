@@ -117,6 +117,8 @@ fn run_all(plan: &Plan, only: &[String]) -> Report {
     // One scenario per process count: each is its own step.
     scenarios::contention(&mut report, plan.contention, &|group| step(&[group]));
     scenarios::fanout(&mut report, plan.fanout_rounds, &|group| step(&[group]));
+    // Against a private one-member etcd, when an etcd binary is installed.
+    scenarios::etcd(&mut report, plan.etcd, &|group| step(&[group]));
     report
 }
 

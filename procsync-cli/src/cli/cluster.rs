@@ -29,6 +29,11 @@ use super::shell::{Failure, Outcome, Timeout, note};
 /// The environment variable that holds a command's fencing token under `run`.
 pub const FENCE_VAR: &str = "PROCSYNC_FENCE";
 
+/// The environment variable that sets the session lease TTL, in whole seconds: how long
+/// after a client dies or is cut off its holds end (its mutexes become abandoned, its
+/// units of a `run` pool come back). Default 10.
+pub const TTL_VAR: &str = "PROCSYNC_ETCD_TTL";
+
 /// Whether `name` is a cluster name (`Cluster\x`).
 pub fn is_cluster(name: &str) -> bool {
     name.starts_with(procsync_etcd::CLUSTER_PREFIX)
@@ -64,7 +69,21 @@ impl Endpoint {
                 procsync_etcd::ENV_ENDPOINTS
             )));
         };
-        Ok(Cluster::connect_with(&Config::new(eps))?)
+        let mut cfg = Config::new(eps);
+        if let Ok(v) = std::env::var(TTL_VAR) {
+            let secs = v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (1..=3600).contains(s));
+            let Some(secs) = secs else {
+                return Err(Failure::usage(format!(
+                    "{TTL_VAR}={v:?}: give the session lease TTL in whole seconds, 1 to 3600"
+                )));
+            };
+            cfg = cfg.ttl(std::time::Duration::from_secs(secs));
+        }
+        Ok(Cluster::connect_with(&cfg)?)
     }
 }
 

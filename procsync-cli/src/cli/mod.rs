@@ -2,6 +2,8 @@
 //! subcommands: the shell ones (`run`, `wait`, `set`, `reset`, `pulse`, `release`,
 //! `hold`, `ls`, `inspect`, `gc`), `repl`, `demo`, `bench`, and the hidden
 //! `demo-worker` and `bench-child` that `demo` and `bench` re-execute.
+//! `Cluster\x` names (procsync-etcd) are routed by the shell subcommands to
+//! [`cluster`], with the endpoint of the global `--etcd` option or `PROCSYNC_ETCD`.
 //!
 //! This layer only calls the public library API (`procsync::…`); it never reaches into
 //! the library's internals, and it turns every outcome into an exit code from
