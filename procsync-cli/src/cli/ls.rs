@@ -295,10 +295,16 @@ pub fn ls(args: &LsArgs, ep: &Endpoint) -> Outcome {
         Some(LsNamespace::Cluster) => vec![],
         None => vec![Namespace::Local, Namespace::Global],
     };
-    let listed = match args.namespace {
-        Some(LsNamespace::Cluster) => Some(cluster::list(ep)?),
-        None if ep.get().is_some() => Some(cluster::list(ep)?),
-        _ => None,
+    // Asked for by name, the cluster's failure is the command's; listed by default
+    // (an endpoint in the environment), it does not hide the local objects: they are
+    // printed, the failure is reported after them, and the exit status is its code.
+    let (listed, failed) = match args.namespace {
+        Some(LsNamespace::Cluster) => (Some(cluster::list(ep)?), None),
+        None if ep.get().is_some() => match cluster::list(ep) {
+            Ok(l) => (Some(l), None),
+            Err(f) => (None, Some(f)),
+        },
+        _ => (None, None),
     };
     let infos: Vec<Info> = namespaces
         .into_iter()
@@ -328,7 +334,7 @@ pub fn ls(args: &LsArgs, ep: &Endpoint) -> Outcome {
         }
         let doc = Json::Object(fields);
         println!("{}", doc.render());
-        return Ok(exit::OK);
+        return failed.map_or(Ok(exit::OK), Err);
     }
     let rows: Vec<[String; 5]> = infos
         .iter()
@@ -358,7 +364,7 @@ pub fn ls(args: &LsArgs, ep: &Endpoint) -> Outcome {
             .collect();
         println!("{}", line.join("  ").trim_end());
     }
-    Ok(exit::OK)
+    failed.map_or(Ok(exit::OK), Err)
 }
 
 /// Runs `procsync inspect NAME`.
