@@ -511,3 +511,42 @@ fn a_killed_runner_gives_its_unit_back_when_its_lease_ends() {
     drop(obs);
     assert_no_keys_left(&e);
 }
+
+#[test]
+fn an_interrupted_cluster_wait_leaves_nothing_queued() {
+    if !etcd_available("an_interrupted_cluster_wait_leaves_nothing_queued") {
+        return;
+    }
+    let e = EtcdCluster::start(1);
+    let eps = e.endpoints();
+    let root = Root::fresh();
+    let m = cluster_name("held");
+    let holder = observer(&e);
+    let (h, _) = holder.create_mutex(&m, true).expect("an owned mutex");
+    for (sig, args) in [
+        (
+            "INT",
+            vec!["--etcd", &eps, "run", "--mutex", &m, "--", "true"],
+        ),
+        ("TERM", vec!["--etcd", &eps, "wait", &m]),
+    ] {
+        let waiter = Bg::start(command(&root, &args), "waiter");
+        wait_for_queued(&holder, &m, 1);
+        let pid = waiter.child.as_ref().expect("running").id();
+        let sent = Command::new("kill")
+            .args([format!("-{sig}"), pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let d = waiter.finish();
+        let want = if sig == "INT" { 130 } else { 143 };
+        assert_eq!(d.code, Some(want), "{sig}: {d:?}");
+        // Its session was revoked before it exited: its wait is no longer queued, so a
+        // release cannot hand the mutex to a process that is gone.
+        assert_eq!(holder.counts(&m).expect("counts"), (1, 0), "{sig}");
+    }
+    h.release_mutex().expect("still the owner");
+    drop(h);
+    drop(holder);
+    assert_no_keys_left(&e);
+}

@@ -16,6 +16,9 @@
 //! the acquisition's fencing token to the command as `PROCSYNC_FENCE`.
 
 use std::ffi::OsString;
+use std::thread::{self, JoinHandle};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use procsync::{ObjectKind, WaitOutcome};
 use procsync_etcd::{Cluster, Config, Handle, ObjectInfo, Units};
@@ -144,6 +147,43 @@ fn finish(code: Outcome, back: procsync_etcd::Result<()>, what: &str) -> Outcome
     }
 }
 
+/// While it lives, SIGINT, SIGTERM and SIGHUP end the process (exit 128 + N) after
+/// revoking its session, so that a wait interrupted in the shell leaves nothing queued
+/// in etcd: otherwise its queued wait could be granted a mutex or a unit for up to the
+/// TTL, and the mutex would then be reported abandoned. Dropped before `run` starts its
+/// command, whose own signal forwarding then applies.
+struct Interrupt {
+    handle: signal_hook::iterator::Handle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Interrupt {
+    fn arm(c: &Cluster) -> Option<Interrupt> {
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).ok()?;
+        let handle = signals.handle();
+        let c = c.clone();
+        let thread = thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let _ = c.revoke();
+                std::process::exit(128 + sig);
+            }
+        });
+        Some(Interrupt {
+            handle,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Interrupt {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// `run --semaphore Cluster\x --max N -- CMD`.
 pub fn run_pool(
     ep: &Endpoint,
@@ -165,7 +205,9 @@ pub fn run_pool(
             ),
         );
     }
+    let interrupt = Interrupt::arm(&c);
     let got = sem.wait(timeout.0)?;
+    drop(interrupt);
     if got.outcome == WaitOutcome::TimedOut {
         note(
             quiet,
@@ -193,7 +235,9 @@ pub fn run_mutex(
 ) -> Outcome {
     let c = ep.connect(name)?;
     let (m, _) = c.create_mutex(name, false)?;
+    let interrupt = Interrupt::arm(&c);
     let got = m.wait(timeout.0)?;
+    drop(interrupt);
     match got.outcome {
         WaitOutcome::TimedOut => {
             note(
@@ -264,11 +308,13 @@ pub fn wait(ep: &Endpoint, ask: &WaitAsk<'_>, quiet: bool) -> Outcome {
         .map(|n| open_or_create(&c, n, ask))
         .collect::<Result<Vec<Handle>, Failure>>()?;
     let refs: Vec<&Handle> = handles.iter().collect();
+    let interrupt = Interrupt::arm(&c);
     let got = if ask.any {
         procsync_etcd::wait_any(&refs, ask.timeout.0)?
     } else {
         procsync_etcd::wait_all(&refs, ask.timeout.0)?
     };
+    drop(interrupt);
     let (index, abandoned) = match got.outcome {
         WaitOutcome::TimedOut => {
             note(
