@@ -182,10 +182,26 @@ flock "$d/lock" sh -c 'c=$(($(cat "$1/cur") - 1)); echo $c > "$1/cur"; echo "$PR
 
 #[test]
 fn a_cluster_job_pool_runs_at_most_max_jobs_at_once() {
-    if !etcd_available("a_cluster_job_pool_runs_at_most_max_jobs_at_once") {
+    job_pool("a_cluster_job_pool_runs_at_most_max_jobs_at_once", 1, false);
+}
+
+#[test]
+fn a_job_pool_on_three_members_survives_the_leader_being_killed_mid_run() {
+    job_pool(
+        "a_job_pool_on_three_members_survives_the_leader_being_killed_mid_run",
+        3,
+        true,
+    );
+}
+
+/// `JOBS` runners of `procsync run --semaphore Cluster\… --max MAX` on `members` etcd
+/// members (all of them given to `--etcd`); with `kill_leader`, the leader is killed
+/// once a job is running. Every job runs once, never more than `MAX` at once.
+fn job_pool(test: &str, members: usize, kill_leader: bool) {
+    if !etcd_available(test) {
         return;
     }
-    let e = EtcdCluster::start(1);
+    let mut e = EtcdCluster::start(members);
     let eps = e.endpoints();
     let root = Root::fresh();
     let s = Scratch::new();
@@ -217,11 +233,29 @@ fn a_cluster_job_pool_runs_at_most_max_jobs_at_once() {
             Bg::start(command(&root, &args), &format!("runner {i}"))
         })
         .collect();
+    let read = |f: &str| fs::read_to_string(s.path(f)).expect("job file");
+    let mut alive = eps.clone();
+    if kill_leader {
+        // Handshake: a job has entered (it raised the maximum under the lock).
+        let deadline = Instant::now() + RUN_DEADLINE;
+        while read("max").trim() == "0" {
+            assert!(Instant::now() < deadline, "no job ever started");
+            thread::sleep(Duration::from_millis(5));
+        }
+        let leader = e.wait_leader();
+        e.kill(leader);
+        alive = eps
+            .split(',')
+            .enumerate()
+            .filter(|&(i, _)| i != leader)
+            .map(|(_, u)| u)
+            .collect::<Vec<_>>()
+            .join(",");
+    }
     for (i, r) in runners.into_iter().enumerate() {
         let d = r.finish();
         assert_eq!(d.code, Some(0), "runner {i} failed: {d:?}");
     }
-    let read = |f: &str| fs::read_to_string(s.path(f)).expect("job file");
     let most: usize = read("max").trim().parse().expect("a number");
     let fences: Vec<u64> = read("done")
         .lines()
@@ -242,7 +276,11 @@ fn a_cluster_job_pool_runs_at_most_max_jobs_at_once() {
         JOBS,
         "each grant has its own token: {fences:?}"
     );
-    assert_no_keys_left(&e);
+    assert_eq!(
+        count_keys(&alive, "procsync/v1/"),
+        0,
+        "keys left under procsync/v1/ after every client ended"
+    );
 }
 
 #[test]
