@@ -59,7 +59,8 @@ struct Cli {
     quiet: bool,
     /// etcd endpoints for `Cluster\x` names (run, wait, set, reset, pulse, release, ls):
     /// comma-separated client URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379.
-    /// Default: the PROCSYNC_ETCD environment variable. Local names stay local.
+    /// Default: the PROCSYNC_ETCD environment variable. Local names stay local. A dead or
+    /// cut-off client's holds end PROCSYNC_ETCD_TTL seconds later (default 10).
     #[arg(long, global = true, value_name = "URLS")]
     etcd: Option<String>,
     #[command(subcommand)]
