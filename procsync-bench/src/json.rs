@@ -17,7 +17,8 @@
 //! operation (paired rows: the median over rounds) or per sample (latency rows);
 //! `ratio` is procsync / baseline (paired rows: the median of the per-round ratios,
 //! `p25`/`p75` their quartiles). A latency scenario is one object (its median and p99
-//! are two rows of the printed table).
+//! are two rows of the printed table). `notes` lists what the run left out and why
+//! (e.g. the `etcd/…` rows without an etcd binary), as strings.
 
 use std::fmt::Write as _;
 
@@ -132,7 +133,10 @@ impl Report {
             out.push_str(&body.join(", "));
             out.push('}');
         }
-        out.push_str("\n  ]\n}\n");
+        out.push_str("\n  ],\n  \"notes\": [");
+        let notes: Vec<String> = self.notes.iter().map(|n| string(n)).collect();
+        out.push_str(&notes.join(", "));
+        out.push_str("]\n}\n");
         out
     }
 }

@@ -1,7 +1,8 @@
 //! Benchmark scenarios, shared by `procsync bench` (`src/cli/bench.rs`) and the
 //! criterion benches (`benches/wake.rs` includes this file with `#[path]`), so this
-//! module uses only std, libc, rustix, the public `procsync` API and (in `c_abi`, the
-//! C ABI's overhead) procsync-ffi's exported functions.
+//! module uses only std, libc, rustix, the public `procsync` API, (in `c_abi`, the
+//! C ABI's overhead) procsync-ffi's exported functions, and (in `etcd`, the cross-host
+//! objects against etcd's lock recipe) procsync-etcd with its hidden test harness.
 //!
 //! It holds, once for both:
 //!
@@ -40,10 +41,12 @@ use procsync::{
 };
 
 mod contention;
+mod etcd;
 mod fanout;
 mod json;
 mod names;
 pub use contention::{ContentionPlan, run as contention};
+pub use etcd::{EtcdPlan, run as etcd};
 pub use fanout::run as fanout;
 pub use json::Machine;
 pub use names::run as names;
@@ -112,7 +115,9 @@ impl Drop for BenchEnv {
 /// allocation would be measured instead), or the temp dir where there is none.
 fn shm_dir() -> PathBuf {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() && rustix::fs::statfs(shm).is_ok_and(|s| s.f_type == libc::TMPFS_MAGIC as _) {
+    if shm.is_dir()
+        && rustix::fs::statfs(shm).is_ok_and(|s| s.f_type as u64 == libc::TMPFS_MAGIC as u64)
+    {
         shm.to_path_buf()
     } else {
         std::env::temp_dir()
@@ -568,6 +573,8 @@ pub struct Plan {
     pub fanout_rounds: usize,
     /// Object counts of the scale scenarios.
     pub scale: &'static [usize],
+    /// Sizes of the `etcd/…` scenarios.
+    pub etcd: EtcdPlan,
 }
 
 impl Plan {
@@ -589,6 +596,12 @@ impl Plan {
         },
         fanout_rounds: 200,
         scale: &[1_000, 10_000, 50_000],
+        etcd: EtcdPlan {
+            rounds: 5,
+            uncontended: 20,
+            hand_off: 10,
+            wait_all: 5,
+        },
     };
 
     /// A short run: a first look, not for quoting.
@@ -613,6 +626,12 @@ impl Plan {
         },
         fanout_rounds: 20,
         scale: &[1_000],
+        etcd: EtcdPlan {
+            rounds: 2,
+            uncontended: 5,
+            hand_off: 3,
+            wait_all: 2,
+        },
     };
 }
 
@@ -1586,9 +1605,16 @@ struct Row {
 #[derive(Default)]
 pub struct Report {
     rows: Vec<Row>,
+    /// What the run left out and why (printed under the table).
+    notes: Vec<String>,
 }
 
 impl Report {
+    /// Records why something was not measured (printed under the table).
+    pub fn note(&mut self, text: String) {
+        self.notes.push(text);
+    }
+
     /// Adds a paired row.
     pub fn pair(
         &mut self,
@@ -1707,6 +1733,9 @@ impl Report {
         println!(
             "RATIO = procsync / baseline (paired rows: median of per-round ratios of alternating blocks)"
         );
+        for n in &self.notes {
+            println!("note: {n}");
+        }
         self.print_extras();
         self.print_goals();
     }

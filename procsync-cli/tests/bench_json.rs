@@ -51,6 +51,8 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         "names/open-close",
         "--only",
         "scale/1000-objects",
+        "--only",
+        "etcd/",
     ]);
     let (status, stdout, stderr) = run_with_deadline(&mut cmd, Duration::from_secs(120));
     let report = format!("---- stdout ----\n{stdout}\n---- stderr ----\n{stderr}");
@@ -160,6 +162,37 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         }
         scenarios.push(scenario.to_string());
     }
+    // The etcd rows (README.md, "Scenarios"): there when an etcd binary is, each against
+    // etcd's own lock recipe; otherwise absent, and a note says why.
+    let etcd = ["etcd/uncontended", "etcd/hand-off", "etcd/wait-all-8"];
+    let have_etcd = procsync_etcd::testing::etcd_available("bench_json: the etcd rows");
+    for want in etcd {
+        let rows: Vec<_> = results
+            .iter()
+            .filter_map(Json::object)
+            .filter(|r| r["scenario"].string() == Some(want))
+            .collect();
+        if have_etcd {
+            assert!(!rows.is_empty(), "no result for `{want}`\n{report}");
+            for r in rows {
+                assert_eq!(r["impl"].string(), Some("procsync-etcd-mutex"), "{r:?}");
+                assert_eq!(r["baseline"].string(), Some("etcd-recipe-lock"), "{r:?}");
+            }
+        } else {
+            assert!(rows.is_empty(), "`{want}` without an etcd binary\n{report}");
+        }
+    }
+    let notes = top
+        .get("notes")
+        .and_then(Json::array)
+        .expect("a `notes` array");
+    assert_eq!(
+        !have_etcd,
+        notes
+            .iter()
+            .any(|n| n.string().is_some_and(|n| n.contains("no etcd binary"))),
+        "a note says the etcd rows were left out exactly when they were\n{report}"
+    );
     for want in [
         "mutex/uncontended",
         "event/set-wait0",
@@ -189,6 +222,9 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
                 "fanout/64-waiters",
                 "names/open-close",
                 "scale/1000-objects",
+                "etcd/uncontended",
+                "etcd/hand-off",
+                "etcd/wait-all-8",
             ]
             .contains(&got.as_str()),
             "`{got}` ran although `--only` did not ask for it\n{report}"

@@ -304,6 +304,24 @@ impl Cluster {
         }
         Ok(out)
     }
+
+    /// How many handles are open on the object `name` (`Cluster\x`), in every client,
+    /// and how many waits are queued on it (for `procsync ls`). Both 0 when it does not
+    /// exist.
+    pub fn counts(&self, name: &str) -> Result<(usize, usize)> {
+        let n = keys::parse_name(name)?;
+        let s = &self.s;
+        s.check_alive()?;
+        let (_, rs) = s.etcd.read_many(
+            vec![
+                client::count_prefix(&keys::handles(&n)),
+                client::count_prefix(&keys::queue(&n)),
+            ],
+            s.op_deadline(),
+        )?;
+        let count = |v: &Value| usize::try_from(client::int(&v["count"])).unwrap_or(0);
+        Ok((count(&rs[0]), count(&rs[1])))
+    }
 }
 
 /// The signal of `signal_and_wait` and of the calls below: set an event, release a

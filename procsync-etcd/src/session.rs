@@ -314,6 +314,25 @@ impl Cluster {
         self.s.check_alive().is_err()
     }
 
+    /// Ends this client's session now, for every clone: revokes the lease, so that every
+    /// key on it goes at once (handles, queued waits, held mutexes — which become
+    /// abandoned — and leased units), stops the keep-alive, and marks the session lost
+    /// (later calls fail with [`Error::SessionLost`]). For a process about to exit
+    /// without its destructors running (a signal handler's thread); dropping the last
+    /// clone does the same.
+    pub fn revoke(&self) -> Result<()> {
+        self.s.mark_lost();
+        let (m, c) = &*self.s.stop;
+        *m.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        c.notify_all();
+        self.s.etcd.call(
+            "/v3/lease/revoke",
+            &json!({ "ID": self.s.lease.to_string() }),
+            Instant::now() + Duration::from_secs(1),
+        )?;
+        Ok(())
+    }
+
     /// Checks that the session lease is still alive at the server (one round trip);
     /// marks the session lost when it is not.
     pub fn check_session(&self) -> Result<()> {

@@ -120,6 +120,8 @@ fn run_all(plan: &Plan, only: &[String]) -> Report {
     scenarios::scale(&mut report, plan.scale, plan.uncontended, &|group| {
         step(&[group])
     });
+    // Against a private one-member etcd, when an etcd binary is installed.
+    scenarios::etcd(&mut report, plan.etcd, &|group| step(&[group]));
     report
 }
 

@@ -31,6 +31,13 @@ pub const ABANDONED: u8 = 3;
 /// standard error names the object and the library's error code.
 pub const ERROR: u8 = 4;
 
+/// Cluster names (`Cluster\x`, on etcd): no etcd member answered in time
+/// (`unavailable`: whether the last change took effect may be unknown), or this
+/// client's session lease ended (`session-lost`: every hold it had is gone). Distinct
+/// from [`ERROR`] because retrying may succeed, and from [`TIMEOUT`] because no wait ran
+/// out: the cluster could not be asked.
+pub const CLUSTER_UNAVAILABLE: u8 = 5;
+
 /// `run`: the command exists but could not be executed (as in a shell).
 pub const CANNOT_EXECUTE: u8 = 126;
 

@@ -14,6 +14,7 @@ use clap::{Args, ValueEnum};
 use procsync::{CreateOptions, Created, Handle, ObjectSpec, ObjectState, Owner};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
+use super::cluster;
 use super::exit;
 use super::shell::{Failure, Outcome};
 
@@ -80,6 +81,7 @@ fn parse_mode(text: &str) -> Result<u32, String> {
 
 /// Runs `procsync hold`.
 pub fn hold(args: &HoldArgs) -> Outcome {
+    cluster::local_only(&args.names, "hold")?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [SIGINT, SIGTERM, SIGHUP] {
         signal_hook::flag::register(sig, Arc::clone(&stop))

@@ -4,12 +4,16 @@
 //! `synchronize` access only; holders come from `/proc/*/fd`; owner thread, timer due
 //! time and layout version from a read-only look at the file header ([`super::peek`]).
 //!
+//! With an etcd endpoint (`--etcd`, `PROCSYNC_ETCD`), `ls` also lists the cluster's
+//! objects ([`super::cluster::list`]).
+//!
 //! The JSON shapes printed here are a public contract, documented in docs/CLI.md:
 //! add fields, never rename or remove them.
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use procsync::{Access, ObjectKind, ObjectState, Owner};
 
+use super::cluster::{self, Endpoint};
 use super::exit;
 use super::json::Json;
 use super::peek;
@@ -25,16 +29,31 @@ const JSON_VERSION: i64 = 1;
 Examples:
   procsync ls                       # every live object this user can see
   procsync ls --namespace global --json | jq '.objects[] | select(.type==\"mutex\")'
+  procsync ls --etcd http://10.0.0.1:2379 --namespace cluster
 
 Holders are found through /proc/*/fd: processes of other users are not seen unless run
-as root. The JSON shape is documented in docs/CLI.md.")]
+as root. With --etcd (or PROCSYNC_ETCD) the etcd cluster's `Cluster\\x` objects are
+listed too (HOLDERS: open handles in every client). The JSON shape is documented in
+docs/CLI.md.")]
 pub struct LsArgs {
-    /// Only this namespace (default: both).
+    /// Only this namespace (default: local and global, and cluster when an etcd
+    /// endpoint is given).
     #[arg(long, value_enum, value_name = "NS")]
-    namespace: Option<Namespace>,
+    namespace: Option<LsNamespace>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// The namespaces `ls --namespace` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LsNamespace {
+    /// `Local\x` and bare names of the calling user.
+    Local,
+    /// `Global\x` names of every user.
+    Global,
+    /// `Cluster\x` names in the etcd cluster (needs --etcd or PROCSYNC_ETCD).
+    Cluster,
 }
 
 /// `procsync inspect`.
@@ -268,11 +287,24 @@ impl Info {
 }
 
 /// Runs `procsync ls`.
-pub fn ls(args: &LsArgs) -> Outcome {
+pub fn ls(args: &LsArgs, ep: &Endpoint) -> Outcome {
     let root = scan::root();
     let namespaces = match args.namespace {
-        Some(ns) => vec![ns],
+        Some(LsNamespace::Local) => vec![Namespace::Local],
+        Some(LsNamespace::Global) => vec![Namespace::Global],
+        Some(LsNamespace::Cluster) => vec![],
         None => vec![Namespace::Local, Namespace::Global],
+    };
+    // Asked for by name, the cluster's failure is the command's; listed by default
+    // (an endpoint in the environment), it does not hide the local objects: they are
+    // printed, the failure is reported after them, and the exit status is its code.
+    let (listed, failed) = match args.namespace {
+        Some(LsNamespace::Cluster) => (Some(cluster::list(ep)?), None),
+        None if ep.get().is_some() => match cluster::list(ep) {
+            Ok(l) => (Some(l), None),
+            Err(f) => (None, Some(f)),
+        },
+        _ => (None, None),
     };
     let infos: Vec<Info> = namespaces
         .into_iter()
@@ -280,16 +312,29 @@ pub fn ls(args: &LsArgs) -> Outcome {
         .filter_map(describe)
         .collect();
     if args.json {
-        let doc = Json::Object(vec![
+        let mut fields = vec![
             ("version", Json::Int(JSON_VERSION)),
             ("root", root.display().to_string().into()),
             (
                 "objects",
                 Json::Array(infos.iter().map(Info::json).collect()),
             ),
-        ]);
+        ];
+        if let Some(listed) = &listed {
+            fields.push((
+                "cluster",
+                Json::Object(vec![
+                    ("endpoints", ep.get().unwrap_or_default().into()),
+                    (
+                        "objects",
+                        Json::Array(listed.iter().map(cluster::Listed::json).collect()),
+                    ),
+                ]),
+            ));
+        }
+        let doc = Json::Object(fields);
         println!("{}", doc.render());
-        return Ok(exit::OK);
+        return failed.map_or(Ok(exit::OK), Err);
     }
     let rows: Vec<[String; 5]> = infos
         .iter()
@@ -302,6 +347,7 @@ pub fn ls(args: &LsArgs) -> Outcome {
                 i.waiters.map_or("-".to_owned(), |n| n.to_string()),
             ]
         })
+        .chain(listed.iter().flatten().map(cluster::Listed::row))
         .collect();
     let header = ["TYPE", "NAME", "STATE", "HOLDERS", "WAITERS"].map(str::to_owned);
     let mut widths = [0usize; 5];
@@ -318,11 +364,12 @@ pub fn ls(args: &LsArgs) -> Outcome {
             .collect();
         println!("{}", line.join("  ").trim_end());
     }
-    Ok(exit::OK)
+    failed.map_or(Ok(exit::OK), Err)
 }
 
 /// Runs `procsync inspect NAME`.
 pub fn inspect(args: &InspectArgs) -> Outcome {
+    super::cluster::local_only(std::slice::from_ref(&args.name), "inspect")?;
     // Open first: a bad name or a missing object is the library's error, plainly.
     let handle = open_any(&args.name, Access::SYNCHRONIZE)?;
     let root = scan::root();

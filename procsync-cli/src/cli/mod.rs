@@ -2,6 +2,8 @@
 //! subcommands: the shell ones (`run`, `wait`, `set`, `reset`, `pulse`, `release`,
 //! `hold`, `ls`, `inspect`, `gc`), `repl`, `demo`, `bench`, and the hidden
 //! `demo-worker` and `bench-child` that `demo` and `bench` re-execute.
+//! `Cluster\x` names (procsync-etcd) are routed by the shell subcommands to
+//! [`cluster`], with the endpoint of the global `--etcd` option or `PROCSYNC_ETCD`.
 //!
 //! This layer only calls the public library API (`procsync::…`); it never reaches into
 //! the library's internals, and it turns every outcome into an exit code from
@@ -9,6 +11,7 @@
 //! [`exit::USAGE`].
 
 mod bench;
+mod cluster;
 mod command;
 mod demo;
 mod docs;
@@ -42,15 +45,24 @@ Examples:
   procsync wait start-gate --create event & procsync set start-gate
   procsync wait a b c --any --timeout 30s                     # prints 0, 1 or 2
   procsync ls --json
+  procsync --etcd http://10.0.0.1:2379 run --semaphore 'Cluster\\builds' --max 4 -- make
 
-Names: `Local\\x` or a bare `x` (this user's), `Global\\x` (every user's). Durations:
-500ms, 2s, 1m, inf. Exit status: 0 success, 1 timeout, 2 usage, 3 abandoned mutex,
-4 other errors (`run`: the command's own). `procsync help COMMAND` for each command."
+Names: `Local\\x` or a bare `x` (this user's), `Global\\x` (every user's), `Cluster\\x`
+(kept in etcd, shared by every host: needs --etcd or PROCSYNC_ETCD; docs/ETCD.md).
+Durations: 500ms, 2s, 1m, inf. Exit status: 0 success, 1 timeout, 2 usage, 3 abandoned
+mutex, 4 other errors, 5 etcd unavailable or session lost (`run`: the command's own).
+`procsync help COMMAND` for each command."
 )]
 struct Cli {
     /// No notes on standard error (results on standard output and errors still appear).
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// etcd endpoints for `Cluster\x` names (run, wait, set, reset, pulse, release, ls):
+    /// comma-separated client URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379.
+    /// Default: the PROCSYNC_ETCD environment variable. Local names stay local. A dead or
+    /// cut-off client's holds end PROCSYNC_ETCD_TTL seconds later (default 10).
+    #[arg(long, global = true, value_name = "URLS")]
+    etcd: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -128,15 +140,16 @@ pub fn run() -> ExitCode {
         }
     };
     let quiet = cli.quiet;
+    let ep = cluster::Endpoint::resolve(cli.etcd);
     let outcome = match cli.command {
-        Command::Run(args) => run::run(&args, quiet),
-        Command::Wait(args) => oneshot::wait(&args, quiet),
-        Command::Set(args) => oneshot::event(oneshot::EventOp::Set, &args),
-        Command::Reset(args) => oneshot::event(oneshot::EventOp::Reset, &args),
-        Command::Pulse(args) => oneshot::event(oneshot::EventOp::Pulse, &args),
-        Command::Release(args) => oneshot::release(&args),
+        Command::Run(args) => run::run(&args, &ep, quiet),
+        Command::Wait(args) => oneshot::wait(&args, &ep, quiet),
+        Command::Set(args) => oneshot::event(oneshot::EventOp::Set, &args, &ep),
+        Command::Reset(args) => oneshot::event(oneshot::EventOp::Reset, &args, &ep),
+        Command::Pulse(args) => oneshot::event(oneshot::EventOp::Pulse, &args, &ep),
+        Command::Release(args) => oneshot::release(&args, &ep),
         Command::Hold(args) => hold::hold(&args),
-        Command::Ls(args) => ls::ls(&args),
+        Command::Ls(args) => ls::ls(&args, &ep),
         Command::Inspect(args) => ls::inspect(&args),
         Command::Gc(args) => ls::gc(&args, quiet),
         Command::Completions(args) => docs::completions::<Cli>(&args),

@@ -5,10 +5,13 @@
 //!
 //! A one-shot process cannot keep a mutex: `wait` releases every mutex it acquired
 //! before exiting (it waits until the mutex is free), instead of abandoning it.
+//!
+//! Cluster names (`Cluster\x`) go to [`super::cluster`], which does the same on etcd.
 
 use clap::{Args, ValueEnum};
 use procsync::{Access, CreateOptions, Handle, ObjectKind, ObjectSpec, WaitOutcome};
 
+use super::cluster::{self, Endpoint};
 use super::exit;
 use super::shell::{Failure, Outcome, Timeout, note, open_any, timeout_arg};
 
@@ -32,12 +35,15 @@ Examples:
   procsync wait build-done --create event       # block until someone runs `procsync set build-done`
   procsync wait a b c --any --timeout 30s       # prints 0, 1 or 2: which one fired
   procsync wait Global\\\\deploy-lock --timeout 0  # is the mutex free right now? (0 yes, 1 no)
+  procsync wait 'Cluster\\go' --create event --etcd http://10.0.0.1:2379  # a gate for every host
 
-Exit status: 0 signaled, 1 timeout, 3 an abandoned mutex was acquired, 4 error.
-A mutex acquired by `wait` is released again before exiting; a semaphore unit is kept
-(taken): give it back with `procsync release NAME`.")]
+Exit status: 0 signaled, 1 timeout, 3 an abandoned mutex was acquired, 4 error, 5 etcd
+unavailable or session lost. A mutex acquired by `wait` is released again before
+exiting; a semaphore unit is kept (taken): give it back with `procsync release NAME`
+(a unit of a cluster pool made by `run` goes back when `wait` exits: it is leased).")]
 pub struct WaitArgs {
-    /// Objects to wait on: `Local\x`, `Global\x` or a bare name (up to 64).
+    /// Objects to wait on: `Local\x`, `Global\x` or a bare name (up to 64); or all
+    /// `Cluster\x` names (with --etcd).
     #[arg(required = true, num_args = 1..=64, value_name = "NAME")]
     names: Vec<String>,
     /// Return as soon as one object is signaled and print its 0-based index.
@@ -61,7 +67,7 @@ pub struct WaitArgs {
 /// `procsync set|reset|pulse NAME`.
 #[derive(Debug, Args)]
 pub struct EventArgs {
-    /// The event: `Local\x`, `Global\x` or a bare name.
+    /// The event: `Local\x`, `Global\x`, a bare name, or `Cluster\x` (with --etcd).
     #[arg(value_name = "NAME")]
     name: String,
 }
@@ -76,7 +82,7 @@ Examples:
 A mutex is owned by a thread, so a one-shot process never owns one: to hold a mutex
 while a command runs, use `procsync run --mutex NAME -- CMD`.")]
 pub struct ReleaseArgs {
-    /// The semaphore: `Local\x`, `Global\x` or a bare name.
+    /// The semaphore: `Local\x`, `Global\x`, a bare name, or `Cluster\x` (with --etcd).
     #[arg(value_name = "NAME")]
     name: String,
     /// Units to give back.
@@ -85,7 +91,18 @@ pub struct ReleaseArgs {
 }
 
 /// Runs `procsync wait`.
-pub fn wait(args: &WaitArgs, quiet: bool) -> Outcome {
+pub fn wait(args: &WaitArgs, ep: &Endpoint, quiet: bool) -> Outcome {
+    if cluster::all_cluster(&args.names)? {
+        let ask = cluster::WaitAsk {
+            names: &args.names,
+            any: args.any || args.names.len() == 1 && !args.all,
+            print_index: args.any,
+            timeout: args.timeout,
+            create: args.create,
+            max: args.max,
+        };
+        return cluster::wait(ep, &ask, quiet);
+    }
     let handles = args
         .names
         .iter()
@@ -168,7 +185,10 @@ pub enum EventOp {
 }
 
 /// Runs `procsync set|reset|pulse NAME`.
-pub fn event(op: EventOp, args: &EventArgs) -> Outcome {
+pub fn event(op: EventOp, args: &EventArgs, ep: &Endpoint) -> Outcome {
+    if cluster::is_cluster(&args.name) {
+        return cluster::event(ep, op, &args.name);
+    }
     let h = Handle::open(ObjectKind::Event, &args.name, Access::MODIFY, false)?;
     match op {
         EventOp::Set => h.set()?,
@@ -179,7 +199,10 @@ pub fn event(op: EventOp, args: &EventArgs) -> Outcome {
 }
 
 /// Runs `procsync release NAME [--count N]`.
-pub fn release(args: &ReleaseArgs) -> Outcome {
+pub fn release(args: &ReleaseArgs, ep: &Endpoint) -> Outcome {
+    if cluster::is_cluster(&args.name) {
+        return cluster::release(ep, &args.name, args.count);
+    }
     let h = open_any(&args.name, Access::MODIFY)?;
     if h.kind() == ObjectKind::Mutex {
         return Err(Failure::new(

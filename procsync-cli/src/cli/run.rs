@@ -22,6 +22,9 @@
 //! pool; SIGTERM,
 //! SIGHUP and SIGINT sent to the runner are passed on to the command, whose exit status
 //! (128 + signal when killed) becomes the runner's.
+//!
+//! Cluster names (`Cluster\x`) go to [`super::cluster`], which runs the command with
+//! [`child`] too.
 
 use std::ffi::OsString;
 use std::io;
@@ -35,10 +38,11 @@ use procsync::{CreateOptions, Handle, ObjectSpec, ObjectState, WaitOutcome};
 use rustix::process::{Pid, Signal, kill_process};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
+use super::cluster::{self, Endpoint};
 use super::shell::{Failure, Outcome, Timeout, note, timeout_arg};
 use super::{exit, peek, scan};
 
-/// Most units a pool may have (one `wait_any` covers every slot).
+/// Most units a local pool may have (one `wait_any` covers every slot).
 const MAX_POOL: u32 = procsync::MAX_WAIT_OBJECTS as u32;
 
 /// `procsync run`.
@@ -51,12 +55,17 @@ Examples:
   procsync run --mutex Global\\\\nightly-backup -- ./backup.sh
   # refuse to run after a crashed holder (exit 3), give up after 10 minutes (exit 1):
   procsync run --mutex nightly --strict --timeout 10m -- ./nightly.sh
+  # at most 4 builds at once across every host that shares this etcd cluster:
+  procsync --etcd http://10.0.0.1:2379 run --semaphore 'Cluster\\builds' --max 4 -- make
 
 Exit status: the command's own (128+N if killed by signal N); 1 timeout before it
-started; 3 (--strict) the previous holder died; 4 error; 126/127 cannot execute / not
-found. A pool survives `kill -9` of any runner: its unit comes back (docs/CLI.md).")]
+started; 3 (--strict) the previous holder died; 4 error; 5 etcd unavailable or session
+lost; 126/127 cannot execute / not found. A pool survives `kill -9` of any runner: its
+unit comes back (docs/CLI.md; a cluster pool's when the runner's etcd lease ends).
+Under a cluster name the command gets the acquisition's fencing token in PROCSYNC_FENCE.")]
 pub struct RunArgs {
-    /// Run under one unit of the job pool NAME (created with --max units if missing).
+    /// Run under one unit of the job pool NAME (created with --max units if missing);
+    /// `Cluster\x`: a pool shared by every host of the etcd cluster (--etcd).
     #[arg(
         long,
         value_name = "NAME",
@@ -64,11 +73,13 @@ pub struct RunArgs {
         required_unless_present = "mutex"
     )]
     semaphore: Option<String>,
-    /// Units of the pool (1 to 64); an existing pool keeps its own size.
+    /// Units of the pool (1 to 64; a cluster pool up to 2147483647); an existing pool
+    /// keeps its own size.
     #[arg(long, value_name = "N", requires = "semaphore",
-          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_POOL)))]
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(i32::MAX)))]
     max: Option<u32>,
-    /// Run while owning the mutex NAME (created if missing): a fair, abandonment-aware flock.
+    /// Run while owning the mutex NAME (created if missing): a fair, abandonment-aware
+    /// flock; `Cluster\x`: across every host of the etcd cluster (--etcd).
     #[arg(long, value_name = "NAME")]
     mutex: Option<String>,
     /// With --mutex: do not run if the previous owner died holding it (exit 3).
@@ -83,8 +94,12 @@ pub struct RunArgs {
 }
 
 /// Runs `procsync run`.
-pub fn run(args: &RunArgs, quiet: bool) -> Outcome {
+pub fn run(args: &RunArgs, ep: &Endpoint, quiet: bool) -> Outcome {
     if let Some(name) = &args.mutex {
+        if cluster::is_cluster(name) {
+            let (strict, t) = (args.strict, args.timeout);
+            return cluster::run_mutex(ep, name, strict, t, quiet, &args.command);
+        }
         return under_mutex(name, args, quiet);
     }
     let name = args.semaphore.as_deref().unwrap_or_default();
@@ -93,6 +108,14 @@ pub fn run(args: &RunArgs, quiet: bool) -> Outcome {
             "--semaphore {name} needs --max N, the number of jobs that may run at once"
         )));
     };
+    if cluster::is_cluster(name) {
+        return cluster::run_pool(ep, name, max, args.timeout, quiet, &args.command);
+    }
+    if max > MAX_POOL {
+        return Err(Failure::usage(format!(
+            "--max {max}: a local pool has at most {MAX_POOL} units (one wait covers every slot)"
+        )));
+    }
     in_pool(name, max, args, quiet)
 }
 
@@ -147,7 +170,7 @@ fn under_mutex(name: &str, args: &RunArgs, quiet: bool) -> Outcome {
         ),
         WaitOutcome::Signaled(_) => {}
     }
-    let code = child(&args.command);
+    let code = child(&args.command, &[]);
     // Whatever happened to the command, the mutex goes back.
     m.release(1)?;
     code
@@ -207,7 +230,7 @@ fn in_pool(name: &str, max: u32, args: &RunArgs, quiet: bool) -> Outcome {
             (k, true)
         }
     };
-    let code = child(&args.command);
+    let code = child(&args.command, &[]);
     if mirrored {
         // At the maximum already (the mirror drifted): nothing to give back.
         let _ = sem.release(1);
@@ -239,10 +262,10 @@ fn take_slot(slots: &[Handle], timeout: Timeout) -> Result<WaitOutcome, Failure>
     Ok(procsync::wait_any(&refs, timeout.0)?)
 }
 
-/// Runs the command to its end and returns its exit status as ours. It is started
-/// through the hidden `procsync run-child` (see [`run_child`]), which arms
-/// `PR_SET_PDEATHSIG` and then becomes the command.
-fn child(command: &[OsString]) -> Outcome {
+/// Runs the command to its end, with the environment variables `env` added, and returns
+/// its exit status as ours. It is started through the hidden `procsync run-child` (see
+/// [`run_child`]), which arms `PR_SET_PDEATHSIG` and then becomes the command.
+pub fn child(command: &[OsString], env: &[(&str, String)]) -> Outcome {
     let shown = command
         .first()
         .ok_or_else(|| Failure::usage("no command given after `--`"))?
@@ -252,7 +275,8 @@ fn child(command: &[OsString]) -> Outcome {
     cmd.arg("run-child")
         .arg(std::process::id().to_string())
         .arg("--")
-        .args(command);
+        .args(command)
+        .envs(env.iter().map(|(k, v)| (k, v)));
     let mut running = cmd.spawn().map_err(|e| {
         Failure::new(
             exit::ERROR,
