@@ -8,7 +8,8 @@
 
 use std::ops::Deref;
 
-use super::core::{Access, CreateOptions, Handle};
+use super::core::Handle;
+use super::vocab::{Access, CreateOptions};
 use crate::error::{Error, Result};
 use crate::obj::{ObjectKind, ObjectSpec};
 use crate::shm::file::Created;
