@@ -45,7 +45,7 @@ mod json;
 mod names;
 pub use contention::{ContentionPlan, run as contention};
 pub use fanout::run as fanout;
-pub use json::Machine;
+pub use json::{Machine, write_json_string};
 pub use names::run as names;
 
 /// Environment variable that turns the executable into a partner: its value says which.
