@@ -1203,8 +1203,8 @@ impl PingPong for ProcsyncPingPong {
 /// until the other side's word reaches the same count.
 ///
 /// A fair baseline: it does the work procsync does and no more. A side that
-/// is about to sleep says so in bit 31 of the word it sleeps on ([`await_seq`]), and the
-/// other side calls `FUTEX_WAKE` only when that bit is set ([`post`]), as procsync's
+/// is about to sleep says so in bit 31 of the word it sleeps on (`await_seq`), and the
+/// other side calls `FUTEX_WAKE` only when that bit is set (`post`), as procsync's
 /// `set()` skips the wake when nobody waits. (Waking on every hand-off, as this baseline
 /// once did, makes 33–41 % of the calls wake nobody and flatters procsync.)
 pub struct FutexPingPong {
