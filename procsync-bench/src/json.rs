@@ -144,6 +144,14 @@ impl Report {
 /// A JSON string literal.
 fn string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    write_json_string(&mut out, s);
+    out
+}
+
+/// Appends `s` to `out` as a JSON string literal: quoted, with `"`, `\` and the
+/// control characters escaped, everything else (any Unicode) as it is. The one JSON
+/// string escaper of the workspace: the `procsync` command's `--json` outputs use it too.
+pub fn write_json_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -159,7 +167,6 @@ fn string(s: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 /// A JSON number, or `null` for none and for what JSON cannot hold (NaN, infinities).

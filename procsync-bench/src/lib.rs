@@ -48,7 +48,7 @@ mod names;
 pub use contention::{ContentionPlan, run as contention};
 pub use etcd::{EtcdPlan, run as etcd};
 pub use fanout::run as fanout;
-pub use json::Machine;
+pub use json::{Machine, write_json_string};
 pub use names::run as names;
 mod scale;
 pub use scale::run as scale;
@@ -1239,8 +1239,8 @@ impl PingPong for ProcsyncPingPong {
 /// until the other side's word reaches the same count.
 ///
 /// A fair baseline: it does the work procsync does and no more. A side that
-/// is about to sleep says so in bit 31 of the word it sleeps on ([`await_seq`]), and the
-/// other side calls `FUTEX_WAKE` only when that bit is set ([`post`]), as procsync's
+/// is about to sleep says so in bit 31 of the word it sleeps on (`await_seq`), and the
+/// other side calls `FUTEX_WAKE` only when that bit is set (`post`), as procsync's
 /// `set()` skips the wake when nobody waits. (Waking on every hand-off, as this baseline
 /// once did, makes 33–41 % of the calls wake nobody and flatters procsync.)
 pub struct FutexPingPong {

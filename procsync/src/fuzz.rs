@@ -2,7 +2,10 @@
 //! the hostile-file tests: not part of the API. It reaches into the object layer on
 //! purpose, to run the open/validate path and the locked operations on arbitrary bytes.
 
-use crate::{ObjectKind, Result, WaitOutcome, obj, sys, wait};
+use crate::error::Result;
+use crate::obj::{self, ObjectKind};
+use crate::sys;
+use crate::wait::{self, WaitOutcome};
 
 /// Fuzzing and corpus-test entry point; not part of the API (hidden, may change).
 ///

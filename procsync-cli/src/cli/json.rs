@@ -1,9 +1,12 @@
 //! A minimal JSON writer for `--json` output (objects, arrays, strings, numbers,
-//! booleans, null), so that the binary needs no serialisation crate. It only builds
-//! text; what the fields are is decided by the subcommands and documented in
-//! docs/CLI.md.
+//! booleans, null), so that the binary needs no serialisation crate; strings are
+//! escaped by `procsync_bench::write_json_string`, the one escaper of the workspace.
+//! It only builds text; what the fields are is decided by the subcommands and
+//! documented in docs/CLI.md.
 
 use std::fmt::Write as _;
+
+use procsync_bench::write_json_string;
 
 /// A JSON value.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +40,7 @@ impl Json {
             Json::Int(n) => {
                 let _ = write!(out, "{n}");
             }
-            Json::Str(s) => write_str(out, s),
+            Json::Str(s) => write_json_string(out, s),
             Json::Array(items) => {
                 out.push('[');
                 for (i, item) in items.iter().enumerate() {
@@ -54,7 +57,7 @@ impl Json {
                     if i > 0 {
                         out.push(',');
                     }
-                    write_str(out, key);
+                    write_json_string(out, key);
                     out.push(':');
                     value.write(out);
                 }
@@ -92,24 +95,6 @@ impl<T: Into<Json>> From<Option<T>> for Json {
     fn from(v: Option<T>) -> Json {
         v.map_or(Json::Null, Into::into)
     }
-}
-
-fn write_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@
 
 use std::marker::PhantomData;
 
-use super::core::{Access, CreateOptions, Handle};
+use super::core::Handle;
 use super::typed::{Event, Mutex, Semaphore, Timer};
+use super::vocab::{Access, CreateOptions};
 use crate::error::{Error, Result};
 use crate::obj::ObjectSpec;
 use crate::shm::file::Created;

@@ -1,4 +1,7 @@
 //! The [`Handle`] type and the wait functions over handles.
+//!
+//! It sits on the handle layer's lower files (the vocabulary, the registry of values, the
+//! timer callback threads, names); they must not import it.
 
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -6,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{name, registry};
+use super::vocab::{Access, CreateOptions, ObjectState, Owner};
+use super::{callback, name, registry};
 use crate::error::{Error, Result};
 use crate::obj::{
     self, Backing, Fast, Object, ObjectKind, ObjectSpec, event, mutex, semaphore, timer,
@@ -17,99 +21,6 @@ use crate::shm::root::{self, NsKind};
 use crate::sys::time::Deadline;
 use crate::sys::{fs, thread, unix};
 use crate::wait::{self, MAX_WAIT_OBJECTS, WaitOutcome, abandon};
-
-/// Rights a handle carries (Win32 access masks reduced to two, see docs/SEMANTICS.md,
-/// "Decisions").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Access(u8);
-
-impl Access {
-    /// Wait on the object (`SYNCHRONIZE`).
-    pub const SYNCHRONIZE: Access = Access(1);
-    /// Change its state: set/reset/pulse, release a semaphore, set/cancel a timer
-    /// (`*_MODIFY_STATE`).
-    pub const MODIFY: Access = Access(2);
-    /// Both (`*_ALL_ACCESS`).
-    pub const ALL: Access = Access(3);
-    /// No right at all (an open with it fails, CO-09).
-    pub const NONE: Access = Access(0);
-
-    /// Both masks together.
-    pub fn union(self, other: Access) -> Access {
-        Access(self.0 | other.0)
-    }
-
-    /// Whether every right of `other` is in `self`.
-    pub fn contains(self, other: Access) -> bool {
-        self.0 & other.0 == other.0
-    }
-}
-
-/// Options of a create call.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CreateOptions {
-    /// Permission bits of a new named object (default 0600); ignored for an existing one.
-    pub mode: Option<u32>,
-    /// Whether the handle is inheritable (CO-11, CO-12).
-    pub inherit: bool,
-}
-
-/// A waitable timer's due time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimerDue {
-    /// After this long, on the monotonic clock.
-    Relative(Duration),
-    /// At this wall-clock time (milliseconds since the Unix epoch).
-    AbsoluteUnixMs(u64),
-}
-
-/// A mutex's owner as seen by the calling thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Owner {
-    /// Unowned.
-    None,
-    /// The calling thread.
-    Current,
-    /// Another thread, in this or another process.
-    Other,
-}
-
-/// An object's state (NtQueryEvent / NtQueryMutant / NtQuerySemaphore / NtQueryTimer).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObjectState {
-    /// An event.
-    Event {
-        /// Manual-reset.
-        manual: bool,
-        /// Signaled.
-        signaled: bool,
-    },
-    /// A mutex.
-    Mutex {
-        /// Who owns it.
-        owner: Owner,
-        /// Recursion count (0 when unowned).
-        recursion: u32,
-        /// Abandoned and not yet re-acquired (AB-04).
-        abandoned: bool,
-    },
-    /// A semaphore.
-    Semaphore {
-        /// Current count.
-        count: u32,
-        /// Maximum count.
-        max: u32,
-    },
-    /// A waitable timer.
-    Timer {
-        /// Manual-reset (notification).
-        manual: bool,
-        /// Signaled.
-        signaled: bool,
-        /// Armed (will expire).
-        armed: bool,
-    },
-}
 
 /// A process-local reference to an object. Dropping it closes it (HC-01); the object
 /// goes away with its last handle in any process (LT-01).
@@ -125,7 +36,7 @@ pub struct Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        super::timer::stop_callback(self);
+        callback::stop(self.serial, &self.obj);
         // The value's descriptor closes before the object (a field, dropped after this).
         registry::unregister(&self.slot);
     }
@@ -440,14 +351,21 @@ impl Handle {
     /// `DuplicateHandle` within this process: same object, the same or fewer rights
     /// (`None` = same access, HD-02); asking for more fails (HD-04).
     pub fn duplicate(&self, access: Option<Access>) -> Result<Handle> {
+        let access = self.duplicate_access(access)?;
+        self.check_open()?;
+        Handle::new(self.obj.clone(), access, false)
+    }
+
+    /// The rights of a duplicate of this handle that asks for `access` (`None` = the
+    /// same, HD-02); more rights than this handle has fail (HD-04).
+    pub(super) fn duplicate_access(&self, access: Option<Access>) -> Result<Access> {
         let access = access.unwrap_or(self.access);
         if !self.access.contains(access) {
             return Err(Error::AccessDenied {
                 what: "a duplicate may not have more rights than its source".into(),
             });
         }
-        self.check_open()?;
-        Handle::new(self.obj.clone(), access, false)
+        Ok(access)
     }
 
     /// `SetHandleInformation(HANDLE_FLAG_INHERIT)`: whether a child started through

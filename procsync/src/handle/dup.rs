@@ -32,9 +32,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::core::{Access, Handle};
+use super::core::Handle;
 use super::inherit::handle_from_fd;
-use super::registry::{self, Origin, access_word, parse_access};
+use super::pending::{self, Origin};
+use super::registry::{self, access_word, parse_access, parse_kind};
+use super::vocab::Access;
 use crate::error::{Error, Result};
 use crate::obj::ObjectKind;
 use crate::sys::{Errno, fs, sock, thread, unix};
@@ -80,7 +82,7 @@ pub fn accept_duplicates() -> Result<()> {
 /// call; the hook lets the program drop it, which releases the object. Called on the
 /// endpoint's thread; it must not block for long.
 pub fn on_remote_close(hook: impl Fn(u64) + Send + Sync + 'static) {
-    registry::set_close_hook(Arc::new(hook));
+    pending::set_close_hook(Arc::new(hook));
 }
 
 fn serve(listener: OwnedFd) {
@@ -166,7 +168,7 @@ fn request(text: &str, fd: Option<OwnedFd>) -> Result<(String, Option<OwnedFd>)>
 /// Target side of a push: a pending handle of the received descriptor.
 fn accept_push(fd: OwnedFd, access: Access, inherit: bool) -> Result<u64> {
     let h = handle_from_fd(fd, None, access, inherit)?;
-    Ok(registry::park(Origin::Received, h))
+    Ok(pending::park(Origin::Received, h))
 }
 
 /// Source side of a pull: a duplicate of handle `value`'s descriptor with `access`
@@ -196,7 +198,7 @@ fn give_pull(
         Ok((fd, access, slot.kind))
     })();
     if close {
-        registry::close_from_outside(value);
+        pending::close_from_outside(value);
     }
     r
 }
@@ -290,18 +292,13 @@ impl Handle {
     /// process as root).
     pub fn duplicate_into(&self, pid: u32, access: Option<Access>, inherit: bool) -> Result<u64> {
         self.check_open()?;
-        let access = access.unwrap_or(self.access());
-        if !self.access().contains(access) {
-            return Err(Error::AccessDenied {
-                what: "a duplicate may not have more rights than its source".into(),
-            });
-        }
+        let access = self.duplicate_access(access)?;
         if pid == thread::getpid() {
             let h = self.duplicate(Some(access))?;
             h.slot
                 .inherit
                 .store(inherit, std::sync::atomic::Ordering::Relaxed);
-            return Ok(registry::park(Origin::Received, h));
+            return Ok(pending::park(Origin::Received, h));
         }
         let text = format!("push {} {}", access_word(access), u8::from(inherit));
         let (words, _) = self
@@ -355,15 +352,7 @@ pub fn duplicate_from(
                     "process {pid} answered a pull without access or type"
                 )));
             };
-            let kind = [
-                ObjectKind::Event,
-                ObjectKind::Mutex,
-                ObjectKind::Semaphore,
-                ObjectKind::Timer,
-            ]
-            .into_iter()
-            .find(|k| k.name() == kind);
-            handle_from_fd(fd, kind, granted, inherit)
+            handle_from_fd(fd, parse_kind(kind), granted, inherit)
         }
         Ok((_, None)) => Err(Error::invalid(format!(
             "process {pid} answered a pull without a descriptor"

@@ -35,8 +35,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use super::core::{Access, Handle};
-use super::registry::{self, Origin};
+use super::core::Handle;
+use super::pending::{self, Origin};
+use super::registry::{self, lock};
+use super::vocab::Access;
 use crate::error::{Error, Result};
 use crate::obj::{Backing, Object, ObjectKind};
 use crate::shm::file::NamedFile;
@@ -74,10 +76,7 @@ impl CommandExt for Command {
 static FAILED: OnceLock<Mutex<HashMap<u64, String>>> = OnceLock::new();
 
 fn failed() -> std::sync::MutexGuard<'static, HashMap<u64, String>> {
-    FAILED
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    lock(FAILED.get_or_init(Default::default))
 }
 
 /// Reads [`INHERIT_ENV`] once and parks every inherited handle until it is adopted.
@@ -100,7 +99,7 @@ fn take_inheritance() {
             };
             match handle_from_fd(fd, Some(kind), access, true) {
                 Ok(h) => {
-                    registry::park(Origin::Inherited, h);
+                    pending::park(Origin::Inherited, h);
                 }
                 Err(e) => {
                     failed().insert(value, e.to_string());
@@ -113,13 +112,7 @@ fn take_inheritance() {
 fn parse_entry(entry: &str) -> Option<(u64, ObjectKind, Access, u64, u64)> {
     let mut w = entry.split(':');
     let value = w.next()?.parse().ok()?;
-    let kind = match w.next()? {
-        "event" => ObjectKind::Event,
-        "mutex" => ObjectKind::Mutex,
-        "semaphore" => ObjectKind::Semaphore,
-        "timer" => ObjectKind::Timer,
-        _ => return None,
-    };
+    let kind = registry::parse_kind(w.next()?)?;
     let access = registry::parse_access(w.next()?)?;
     let dev = w.next()?.parse().ok()?;
     let ino = w.next()?.parse().ok()?;
@@ -133,7 +126,7 @@ fn parse_entry(entry: &str) -> Option<(u64, ObjectKind, Access, u64, u64)> {
 /// but that are not open here, or name another file, are skipped.
 pub fn inherited() -> Result<Vec<(u64, Handle)>> {
     take_inheritance();
-    Ok(registry::take_inherited())
+    Ok(pending::take_inherited())
 }
 
 /// Takes the handle with value `value` that this process inherited or received by
@@ -141,7 +134,7 @@ pub fn inherited() -> Result<Vec<(u64, Handle)>> {
 /// a value that names no waiting handle is [`Error::InvalidHandle`].
 pub fn adopt(value: u64) -> Result<Handle> {
     take_inheritance();
-    if let Some(h) = registry::take(value) {
+    if let Some(h) = pending::take(value) {
         return Ok(h);
     }
     if let Some(why) = failed().get(&value) {
@@ -327,7 +320,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::handle::core::CreateOptions;
+    use crate::handle::vocab::CreateOptions;
     use crate::obj::ObjectSpec;
     use crate::test_root::TestRoot;
     use crate::wait::WaitOutcome;

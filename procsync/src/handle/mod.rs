@@ -7,22 +7,23 @@
 //! calls `wait` and `obj`.
 
 mod builder;
+mod callback;
 mod core;
 mod dup;
 mod guard;
 mod inherit;
 pub(crate) mod name;
+mod pending;
 mod registry;
 mod timer;
 mod typed;
 mod typed_timer;
+mod vocab;
 
 pub use builder::Builder;
-pub use core::{
-    Access, CreateOptions, Handle, ObjectState, Owner, TimerDue, signal_and_wait, wait_all,
-    wait_any,
-};
+pub use core::{Handle, signal_and_wait, wait_all, wait_any};
 pub use dup::{accept_duplicates, duplicate_from, on_remote_close};
 pub use guard::{MutexGuard, SemaphorePermit};
 pub use inherit::{CommandExt, INHERIT_ENV, adopt, inherited};
 pub use typed::{Event, Mutex, Semaphore, Timer};
+pub use vocab::{Access, CreateOptions, ObjectState, Owner, TimerDue};

@@ -7,21 +7,20 @@
 //! the handle lives (HD-01), a child that inherits the descriptor sees the same number
 //! (HI-02), and `pidfd_getfd` can take it by that number.
 //!
-//! Two maps, each under its own lock, never held together with another lock of this
-//! crate except in the order `PENDING → LIVE`:
-//! - `LIVE`: value → the handle's [`Slot`] (weak), for every handle of the process: what
-//!   the inheritance extension enumerates and the endpoint serves (pull, close-source).
-//! - `PENDING`: handles that arrived by duplication or inheritance and wait for
-//!   `adopt(value)` to give them to the program.
+//! `LIVE` maps value → the handle's [`Slot`] (weak), for every handle of the process:
+//! what the inheritance extension enumerates and the endpoint serves (pull,
+//! close-source). Its lock is never held together with another lock of this crate
+//! except after `handle::pending`'s (`PENDING → LIVE`).
 //!
-//! It must not touch shared memory or interpret objects.
+//! It must not touch shared memory or interpret objects, and knows slots, not handles:
+//! `Handle` (in `core`) sits on it and must not be imported here.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
-use super::core::{Access, Handle};
+use super::vocab::Access;
 use crate::error::{Error, Result};
 use crate::obj::ObjectKind;
 use crate::sys::fs;
@@ -64,30 +63,17 @@ impl Slot {
     }
 }
 
-/// How a pending handle arrived.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Origin {
-    /// Inherited from the parent (described by the environment).
-    Inherited,
-    /// Pushed by another process (or this one) through duplication.
-    Received,
-}
-
 type Live = Mutex<HashMap<u64, Weak<Slot>>>;
-type Pending = Mutex<BTreeMap<u64, (Origin, Handle)>>;
 static LIVE: OnceLock<Live> = OnceLock::new();
-static PENDING: OnceLock<Pending> = OnceLock::new();
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `m`, also after a panic in another holder (no state of the handle layer is
+/// left half-changed across a panic).
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn live() -> MutexGuard<'static, HashMap<u64, Weak<Slot>>> {
     lock(LIVE.get_or_init(Default::default))
-}
-
-fn pending() -> MutexGuard<'static, BTreeMap<u64, (Origin, Handle)>> {
-    lock(PENDING.get_or_init(Default::default))
 }
 
 /// Records a new handle whose value is `fd`'s number.
@@ -181,60 +167,15 @@ pub(crate) fn parse_access(w: &str) -> Option<Access> {
     })
 }
 
-/// Keeps a handle that arrived from outside until `adopt(value)`; returns its value.
-pub(crate) fn park(origin: Origin, h: Handle) -> u64 {
-    let v = h.value();
-    pending().insert(v, (origin, h));
-    v
-}
-
-/// Takes the pending handle `value`.
-pub(crate) fn take(value: u64) -> Option<Handle> {
-    pending().remove(&value).map(|(_, h)| h)
-}
-
-/// Takes every pending handle that arrived by inheritance, in value order.
-pub(crate) fn take_inherited() -> Vec<(u64, Handle)> {
-    let mut map = pending();
-    let values: Vec<u64> = map
-        .iter()
-        .filter(|(_, (o, _))| *o == Origin::Inherited)
-        .map(|(v, _)| *v)
-        .collect();
-    values
-        .into_iter()
-        .filter_map(|v| map.remove(&v).map(|(_, h)| (v, h)))
-        .collect()
-}
-
-/// Closes handle `value` on behalf of another process (DUPLICATE_CLOSE_SOURCE): a
-/// pending handle is dropped; a handle the program holds is marked closed (every later
-/// call on it fails), its value descriptor is closed and the program's close hook is
-/// told, so that it can drop the handle and with it the object. Returns whether a
-/// handle was found.
-pub(crate) fn close_from_outside(value: u64) -> bool {
-    let parked = pending().remove(&value);
-    if let Some((_, h)) = parked {
-        drop(h);
-        return true;
-    }
-    let Some(slot) = find(value) else {
-        return false;
-    };
-    slot.closed.store(true, Ordering::Relaxed);
-    unregister(&slot);
-    let hook = lock(HOOK.get_or_init(Default::default)).clone();
-    if let Some(hook) = hook {
-        hook(value);
-    }
-    true
-}
-
-type Hook = Arc<dyn Fn(u64) + Send + Sync>;
-static HOOK: OnceLock<Mutex<Option<Hook>>> = OnceLock::new();
-
-/// Registers the function told about handles closed from outside (see
-/// [`crate::on_remote_close`]).
-pub(crate) fn set_close_hook(hook: Hook) {
-    *lock(HOOK.get_or_init(Default::default)) = Some(hook);
+/// The type named `w` (`event`, `mutex`, `semaphore`, `timer`: [`ObjectKind::name`]),
+/// in the environment and endpoint messages.
+pub(crate) fn parse_kind(w: &str) -> Option<ObjectKind> {
+    [
+        ObjectKind::Event,
+        ObjectKind::Mutex,
+        ObjectKind::Semaphore,
+        ObjectKind::Timer,
+    ]
+    .into_iter()
+    .find(|k| k.name() == w)
 }

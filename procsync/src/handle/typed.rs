@@ -8,7 +8,8 @@
 
 use std::ops::Deref;
 
-use super::core::{Access, CreateOptions, Handle};
+use super::core::Handle;
+use super::vocab::{Access, CreateOptions};
 use crate::error::{Error, Result};
 use crate::obj::{ObjectKind, ObjectSpec};
 use crate::shm::file::Created;
@@ -198,17 +199,19 @@ typed!(
     "a timer"
 );
 
+/// [`Handle::create`] with the default options, the handle typed by `wrap`: what the
+/// positional `create` calls share.
+fn create_with<T>(spec: ObjectSpec, name: &str, wrap: fn(Handle) -> T) -> Result<(T, Created)> {
+    let (h, c) = Handle::create(spec, name, &CreateOptions::default())?;
+    Ok((wrap(h), c))
+}
+
 impl Event {
     /// Creates (or opens, reporting [`Created::Existing`]) an event; `""` = unnamed.
     /// `manual`: manual-reset; `initial`: created set. [`Event::builder`] says the same
     /// with names instead of booleans.
     pub fn create(name: &str, manual: bool, initial: bool) -> Result<(Event, Created)> {
-        let (h, c) = Handle::create(
-            ObjectSpec::Event { manual, initial },
-            name,
-            &CreateOptions::default(),
-        )?;
-        Ok((Event(h), c))
+        create_with(ObjectSpec::Event { manual, initial }, name, Event)
     }
 }
 
@@ -216,8 +219,7 @@ impl Mutex {
     /// Creates (or opens) a mutex; `owned` takes it for the calling thread if new (then
     /// release it with [`Mutex::unlock`]).
     pub fn create(name: &str, owned: bool) -> Result<(Mutex, Created)> {
-        let (h, c) = Handle::create(ObjectSpec::Mutex { owned }, name, &CreateOptions::default())?;
-        Ok((Mutex(h), c))
+        create_with(ObjectSpec::Mutex { owned }, name, Mutex)
     }
 
     /// `ReleaseMutex`, for ownership taken by a wait ([`Handle::wait`],
@@ -231,11 +233,6 @@ impl Mutex {
 impl Semaphore {
     /// Creates (or opens) a semaphore with `initial` ≤ `max`.
     pub fn create(name: &str, initial: u32, max: u32) -> Result<(Semaphore, Created)> {
-        let (h, c) = Handle::create(
-            ObjectSpec::Semaphore { initial, max },
-            name,
-            &CreateOptions::default(),
-        )?;
-        Ok((Semaphore(h), c))
+        create_with(ObjectSpec::Semaphore { initial, max }, name, Semaphore)
     }
 }

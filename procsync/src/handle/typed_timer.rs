@@ -6,8 +6,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::core::TimerDue;
 use super::typed::Timer;
+use super::vocab::TimerDue;
 use crate::error::{Error, Result};
 
 impl From<Duration> for TimerDue {

@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::{MAX_WAIT_OBJECTS, WaitOutcome, abandon, outcome_of};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::obj::queue::{self, EntryVal};
 use crate::obj::{Fast, Object, signal};
 use crate::park::{self, Claim, WaitBlock};
@@ -278,7 +278,7 @@ fn public_outcome(
     me: u64,
     took: Option<(usize, bool)>,
     claim: Option<Claim>,
-    failure: Option<crate::Error>,
+    failure: Option<Error>,
 ) -> Result<Option<WaitOutcome>> {
     let mut grant = took;
     for &(k, o) in &uniq[..registered] {
@@ -318,7 +318,7 @@ fn sleep(
     me: u64,
     has_mutex: bool,
     deadline: Deadline,
-    failure: &mut Option<crate::Error>,
+    failure: &mut Option<Error>,
 ) -> Option<(usize, bool)> {
     let mut seqs: Vec<u32> = overflow
         .iter()
