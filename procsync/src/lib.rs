@@ -98,6 +98,7 @@
 //! Semantics follow Windows item by item: `docs/SEMANTICS.md` in the repository lists
 //! them, with the ids the code and tests cite; the design is in `docs/ARCHITECTURE.md`.
 
+mod doctest;
 mod error;
 mod fuzz;
 mod handle;
@@ -130,6 +131,8 @@ pub use shm::file::Created;
 pub use shm::root::DEFAULT_ROOT;
 pub use wait::{MAX_WAIT_OBJECTS, WaitOutcome};
 
+#[doc(hidden)]
+pub use doctest::{__doctest_root, DoctestRoot};
 #[doc(hidden)]
 pub use fuzz::__fuzz_open_object;
 

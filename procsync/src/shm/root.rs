@@ -53,10 +53,21 @@ thread_local! {
     pub(crate) static TEST_ROOT: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
 }
 
+/// A process-wide root that overrides `PROCSYNC_ROOT` (the README doctest's, see
+/// `crate::doctest`); `None` almost always.
+pub(crate) static ROOT_OVERRIDE: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
 /// The root directory in force: `PROCSYNC_ROOT` or [`DEFAULT_ROOT`].
 pub(crate) fn current_root() -> PathBuf {
     #[cfg(test)]
     if let Some(p) = TEST_ROOT.with(|r| r.borrow().clone()) {
+        return p;
+    }
+    if let Some(p) = ROOT_OVERRIDE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+    {
         return p;
     }
     match std::env::var_os("PROCSYNC_ROOT") {
