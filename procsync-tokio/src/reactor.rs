@@ -259,16 +259,6 @@ pub(crate) fn poke(reactors: &[usize]) {
     }
 }
 
-/// A future went away: cancel its waiter; undo what was handed to it, or have the
-/// reactors stop waiting for it.
-pub(crate) fn cancel(waiter: &Waiter, reactors: &[usize]) {
-    match waiter.cancel() {
-        Some(Ok(d)) => d.undo(),
-        Some(Err(_)) => {}
-        None => poke(reactors),
-    }
-}
-
 /// Asks reactor `r` to release the mutex `key` it holds for a guard.
 pub(crate) fn request_unlock(r: usize, key: ObjKey, done: Option<UnlockDone>) {
     let control = {
