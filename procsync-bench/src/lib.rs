@@ -31,7 +31,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+mod async_wake;
 mod c_abi;
+pub use async_wake::run as async_wake;
 pub use c_abi::CAbiMutexOps;
 
 use procsync::{
@@ -1740,6 +1742,11 @@ impl Report {
             "wake: single-object wake / futex ping-pong (same CPU)",
             self.find(same, "procsync-wait", "futex-wake-if-waiting", ""),
             1.1,
+        );
+        ratio_goal(
+            "async: procsync-tokio wake / sync wake (same process)",
+            self.find("async/wake", "procsync-tokio", "procsync-sync", ""),
+            1.5,
         );
         ratio_goal(
             "C ABI: WaitForSingleObject+ReleaseMutex / Rust API",

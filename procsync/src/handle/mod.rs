@@ -10,6 +10,7 @@ mod builder;
 mod core;
 mod dup;
 mod guard;
+mod identity;
 mod inherit;
 pub(crate) mod name;
 mod registry;
