@@ -9,7 +9,10 @@
 //! - `notify<->notify`: two tokio tasks on two `tokio::sync::Notify` (in-process only,
 //!   the runtime's own wake path), for scale.
 //!
-//! Ratios are printed; nothing is asserted (benchmarks are benchmarks).
+//! Ratios are printed; nothing is asserted (benchmarks are benchmarks). The scenarios
+//! run one after the other, so on a loaded machine the ratios mix two moments: the
+//! numbers to quote are `procsync bench --only async` (paired blocks, the `async/wake`
+//! rows of procsync-bench).
 
 use std::future::Future;
 use std::sync::Arc;

@@ -145,4 +145,44 @@ mod tests {
         assert_eq!(o.cancel(), None, "a taken value is not undone");
         assert_eq!(o.poll(&mut cx), Poll::Ready(None));
     }
+
+    /// A waker that counts its wakes.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn deferred_completion_hands_the_waker_back_unwoken() {
+        use std::sync::Arc;
+        use std::sync::atomic::Ordering;
+        let count = Arc::new(Count(Default::default()));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let o = Oneshot::new();
+        assert_eq!(
+            o.complete_deferred(1).map(|w| w.is_some()),
+            Ok(false),
+            "never polled: no waker to wake"
+        );
+        let o = Oneshot::new();
+        assert_eq!(o.poll(&mut cx), Poll::Pending);
+        assert!(o.is_pending());
+        let w = o.complete_deferred(7).expect("pending accepts a value");
+        assert!(!o.is_pending(), "no longer pending once completed");
+        assert_eq!(count.0.load(Ordering::SeqCst), 0, "not woken yet");
+        w.expect("the polled future's waker").wake();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(o.complete_deferred(8).err(), Some(8), "exactly one value");
+        assert_eq!(o.poll(&mut cx), Poll::Ready(Some(7)));
+
+        let o = Oneshot::<u32>::new();
+        assert_eq!(o.poll(&mut cx), Poll::Pending);
+        assert_eq!(o.cancel(), None);
+        assert!(!o.is_pending(), "a cancelled wait is pruned");
+        assert_eq!(o.complete_deferred(9).err(), Some(9));
+    }
 }
