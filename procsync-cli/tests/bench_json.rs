@@ -49,6 +49,8 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         "fanout/64-waiters",
         "--only",
         "names/open-close",
+        "--only",
+        "async/wake",
     ]);
     let (status, stdout, stderr) = run_with_deadline(&mut cmd, Duration::from_secs(120));
     let report = format!("---- stdout ----\n{stdout}\n---- stderr ----\n{stderr}");
@@ -166,6 +168,7 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         "fanout/1-waiters",
         "fanout/64-waiters",
         "names/open-close",
+        "async/wake",
     ] {
         assert!(
             scenarios.iter().any(|s| s == want),
@@ -185,6 +188,7 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
                 "fanout/1-waiters",
                 "fanout/64-waiters",
                 "names/open-close",
+                "async/wake",
             ]
             .contains(&got.as_str()),
             "`{got}` ran although `--only` did not ask for it\n{report}"

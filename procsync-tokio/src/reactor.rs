@@ -3,7 +3,10 @@
 //! waits are pending on. When a reactor acquires object `i` it hands it to the first
 //! still-pending future queued on that object (FIFO), or gives it back if there is none
 //! (cancel safety, TO-06). Setting the control event makes the reactor re-read its
-//! registrations: new objects, cancelled waiters, mutex unlocks.
+//! registrations: new objects, cancelled waiters, mutex unlocks. It is set only when
+//! the reactor would not re-read anyway (`ReactorState::rereads`: it is delivering,
+//! or the event is already set), and a delivery wakes the task's waker after the pool
+//! lock is dropped.
 //!
 //! Every object is served by exactly one reactor (keyed by [`ObjKey`]), so a reactor
 //! that owns a mutex for a task never lists that mutex again until the task lets it
