@@ -1,7 +1,8 @@
 //! Benchmark scenarios, shared by `procsync bench` (`src/cli/bench.rs`) and the
 //! criterion benches (`benches/wake.rs` includes this file with `#[path]`), so this
-//! module uses only std, libc, rustix, the public `procsync` API and (in `c_abi`, the
-//! C ABI's overhead) procsync-ffi's exported functions.
+//! module uses only std, libc, rustix, the public `procsync` API, (in `c_abi`, the
+//! C ABI's overhead) procsync-ffi's exported functions and (in `async_wake`, the async
+//! rows) procsync-tokio with tokio's current-thread runtime and `Notify`.
 //!
 //! It holds, once for both:
 //!
