@@ -2,7 +2,9 @@
 //! criterion benches (`benches/wake.rs` includes this file with `#[path]`), so this
 //! module uses only std, libc, rustix, the public `procsync` API, (in `c_abi`, the
 //! C ABI's overhead) procsync-ffi's exported functions, and (in `etcd`, the cross-host
-//! objects against etcd's lock recipe) procsync-etcd with its hidden test harness.
+//! objects against etcd's lock recipe) procsync-etcd with its hidden test harness, and
+//! (in `async_wake`, the async rows) procsync-tokio with tokio's current-thread runtime
+//! and `Notify`.
 //!
 //! It holds, once for both:
 //!
@@ -32,7 +34,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+mod async_wake;
 mod c_abi;
+pub use async_wake::run as async_wake;
 pub use c_abi::CAbiMutexOps;
 
 use procsync::{
@@ -1786,6 +1790,11 @@ impl Report {
             "wake: single-object wake / futex ping-pong (same CPU)",
             self.find(same, "procsync-wait", "futex-wake-if-waiting", ""),
             1.1,
+        );
+        ratio_goal(
+            "async: procsync-tokio wake / sync wake (same process)",
+            self.find("async/wake", "procsync-tokio", "procsync-sync", ""),
+            1.5,
         );
         ratio_goal(
             "C ABI: WaitForSingleObject+ReleaseMutex / Rust API",

@@ -53,6 +53,8 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         "scale/1000-objects",
         "--only",
         "etcd/",
+        "--only",
+        "async/wake",
     ]);
     let (status, stdout, stderr) = run_with_deadline(&mut cmd, Duration::from_secs(120));
     let report = format!("---- stdout ----\n{stdout}\n---- stderr ----\n{stderr}");
@@ -202,6 +204,7 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         "fanout/64-waiters",
         "names/open-close",
         "scale/1000-objects",
+        "async/wake",
     ] {
         assert!(
             scenarios.iter().any(|s| s == want),
@@ -225,6 +228,7 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
                 "etcd/uncontended",
                 "etcd/hand-off",
                 "etcd/wait-all-8",
+                "async/wake",
             ]
             .contains(&got.as_str()),
             "`{got}` ran although `--only` did not ask for it\n{report}"

@@ -9,9 +9,14 @@
 //! - `notify<->notify`: two tokio tasks on two `tokio::sync::Notify` (in-process only,
 //!   the runtime's own wake path), for scale.
 //!
-//! Ratios are printed; nothing is asserted (benchmarks are benchmarks).
+//! Ratios are printed; nothing is asserted (benchmarks are benchmarks). The scenarios
+//! run one after the other, so on a loaded machine the ratios mix two moments: the
+//! numbers to quote are `procsync bench --only async` (paired blocks, the `async/wake`
+//! rows of procsync-bench).
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use procsync::{CreateOptions, Handle, ObjectSpec};
@@ -68,6 +73,31 @@ fn async_sync(rt: &tokio::runtime::Runtime) -> Duration {
             }
             ping.set().unwrap();
             let _ = procsync_tokio::wait(&pong).await.unwrap();
+        }
+        start.elapsed()
+    });
+    far.join().unwrap();
+    t / ROUNDS
+}
+
+/// As [`async_sync`], but the wait is registered with its reactor before the ping is
+/// sent (first poll, then `set`): the wake of an async wait that is already pending,
+/// without the re-registration that a ping-pong puts on the critical path.
+fn async_sync_pending(rt: &tokio::runtime::Runtime) -> Duration {
+    let (ping, pong) = (auto_event(), auto_event());
+    let far = echo(ping.clone(), pong.clone(), WARMUP + ROUNDS);
+    let t = rt.block_on(async {
+        let mut start = Instant::now();
+        for i in 0..WARMUP + ROUNDS {
+            if i == WARMUP {
+                start = Instant::now();
+            }
+            let mut w = std::pin::pin!(procsync_tokio::wait(&pong));
+            let first = std::future::poll_fn(|cx| Poll::Ready(w.as_mut().poll(cx))).await;
+            ping.set().unwrap();
+            if first.is_pending() {
+                let _ = w.await.unwrap();
+            }
         }
         start.elapsed()
     });
@@ -143,6 +173,7 @@ fn main() {
         .unwrap();
     let ss = sync_sync();
     let as_ = async_sync(&rt);
+    let ap = async_sync_pending(&rt);
     let nn = notify_notify(&rt);
     let fp = fast_path(&rt);
     println!(
@@ -160,6 +191,10 @@ fn main() {
         as_.as_secs_f64() * 1e6
     );
     println!(
+        "round trip  async<->sync, wait pending before the ping {:>8.2} µs",
+        ap.as_secs_f64() * 1e6
+    );
+    println!(
         "round trip  notify<->notify {:>8.2} µs",
         nn.as_secs_f64() * 1e6
     );
@@ -169,5 +204,11 @@ fn main() {
         async_wake.as_secs_f64() * 1e6,
         async_wake.as_secs_f64() / sync_wake.as_secs_f64(),
         async_wake.as_secs_f64() / (nn / 2).as_secs_f64()
+    );
+    let pending_wake = ap.saturating_sub(sync_wake);
+    println!(
+        "one wake of a pending async wait {:.2} µs: async/sync = {:.2}x",
+        pending_wake.as_secs_f64() * 1e6,
+        pending_wake.as_secs_f64() / sync_wake.as_secs_f64()
     );
 }

@@ -23,6 +23,7 @@ use crate::delivery::{Delivered, MutexOwner, UnlockDone};
 use crate::guard::Acquired;
 use crate::object::{Target, give_back};
 use crate::oneshot::Oneshot;
+use crate::undo;
 
 /// How long one blocking slice of a wait-all lasts: the bound on how long a dropped
 /// wait-all keeps its thread.
@@ -108,7 +109,7 @@ impl Drop for WaitAll {
         if let Some(w) = &self.waiter
             && let Some(Ok(d)) = w.cancel()
         {
-            d.undo();
+            undo::undo(d);
         }
     }
 }

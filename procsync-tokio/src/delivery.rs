@@ -1,18 +1,18 @@
-//! What a producer (a reactor thread or a wait-all thread) hands to a wait future, and
-//! how it is undone when the future is gone: the objects it took and, for mutexes, a
-//! ticket to the thread that owns them on the task's behalf.
+//! The vocabulary shared by the producers (reactor and wait-all threads), the futures
+//! and the guards: what a producer hands to a wait future ([`Delivered`]: the objects
+//! it took and, for mutexes, a ticket to the thread that owns them on the task's
+//! behalf) and how an unlock's completion is reported ([`UnlockDone`]).
 //!
-//! It must not wait: giving back is `release(1)` / `set()` from any thread, and a
-//! mutex is released by a message to its owner thread.
+//! A leaf: data only. How a delivery is undone lives in `undo`, which may call the
+//! reactors; this module must not (so the reactors can use it without a circle).
 
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
 
 use procsync::{Result, WaitOutcome};
 
-use crate::object::{ObjKey, Target, give_back};
+use crate::object::{ObjKey, Target};
 use crate::oneshot::Oneshot;
-use crate::reactor;
 
 /// Completion of an unlock, reported by the owner thread: the previous recursion count.
 pub(crate) type UnlockDone = Arc<Oneshot<Result<u32>>>;
@@ -27,24 +27,6 @@ pub(crate) enum MutexOwner {
     Thread(Sender<Option<UnlockDone>>),
 }
 
-impl MutexOwner {
-    /// Asks the owner thread to release; `done` hears the result.
-    pub(crate) fn release(self, done: Option<UnlockDone>) {
-        match self {
-            MutexOwner::Reactor { reactor: r, key } => reactor::request_unlock(r, key, done),
-            MutexOwner::Thread(tx) => {
-                if let Err(e) = tx.send(done)
-                    && let Some(d) = e.0
-                {
-                    let _ = d.complete(Err(procsync::Error::unsupported(
-                        "the thread owning this mutex is gone; nothing was released",
-                    )));
-                }
-            }
-        }
-    }
-}
-
 /// A completed acquisition on its way to the future.
 #[derive(Debug)]
 pub(crate) struct Delivered {
@@ -53,16 +35,4 @@ pub(crate) struct Delivered {
     pub taken: Vec<Target>,
     /// Mutexes taken, held by an owner thread.
     pub owner: Option<MutexOwner>,
-}
-
-impl Delivered {
-    /// Undoes the acquisition: the future was dropped after the hand-off (TO-06).
-    pub(crate) fn undo(self) {
-        for t in &self.taken {
-            give_back(t);
-        }
-        if let Some(o) = self.owner {
-            o.release(None);
-        }
-    }
 }

@@ -20,6 +20,7 @@ use procsync::{Error, Handle, Result, WaitOutcome};
 
 use crate::delivery::{Delivered, MutexOwner};
 use crate::oneshot::Oneshot;
+use crate::undo;
 
 /// The result of an async wait: the Win32 outcome and, when a mutex was acquired, the
 /// guard that keeps it owned. Semaphore units and auto-reset event signals acquired
@@ -96,7 +97,7 @@ impl MutexGuard {
             return Err(Error::NotOwner);
         };
         let done = Arc::new(Oneshot::new());
-        owner.release(Some(done.clone()));
+        undo::release(owner, Some(done.clone()));
         match poll_fn(|cx| done.poll(cx)).await {
             Some(r) => r,
             None => Err(Error::unsupported(
@@ -109,7 +110,7 @@ impl MutexGuard {
 impl Drop for MutexGuard {
     fn drop(&mut self) {
         if let Some(o) = self.owner.take() {
-            o.release(None);
+            undo::release(o, None);
         }
     }
 }

@@ -44,6 +44,7 @@ mod guard;
 mod object;
 mod oneshot;
 mod reactor;
+mod undo;
 mod wait;
 
 pub use all::{SLICE as WAIT_ALL_SLICE, WaitAll, wait_all_threads};

@@ -1,23 +1,18 @@
 //! What the reactors need to know about an object, from procsync's public API only:
 //! its identity (two handles of one object must be served by one reactor, so that a
-//! reactor never lists a mutex it already owns), and how an acquisition of it is given
-//! back (the undo rule of cancel safety).
+//! reactor never lists a mutex it already owns: `Handle::object_id`, no system call),
+//! and how an acquisition of it is given back (the undo rule of cancel safety).
 //!
 //! It must not wait on anything.
 
-use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
-use procsync::{Error, Handle, ObjectKind, ObjectState, Result};
+use procsync::{Handle, ObjectKind, ObjectState, Result};
 
-/// The identity of an object: device and inode of the file behind a handle's
-/// descriptor (a named object's file or an unnamed one's memfd). Stable while any
-/// handle of the object is open, which the reactor's own handle guarantees.
+/// The identity of an object: its id (`Handle::object_id`), the same through every
+/// handle of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct ObjKey {
-    dev: u64,
-    ino: u64,
-}
+pub(crate) struct ObjKey(u64);
 
 /// How an acquisition of an object is undone (as if the waiter had timed out just
 /// before the signal, TO-06).
@@ -46,14 +41,17 @@ pub(crate) struct Target {
 
 impl Target {
     pub(crate) fn new(handle: Arc<Handle>) -> Result<Target> {
-        let key = key_of(&handle)?;
-        let undo = match handle.query()? {
-            ObjectState::Semaphore { .. } => Undo::Release,
-            ObjectState::Event { manual: false, .. } => Undo::Set,
-            ObjectState::Event { manual: true, .. } => Undo::Nothing,
-            ObjectState::Mutex { .. } => Undo::Unlock,
-            ObjectState::Timer { manual: true, .. } => Undo::Nothing,
-            ObjectState::Timer { manual: false, .. } => Undo::Lost,
+        let key = ObjKey(handle.object_id());
+        // The kind alone decides for semaphores and mutexes (a mutex's query may read
+        // its owner's liveness); events and timers need their reset mode.
+        let undo = match handle.kind() {
+            ObjectKind::Semaphore => Undo::Release,
+            ObjectKind::Mutex => Undo::Unlock,
+            ObjectKind::Event | ObjectKind::Timer => match handle.query()? {
+                ObjectState::Event { manual: false, .. } => Undo::Set,
+                ObjectState::Timer { manual: false, .. } => Undo::Lost,
+                _ => Undo::Nothing,
+            },
         };
         Ok(Target { handle, key, undo })
     }
@@ -61,27 +59,6 @@ impl Target {
     pub(crate) fn is_mutex(&self) -> bool {
         self.handle.kind() == ObjectKind::Mutex
     }
-}
-
-fn key_of(h: &Handle) -> Result<ObjKey> {
-    // The handle's value is the number of a descriptor it owns (Handle::value), so the
-    // /proc link names the object's file without any unsafe descriptor borrowing.
-    let md = std::fs::metadata(format!("/proc/self/fd/{}", h.value())).map_err(|e| {
-        if e.raw_os_error().is_some() {
-            Error::Os {
-                op: "identifying an object through /proc/self/fd (is /proc mounted?)",
-                source: e,
-            }
-        } else {
-            Error::unsupported(format!(
-                "cannot identify an object through /proc/self/fd: {e}; mount /proc"
-            ))
-        }
-    })?;
-    Ok(ObjKey {
-        dev: md.dev(),
-        ino: md.ino(),
-    })
 }
 
 /// Gives back one acquisition of `t` from any thread (not for mutexes, whose owner

@@ -3,7 +3,10 @@
 //! waits are pending on. When a reactor acquires object `i` it hands it to the first
 //! still-pending future queued on that object (FIFO), or gives it back if there is none
 //! (cancel safety, TO-06). Setting the control event makes the reactor re-read its
-//! registrations: new objects, cancelled waiters, mutex unlocks.
+//! registrations: new objects, cancelled waiters, mutex unlocks. It is set only when
+//! the reactor would not re-read anyway (`ReactorState::rereads`: it is delivering,
+//! or the event is already set), and a delivery wakes the task's waker after the pool
+//! lock is dropped.
 //!
 //! Every object is served by exactly one reactor (keyed by [`ObjKey`]), so a reactor
 //! that owns a mutex for a task never lists that mutex again until the task lets it
@@ -25,6 +28,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::Waker;
 use std::time::Duration;
 
 use procsync::{CreateOptions, Error, Handle, MAX_WAIT_OBJECTS, ObjectSpec, Result, WaitOutcome};
@@ -92,6 +96,10 @@ impl Entry {
 struct ReactorState {
     control: Arc<Handle>,
     entries: Vec<Entry>,
+    /// The reactor will read its registrations again before it next sleeps (it is
+    /// delivering, or its control event is already set): a change needs no new set.
+    /// Cleared when it takes its snapshot of what to wait on.
+    rereads: bool,
 }
 
 struct PoolState {
@@ -133,8 +141,22 @@ impl PoolState {
             .find(|e| e.target.key == key)
     }
 
-    fn control(&self, r: usize) -> Option<Arc<Handle>> {
-        self.reactors[r].as_ref().map(|rs| rs.control.clone())
+    /// The control event to set so that reactor `r` reads its registrations again;
+    /// `None` if it will anyway (or is gone). Each call that gets `Some` must set it.
+    fn control(&mut self, r: usize) -> Option<Arc<Handle>> {
+        let rs = self.reactors[r].as_mut()?;
+        if rs.rereads {
+            return None;
+        }
+        rs.rereads = true;
+        Some(rs.control.clone())
+    }
+
+    /// Reactor `r` is awake and reads its registrations before it sleeps again.
+    fn rereading(&mut self, r: usize) {
+        if let Some(rs) = self.reactors[r].as_mut() {
+            rs.rereads = true;
+        }
     }
 
     /// A reactor with room for one more object, starting one if all are full.
@@ -170,6 +192,7 @@ impl PoolState {
         self.reactors[r] = Some(ReactorState {
             control: Arc::new(control),
             entries: Vec::new(),
+            rereads: true,
         });
         LIVE.fetch_add(1, Ordering::SeqCst);
         let spawned = std::thread::Builder::new()
@@ -235,7 +258,8 @@ pub(crate) fn register(targets: &[Target], waiter: &Arc<Waiter>) -> Result<Vec<u
     }
     if failed.is_some() {
         let _ = waiter.cancel();
-        poke = involved.iter().filter_map(|&r| st.control(r)).collect();
+        let more: Vec<Arc<Handle>> = involved.iter().filter_map(|&r| st.control(r)).collect();
+        poke.extend(more);
     }
     drop(st);
     poke.dedup_by(|a, b| Arc::ptr_eq(a, b));
@@ -251,21 +275,11 @@ pub(crate) fn register(targets: &[Target], waiter: &Arc<Waiter>) -> Result<Vec<u
 /// Wakes reactors so they prune waiters that are no longer pending.
 pub(crate) fn poke(reactors: &[usize]) {
     let controls: Vec<Arc<Handle>> = {
-        let st = pool().lock();
+        let mut st = pool().lock();
         reactors.iter().filter_map(|&r| st.control(r)).collect()
     };
     for c in controls {
         let _ = c.set();
-    }
-}
-
-/// A future went away: cancel its waiter; undo what was handed to it, or have the
-/// reactors stop waiting for it.
-pub(crate) fn cancel(waiter: &Waiter, reactors: &[usize]) {
-    match waiter.cancel() {
-        Some(Ok(d)) => d.undo(),
-        Some(Err(_)) => {}
-        None => poke(reactors),
     }
 }
 
@@ -276,7 +290,10 @@ pub(crate) fn request_unlock(r: usize, key: ObjKey, done: Option<UnlockDone>) {
         match st.entry(r, key) {
             Some(e) if e.held => {
                 e.unlock = Some(done);
-                st.control(r).expect("a reactor holding a mutex is running")
+                match st.control(r) {
+                    Some(c) => c,
+                    None => return,
+                }
             }
             _ => {
                 drop(st);
@@ -352,6 +369,8 @@ fn prepare(r: usize) -> Prepared {
     let rs = reactors[r]
         .as_mut()
         .expect("a running reactor has its slot");
+    // From here on a change must set the control event again.
+    rs.rereads = false;
     let mut unlocks = Vec::new();
     for e in rs.entries.iter_mut() {
         if let Some(done) = e.unlock.take() {
@@ -385,17 +404,23 @@ fn prepare(r: usize) -> Prepared {
 /// is released at once, as Win32 releases every thread waiting at the set (or pulse).
 fn deliver(r: usize, t: &Target, abandoned: bool) {
     let mut st = pool().lock();
+    st.rereading(r);
     let is_mutex = t.is_mutex();
     if t.undo == Undo::Nothing {
+        let mut wake = Vec::new();
         if let Some(e) = st.entry(r, t.key) {
             for (w, idx) in e.queue.drain(..) {
-                let _ = w.complete(Ok(Delivered {
+                if let Ok(Some(waker)) = w.complete_deferred(Ok(Delivered {
                     outcome: WaitOutcome::Signaled(idx),
                     taken: Vec::new(),
                     owner: None,
-                }));
+                })) {
+                    wake.push(waker);
+                }
             }
         }
+        drop(st);
+        wake.into_iter().for_each(Waker::wake);
         return;
     }
     if let Some(e) = st.entry(r, t.key) {
@@ -416,9 +441,13 @@ fn deliver(r: usize, t: &Target, abandoned: bool) {
                     key: t.key,
                 }),
             };
-            if w.complete(Ok(d)).is_ok() {
+            if let Ok(waker) = w.complete_deferred(Ok(d)) {
                 if is_mutex {
                     e.held = true;
+                }
+                drop(st);
+                if let Some(waker) = waker {
+                    waker.wake();
                 }
                 return;
             }
@@ -443,6 +472,7 @@ fn fail(r: usize, listed: &[Target], err: &Error) {
         culprits
     };
     let mut st = pool().lock();
+    st.rereading(r);
     for t in culprits {
         if let Some(e) = st.entry(r, t.key) {
             for (w, _) in e.queue.drain(..) {

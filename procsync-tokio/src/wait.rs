@@ -20,6 +20,7 @@ use crate::guard::Acquired;
 use crate::object::Target;
 use crate::oneshot::Oneshot;
 use crate::reactor::{self, Waiter};
+use crate::undo;
 
 /// A pending async wait on one object or any of up to 64. Output: the [`Acquired`]
 /// outcome (never `TimedOut` unless a deadline variant built it). `'static`: it holds
@@ -131,7 +132,7 @@ impl Future for Wait {
 impl Drop for Wait {
     fn drop(&mut self) {
         if let Stage::Registered { waiter, reactors } = &self.stage {
-            reactor::cancel(waiter, reactors);
+            undo::cancel(waiter, reactors);
         }
     }
 }

@@ -104,6 +104,9 @@ fn run_all(plan: &Plan, only: &[String]) -> Report {
             scenarios::paired_ping_pong(&mut report, plan, group, at);
         }
     }
+    if step(&["async/wake"]) {
+        scenarios::async_wake(&mut report, plan);
+    }
     if step(&["wait_all/8-semaphores"]) {
         WaitAllOps::create().paired(&mut report, plan);
     }

@@ -11,6 +11,7 @@ mod callback;
 mod core;
 mod dup;
 mod guard;
+mod identity;
 mod inherit;
 pub(crate) mod name;
 mod pending;

@@ -1,0 +1,245 @@
+//! The async rows (`async/wake`): the wake of an async wait served by procsync-tokio's
+//! reactors, against the sync wake and against tokio's own in-process wake
+//! (`tokio::sync::Notify`), in paired blocks like every ping-pong.
+//!
+//! Each side of a ping-pong is one thread: the measuring thread and a partner thread
+//! started for the scenario (threads, not processes: the futures live in this
+//! process; the objects are unnamed). On the async sides each thread drives a
+//! current-thread runtime, so a wake is: the signaller → the reactor thread → the
+//! task's thread. A round trip is two wakes of the same kind, so the ratio of round
+//! trips is the ratio of wakes. Partners are not pinned; they stop (and are joined)
+//! when the scenario ends.
+//!
+//! It owns no process and must not leave a thread behind.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use procsync::{CreateOptions, Handle, ObjectSpec};
+use tokio::runtime::Runtime;
+use tokio::sync::Notify;
+
+use super::{Plan, Report, paired};
+
+const GROUP: &str = "async/wake";
+
+fn auto_event() -> Arc<Handle> {
+    let spec = ObjectSpec::Event {
+        manual: false,
+        initial: false,
+    };
+    let (h, _) = Handle::create(spec, "", &CreateOptions::default())
+        .unwrap_or_else(|e| panic!("creating an unnamed event: {e}"));
+    Arc::new(h)
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| panic!("building a tokio runtime: {e}"))
+}
+
+/// A partner thread answering each ping with a pong until `stop` is raised and one
+/// more ping arrives.
+struct Partner {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    /// Sends the last ping (after `stop`), so that the partner sees the flag.
+    ping: Box<dyn Fn()>,
+}
+
+impl Partner {
+    fn start(body: impl FnOnce(Arc<AtomicBool>) + Send + 'static, ping: Box<dyn Fn()>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("bench-async-partner".into())
+            .spawn(move || body(s))
+            .unwrap_or_else(|e| panic!("starting a partner thread: {e}"));
+        Partner {
+            stop,
+            thread: Some(thread),
+            ping,
+        }
+    }
+}
+
+impl Drop for Partner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        (self.ping)();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Two async sides: the measuring thread's runtime, and a partner task awaiting
+/// `procsync_tokio::wait` on its own runtime.
+struct AsyncPair {
+    rt: Runtime,
+    ping: Arc<Handle>,
+    pong: Arc<Handle>,
+    _partner: Partner,
+}
+
+impl AsyncPair {
+    fn start() -> AsyncPair {
+        let (ping, pong) = (auto_event(), auto_event());
+        let (p, q) = (ping.clone(), pong.clone());
+        let body = move |stop: Arc<AtomicBool>| {
+            runtime().block_on(async {
+                loop {
+                    let _ = procsync_tokio::wait(&p).await.expect("async wait on ping");
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    q.set().expect("setting pong");
+                }
+            })
+        };
+        let last = ping.clone();
+        let partner = Partner::start(
+            body,
+            Box::new(move || {
+                let _ = last.set();
+            }),
+        );
+        AsyncPair {
+            rt: runtime(),
+            ping,
+            pong,
+            _partner: partner,
+        }
+    }
+
+    fn round_trips(&self, n: u64) {
+        self.rt.block_on(async {
+            for _ in 0..n {
+                self.ping.set().expect("setting ping");
+                let _ = procsync_tokio::wait(&self.pong)
+                    .await
+                    .expect("async wait on pong");
+            }
+        })
+    }
+}
+
+/// Two sync sides: procsync's blocking `wait`.
+struct SyncPair {
+    ping: Arc<Handle>,
+    pong: Arc<Handle>,
+    _partner: Partner,
+}
+
+impl SyncPair {
+    fn start() -> SyncPair {
+        let (ping, pong) = (auto_event(), auto_event());
+        let (p, q) = (ping.clone(), pong.clone());
+        let body = move |stop: Arc<AtomicBool>| {
+            loop {
+                let _ = p.wait(None).expect("wait on ping");
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                q.set().expect("setting pong");
+            }
+        };
+        let last = ping.clone();
+        let partner = Partner::start(
+            body,
+            Box::new(move || {
+                let _ = last.set();
+            }),
+        );
+        SyncPair {
+            ping,
+            pong,
+            _partner: partner,
+        }
+    }
+
+    fn round_trips(&self, n: u64) {
+        for _ in 0..n {
+            self.ping.set().expect("setting ping");
+            let _ = self.pong.wait(None).expect("wait on pong");
+        }
+    }
+}
+
+/// Two async sides on `tokio::sync::Notify`: the runtime's own cross-thread wake.
+struct NotifyPair {
+    rt: Runtime,
+    ping: Arc<Notify>,
+    pong: Arc<Notify>,
+    _partner: Partner,
+}
+
+impl NotifyPair {
+    fn start() -> NotifyPair {
+        let (ping, pong) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let (p, q) = (ping.clone(), pong.clone());
+        let body = move |stop: Arc<AtomicBool>| {
+            runtime().block_on(async {
+                loop {
+                    p.notified().await;
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    q.notify_one();
+                }
+            })
+        };
+        let last = ping.clone();
+        let partner = Partner::start(body, Box::new(move || last.notify_one()));
+        NotifyPair {
+            rt: runtime(),
+            ping,
+            pong,
+            _partner: partner,
+        }
+    }
+
+    fn round_trips(&self, n: u64) {
+        self.rt.block_on(async {
+            for _ in 0..n {
+                self.ping.notify_one();
+                self.pong.notified().await;
+            }
+        })
+    }
+}
+
+/// The `async/wake` rows: procsync-tokio against procsync's sync wait, and against
+/// tokio's `Notify`.
+pub fn run(report: &mut Report, plan: &Plan) {
+    let a = AsyncPair::start();
+    let s = SyncPair::start();
+    let st = paired(
+        &mut |n| a.round_trips(n),
+        &mut |n| s.round_trips(n),
+        plan.ping_pong,
+    );
+    report.pair(
+        GROUP,
+        "procsync-tokio",
+        "procsync-sync",
+        "per round trip",
+        st,
+    );
+    drop(s);
+    let t = NotifyPair::start();
+    let st = paired(
+        &mut |n| a.round_trips(n),
+        &mut |n| t.round_trips(n),
+        plan.ping_pong,
+    );
+    report.pair(
+        GROUP,
+        "procsync-tokio",
+        "tokio-notify",
+        "per round trip",
+        st,
+    );
+}
