@@ -209,6 +209,20 @@ fn barrier_everywhere() -> bool {
     membarrier(MembarrierCommand::Global).is_ok()
 }
 
+/// Waiting for a reader to leave its section: sections are short, so spin, then yield;
+/// a reader that was preempted inside one needs its CPU back, so then sleep (up to
+/// 1 ms at a time) rather than compete for it.
+fn backoff(tries: u32) {
+    if tries < 128 {
+        std::hint::spin_loop();
+    } else if tries < 160 {
+        std::thread::yield_now();
+    } else {
+        let us = 1u64 << (tries - 160).min(10);
+        std::thread::sleep(std::time::Duration::from_micros(us));
+    }
+}
+
 /// Waits until every read section that may have seen the table before this call (the
 /// caller has unpublished an entry) has ended. `false` means that could not be made
 /// sure of: the caller must leak the entry rather than free it. The caller must not be
@@ -227,14 +241,10 @@ pub fn synchronize() -> bool {
                 debug_assert!(false, "synchronize inside a read section");
                 return false;
             }
-            let mut spins = 0u32;
+            let mut tries = 0u32;
             while s.seq.load(Acquire) == q {
-                spins += 1;
-                if spins < 128 {
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
+                backoff(tries);
+                tries += 1;
             }
         }
         p = s.next.load(Acquire);
@@ -268,25 +278,106 @@ impl<T> Drop for Retired<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicBool;
 
     #[test]
-    fn a_thread_keeps_its_slot() {
-        let a = std::ptr::from_ref(read().slot);
-        let b = std::ptr::from_ref(read().slot);
-        assert_eq!(a, b);
-        let t = std::time::Instant::now();
-        for _ in 0..1_000_000 {
-            drop(std::hint::black_box(read()));
-        }
-        eprintln!(
-            "{:?} per section, mode {}",
-            t.elapsed() / 1_000_000,
-            MODE.load(Relaxed)
+    fn a_thread_keeps_its_slot_and_nested_sections_end_with_the_outer() {
+        let outer = read();
+        let inner = read();
+        assert!(std::ptr::eq(outer.slot, inner.slot));
+        drop(inner);
+        assert_eq!(
+            outer.slot.seq.load(Relaxed) & 1,
+            1,
+            "still inside the outer"
         );
-        let t = std::time::Instant::now();
-        for _ in 0..1000 {
-            synchronize();
+        let slot = outer.slot;
+        drop(outer);
+        assert_eq!(slot.seq.load(Relaxed) & 1, 0, "outside");
+        assert!(std::ptr::eq(read().slot, slot));
+    }
+
+    #[test]
+    fn synchronize_waits_for_a_section_begun_before_it() {
+        let (inside, syncing, ended) = (
+            AtomicBool::new(false),
+            AtomicBool::new(false),
+            AtomicBool::new(false),
+        );
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let section = read();
+                inside.store(true, SeqCst);
+                while !syncing.load(SeqCst) {
+                    std::thread::yield_now();
+                }
+                ended.store(true, SeqCst);
+                drop(section);
+            });
+            while !inside.load(SeqCst) {
+                std::thread::yield_now();
+            }
+            syncing.store(true, SeqCst);
+            assert!(synchronize());
+            assert!(
+                ended.load(SeqCst),
+                "synchronize returned inside the section"
+            );
+        });
+    }
+
+    /// A `fork` child has only the forking thread: a section another thread of the
+    /// parent was in at the fork must not hold up the child's grace periods.
+    #[test]
+    fn a_fork_child_does_not_wait_for_the_parents_other_threads() {
+        let (inside, done) = (AtomicBool::new(false), AtomicBool::new(false));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _section = read();
+                inside.store(true, SeqCst);
+                while !done.load(SeqCst) {
+                    std::thread::yield_now();
+                }
+            });
+            while !inside.load(SeqCst) {
+                std::thread::yield_now();
+            }
+            drop(read());
+            // SAFETY: the child only calls `synchronize` (atomics, membarrier, sleeps)
+            // and `_exit`.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                let ok = synchronize();
+                // SAFETY: ends the child without running the parent's exit handlers.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            }
+            assert!(pid > 0, "fork failed");
+            let status = wait_child(pid);
+            done.store(true, SeqCst);
+            assert_eq!(status, Some(0), "the child's synchronize failed or hung");
+        });
+    }
+
+    /// The child's exit status, or `None` (after killing it) if it hangs: a guard
+    /// against a hung test, not a timing assertion.
+    fn wait_child(pid: libc::pid_t) -> Option<i32> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let mut status = 0;
+            // SAFETY: our own child and a local.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if r == pid {
+                return libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+            }
+            if std::time::Instant::now() > deadline {
+                // SAFETY: our own child, then reaped.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        eprintln!("{:?} per synchronize", t.elapsed() / 1000);
     }
 }
