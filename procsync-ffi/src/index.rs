@@ -91,7 +91,8 @@ impl<T: Send + Sync> Index<T> {
 
     /// Stores `new` (or nothing) as `v`'s entry and returns what was there. Callers
     /// must not swap the same index concurrently with each other (they hold a lock).
-    /// `v` must be below [`LIMIT`].
+    /// `v` must be below [`LIMIT`] (descriptor numbers are, as `nr_open` is below
+    /// 2^30); a value past it is not stored and `new` is dropped.
     pub fn swap(&self, v: u64, new: Option<Box<T>>) -> Retired<T> {
         let make = new.is_some();
         let Some(leaf) = self.leaf(v, make) else {

@@ -240,9 +240,9 @@ pub fn handle_of(value: u64) -> HANDLE {
 
 /// Runs `f` on object handle `h`, of type `kind` with the rights `need`, inside a read
 /// section (no lock, no reference count change, no atomic read-modify-write: the
-/// uncontended fast path of the exported functions). `f` must not block: a
-/// `CloseHandle` of `h` on another thread waits for it. Falls back to [`lookup`] for values not in
-/// the table yet (adoption) and for the pseudo-handle.
+/// uncontended fast path of the exported functions). `f` must not block: every
+/// `CloseHandle` in the process waits for the sections in progress. Falls back to
+/// [`lookup`] for values not in the table yet (adoption) and for the pseudo-handle.
 pub fn with_sync<T>(
     h: HANDLE,
     kind: Option<ObjectKind>,
