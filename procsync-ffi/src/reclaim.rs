@@ -145,10 +145,10 @@ fn acquire() -> &'static Slot {
             }
         }
     });
-    // A thread past its thread-local destructors keeps its slot (leaked, still correct).
-    if GIVE_BACK.try_with(|_| ()).is_ok() {
-        MINE.with(|m| m.set(Some(s)));
-    }
+    // Touching GIVE_BACK registers its destructor; a thread already past its
+    // thread-local destructors keeps the slot for good (one leaked slot, still correct).
+    let _ = GIVE_BACK.try_with(|_| ());
+    MINE.with(|m| m.set(Some(s)));
     s
 }
 
