@@ -11,7 +11,7 @@
 //!
 //! Modules: `types` (C types and constants), `last_error` (per-thread last error,
 //! error mapping, the panic guard), `ptr` (checked pointer access), `table` (HANDLE
-//! values), `create`, `ops`, `wait`, `apc`, `timer`, `process`.
+//! values; stored in `index`, freed through `reclaim`), `create`, `ops`, `wait`, `apc`, `timer`, `process`.
 //!
 //! This crate holds the only `unsafe` outside the library's system layer: C hands in
 //! raw pointers. Each block says why it is sound.
@@ -20,10 +20,12 @@
 
 mod apc;
 mod create;
+mod index;
 mod last_error;
 mod ops;
 mod process;
 mod ptr;
+mod reclaim;
 mod table;
 mod timer;
 mod types;
@@ -35,7 +37,7 @@ mod wait;
 pub mod c_abi {
     pub use crate::create::{procsync_CreateMutexA, procsync_OpenMutexA};
     pub use crate::ops::{procsync_CloseHandle, procsync_GetLastError, procsync_ReleaseMutex};
-    pub use crate::types::{DWORD, HANDLE, INFINITE, WAIT_OBJECT_0};
+    pub use crate::types::{BOOL, DWORD, HANDLE, INFINITE, TRUE, WAIT_OBJECT_0};
     pub use crate::wait::procsync_WaitForSingleObject;
 }
 

@@ -15,14 +15,26 @@
 //! `HANDLE_FLAG_PROTECT_FROM_CLOSE`. Process handles (`OpenProcess`) live here too,
 //! as pidfds, so that their values never collide with object handles.
 //!
+//! Entries live in a lock-free [`Index`] and are read inside [`reclaim`] sections, so
+//! a lookup takes no lock and changes no reference count; `CloseHandle` unpublishes
+//! the entry and frees it only when no section can still be reading it. A closed
+//! value therefore never reaches freed memory, and a lookup sees either the whole old
+//! entry or the whole new one, never a mix: once the old object is gone its descriptor
+//! number, and so its `HANDLE`, may be reused by a new object, as Windows reuses handle
+//! values. Writers (insert, close, flags) are serialised by one mutex.
+//!
 //! It must not perform object operations.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use procsync::{Access, Handle, ObjectKind};
 
+use crate::index::Index;
 use crate::last_error::{Code, W};
+use crate::reclaim;
 use crate::types::*;
 
 /// `GetCurrentProcess()`: `(HANDLE)-1`.
@@ -57,9 +69,9 @@ pub enum Obj {
 struct Entry {
     obj: Obj,
     access: DWORD,
-    protect: bool,
+    protect: AtomicBool,
     /// `HANDLE_FLAG_INHERIT` of a process handle (object handles keep theirs in the library).
-    inherit: bool,
+    inherit: AtomicBool,
 }
 
 /// A looked-up handle: what it names and its Win32 rights.
@@ -95,40 +107,23 @@ impl Found {
 }
 
 /// Entries indexed by value (descriptor numbers are small and dense).
-#[derive(Default)]
-struct Slots(Vec<Option<Entry>>);
+static ENTRIES: Index<Entry> = Index::new();
 
-impl Slots {
-    fn get(&self, v: &u64) -> Option<&Entry> {
-        self.0.get(*v as usize).and_then(Option::as_ref)
-    }
+/// Serialises the writers (insert, close, set flags): a check-then-remove (protected
+/// handles) must not interleave with another writer.
+static WRITE: Mutex<()> = Mutex::new(());
 
-    fn get_mut(&mut self, v: &u64) -> Option<&mut Entry> {
-        self.0.get_mut(*v as usize).and_then(Option::as_mut)
-    }
-
-    fn contains_key(&self, v: &u64) -> bool {
-        self.get(v).is_some()
-    }
-
-    fn insert(&mut self, v: u64, e: Entry) {
-        let i = v as usize;
-        if self.0.len() <= i {
-            self.0.resize_with(i + 1, || None);
-        }
-        self.0[i] = Some(e);
-    }
-
-    fn remove(&mut self, v: &u64) -> Option<Entry> {
-        self.0.get_mut(*v as usize).and_then(Option::take)
-    }
+fn writer() -> MutexGuard<'static, ()> {
+    WRITE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-type Map = RwLock<Slots>;
-static TABLE: OnceLock<Map> = OnceLock::new();
-
-fn table() -> &'static Map {
-    TABLE.get_or_init(Default::default)
+/// Stores `e` as `v`'s entry; what it replaces is freed after the grace period.
+fn put(v: u64, e: Entry) {
+    let old = {
+        let _w = writer();
+        ENTRIES.swap(v, Some(Box::new(e)))
+    };
+    drop(old);
 }
 
 fn key(fd_value: u64) -> usize {
@@ -196,13 +191,13 @@ pub fn win32_access(kind: ObjectKind, a: Access) -> DWORD {
 /// Puts a new object handle in the table; returns its `HANDLE`.
 pub fn insert(h: Handle, access: DWORD) -> HANDLE {
     let v = h.value();
-    table().write().unwrap_or_else(|e| e.into_inner()).insert(
+    put(
         v,
         Entry {
             obj: Obj::Sync(Arc::new(h)),
             access,
-            protect: false,
-            inherit: false,
+            protect: AtomicBool::new(false),
+            inherit: AtomicBool::new(false),
         },
     );
     key(v) as HANDLE
@@ -211,13 +206,13 @@ pub fn insert(h: Handle, access: DWORD) -> HANDLE {
 /// Puts a process handle in the table; returns its `HANDLE`.
 pub fn insert_process(p: Process, access: DWORD, inherit: bool) -> HANDLE {
     let v = p.fd.as_raw_fd() as u64;
-    table().write().unwrap_or_else(|e| e.into_inner()).insert(
+    put(
         v,
         Entry {
             obj: Obj::Process(Arc::new(p)),
             access,
-            protect: false,
-            inherit,
+            protect: AtomicBool::new(false),
+            inherit: AtomicBool::new(inherit),
         },
     );
     key(v) as HANDLE
@@ -243,10 +238,11 @@ pub fn handle_of(value: u64) -> HANDLE {
     key(value) as HANDLE
 }
 
-/// Runs `f` on object handle `h`, of type `kind` with the rights `need`, under the
-/// table's read lock (no reference count changes: the uncontended fast path of the
-/// exported functions). `f` must not block. Falls back to [`lookup`] for values not in
-/// the table yet (adoption) and for the pseudo-handle.
+/// Runs `f` on object handle `h`, of type `kind` with the rights `need`, inside a read
+/// section (no lock, no reference count change, no atomic read-modify-write: the
+/// uncontended fast path of the exported functions). `f` must not block: every
+/// `CloseHandle` in the process waits for the sections in progress. Falls back to
+/// [`lookup`] for values not in the table yet (adoption) and for the pseudo-handle.
 pub fn with_sync<T>(
     h: HANDLE,
     kind: Option<ObjectKind>,
@@ -266,8 +262,8 @@ pub fn with_sync<T>(
         Ok(())
     };
     if let Some(v) = value_of(h).filter(|_| h as usize != CURRENT_PROCESS) {
-        let t = table().read().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = t.get(&v) {
+        let s = reclaim::read();
+        if let Some(e) = ENTRIES.get(v, &s) {
             check(&e.obj, e.access)?;
             let Obj::Sync(x) = &e.obj else {
                 return Err(Code(ERROR_INVALID_HANDLE));
@@ -278,6 +274,15 @@ pub fn with_sync<T>(
     let found = lookup(h)?;
     check(&found.obj, found.access)?;
     f(found.sync()?)
+}
+
+/// The entry of `v`, with its own references.
+fn find(v: u64) -> Option<Found> {
+    let s = reclaim::read();
+    ENTRIES.get(v, &s).map(|e| Found {
+        obj: e.obj.clone(),
+        access: e.access,
+    })
 }
 
 /// Looks a `HANDLE` up (adopting an inherited or received one on first use).
@@ -295,11 +300,8 @@ pub fn lookup(h: HANDLE) -> W<Found> {
         });
     }
     let v = value_of(h).ok_or(Code(ERROR_INVALID_HANDLE))?;
-    if let Some(e) = table().read().unwrap_or_else(|e| e.into_inner()).get(&v) {
-        return Ok(Found {
-            obj: e.obj.clone(),
-            access: e.access,
-        });
+    if let Some(found) = find(v) {
+        return Ok(found);
     }
     match procsync::adopt(v) {
         Ok(adopted) => {
@@ -307,11 +309,7 @@ pub fn lookup(h: HANDLE) -> W<Found> {
             insert(adopted, access);
         }
         // Another thread may have adopted it meanwhile.
-        Err(_)
-            if table()
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains_key(&v) => {}
+        Err(_) if find(v).is_some() => {}
         Err(_) => return Err(Code(ERROR_INVALID_HANDLE)),
     }
     lookup(h)
@@ -326,47 +324,52 @@ pub fn close(h: HANDLE) -> W<()> {
     }
     lookup(h)?;
     let v = value_of(h).ok_or(Code(ERROR_INVALID_HANDLE))?;
-    let mut t = table().write().unwrap_or_else(|e| e.into_inner());
-    match t.get(&v) {
-        None => Err(Code(ERROR_INVALID_HANDLE)),
-        Some(e) if e.protect => Err(Code(ERROR_INVALID_HANDLE)),
-        Some(_) => {
-            let e = t.remove(&v);
-            drop(t);
-            drop(e);
-            Ok(())
+    let old = {
+        let _w = writer();
+        let s = reclaim::read();
+        match ENTRIES.get(v, &s) {
+            None => return Err(Code(ERROR_INVALID_HANDLE)),
+            Some(e) if e.protect.load(Relaxed) => return Err(Code(ERROR_INVALID_HANDLE)),
+            Some(_) => {}
         }
-    }
+        drop(s);
+        ENTRIES.swap(v, None)
+    };
+    // Waits for the read sections that may still see the entry, then drops it.
+    drop(old);
+    Ok(())
 }
 
 /// `GetHandleInformation` flags.
 pub fn flags(h: HANDLE) -> W<DWORD> {
     lookup(h)?;
     let v = value_of(h).ok_or(Code(ERROR_INVALID_HANDLE))?;
-    let t = table().read().unwrap_or_else(|e| e.into_inner());
-    let e = t.get(&v).ok_or(Code(ERROR_INVALID_HANDLE))?;
+    let s = reclaim::read();
+    let e = ENTRIES.get(v, &s).ok_or(Code(ERROR_INVALID_HANDLE))?;
     let inherit = match &e.obj {
         Obj::Sync(h) => h.is_inheritable(),
-        _ => e.inherit,
+        _ => e.inherit.load(Relaxed),
     };
     Ok((u32::from(inherit) * HANDLE_FLAG_INHERIT)
-        | (u32::from(e.protect) * HANDLE_FLAG_PROTECT_FROM_CLOSE))
+        | (u32::from(e.protect.load(Relaxed)) * HANDLE_FLAG_PROTECT_FROM_CLOSE))
 }
 
 /// `SetHandleInformation`: changes the bits of `mask` to those of `flags` (HC-06).
 pub fn set_flags(h: HANDLE, mask: DWORD, flags: DWORD) -> W<()> {
     lookup(h)?;
     let v = value_of(h).ok_or(Code(ERROR_INVALID_HANDLE))?;
-    let mut t = table().write().unwrap_or_else(|e| e.into_inner());
-    let e = t.get_mut(&v).ok_or(Code(ERROR_INVALID_HANDLE))?;
+    let _w = writer();
+    let s = reclaim::read();
+    let e = ENTRIES.get(v, &s).ok_or(Code(ERROR_INVALID_HANDLE))?;
     if mask & HANDLE_FLAG_PROTECT_FROM_CLOSE != 0 {
-        e.protect = flags & HANDLE_FLAG_PROTECT_FROM_CLOSE != 0;
+        e.protect
+            .store(flags & HANDLE_FLAG_PROTECT_FROM_CLOSE != 0, Relaxed);
     }
     if mask & HANDLE_FLAG_INHERIT != 0 {
         let on = flags & HANDLE_FLAG_INHERIT != 0;
         match &e.obj {
             Obj::Sync(h) => h.set_inheritable(on)?,
-            _ => e.inherit = on,
+            _ => e.inherit.store(on, Relaxed),
         }
     }
     Ok(())
@@ -375,10 +378,7 @@ pub fn set_flags(h: HANDLE, mask: DWORD, flags: DWORD) -> W<()> {
 /// Whether a handle is protected from close (`DUPLICATE_CLOSE_SOURCE` leaves it).
 pub fn is_protected(h: HANDLE) -> bool {
     value_of(h).is_some_and(|v| {
-        table()
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&v)
-            .is_some_and(|e| e.protect)
+        let s = reclaim::read();
+        ENTRIES.get(v, &s).is_some_and(|e| e.protect.load(Relaxed))
     })
 }

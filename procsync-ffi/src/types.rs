@@ -32,6 +32,7 @@ pub type TimerApcRoutine = Option<unsafe extern "C" fn(*mut c_void, DWORD, DWORD
 /// `PAPCFUNC`.
 pub type ApcFunc = Option<unsafe extern "C" fn(usize)>;
 
+/// `TRUE`.
 pub const TRUE: BOOL = 1;
 pub const FALSE: BOOL = 0;
 
