@@ -15,8 +15,9 @@
 //!
 //! The waiter and signaller routines below follow `wait::any::block` / `wait::all::attempt`
 //! (waiter) and `obj::queue::hand_off` / `complete_all` (signaller), reduced to the
-//! steps that touch the words. A lost wake-up is a loom deadlock (the waiter sleeps,
-//! nobody is left to wake it); the other properties are assertions.
+//! steps that touch the words. A lost wake-up is a waiter asleep when every thread
+//! that could ring it has ended ("lost wake-up"; loom's own deadlock check backs it);
+//! the other properties are assertions.
 //!
 //! Bounded by default (`LOOM_PREEMPTIONS_DEFAULT` preemptions, seconds in a release
 //! build); `PROCSYNC_LOOM_LONG=1` explores without a preemption bound (minutes), and
@@ -102,18 +103,30 @@ struct FutexState {
     /// Wakes given to sleepers, not yet taken.
     tokens: usize,
     expired: bool,
-    /// Every thread that could wake this futex is done.
-    closed: bool,
+    /// Threads that may still wake this futex; none left: a sleeper would sleep for
+    /// ever, and is told so ([`Woke::Orphaned`]) rather than left to a loom deadlock,
+    /// which aborts the test binary instead of failing one test.
+    wakers: usize,
 }
 
 /// The kernel's futex, for one word (see the module doc).
-#[derive(Default)]
 struct Futex {
     state: Mutex<FutexState>,
     cv: Condvar,
 }
 
 impl Futex {
+    /// A futex that `wakers` threads may wake (each says [`Futex::done`] when it ends).
+    fn new(wakers: usize) -> Futex {
+        Futex {
+            state: Mutex::new(FutexState {
+                wakers,
+                ..FutexState::default()
+            }),
+            cv: Condvar::new(),
+        }
+    }
+
     /// `FUTEX_WAIT(word, expected)`.
     fn wait(&self, word: &AtomicU32, expected: u32, deadline: Deadline) -> Woke {
         let mut s = self.state.lock().unwrap();
@@ -134,7 +147,7 @@ impl Futex {
                 s.sleepers -= 1;
                 return Woke::TimedOut;
             }
-            if s.closed {
+            if s.wakers == 0 {
                 s.sleepers -= 1;
                 return Woke::Orphaned;
             }
@@ -160,10 +173,9 @@ impl Futex {
         self.cv.notify_all();
     }
 
-    /// The last thread that could wake this futex is done: a sleeper would sleep for
-    /// ever. (Where a test does not close, a sleeper left behind is a loom deadlock.)
-    fn close(&self) {
-        self.state.lock().unwrap().closed = true;
+    /// One of the threads that may wake this futex is done with it.
+    fn done(&self) {
+        self.state.lock().unwrap().wakers -= 1;
         self.cv.notify_all();
     }
 
@@ -180,12 +192,13 @@ struct Block {
 }
 
 impl Block {
-    fn new() -> Block {
+    /// A block whose doorbell `wakers` other threads may ring.
+    fn new(wakers: usize) -> Block {
         // As a segment leaves a block: idle, at some generation.
         Block {
             claim: AtomicU64::new(pack(41, CLAIM_IDLE)),
             wake: AtomicU32::new(0),
-            futex: Futex::default(),
+            futex: Futex::new(wakers),
         }
     }
 
@@ -209,8 +222,10 @@ fn await_claim(b: &Block, generation: u32, spins: usize, deadline: Deadline) -> 
             if word::read(&b.claim, generation) != Claim::Waiting {
                 break;
             }
-            if b.futex.wait(&b.wake, bell, deadline) == Woke::TimedOut {
-                break;
+            match b.futex.wait(&b.wake, bell, deadline) {
+                Woke::TimedOut => break,
+                Woke::Orphaned => panic!("lost wake-up: asleep, and nobody left to ring"),
+                Woke::Woken | Woke::Again => {}
             }
         }
     }
@@ -308,17 +323,20 @@ fn release(obj: &Mutex<Obj>, blocks: &[Arc<Block>]) {
 }
 
 /// (a) One waiter, one signaller, no deadline: the waiter always gets the unit and
-/// always wakes (a lost wake-up leaves it asleep: a loom deadlock), whether it spins
+/// always wakes (a lost wake-up leaves it asleep: "lost wake-up"), whether it spins
 /// first (first in line) or announces at once.
 #[test]
 fn loom_grant_always_wakes_the_waiter() {
     for spins in [0, 1] {
         check(move || {
             let obj = Arc::new(Mutex::new(Obj::default()));
-            let blocks = Arc::new(vec![Arc::new(Block::new())]);
+            let blocks = Arc::new(vec![Arc::new(Block::new(1))]);
             let signaller = {
                 let (obj, blocks) = (obj.clone(), blocks.clone());
-                thread::spawn(move || release(&obj, &blocks))
+                thread::spawn(move || {
+                    release(&obj, &blocks);
+                    blocks[0].futex.done();
+                })
             };
             assert!(wait_one(&obj, &blocks, 0, spins, Deadline::Never));
             signaller.join().unwrap();
@@ -339,14 +357,21 @@ fn loom_grant_or_timeout_exactly_one_wins() {
     for deadline in [Deadline::Timer, Deadline::Passed] {
         check(move || {
             let obj = Arc::new(Mutex::new(Obj::default()));
-            let blocks = Arc::new(vec![Arc::new(Block::new())]);
+            let timed = deadline == Deadline::Timer;
+            let blocks = Arc::new(vec![Arc::new(Block::new(1 + usize::from(timed)))]);
             let signaller = {
                 let (obj, blocks) = (obj.clone(), blocks.clone());
-                thread::spawn(move || release(&obj, &blocks))
+                thread::spawn(move || {
+                    release(&obj, &blocks);
+                    blocks[0].futex.done();
+                })
             };
-            let timer = (deadline == Deadline::Timer).then(|| {
+            let timer = timed.then(|| {
                 let blocks = blocks.clone();
-                thread::spawn(move || blocks[0].futex.expire())
+                thread::spawn(move || {
+                    blocks[0].futex.expire();
+                    blocks[0].futex.done();
+                })
             });
             let got = wait_one(&obj, &blocks, 0, 1, deadline);
             signaller.join().unwrap();
@@ -368,14 +393,12 @@ fn loom_grant_or_timeout_exactly_one_wins() {
 /// The model can fail: a waiter that checks its claim *before* announcing its sleep
 /// misses a ring that comes in between (the ring sees no SLEEPING and makes no
 /// `FUTEX_WAKE`; the waiter then sleeps on a value that already includes the ring)
-/// and sleeps for ever. (The signaller closes the futex when it is done, so that the
-/// model reports this as an assertion rather than as a loom deadlock, which aborts the
-/// test binary instead of unwinding.)
+/// and sleeps for ever.
 #[test]
 #[should_panic(expected = "lost wake-up")]
 fn loom_finds_the_lost_wakeup_of_announcing_after_the_check() {
     check(|| {
-        let b = Arc::new(Block::new());
+        let b = Arc::new(Block::new(1));
         let generation = word::arm(&b.claim, &b.wake);
         let signaller = {
             let b = b.clone();
@@ -383,7 +406,7 @@ fn loom_finds_the_lost_wakeup_of_announcing_after_the_check() {
                 if word::try_claim(&b.claim, generation, word::granted(0, false)) {
                     b.ring();
                 }
-                b.futex.close();
+                b.futex.done();
             })
         };
         loop {
@@ -409,7 +432,8 @@ fn loom_hand_off_fifo_conserves_units() {
     for deadline0 in [Deadline::Never, Deadline::Passed] {
         check(move || {
             let obj = Arc::new(Mutex::new(Obj::default()));
-            let blocks = Arc::new(vec![Arc::new(Block::new()), Arc::new(Block::new())]);
+            // Each waiter may be rung by the releaser and by the other waiter.
+            let blocks = Arc::new(vec![Arc::new(Block::new(2)), Arc::new(Block::new(2))]);
             let holders = Arc::new(AtomicU32::new(0));
             let waiter = |who: usize, deadline: Deadline| {
                 let (obj, blocks, holders) = (obj.clone(), blocks.clone(), holders.clone());
@@ -420,12 +444,14 @@ fn loom_hand_off_fifo_conserves_units() {
                         holders.fetch_sub(1, Ordering::Relaxed);
                         release(&obj, &blocks);
                     }
+                    blocks[1 - who].futex.done();
                     got
                 })
             };
             let w0 = waiter(0, deadline0);
             let w1 = waiter(1, Deadline::Never);
             release(&obj, &blocks);
+            blocks.iter().for_each(|b| b.futex.done());
             let got0 = w0.join().unwrap();
             assert!(
                 w1.join().unwrap(),
@@ -571,7 +597,12 @@ fn wait_all(x: &Mutex<AllObj>, y: &Mutex<AllObj>, b: &Block) {
         let bell = word::announce(&b.wake);
         drop(gy);
         drop(gx);
-        b.futex.wait(&b.wake, bell, Deadline::Never);
+        let woke = b.futex.wait(&b.wake, bell, Deadline::Never);
+        assert_ne!(
+            woke,
+            Woke::Orphaned,
+            "lost wake-up: asleep, and nobody left to ring"
+        );
     }
 }
 
@@ -593,10 +624,13 @@ fn loom_wait_all_completes_all_or_nothing() {
             ..AllObj::default()
         }));
         let y = Arc::new(Mutex::new(AllObj::default()));
-        let b = Arc::new(Block::new());
+        let b = Arc::new(Block::new(2));
         let signaller = {
             let (x, y, b) = (x.clone(), y.clone(), b.clone());
-            thread::spawn(move || signal_all(&x, &y, &b, 1))
+            thread::spawn(move || {
+                signal_all(&x, &y, &b, 1);
+                b.futex.done();
+            })
         };
         let taker = {
             let (x, y, b) = (x.clone(), y.clone(), b.clone());
@@ -617,6 +651,7 @@ fn loom_wait_all_completes_all_or_nothing() {
                 if took {
                     signal_all(&x, &y, &b, 0);
                 }
+                b.futex.done();
             })
         };
         wait_all(&x, &y, &b);
