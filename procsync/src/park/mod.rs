@@ -11,6 +11,8 @@ pub(crate) mod block;
 mod model;
 pub(crate) mod segment;
 pub(crate) mod spin;
+#[cfg(test)]
+mod stress;
 pub(crate) mod word;
 
 pub(crate) use block::{
