@@ -19,9 +19,9 @@
 //! that could ring it has ended ("lost wake-up"; loom's own deadlock check backs it);
 //! the other properties are assertions.
 //!
-//! Bounded by default (`LOOM_PREEMPTIONS_DEFAULT` preemptions, seconds in a release
-//! build); `PROCSYNC_LOOM_LONG=1` explores without a preemption bound (minutes), and
-//! loom's own `LOOM_MAX_PREEMPTIONS` overrides both.
+//! Bounded by default (`LOOM_PREEMPTIONS_DEFAULT` preemptions: about 5 s in a release
+//! build); `PROCSYNC_LOOM_LONG=1` explores `LOOM_PREEMPTIONS_LONG` (about 4 minutes on
+//! two cores), and loom's own `LOOM_MAX_PREEMPTIONS` sets any other bound.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -66,12 +66,20 @@ impl Word32 for AtomicU32 {
 /// Preemptions explored by default: enough for every race below to be hit (each is
 /// one or two preemptions deep), small enough for seconds.
 const LOOM_PREEMPTIONS_DEFAULT: usize = 3;
+/// Preemptions explored with `PROCSYNC_LOOM_LONG=1` (4: ~30 s, 5: ~4 min; about
+/// eightfold per step).
+const LOOM_PREEMPTIONS_LONG: usize = 5;
 
-/// Runs `f` under loom, bounded unless `PROCSYNC_LOOM_LONG=1`.
+/// Runs `f` under loom, within a preemption bound (module doc).
 fn check(f: impl Fn() + Send + Sync + 'static) {
     let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() && std::env::var_os("PROCSYNC_LOOM_LONG").is_none() {
-        b.preemption_bound = Some(LOOM_PREEMPTIONS_DEFAULT);
+    if b.preemption_bound.is_none() {
+        let long = std::env::var_os("PROCSYNC_LOOM_LONG").is_some_and(|v| v == "1");
+        b.preemption_bound = Some(if long {
+            LOOM_PREEMPTIONS_LONG
+        } else {
+            LOOM_PREEMPTIONS_DEFAULT
+        });
     }
     b.check(f);
 }

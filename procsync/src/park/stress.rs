@@ -38,7 +38,7 @@ fn wait_round(q: &(Mutex<Queue>, Condvar), round: u32) -> bool {
         // instead of hanging it.
         Deadline::At(Instant::now() + Duration::from_secs(60))
     };
-    let spun = round % 4 == 0 && wb.spin();
+    let spun = round.is_multiple_of(4) && wb.spin();
     if !spun {
         loop {
             let bell = wb.bell();
