@@ -20,7 +20,7 @@
 //! the other properties are assertions.
 //!
 //! Bounded by default (`LOOM_PREEMPTIONS_DEFAULT` preemptions: about 5 s in a release
-//! build); `PROCSYNC_LOOM_LONG=1` explores `LOOM_PREEMPTIONS_LONG` (about 4 minutes on
+//! build); `PROCSYNC_LOOM_LONG=1` explores `LOOM_PREEMPTIONS_LONG` (a few minutes on
 //! two cores), and loom's own `LOOM_MAX_PREEMPTIONS` sets any other bound.
 
 use std::collections::VecDeque;
@@ -66,7 +66,7 @@ impl Word32 for AtomicU32 {
 /// Preemptions explored by default: enough for every race below to be hit (each is
 /// one or two preemptions deep), small enough for seconds.
 const LOOM_PREEMPTIONS_DEFAULT: usize = 3;
-/// Preemptions explored with `PROCSYNC_LOOM_LONG=1` (4: ~30 s, 5: ~4 min; about
+/// Preemptions explored with `PROCSYNC_LOOM_LONG=1` (4: ~30 s, 5: 1.5 to 4 min; about
 /// eightfold per step).
 const LOOM_PREEMPTIONS_LONG: usize = 5;
 
