@@ -256,6 +256,9 @@ struct Obj {
     /// Who was queued, in queue order, and who was handed a unit by a signaller.
     pushed: Vec<usize>,
     handed: Vec<usize>,
+    /// Ring claimed waiters only once the lock is released (`park::ring_after_unlock`,
+    /// the path of public blocks), rather than under it.
+    ring_after_unlock: bool,
 }
 
 impl Obj {
@@ -266,8 +269,11 @@ impl Obj {
 }
 
 /// `obj::queue::hand_off` for wait-any entries: while units are free, the oldest live
-/// entry gets one (taken on its behalf, then claimed; a lost claim is undone).
-fn hand_off(o: &mut Obj, blocks: &[Arc<Block>]) {
+/// entry gets one (taken on its behalf, then claimed; a lost claim is undone). Returns
+/// the waiters to ring once the lock is released.
+#[must_use]
+fn hand_off(o: &mut Obj, blocks: &[Arc<Block>]) -> Vec<usize> {
+    let mut later = Vec::new();
     // Every entry met is removed: served, stale, or lost to another claim.
     while o.units > 0 {
         let Some(e) = o.queue.pop_front() else { break };
@@ -281,8 +287,13 @@ fn hand_off(o: &mut Obj, blocks: &[Arc<Block>]) {
             continue;
         }
         o.handed.push(e.who);
-        b.ring();
+        if o.ring_after_unlock {
+            later.push(e.who);
+        } else {
+            b.ring();
+        }
     }
+    later
 }
 
 /// A single wait on `obj` by waiter `who` (`wait::any::block`, n = 1): take a free unit
@@ -325,19 +336,36 @@ fn wait_one(
 
 /// A signal of one unit: under the lock, add it and hand off.
 fn release(obj: &Mutex<Obj>, blocks: &[Arc<Block>]) {
-    let mut o = obj.lock().unwrap();
-    o.units += 1;
-    hand_off(&mut o, blocks);
+    let later = {
+        let mut o = obj.lock().unwrap();
+        o.units += 1;
+        hand_off(&mut o, blocks)
+    };
+    for who in later {
+        blocks[who].ring();
+    }
 }
+
+/// An object with no units, ringing under its lock or after.
+fn new_obj(ring_after_unlock: bool) -> Arc<Mutex<Obj>> {
+    Arc::new(Mutex::new(Obj {
+        ring_after_unlock,
+        ..Obj::default()
+    }))
+}
+
+/// Both ways of ringing.
+const RING_MODES: [bool; 2] = [false, true];
 
 /// (a) One waiter, one signaller, no deadline: the waiter always gets the unit and
 /// always wakes (a lost wake-up leaves it asleep: "lost wake-up"), whether it spins
-/// first (first in line) or announces at once.
+/// first (first in line) or announces at once, and whether the signaller rings under
+/// the object lock or after it (public blocks).
 #[test]
 fn loom_grant_always_wakes_the_waiter() {
-    for spins in [0, 1] {
+    for (spins, after) in [0, 1].into_iter().flat_map(|s| RING_MODES.map(|r| (s, r))) {
         check(move || {
-            let obj = Arc::new(Mutex::new(Obj::default()));
+            let obj = new_obj(after);
             let blocks = Arc::new(vec![Arc::new(Block::new(1))]);
             let signaller = {
                 let (obj, blocks) = (obj.clone(), blocks.clone());
@@ -362,9 +390,12 @@ fn loom_grant_always_wakes_the_waiter() {
 /// queued.
 #[test]
 fn loom_grant_or_timeout_exactly_one_wins() {
-    for deadline in [Deadline::Timer, Deadline::Passed] {
+    for (deadline, after) in [Deadline::Timer, Deadline::Passed]
+        .into_iter()
+        .flat_map(|d| RING_MODES.map(|r| (d, r)))
+    {
         check(move || {
-            let obj = Arc::new(Mutex::new(Obj::default()));
+            let obj = new_obj(after);
             let timed = deadline == Deadline::Timer;
             let blocks = Arc::new(vec![Arc::new(Block::new(1 + usize::from(timed)))]);
             let signaller = {
@@ -437,9 +468,12 @@ fn loom_finds_the_lost_wakeup_of_announcing_after_the_check() {
 /// waiter still gets it.
 #[test]
 fn loom_hand_off_fifo_conserves_units() {
-    for deadline0 in [Deadline::Never, Deadline::Passed] {
+    for (deadline0, after) in [Deadline::Never, Deadline::Passed]
+        .into_iter()
+        .flat_map(|d| RING_MODES.map(|r| (d, r)))
+    {
         check(move || {
-            let obj = Arc::new(Mutex::new(Obj::default()));
+            let obj = new_obj(after);
             // Each waiter may be rung by the releaser and by the other waiter.
             let blocks = Arc::new(vec![Arc::new(Block::new(2)), Arc::new(Block::new(2))]);
             let holders = Arc::new(AtomicU32::new(0));
@@ -685,4 +719,49 @@ fn loom_wait_all_completes_all_or_nothing() {
             "no interleaving where {what}"
         );
     }
+}
+
+/// A stale entry never claims a later wait of the same block: the waiter times out of
+/// a first wait and leaves its entry behind (a removal is best effort), then arms its
+/// block again for a wait nobody signals. A signaller meeting the old entry either
+/// claims the first wait before its cancel (then the waiter got the unit) or finds it
+/// stale; the second wait is never claimed through it.
+#[test]
+fn loom_stale_entry_never_claims_the_next_wait() {
+    check(|| {
+        let obj = new_obj(false);
+        let blocks = Arc::new(vec![Arc::new(Block::new(1))]);
+        let signaller = {
+            let (obj, blocks) = (obj.clone(), blocks.clone());
+            thread::spawn(move || {
+                release(&obj, &blocks);
+                blocks[0].futex.done();
+            })
+        };
+        let b = &blocks[0];
+        let first = word::arm(&b.claim, &b.wake);
+        obj.lock().unwrap().queue.push_back(Entry {
+            who: 0,
+            generation: first,
+        });
+        let got = await_claim(b, first, 0, Deadline::Passed).is_some();
+        // No removal: the entry stays queued. Then the next wait.
+        let second = word::arm(&b.claim, &b.wake);
+        assert_ne!(second, first);
+        assert_eq!(word::read(&b.claim, second), Claim::Waiting);
+        signaller.join().unwrap();
+        assert_eq!(
+            word::cancel(&b.claim, second),
+            Ok(()),
+            "a later wait claimed through a stale entry"
+        );
+        let o = obj.lock().unwrap();
+        assert_eq!(o.units + u32::from(got), 1, "a unit lost or made up");
+        // Left queued only if the signal came before it: stale, for the next holder.
+        assert!(
+            o.queue
+                .iter()
+                .all(|e| !word::is_waiting(&b.claim, e.generation))
+        );
+    });
 }
