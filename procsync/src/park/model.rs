@@ -2,7 +2,7 @@
 //! bound) of a few threads standing in for processes, running `park::word`'s functions —
 //! the very code that runs on a block in shared memory — on loom's atomics.
 //!
-//! What stands for what (docs/ARCHITECTURE.md, "Model-checked"):
+//! What stands for what (docs/ARCHITECTURE.md, "The protocol, model-checked"):
 //! - a wait block: a [`Block`] of two loom atomics, claim (u64) and doorbell (u32);
 //! - the kernel's futex on the doorbell: [`Futex`], a loom mutex + condvar, whose wait
 //!   compares the word and sleeps atomically with respect to a wake, as the kernel's
@@ -22,6 +22,10 @@
 //! Bounded by default (`LOOM_PREEMPTIONS_DEFAULT` preemptions: about 5 s in a release
 //! build); `PROCSYNC_LOOM_LONG=1` explores `LOOM_PREEMPTIONS_LONG` (a few minutes on
 //! two cores), and loom's own `LOOM_MAX_PREEMPTIONS` sets any other bound.
+//!
+//! Test-only (loom is a dev-dependency). It must not grow its own copy of the word
+//! protocol: every transition of the two words goes through `word`, so that what is
+//! checked is what ships.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -389,7 +393,7 @@ fn loom_grant_always_wakes_the_waiter() {
 /// as handed over and stays with the object (conservation); nothing is left asleep or
 /// queued.
 #[test]
-fn loom_grant_or_timeout_exactly_one_wins() {
+fn loom_to06_grant_or_timeout_exactly_one_wins() {
     for (deadline, after) in [Deadline::Timer, Deadline::Passed]
         .into_iter()
         .flat_map(|d| RING_MODES.map(|r| (d, r)))
@@ -656,7 +660,7 @@ fn wait_all(x: &Mutex<AllObj>, y: &Mutex<AllObj>, b: &Block) {
 /// ends with both (no lost wake-up) and the units add up. Over all interleavings, each
 /// way of completing and the try-wait's race with the queued waiter are all met.
 #[test]
-fn loom_wait_all_completes_all_or_nothing() {
+fn loom_wl19_wait_all_completes_all_or_nothing() {
     COMPLETED_BY_SIGNAL.store(0, Ordering::Relaxed);
     COMPLETED_BY_WAITER.store(0, Ordering::Relaxed);
     TAKEN_WHILE_QUEUED.store(0, Ordering::Relaxed);

@@ -3,7 +3,8 @@
 //! model and the kernel's futex, over many rounds. One waiter arms, queues an entry
 //! (a std mutex stands for the object lock), spins or announces and sleeps, and
 //! cancels; one signaller claims the entry and rings. Half the rounds have a deadline
-//! of a few microseconds, so that claim and cancel race.
+//! of a few microseconds, so that claim and cancel race. Test-only; it asserts outcomes,
+//! never timings (the 60 s deadline is a watchdog against a hang).
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
