@@ -23,12 +23,18 @@
 //! reads the ring's value (acquiring the claim made before it) and does not sleep. A
 //! waiter that spins on its claim (`spin`) has not announced: handing it an object
 //! costs no system call.
+//!
+//! The transitions of both words are `word`'s functions (generic over the atomic type,
+//! so that `model` checks this very code under loom); this file puts the segments, the
+//! futex sleep and the wake around them.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::segment::{self, Segment};
 use super::spin::Spin;
+use super::word;
+pub(crate) use super::word::{Claim, decode, granted};
 use crate::shm::layout::*;
 use crate::sys::futex::{self, Woke};
 use crate::sys::time::Deadline;
@@ -38,44 +44,6 @@ pub(crate) struct WaitBlock {
     pub seg: Arc<Segment>,
     pub index: u32,
     pub generation: u32,
-}
-
-/// What a claim word says about a wait.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Claim {
-    /// Still waiting.
-    Waiting,
-    /// Cancelled by the waiter.
-    Cancelled,
-    /// Object `i` (a wait-all: 0) handed over.
-    Signaled(usize),
-    /// Mutex `i` handed over, abandoned.
-    Abandoned(usize),
-    /// Not a value any procsync process writes for this generation: forged (only
-    /// possible in a public segment), treated as "not granted".
-    Garbage,
-}
-
-/// Decodes the state half of a claim word.
-pub(crate) fn decode(state: u32) -> Claim {
-    match state {
-        CLAIM_WAITING => Claim::Waiting,
-        CLAIM_CANCELLED => Claim::Cancelled,
-        s if s & !0xFF == CLAIM_SIGNALED && (s & 0xFF) < 64 => Claim::Signaled((s & 0xFF) as usize),
-        s if s & !0xFF == CLAIM_ABANDONED && (s & 0xFF) < 64 => {
-            Claim::Abandoned((s & 0xFF) as usize)
-        }
-        _ => Claim::Garbage,
-    }
-}
-
-/// The claim state for a grant of object `index`.
-pub(crate) fn granted(index: usize, abandoned: bool) -> u32 {
-    (if abandoned {
-        CLAIM_ABANDONED
-    } else {
-        CLAIM_SIGNALED
-    }) + index as u32
 }
 
 impl WaitBlock {
@@ -95,10 +63,7 @@ impl WaitBlock {
             slot.store(*fd, Ordering::Relaxed);
         }
         b.count.store(ids.len() as u32, Ordering::Relaxed);
-        b.wake.fetch_and(!WAKE_SLEEPING, Ordering::Relaxed);
-        let generation = ((b.claim.load(Ordering::Relaxed) >> 32) as u32).wrapping_add(1);
-        b.claim
-            .store(claim(generation, CLAIM_WAITING), Ordering::Release);
+        let generation = word::arm(&b.claim, &b.wake);
         Ok(WaitBlock {
             seg,
             index,
@@ -117,45 +82,24 @@ impl WaitBlock {
 
     /// The claim, as far as this wait's generation is concerned.
     pub(crate) fn claim(&self) -> Claim {
-        let c = self.block().claim.load(Ordering::Acquire);
-        if (c >> 32) as u32 != self.generation {
-            return Claim::Garbage;
-        }
-        decode(c as u32)
+        word::read(&self.block().claim, self.generation)
     }
 
     /// WAITING => CANCELLED. On failure returns the claim that won.
     pub(crate) fn cancel(&self) -> Result<(), Claim> {
-        match self.block().claim.compare_exchange(
-            claim(self.generation, CLAIM_WAITING),
-            claim(self.generation, CLAIM_CANCELLED),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => Ok(()),
-            Err(c) if (c >> 32) as u32 == self.generation => Err(decode(c as u32)),
-            Err(_) => Err(Claim::Garbage),
-        }
+        word::cancel(&self.block().claim, self.generation)
     }
 
     /// WAITING => `state`, by the waiter itself.
     pub(crate) fn claim_self(&self, state: u32) -> bool {
-        self.block()
-            .claim
-            .compare_exchange(
-                claim(self.generation, CLAIM_WAITING),
-                claim(self.generation, state),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
+        word::claim_self(&self.block().claim, self.generation, state)
     }
 
     /// Announces that we are about to sleep and returns the doorbell's value to sleep
     /// on: call it before the last check, then [`sleep`](Self::sleep) on it. From here
     /// on, every ring makes a `FUTEX_WAKE` (until the block is armed again).
     pub(crate) fn bell(&self) -> u32 {
-        self.block().wake.fetch_or(WAKE_SLEEPING, Ordering::AcqRel) | WAKE_SLEEPING
+        word::announce(&self.block().wake)
     }
 
     /// Spins (see [`super::spin`]) until the claim is no longer WAITING; `true` if it
@@ -226,15 +170,10 @@ pub(crate) fn ring_deferred() {
     }
 }
 
-/// Bit 0 of `wake`: its waiter sleeps, or is about to (module doc).
-const WAKE_SLEEPING: u32 = 1;
-/// What one ring adds to `wake`.
-const WAKE_STEP: u32 = 2;
-
 /// Rings a waiter's doorbell; returns how many threads the kernel woke (0 or 1: 0 also
 /// when the waiter had not announced a sleep, e.g. while it spins).
 pub(crate) fn ring(b: &Block) -> usize {
-    if b.wake.fetch_add(WAKE_STEP, Ordering::AcqRel) & WAKE_SLEEPING == 0 {
+    if !word::ring(&b.wake) {
         return 0;
     }
     futex::wake(&b.wake, 1)
@@ -242,25 +181,18 @@ pub(crate) fn ring(b: &Block) -> usize {
 
 /// Rings the calling thread's own doorbell (it is awake: no system call).
 pub(crate) fn nudge(b: &Block) {
-    b.wake.fetch_add(WAKE_STEP, Ordering::Release);
+    word::nudge(&b.wake);
 }
 
 /// Claims a waiter for a grant: WAITING(gen) => `state`. Exactly one claim of a
 /// generation succeeds, whoever makes it.
 pub(crate) fn try_claim(b: &Block, generation: u32, state: u32) -> bool {
-    b.claim
-        .compare_exchange(
-            claim(generation, CLAIM_WAITING),
-            claim(generation, state),
-            Ordering::Release,
-            Ordering::Relaxed,
-        )
-        .is_ok()
+    word::try_claim(&b.claim, generation, state)
 }
 
 /// Whether the block still waits with this generation.
 pub(crate) fn is_waiting(b: &Block, generation: u32) -> bool {
-    b.claim.load(Ordering::Acquire) == claim(generation, CLAIM_WAITING)
+    word::is_waiting(&b.claim, generation)
 }
 
 /// The object ids of a wait-all set recorded in `b` (validated: at most 64).
