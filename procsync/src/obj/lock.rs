@@ -54,13 +54,16 @@ impl Object {
     /// Takes the object lock (recovering it from a dead holder), waiting at most
     /// [`LOCK_BOUND`]; a live holder that keeps it longer is an error for this
     /// object only.
-    pub(crate) fn lock_bounded(&self) -> crate::Result<Guard<'_>> {
+    pub(crate) fn lock_bounded(&self) -> crate::error::Result<Guard<'_>> {
         self.lock_within(Deadline::Never)?
             .ok_or_else(|| self.busy())
     }
 
     /// As [`Object::lock_bounded`], giving up at `deadline` too (`Ok(None)`).
-    pub(crate) fn lock_within(&self, deadline: Deadline) -> crate::Result<Option<Guard<'_>>> {
+    pub(crate) fn lock_within(
+        &self,
+        deadline: Deadline,
+    ) -> crate::error::Result<Option<Guard<'_>>> {
         // Uncontended: no clock read.
         if let Some(g) = self.try_lock() {
             return Ok(Some(g));
@@ -94,8 +97,8 @@ impl Object {
             .map(|_| self.freeze(me))
     }
 
-    fn busy(&self) -> crate::Error {
-        crate::Error::Busy {
+    fn busy(&self) -> crate::error::Error {
+        crate::error::Error::Busy {
             what: format!(
                 "the internal lock of `{}` (under `{}`) has been held for more than {} s by a \
                  live process (stopped in a debugger, or not a procsync process)",

@@ -52,7 +52,7 @@ fn decode(e: &Entry) -> Option<EntryVal> {
     if !matches!(kind, ENTRY_ANY | ENTRY_ALL)
         || meta >> 18 != 0
         || (meta & ENTRY_GRANT_ABANDONED != 0 && meta & ENTRY_GRANTED == 0)
-        || index >= crate::MAX_WAIT_OBJECTS
+        || index >= MAX_WAIT_OBJECTS
         || block as usize >= SEGMENT_BLOCKS
         || who == 0
         || who & !thread::IDENT_MASK != 0
@@ -283,7 +283,7 @@ pub(crate) fn purge(g: &Guard<'_>, check_dead: bool) {
 
 /// Live waiters of `obj`: pending entries of existing threads, plus the sleepers that
 /// found the queue full.
-pub(crate) fn waiters(obj: &Object) -> crate::Result<usize> {
+pub(crate) fn waiters(obj: &Object) -> crate::error::Result<usize> {
     let g = obj.lock_bounded()?;
     purge(&g, true);
     let pending = (0..len(&g))

@@ -60,7 +60,11 @@ impl Kind for TimerKind {
 
     /// The SIGNALED bit is consumed like an event's (the caller expired it first:
     /// `refresh_locked`).
-    fn acquire_locked(obj: &Object, g: &Guard<'_>, _who: u64) -> crate::Result<Option<bool>> {
+    fn acquire_locked(
+        obj: &Object,
+        g: &Guard<'_>,
+        _who: u64,
+    ) -> crate::error::Result<Option<bool>> {
         Ok(super::event::acquire_locked(obj, g))
     }
 
@@ -136,7 +140,7 @@ pub(crate) fn set(
     due_ns: u64,
     realtime: bool,
     period_ns: u64,
-) -> crate::Result<bool> {
+) -> crate::error::Result<bool> {
     let g = obj.lock_bounded()?;
     let ctl = &obj.file().ctl;
     let s = ctl.state.load(Ordering::Relaxed);
@@ -154,7 +158,7 @@ pub(crate) fn set(
 
 /// `CancelWaitableTimer`: disarms, keeps the signaled state (TM-17). Returns the
 /// previous signaled state.
-pub(crate) fn cancel(obj: &Object) -> crate::Result<bool> {
+pub(crate) fn cancel(obj: &Object) -> crate::error::Result<bool> {
     let g = obj.lock_bounded()?;
     expire_locked(&g);
     let s = obj.state().fetch_and(!ARMED, Ordering::Relaxed);
@@ -162,7 +166,7 @@ pub(crate) fn cancel(obj: &Object) -> crate::Result<bool> {
 }
 
 /// `(manual, signaled, armed)` after expiring a due timer.
-pub(crate) fn query(obj: &Object) -> crate::Result<(bool, bool, bool)> {
+pub(crate) fn query(obj: &Object) -> crate::error::Result<(bool, bool, bool)> {
     let s = obj.state().load(Ordering::Acquire);
     let s = if s & ARMED != 0 && s & SIGNALED == 0 {
         let g = obj.lock_bounded()?;

@@ -51,7 +51,7 @@ impl WaitBlock {
     /// WAITING with a fresh generation; `ids` is the set of a wait-all (empty for a
     /// wait-any), readable by signallers that complete it.
     /// (`fds`: the waiter's descriptor of each object, same order.)
-    pub(crate) fn arm(public: bool, ids: &[u64], fds: &[u32]) -> crate::Result<WaitBlock> {
+    pub(crate) fn arm(public: bool, ids: &[u64], fds: &[u32]) -> crate::error::Result<WaitBlock> {
         let (seg, index) = segment::my_block(public)?;
         let b = seg
             .block(index)

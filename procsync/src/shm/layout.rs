@@ -97,6 +97,9 @@ pub(crate) const OBJECT_SIZE: usize = 4096;
 pub(crate) const QUEUE_CAPACITY: usize = 165;
 /// Wait blocks per segment: a process that blocks more threads at once gets another.
 pub(crate) const SEGMENT_BLOCKS: usize = 32;
+/// Most objects one wait takes (Win32 `MAXIMUM_WAIT_OBJECTS`); a queue entry's index
+/// and a wait block's id list are bounded by it.
+pub const MAX_WAIT_OBJECTS: usize = 64;
 /// Size of a wait-block segment.
 pub(crate) const SEGMENT_SIZE: usize = 64 + SEGMENT_BLOCKS * BLOCK_SIZE;
 /// Size of one wait block.

@@ -38,7 +38,7 @@ pub enum WaitOutcome {
 }
 
 /// Largest number of objects in one wait (LM-01, `MAXIMUM_WAIT_OBJECTS`).
-pub const MAX_WAIT_OBJECTS: usize = 64;
+pub use crate::shm::layout::MAX_WAIT_OBJECTS;
 
 /// Whether a wait on `objs` needs a public wait block (see `park::segment`).
 pub(crate) fn needs_public(objs: &[&Arc<Object>]) -> bool {
