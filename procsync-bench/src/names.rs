@@ -25,7 +25,7 @@ fn posix_name(what: &str) -> CString {
 }
 
 /// `sem_open(name, oflag, 0600, 0)`; panics with the OS error on failure.
-fn sem_open(name: &CString, oflag: libc::c_int) -> *mut libc::sem_t {
+pub(crate) fn sem_open(name: &CString, oflag: libc::c_int) -> *mut libc::sem_t {
     // SAFETY: `name` is a NUL-terminated string; the variadic mode and value arguments
     // are the types `sem_open` reads when O_CREAT is given (ignored otherwise).
     let s = unsafe {

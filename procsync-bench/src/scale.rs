@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use procsync::{Handle, Semaphore, WaitOutcome, wait_any};
 
+use super::names::sem_open;
 use super::{Blocks, PairStats, Report, child_command, paired, quantile, times};
 
 /// Chunks a size is created and opened in, alternating sides (the per-chunk ratios give
@@ -36,25 +37,6 @@ fn procsync_name(run: u32, i: usize) -> String {
 
 fn posix_name(run: u32, i: usize) -> CString {
     CString::new(format!("/procsync-bench-scale-{run}-{i}")).expect("no NUL")
-}
-
-fn sem_open(name: &CString, oflag: libc::c_int) -> *mut libc::sem_t {
-    // SAFETY: `name` is NUL-terminated; the variadic mode and value are the types
-    // `sem_open` reads with O_CREAT (ignored otherwise).
-    let s = unsafe {
-        libc::sem_open(
-            name.as_ptr(),
-            oflag,
-            0o600 as libc::c_uint,
-            0 as libc::c_uint,
-        )
-    };
-    assert!(
-        s != libc::SEM_FAILED,
-        "sem_open({name:?}): {}",
-        std::io::Error::last_os_error()
-    );
-    s
 }
 
 /// N POSIX semaphores held open; closes and unlinks them on drop (also on a panic).
