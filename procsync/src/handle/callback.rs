@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::obj::{Object, ObjectKind, timer};
+use crate::sys::Errno;
 use crate::sys::time::Deadline;
-use crate::sys::{Errno, futex};
+use crate::wait;
 
 /// A callback thread: its stop flag, and the thread to join once told to stop.
 type Callback = (Arc<AtomicBool>, std::thread::JoinHandle<()>);
@@ -53,25 +54,25 @@ pub(super) fn start(
                 if thread_stop.load(Ordering::Acquire) {
                     return;
                 }
-                let seq = obj.seq().load(Ordering::Acquire);
+                let seq = wait::change_count(&obj);
                 let now = timer::expirations(&obj);
                 if now != seen {
                     seen = now;
                     callback();
                     continue;
                 }
-                let due = timer::next_due(&obj);
+                let due = obj.next_due();
                 if due == Deadline::Never {
                     return; // cancelled, or a one-shot that has fired
                 }
                 if due.remaining() == Some(Duration::ZERO) {
                     if let Ok(g) = obj.lock_bounded() {
-                        timer::expire_locked(&g);
+                        obj.refresh_locked(&g);
                     }
                     continue;
                 }
                 let slice = due.min(Deadline::At(Instant::now() + Duration::from_secs(1)));
-                futex::wait(obj.seq(), seq, slice);
+                wait::until_changed(&obj, seq, slice);
             }
         })
         .map_err(|_| Error::os("starting the timer callback thread", Errno::AGAIN))?;
@@ -91,9 +92,7 @@ pub(super) fn stop(serial: u64, obj: &Object) {
     let entry = callbacks().remove(&serial);
     if let Some((stop, thread)) = entry {
         stop.store(true, Ordering::Release);
-        let seq = obj.seq();
-        seq.fetch_add(1, Ordering::Release);
-        futex::wake(seq, u32::MAX);
+        wait::wake_watchers(obj);
         if thread.thread().id() != std::thread::current().id() {
             let _ = thread.join();
         }

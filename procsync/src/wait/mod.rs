@@ -58,3 +58,22 @@ pub(crate) fn outcome_of(c: Claim) -> Option<WaitOutcome> {
 pub(crate) fn soon() -> Deadline {
     Deadline::At(Instant::now() + Duration::from_millis(200))
 }
+
+/// The value of `obj`'s change counter (bumped by every locked state change), for
+/// [`until_changed`].
+pub(crate) fn change_count(obj: &Object) -> u32 {
+    obj.seq().load(std::sync::atomic::Ordering::Acquire)
+}
+
+/// Sleeps until `obj` changes (its change counter moves from `seen`, see
+/// [`change_count`]), [`wake_watchers`] is called, or `deadline`: for watchers that
+/// take nothing (a timer's completion-callback thread).
+pub(crate) fn until_changed(obj: &Object, seen: u32, deadline: Deadline) {
+    crate::sys::futex::wait(obj.seq(), seen, deadline);
+}
+
+/// Wakes every thread in [`until_changed`] on `obj`.
+pub(crate) fn wake_watchers(obj: &Object) {
+    obj.seq().fetch_add(1, std::sync::atomic::Ordering::Release);
+    crate::sys::futex::wake(obj.seq(), u32::MAX);
+}
