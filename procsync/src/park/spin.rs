@@ -9,7 +9,9 @@
 //! (a hand-off to a waiter that is still spinning costs the signaller no `FUTEX_WAKE`,
 //! see [`super::block::ring`]).
 //!
-//! The budget is parking_lot's shape: a few exponentially growing busy loops, then a
+//! The budget is parking_lot's shape, longer: exponentially growing busy loops (1 to 512
+//! `spin_loop`s, some tens of microseconds in all: a wake-up on a virtual machine costs
+//! about that much, and a shorter spin gave up just before the hand-off came), then a
 //! few `sched_yield`s, then sleep. The yields are the back-off when the CPUs are
 //! oversubscribed: they hand the processor to whoever holds what we want (perhaps the
 //! owner itself, preempted). On a single CPU there is nobody to wait for while we spin,
@@ -20,9 +22,9 @@ use std::sync::OnceLock;
 use crate::sys::thread;
 
 /// Busy-loop rounds: round k spins 2^k times (`spin_loop`), k < BUSY_ROUNDS.
-const BUSY_ROUNDS: u32 = 7;
+const BUSY_ROUNDS: u32 = 10;
 /// Then this many `sched_yield`s.
-const YIELD_ROUNDS: u32 = 4;
+const YIELD_ROUNDS: u32 = 8;
 
 fn multi_cpu() -> bool {
     static MULTI: OnceLock<bool> = OnceLock::new();

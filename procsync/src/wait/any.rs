@@ -327,7 +327,16 @@ fn sleep(
     // After a safety-net slice on a public block, try every object ourselves: a writer
     // of the block may have made it unreachable for signallers (a wrecked header).
     let mut poll_all = false;
+    // A waiter rung awake without a grant is usually the new head of a mutex's queue
+    // (`queue::ring_head`): the object is about to be handed to it, so it spins for that
+    // before it sleeps again, and the wake-up it already paid for overlaps the current
+    // owner's critical section instead of following it.
+    let brief = overflow.is_empty() && uniq.iter().any(|(_, o)| o.held_briefly());
+    let mut rung = false;
     loop {
+        if rung && brief && wb.spin() {
+            return None;
+        }
         let bell = wb.bell();
         if wb.claim() != Claim::Waiting {
             return None;
@@ -399,6 +408,7 @@ fn sleep(
         } else {
             wb.sleep(bell, &more, slice)
         };
+        rung = woke == Woke::Woken;
         if woke == Woke::TimedOut {
             // Due timers first: expiring one hands it to the first queued waiter
             // (perhaps us), even when our own deadline has come too.
