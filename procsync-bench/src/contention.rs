@@ -1,78 +1,77 @@
-//! `contention/mutex-N-procs` (procsync-bench/README.md, "Scenarios"): N processes (2, 4, 8)
-//! lock and unlock one mutex in a loop with a short critical section, for a fixed time after a
-//! common start gate; procsync's mutex against a robust process-shared pthread mutex (which
-//! barges) and a strict FIFO futex hand-off lock, in the same rounds.
+//! The contention scenarios (procsync-bench/README.md, "Scenarios"): N contenders (2, 4, 8)
+//! take and give back one lock in a loop with a short critical section, for a fixed time
+//! after a common start gate, procsync's object against two baselines in the same rounds:
 //!
-//! What it owns: the contender processes' loop, the three locks' shared layout, and the
+//! * `contention/mutex-N-procs`: N processes; procsync's mutex against a robust
+//!   process-shared pthread mutex (which barges) and a strict FIFO futex hand-off lock;
+//! * `contention/semaphore-N-procs`: N processes; procsync's semaphore of count 1 of 1 used
+//!   as a lock against a process-shared POSIX `sem_t` (barging) and the FIFO lock;
+//! * `contention/mutex-N-threads`: N threads of one contender process (procsync's mutex is
+//!   owned per thread, as in Win32, so threads contend as processes do); the same locks as
+//!   `mutex-N-procs`.
+//!
+//! What it owns: the rounds (spawning, gate, stop, reaping), the contender loop, and the
 //! figures of a round (acquisitions per second, owner changes per 1 000 acquisitions,
-//! context switches per acquisition, fairness = max/min acquisitions per process). What it
-//! must not do: assert anything about the figures (the report states them).
+//! context switches per acquisition, fairness = max/min acquisitions per contender); the
+//! locks and the shared file's layout are in [`locks`]. What it must not do: assert anything
+//! about the figures (the report states them).
 //!
-//! A round of one lock: the parent spawns N contenders (this executable again, see
-//! [`crate::child_main`]), each opens the lock, says it is ready and sleeps on the gate;
-//! the parent opens the gate, sleeps for the round's duration, raises `stop`, and reaps
-//! them. Each contender counts its acquisitions and reads its own context switches
-//! (`/proc/self/status`) before and after. The critical section notes the owner: when it
-//! differs from the previous one, the owner-change counter grows (both are only touched
-//! while the lock is held). Rounds rotate the order of the three locks.
+//! A round of one lock: the parent spawns the contenders (this executable again, see
+//! [`crate::child_main`]: N processes, or one process that starts N threads), each opens the
+//! lock, says it is ready and sleeps on the gate; the parent opens the gate, sleeps for the
+//! round's duration, raises `stop`, and reaps them. Each contender counts its acquisitions
+//! and reads its own thread's context switches (`/proc/thread-self/status`) before and
+//! after. The critical section notes the owner: when it differs from the previous one, the
+//! owner-change counter grows (both are only touched while the lock is held). Rounds rotate
+//! the order of the three locks.
+
+mod locks;
 
 use std::path::{Path, PathBuf};
 use std::process::Child;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use procsync::{Mutex, WaitOutcome};
+use locks::{CHANGES, COUNTS, GATE, LAST_OWNER, Lock, MAX_CONTENDERS, READY, STOP, SharedFile};
 
-use super::{
-    DIR_VAR, PairStats, PthreadMutex, Report, Shm, child_command, futex_wait, futex_wake_all,
-    quantile,
-};
+use super::{DIR_VAR, PairStats, Report, child_command, futex_wait, futex_wake_all, quantile};
 
-/// The lock implementations measured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Lock {
-    Procsync,
-    PthreadRobust,
-    Fifo,
+/// One contention scenario: what procsync's object is, its baselines, and who contends.
+#[derive(Clone, Copy, Debug)]
+struct Scenario {
+    /// The object, in the group's name.
+    object: &'static str,
+    /// procsync's lock first, then the barging baseline, then the FIFO lock.
+    locks: [Lock; 3],
+    /// Threads of one process rather than processes.
+    threads: bool,
 }
 
-impl Lock {
-    const ALL: [Lock; 3] = [Lock::Procsync, Lock::PthreadRobust, Lock::Fifo];
+const SCENARIOS: [Scenario; 3] = [
+    Scenario {
+        object: "mutex",
+        locks: [Lock::ProcsyncMutex, Lock::PthreadRobust, Lock::Fifo],
+        threads: false,
+    },
+    Scenario {
+        object: "semaphore",
+        locks: [Lock::ProcsyncSemaphore, Lock::PosixSem, Lock::Fifo],
+        threads: false,
+    },
+    Scenario {
+        object: "mutex",
+        locks: [Lock::ProcsyncMutex, Lock::PthreadRobust, Lock::Fifo],
+        threads: true,
+    },
+];
 
-    fn code(self) -> &'static str {
-        match self {
-            Lock::Procsync => "procsync",
-            Lock::PthreadRobust => "pthread-robust",
-            Lock::Fifo => "fifo-futex-lock",
-        }
-    }
-
-    fn from_code(s: &str) -> Lock {
-        Lock::ALL
-            .into_iter()
-            .find(|l| l.code() == s)
-            .unwrap_or_else(|| panic!("unknown lock `{s}`"))
+impl Scenario {
+    /// `mutex-4-procs`, `semaphore-2-procs`, `mutex-8-threads`.
+    fn tag(self, n: usize) -> String {
+        let who = if self.threads { "threads" } else { "procs" };
+        format!("{}-{n}-{who}", self.object)
     }
 }
-
-// Layout of the shared file (u32 words).
-const GATE: usize = 0;
-const STOP: usize = 1;
-const READY: usize = 2;
-const LAST_OWNER: usize = 3;
-const CHANGES: usize = 4;
-/// Per contender i: acquisitions at `COUNTS + 2i`, context switches at `COUNTS + 2i + 1`.
-const COUNTS: usize = 16;
-/// Byte offset of the pthread mutex (page 1).
-const PTHREAD_AT: usize = 4096;
-/// Word index of the FIFO lock (page 2): `FIFO_NEXT`, then [`SLOTS`] slot words.
-const FIFO_NEXT: usize = 2048;
-const SLOTS: usize = 64;
-const FILE_LEN: usize = 3 * 4096;
-
-/// Bit 31 of a FIFO slot word: its waiter sleeps (or is about to) in `FUTEX_WAIT`.
-const SLEEPING: u32 = 1 << 31;
-const TICKET: u32 = !SLEEPING;
 
 /// The sizes of the contention scenarios.
 #[derive(Clone, Copy, Debug)]
@@ -93,38 +92,47 @@ struct Figures {
     fairness: f64,
 }
 
-/// Runs the contention scenarios for 2, 4 and 8 processes that `wanted` accepts (by group
-/// name, `contention/mutex-N-procs`) and adds their rows.
+/// Runs the contention scenarios with 2, 4 and 8 contenders that `wanted` accepts (by group
+/// name: `contention/mutex-N-procs`, `contention/semaphore-N-procs`,
+/// `contention/mutex-N-threads`) and adds their rows.
 pub fn run(report: &mut Report, plan: ContentionPlan, wanted: &dyn Fn(&str) -> bool) {
-    for n in [2usize, 4, 8] {
-        let group = format!("contention/mutex-{n}-procs");
-        if !wanted(&group) {
-            continue;
-        }
-        let dir = PathBuf::from(std::env::var_os(DIR_VAR).expect("bench dir"));
-        let path = dir.join(format!("contend-{n}"));
-        let name = format!("Local\\bench-contend-{n}");
-        let (procsync_mutex, _) = Mutex::create(&name, false).expect("creating the mutex");
-        let shm = Shm::file(&path, FILE_LEN, true);
-        // SAFETY: page 1 of a fresh zeroed shared mapping, reserved for this mutex.
-        let pthread = unsafe { PthreadMutex::init_at(shm.ptr.cast::<u8>().add(PTHREAD_AT), true) };
-        init_fifo(&shm);
-        let mut figures: Vec<[Figures; 3]> = Vec::with_capacity(plan.rounds);
-        for r in 0..plan.rounds {
-            let mut f = [None; 3];
-            for k in 0..3 {
-                let i = (k + r) % 3;
-                f[i] = Some(round(Lock::ALL[i], n, &shm, &path, plan.round));
+    for scenario in SCENARIOS {
+        for n in [2usize, 4, 8] {
+            let group = format!("contention/{}", scenario.tag(n));
+            if wanted(&group) {
+                run_group(report, plan, scenario, n, &group);
             }
-            figures.push(f.map(|x| x.expect("every lock ran")));
         }
-        for (b, baseline) in [(1, Lock::PthreadRobust), (2, Lock::Fifo)] {
-            add_row(report, &group, baseline, &figures, b);
-        }
-        drop(pthread);
-        drop(procsync_mutex);
-        let _ = std::fs::remove_file(&path);
     }
+}
+
+/// The rounds of one scenario with `n` contenders, and its two rows.
+fn run_group(report: &mut Report, plan: ContentionPlan, scenario: Scenario, n: usize, group: &str) {
+    assert!(n <= MAX_CONTENDERS, "at most {MAX_CONTENDERS} contenders");
+    let dir = PathBuf::from(std::env::var_os(DIR_VAR).expect("bench dir"));
+    let path = dir.join(format!("contend-{}", scenario.tag(n)));
+    let file = SharedFile::create(&path, scenario.locks[0]);
+    let mut figures: Vec<[Figures; 3]> = Vec::with_capacity(plan.rounds);
+    for r in 0..plan.rounds {
+        let mut f = [None; 3];
+        for k in 0..3 {
+            let i = (k + r) % 3;
+            f[i] = Some(round(
+                scenario.locks[i],
+                n,
+                scenario.threads,
+                &file,
+                &path,
+                plan.round,
+            ));
+        }
+        figures.push(f.map(|x| x.expect("every lock ran")));
+    }
+    for b in [1, 2] {
+        add_row(report, group, scenario.locks[b], &figures, b);
+    }
+    drop(file);
+    let _ = std::fs::remove_file(&path);
 }
 
 /// One row: procsync (index 0) against lock `b` of each round's figures.
@@ -195,29 +203,31 @@ fn add_row(report: &mut Report, group: &str, baseline: Lock, figures: &[[Figures
     );
 }
 
-/// Slot i starts out holding the ticket that used it "before" ticket i, so that only
-/// ticket 0 is served at first.
-fn init_fifo(shm: &Shm) {
-    shm.word(FIFO_NEXT).store(0, Ordering::Relaxed);
-    for i in 0..SLOTS {
-        let before = (i as u32).wrapping_sub(SLOTS as u32) & TICKET;
-        shm.word(FIFO_NEXT + 1 + i)
-            .store(if i == 0 { 0 } else { before }, Ordering::Release);
-    }
-}
-
-/// One round of `lock` with `n` contenders.
-fn round(lock: Lock, n: usize, shm: &Shm, path: &Path, length: Duration) -> Figures {
+/// One round of `lock` with `n` contenders: `n` processes, or `n` threads of one process.
+fn round(
+    lock: Lock,
+    n: usize,
+    threads: bool,
+    file: &SharedFile,
+    path: &Path,
+    length: Duration,
+) -> Figures {
     for w in [GATE, STOP, READY, LAST_OWNER, CHANGES] {
-        shm.word(w).store(0, Ordering::Relaxed);
+        file.word(w).store(0, Ordering::Relaxed);
     }
     for i in 0..2 * n {
-        shm.word(COUNTS + i).store(0, Ordering::Relaxed);
+        file.word(COUNTS + i).store(0, Ordering::Relaxed);
     }
-    let mut children: Vec<Child> = (0..n)
-        .map(|i| {
+    let who: Vec<String> = if threads {
+        vec![format!("threads-{n}")]
+    } else {
+        (0..n).map(|i| i.to_string()).collect()
+    };
+    let mut children: Vec<Child> = who
+        .iter()
+        .map(|who| {
             child_command(
-                &format!("contend:{}:{i}:{}", lock.code(), path.display()),
+                &format!("contend:{}:{who}:{}", lock.code(), path.display()),
                 None,
             )
             .spawn()
@@ -225,7 +235,7 @@ fn round(lock: Lock, n: usize, shm: &Shm, path: &Path, length: Duration) -> Figu
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while shm.word(READY).load(Ordering::Acquire) < n as u32 {
+    while file.word(READY).load(Ordering::Acquire) < n as u32 {
         if let Some(i) = children
             .iter_mut()
             .position(|c| matches!(c.try_wait(), Ok(Some(_))))
@@ -236,10 +246,10 @@ fn round(lock: Lock, n: usize, shm: &Shm, path: &Path, length: Duration) -> Figu
         std::thread::sleep(Duration::from_millis(1));
     }
     let t0 = Instant::now();
-    shm.word(GATE).store(1, Ordering::Release);
-    futex_wake_all(shm.word(GATE));
+    file.word(GATE).store(1, Ordering::Release);
+    futex_wake_all(file.word(GATE));
     std::thread::sleep(length);
-    shm.word(STOP).store(1, Ordering::Release);
+    file.word(STOP).store(1, Ordering::Release);
     let elapsed = t0.elapsed();
     for c in &mut children {
         let status = c.wait().expect("reaping a contender");
@@ -250,10 +260,10 @@ fn round(lock: Lock, n: usize, shm: &Shm, path: &Path, length: Duration) -> Figu
         );
     }
     let counts: Vec<u64> = (0..n)
-        .map(|i| u64::from(shm.word(COUNTS + 2 * i).load(Ordering::Acquire)))
+        .map(|i| u64::from(file.word(COUNTS + 2 * i).load(Ordering::Acquire)))
         .collect();
     let ctx: u64 = (0..n)
-        .map(|i| u64::from(shm.word(COUNTS + 2 * i + 1).load(Ordering::Acquire)))
+        .map(|i| u64::from(file.word(COUNTS + 2 * i + 1).load(Ordering::Acquire)))
         .sum();
     let total: u64 = counts.iter().sum::<u64>().max(1);
     let (max, min) = (
@@ -263,10 +273,10 @@ fn round(lock: Lock, n: usize, shm: &Shm, path: &Path, length: Duration) -> Figu
     Figures {
         ns_per_acquisition: elapsed.as_nanos() as f64 / total as f64,
         acquisitions_per_s: total as f64 / elapsed.as_secs_f64(),
-        owner_changes_per_1000: f64::from(shm.word(CHANGES).load(Ordering::Acquire)) * 1000.0
+        owner_changes_per_1000: f64::from(file.word(CHANGES).load(Ordering::Acquire)) * 1000.0
             / total as f64,
         ctx_switches_per_acquisition: ctx as f64 / total as f64,
-        // A process that never got the lock makes the ratio infinite: report it as such.
+        // A contender that never got the lock makes the ratio infinite: report it as such.
         fairness: if min == 0 {
             f64::INFINITY
         } else {
@@ -275,102 +285,61 @@ fn round(lock: Lock, n: usize, shm: &Shm, path: &Path, length: Duration) -> Figu
     }
 }
 
-/// The contender process `contend:<lock>:<index>:<path>` (see [`crate::child_main`]).
-pub(crate) fn child(lock: &str, index: &str, path: &str) -> ! {
+/// The contender process `contend:<lock>:<who>:<path>` (see [`crate::child_main`]): `who`
+/// is the contender's index, or `threads-N` for a process of N contender threads (indices
+/// 0..N), which share one mapping of the file and one procsync handle.
+pub(crate) fn child(lock: &str, who: &str, path: &str) -> ! {
     let lock = Lock::from_code(lock);
-    let me: u32 = index.parse().expect("contender index");
-    let path = Path::new(path);
-    let shm = Shm::file(path, FILE_LEN, false);
-    let n_tag = path
-        .file_name()
-        .and_then(|f| f.to_str())
-        .and_then(|f| f.strip_prefix("contend-"))
-        .expect("contend-N file");
-    let procsync_mutex = (lock == Lock::Procsync)
-        .then(|| Mutex::open(&format!("Local\\bench-contend-{n_tag}")).expect("opening the mutex"));
-    // SAFETY: page 1 of the shared file, initialised by the parent before we started.
-    let pthread = unsafe { PthreadMutex::attach_at(shm.ptr.cast::<u8>().add(PTHREAD_AT)) };
-    let ctx_before = context_switches();
-    shm.word(READY).fetch_add(1, Ordering::AcqRel);
-    while shm.word(GATE).load(Ordering::Acquire) == 0 {
-        futex_wait(shm.word(GATE), 0);
-    }
-    let (stop, last, changes) = (shm.word(STOP), shm.word(LAST_OWNER), shm.word(CHANGES));
-    let mut count: u32 = 0;
-    let mut ticket = 0;
-    while stop.load(Ordering::Relaxed) == 0 {
-        match lock {
-            Lock::Procsync => {
-                let m = procsync_mutex.as_ref().expect("opened");
-                let r = m.wait(None).expect("lock");
-                debug_assert_eq!(r, WaitOutcome::Signaled(0));
-            }
-            Lock::PthreadRobust => pthread.lock(),
-            Lock::Fifo => ticket = fifo_lock(&shm),
+    let file = SharedFile::attach(Path::new(path), lock);
+    match who.strip_prefix("threads-") {
+        Some(n) => {
+            let n: u32 = n.parse().expect("contender thread count");
+            std::thread::scope(|s| {
+                for me in 0..n {
+                    let file = &file;
+                    std::thread::Builder::new()
+                        .name(format!("contender-{me}"))
+                        .spawn_scoped(s, move || contend(file, lock, me))
+                        .expect("spawning a contender thread");
+                }
+            });
         }
+        None => contend(&file, lock, who.parse().expect("contender index")),
+    }
+    std::process::exit(0);
+}
+
+/// Contender `me`'s loop, on the calling thread: ready, the gate, then take and give back
+/// `lock` until `stop`; leaves its counts in the file.
+fn contend(file: &SharedFile, lock: Lock, me: u32) {
+    let ctx_before = context_switches();
+    file.word(READY).fetch_add(1, Ordering::AcqRel);
+    while file.word(GATE).load(Ordering::Acquire) == 0 {
+        futex_wait(file.word(GATE), 0);
+    }
+    let (stop, last, changes) = (file.word(STOP), file.word(LAST_OWNER), file.word(CHANGES));
+    let mut count: u32 = 0;
+    while stop.load(Ordering::Relaxed) == 0 {
+        let ticket = file.acquire(lock);
         // The critical section: note the owner (only ever touched under the lock).
         if last.load(Ordering::Relaxed) != me + 1 {
             last.store(me + 1, Ordering::Relaxed);
             changes.store(changes.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
-        match lock {
-            Lock::Procsync => {
-                procsync_mutex
-                    .as_ref()
-                    .expect("opened")
-                    .unlock()
-                    .expect("unlock");
-            }
-            Lock::PthreadRobust => pthread.unlock(),
-            Lock::Fifo => fifo_unlock(&shm, ticket),
-        }
+        file.release(lock, ticket);
         count = count.wrapping_add(1);
     }
     let ctx = context_switches().saturating_sub(ctx_before);
-    shm.word(COUNTS + 2 * me as usize)
+    file.word(COUNTS + 2 * me as usize)
         .store(count, Ordering::Release);
-    shm.word(COUNTS + 2 * me as usize + 1)
+    file.word(COUNTS + 2 * me as usize + 1)
         .store(u32::try_from(ctx).unwrap_or(u32::MAX), Ordering::Release);
-    std::process::exit(0);
 }
 
-/// Strict FIFO: takes a ticket and sleeps on its own slot until the previous holder hands
-/// the lock to that ticket. Returns the ticket (the unlock hands off to the next one).
-fn fifo_lock(shm: &Shm) -> u32 {
-    let t = shm.word(FIFO_NEXT).fetch_add(1, Ordering::AcqRel) & TICKET;
-    let slot = slot(shm, t);
-    loop {
-        let v = slot.load(Ordering::Acquire);
-        if v & TICKET == t {
-            return t;
-        }
-        if v & SLEEPING == 0
-            && slot
-                .compare_exchange(v, v | SLEEPING, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
-        {
-            continue;
-        }
-        futex_wait(slot, v | SLEEPING);
-    }
-}
-
-/// Hands the lock to ticket `t + 1`, waking its waiter only if it sleeps.
-fn fifo_unlock(shm: &Shm, t: u32) {
-    let next = t.wrapping_add(1) & TICKET;
-    let slot = slot(shm, next);
-    if slot.swap(next, Ordering::AcqRel) & SLEEPING != 0 {
-        super::futex_wake(slot);
-    }
-}
-
-fn slot(shm: &Shm, ticket: u32) -> &AtomicU32 {
-    shm.word(FIFO_NEXT + 1 + (ticket as usize % SLOTS))
-}
-
-/// Voluntary + involuntary context switches of this process so far.
+/// Voluntary + involuntary context switches of the calling thread so far (a process's
+/// `/proc/self/status` counts its main thread only).
 fn context_switches() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
     status
         .lines()
         .filter(|l| l.contains("ctxt_switches"))

@@ -1704,7 +1704,7 @@ impl Report {
     pub fn print(&self) {
         println!();
         println!(
-            "{:<26} {:<24} {:<24} {:<24} {:>10} {:>10} {:>7}  {:<15} {:>4}",
+            "{:<28} {:<24} {:<24} {:<24} {:>10} {:>10} {:>7}  {:<15} {:>4}",
             "scenario",
             "procsync",
             "baseline",
@@ -1721,7 +1721,7 @@ impl Report {
                 .map_or_else(|| "-".to_string(), |(a, b)| format!("[{a:.2}, {b:.2}]"));
             let unit = unit_for(r.subject_ns.min(r.baseline_ns));
             println!(
-                "{:<26} {:<24} {:<24} {:<24} {:>10} {:>10} {:>7.3}  {:<15} {:>4}",
+                "{:<28} {:<24} {:<24} {:<24} {:>10} {:>10} {:>7.3}  {:<15} {:>4}",
                 r.group,
                 r.subject,
                 r.baseline,
@@ -1752,13 +1752,13 @@ impl Report {
         }
         println!();
         println!(
-            "{:<26} {:<24} {:<32} {:>12} {:>12}",
+            "{:<28} {:<24} {:<32} {:>12} {:>12}",
             "scenario", "baseline", "figure (median of rounds)", "procsync", "baseline"
         );
         for r in rows {
             for (name, x, y) in &r.extras {
                 println!(
-                    "{:<26} {:<24} {:<32} {:>12} {:>12}",
+                    "{:<28} {:<24} {:<32} {:>12} {:>12}",
                     r.group,
                     r.baseline,
                     name,

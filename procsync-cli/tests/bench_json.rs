@@ -44,6 +44,10 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         "--only",
         "contention/mutex-8-procs",
         "--only",
+        "contention/semaphore-2-procs",
+        "--only",
+        "contention/mutex-2-threads",
+        "--only",
         "fanout/1-waiters",
         "--only",
         "fanout/64-waiters",
@@ -164,6 +168,37 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         }
         scenarios.push(scenario.to_string());
     }
+    // The contention rows (procsync-bench/README.md, "Scenarios"): each scenario against its
+    // barging baseline and the FIFO lock, both of which made acquisitions too.
+    for (want, barging) in [
+        ("contention/mutex-2-procs", "pthread-robust"),
+        ("contention/mutex-8-procs", "pthread-robust"),
+        ("contention/semaphore-2-procs", "posix-sem-pshared"),
+        ("contention/mutex-2-threads", "pthread-robust"),
+    ] {
+        let mut baselines: Vec<&str> = results
+            .iter()
+            .filter_map(Json::object)
+            .filter(|r| r["scenario"].string() == Some(want))
+            .map(|r| {
+                let rate = r["extra"].object().expect("checked")["acquisitions_per_s"]
+                    .array()
+                    .expect("checked")[1]
+                    .number();
+                assert!(
+                    rate.is_some_and(|r| r > 0.0),
+                    "{want}: the baseline made no acquisitions\n{report}"
+                );
+                r["baseline"].string().expect("a string")
+            })
+            .collect();
+        baselines.sort_unstable();
+        assert_eq!(
+            baselines,
+            ["fifo-futex-lock", barging],
+            "{want}: its baselines\n{report}"
+        );
+    }
     // The etcd rows (README.md, "Scenarios"): there when an etcd binary is, each against
     // etcd's own lock recipe; otherwise absent, and a note says why.
     let etcd = ["etcd/uncontended", "etcd/hand-off", "etcd/wait-all-8"];
@@ -200,6 +235,8 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         "event/set-wait0",
         "contention/mutex-2-procs",
         "contention/mutex-8-procs",
+        "contention/semaphore-2-procs",
+        "contention/mutex-2-threads",
         "fanout/1-waiters",
         "fanout/64-waiters",
         "names/open-close",
@@ -221,6 +258,8 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
                 "event/set-reset",
                 "contention/mutex-2-procs",
                 "contention/mutex-8-procs",
+                "contention/semaphore-2-procs",
+                "contention/mutex-2-threads",
                 "fanout/1-waiters",
                 "fanout/64-waiters",
                 "names/open-close",
