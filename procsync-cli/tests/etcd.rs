@@ -9,29 +9,21 @@
 //! of jobs running at once is observed by the jobs themselves, not guessed from timing.
 //! No sleep synchronises anything: the jobs' `sleep` is their work, so that jobs overlap.
 
+#[path = "procs/bg.rs"]
+mod bg;
 #[path = "procs/harness.rs"]
 mod harness;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use bg::{Bg, Done, RUN_DEADLINE};
 use harness::{Root, run_with_deadline, unique};
 use procsync_etcd::testing::{EtcdCluster, count_keys, etcd_available};
 use procsync_etcd::{Cluster, Config};
-
-/// How long one `procsync` invocation may take before the test calls it hung.
-const RUN_DEADLINE: Duration = Duration::from_secs(60);
-
-/// What a finished `procsync` invocation returned.
-#[derive(Debug)]
-struct Done {
-    code: Option<i32>,
-    out: String,
-    err: String,
-}
 
 /// `procsync ARGS` on `root`, with `PROCSYNC_ETCD` removed from its environment (tests
 /// pass `--etcd` themselves).
@@ -48,60 +40,6 @@ fn procsync(root: &Root, args: &[&str]) -> Done {
         code: status.code(),
         out,
         err,
-    }
-}
-
-/// A `procsync` process in the background; killed and reaped if the test fails.
-struct Bg {
-    child: Option<Child>,
-    what: String,
-}
-
-impl Bg {
-    fn start(mut cmd: Command, what: &str) -> Bg {
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        Bg {
-            child: Some(child),
-            what: what.to_owned(),
-        }
-    }
-
-    /// Waits for the process to end (with a deadline) and gives back what it returned.
-    fn finish(mut self) -> Done {
-        let mut child = self.child.take().expect("running");
-        let deadline = Instant::now() + RUN_DEADLINE;
-        while child.try_wait().expect("try_wait").is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("output");
-                panic!(
-                    "{} did not end; stderr: {}",
-                    self.what,
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
-        let out = child.wait_with_output().expect("output");
-        Done {
-            code: out.status.code(),
-            out: String::from_utf8_lossy(&out.stdout).into_owned(),
-            err: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 
@@ -532,7 +470,7 @@ fn a_killed_runner_gives_its_unit_back_when_its_lease_ends() {
     let second = Bg::start(runner(&["echo", "second ran"]), "second runner");
     let obs = observer(&e);
     wait_for_queued(&obs, &pool, 1);
-    let pid = first.child.as_ref().expect("running").id();
+    let pid = first.pid();
     let killed = Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status()
@@ -570,7 +508,7 @@ fn an_interrupted_cluster_wait_leaves_nothing_queued() {
     ] {
         let waiter = Bg::start(command(&root, &args), "waiter");
         wait_for_queued(&holder, &m, 1);
-        let pid = waiter.child.as_ref().expect("running").id();
+        let pid = waiter.pid();
         let sent = Command::new("kill")
             .args([format!("-{sig}"), pid.to_string()])
             .status()

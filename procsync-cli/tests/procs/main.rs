@@ -6,6 +6,7 @@
 //! `waiters` handshake (the only sleeps are the grace periods of a few "must not wake" checks). Test comments cite the
 //! behaviour items of docs/SEMANTICS.md (EV-08, MX-06, …).
 
+mod bg;
 mod harness;
 
 mod chaos;

@@ -8,21 +8,12 @@
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::bg::{Bg, Done, RUN_DEADLINE};
 use crate::harness::{ANSWER_DEADLINE, BLOCK_GRACE, Repl, Root, run_with_deadline, unique};
-
-/// How long a one-shot command may take before the test calls it hung.
-const RUN_DEADLINE: Duration = Duration::from_secs(30);
-
-/// What a finished `procsync` invocation returned.
-struct Done {
-    code: Option<i32>,
-    out: String,
-    err: String,
-}
 
 /// Runs `procsync ARGS` on `root` to completion.
 fn procsync(root: &Root, args: &[&str]) -> Done {
@@ -32,74 +23,6 @@ fn procsync(root: &Root, args: &[&str]) -> Done {
         code: status.code(),
         out,
         err,
-    }
-}
-
-/// A `procsync` process running in the background, killed if the test fails.
-struct Bg {
-    child: Option<Child>,
-    what: String,
-}
-
-impl Bg {
-    fn start(cmd: &mut Command, what: &str) -> Bg {
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        Bg {
-            child: Some(child),
-            what: what.to_owned(),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    fn stdout(&mut self) -> ChildStdout {
-        self.child
-            .as_mut()
-            .and_then(|c| c.stdout.take())
-            .expect("stdout is piped")
-    }
-
-    /// Waits for the end (within [`RUN_DEADLINE`]) and returns what it printed.
-    fn finish(mut self) -> Done {
-        let mut child = self.child.take().expect("not finished yet");
-        let deadline = Instant::now() + RUN_DEADLINE;
-        while child.try_wait().ok().flatten().is_none() {
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{} did not finish within {RUN_DEADLINE:?}", self.what);
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
-        let out = child.wait_with_output().expect("collect output");
-        Done {
-            code: out.status.code(),
-            out: String::from_utf8_lossy(&out.stdout).into_owned(),
-            err: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn kill9(mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
