@@ -24,6 +24,7 @@ mkdir -p "$logdir"
 
 echo "building the cross-process suite (release)…"
 bin=$(cargo test --release -p procsync-cli --test procs --no-run --message-format=json 2>/dev/null \
+  | grep '"kind":\["test"\]' | grep '"name":"procs"' \
   | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
 if [[ -z "$bin" || ! -x "$bin" ]]; then
   echo "could not build or find the test binary of procsync-cli/tests/procs; run" >&2
