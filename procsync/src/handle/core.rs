@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::vocab::{Access, CreateOptions, ObjectState, Owner};
-use super::{callback, name, registry};
+use super::{callback, mapped, name, registry};
 use crate::error::{Error, Result};
 use crate::obj::{
     self, Backing, Fast, Object, ObjectKind, ObjectSpec, event, mutex, semaphore, timer,
@@ -44,9 +44,24 @@ impl Drop for Handle {
 
 impl Handle {
     fn new(obj: Arc<Object>, access: Access, inherit: bool) -> Result<Handle> {
+        Handle::new_of(obj, None, access, inherit)
+    }
+
+    /// [`Handle::new`] for an object whose file's device and inode the caller knows
+    /// (`None`: look them up).
+    fn new_of(
+        obj: Arc<Object>,
+        file: Option<(u64, u64)>,
+        access: Access,
+        inherit: bool,
+    ) -> Result<Handle> {
         let fd = unix::dup_cloexec(obj.backing_fd())
             .map_err(|e| Error::os("duplicating a handle's descriptor", e))?;
-        Handle::with_value(obj, fd, access, inherit)
+        let slot = match file {
+            Some(file) => registry::register_file(fd, file, obj.kind, access, inherit)?,
+            None => registry::register(fd, obj.kind, access, inherit)?,
+        };
+        Ok(Handle::with_slot(obj, access, slot))
     }
 
     /// A handle whose value is `fd`'s number (a descriptor of `obj`'s file that this
@@ -58,14 +73,18 @@ impl Handle {
         inherit: bool,
     ) -> Result<Handle> {
         let slot = registry::register(fd, obj.kind, access, inherit)?;
+        Ok(Handle::with_slot(obj, access, slot))
+    }
+
+    fn with_slot(obj: Arc<Object>, access: Access, slot: Arc<registry::Slot>) -> Handle {
         static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-        Ok(Handle {
+        Handle {
             obj,
             serial,
             access,
             slot,
-        })
+        }
     }
 
     /// Creates an object, or opens the existing one of that name (CO-01, CO-02). The
@@ -82,7 +101,7 @@ impl Handle {
         }
         let parsed = name::parse(name)?;
         let root_path = root::current_root();
-        let (obj, created) = match parsed {
+        let (obj, created, file) = match parsed {
             None => {
                 let fd = fs::memfd("procsync")
                     .map_err(|e| Error::os("creating an unnamed object", e))?;
@@ -95,11 +114,13 @@ impl Handle {
                     fs::euid(),
                     "<unnamed>".into(),
                 )?;
-                (o, Created::New)
+                (o, Created::New, None)
             }
             Some(n) => {
                 let init = |fd: std::os::fd::BorrowedFd<'_>| obj::init_file(fd, &spec).map(|_| ());
-                open_named(&root_path, &n, name, Mode::Create { mode, init: &init })?
+                let (o, created, file) =
+                    open_named(&root_path, &n, name, Mode::Create { mode, init: &init })?;
+                (o, created, Some(file))
             }
         };
         if obj.kind != spec.kind() {
@@ -111,7 +132,7 @@ impl Handle {
                 ),
             });
         }
-        let h = Handle::new(obj, Access::ALL, opts.inherit)?;
+        let h = Handle::new_of(obj, file, Access::ALL, opts.inherit)?;
         if let (Created::New, ObjectSpec::Mutex { owned: true }) = (created, spec) {
             // CO-03: only a new mutex is taken by its creator.
             if let Fast::Acquired(_) = h.obj().try_acquire_fast() {
@@ -136,13 +157,13 @@ impl Handle {
                 ),
             });
         }
-        let (obj, _) = open_named(&root::current_root(), &n, name, Mode::Open)?;
+        let (obj, _, file) = open_named(&root::current_root(), &n, name, Mode::Open)?;
         if obj.kind != kind {
             return Err(Error::WrongType {
                 what: format!("`{name}` is {}, not {}", obj.kind.a_name(), kind.a_name()),
             });
         }
-        Handle::new(obj, access, inherit)
+        Handle::new_of(obj, Some(file), access, inherit)
     }
 
     pub(crate) fn obj(&self) -> &Arc<Object> {
@@ -385,16 +406,27 @@ fn right_name(r: Access) -> &'static str {
     }
 }
 
+/// Opens or creates the named object `n` (see `shm::file` for the protocol); also
+/// returns its file's device and inode. A name this process holds already is served by
+/// [`held_already`].
 fn open_named(
     root_path: &std::path::Path,
     n: &name::Name,
     display: &str,
     how: Mode<'_>,
-) -> Result<(Arc<Object>, Created)> {
+) -> Result<(Arc<Object>, Created, (u64, u64))> {
     let ns = root::namespace(root_path, n.ns)?;
     crate::shm::file::sweep_orphans(&ns);
+    let key = if ns.kind == NsKind::Global {
+        GLOBAL_NS
+    } else {
+        ns.table_key
+    };
+    if let Some(held) = held_already(&ns, root_path, &n.file, display, key) {
+        return Ok(held);
+    }
     let (file, created) = NamedFile::open(&ns, &n.file, how, display)?;
-    let st = fs::stat_fd(file.fd()).map_err(|e| Error::os("checking an object file", e))?;
+    let st = *file.file_id();
     if ns.kind == NsKind::Local && st.uid != fs::euid() {
         return Err(Error::AccessDenied {
             what: format!(
@@ -403,11 +435,6 @@ fn open_named(
             ),
         });
     }
-    let key = if ns.kind == NsKind::Global {
-        GLOBAL_NS
-    } else {
-        ns.table_key
-    };
     let path = ns.path.join(&n.file);
     let o = Object::map(
         Backing::Named(file),
@@ -416,7 +443,32 @@ fn open_named(
         key,
         display.to_string(),
     )?;
-    Ok((o, created))
+    mapped::insert(st.dev, st.ino, &o);
+    Ok((o, created, (st.dev, st.ino)))
+}
+
+/// The object this process already maps from the file that `file` names now, opened
+/// under the same spelling and root (see `handle::mapped` for why that is safe): one
+/// `fstatat` instead of the open protocol and a mapping. `None` sends the caller through
+/// the full protocol, which also reports whatever is wrong with the name.
+fn held_already(
+    ns: &root::Namespace,
+    root_path: &std::path::Path,
+    file: &str,
+    display: &str,
+    key: u32,
+) -> Option<(Arc<Object>, Created, (u64, u64))> {
+    if !crate::shm::file::any_live() {
+        return None;
+    }
+    let st = fs::stat_at(ns.dir.as_fd(), file).ok()?;
+    if !st.is_file || (ns.kind == NsKind::Local && st.uid != fs::euid()) {
+        return None;
+    }
+    let o = mapped::find(st.dev, st.ino, |o| {
+        o.display == display && o.ns_key == key && o.root == root_path
+    })?;
+    Some((o, Created::Existing, (st.dev, st.ino)))
 }
 
 fn check_list<'a>(handles: &[&'a Handle]) -> Result<Vec<&'a Arc<Object>>> {

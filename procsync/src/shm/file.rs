@@ -40,8 +40,32 @@ pub enum Created {
 #[derive(Debug)]
 pub(crate) struct NamedFile {
     fd: Option<OwnedFd>,
+    /// What `fstat` said of `fd` when it was opened (a descriptor's file never changes;
+    /// its identity is what the close probe compares against).
+    id: fs::FileId,
     ns: Arc<Namespace>,
     name: String,
+}
+
+/// How many [`NamedFile`]s this process holds (any path): when none, no named object
+/// is mapped here and a caller may skip looking for one it holds already.
+static LIVE_FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether this process holds any named object file at all.
+pub(crate) fn any_live() -> bool {
+    LIVE_FILES.load(std::sync::atomic::Ordering::Relaxed) != 0
+}
+
+impl NamedFile {
+    fn new(fd: OwnedFd, id: fs::FileId, ns: &Arc<Namespace>, name: String) -> NamedFile {
+        LIVE_FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        NamedFile {
+            fd: Some(fd),
+            id,
+            ns: ns.clone(),
+            name,
+        }
+    }
 }
 
 /// How to open.
@@ -102,16 +126,12 @@ impl NamedFile {
                         continue;
                     }
                     lock_shared_patiently(fd.as_fd(), display)?;
-                    match (fs::stat_fd(fd.as_fd()), fs::stat_at(dir, name)) {
-                        (Ok(a), Ok(b)) if same_inode(&a, &b) => {
-                            return Ok((
-                                NamedFile {
-                                    fd: Some(fd),
-                                    ns: ns.clone(),
-                                    name: name.to_string(),
-                                },
-                                Created::Existing,
-                            ));
+                    // `st` is still this descriptor's file; has the name been unlinked
+                    // or replaced meanwhile?
+                    match fs::stat_at(dir, name) {
+                        Ok(b) if same_inode(&st, &b) => {
+                            let file = NamedFile::new(fd, st, ns, name.to_string());
+                            return Ok((file, Created::Existing));
                         }
                         _ => continue, // unlinked or replaced meanwhile
                     }
@@ -127,16 +147,12 @@ impl NamedFile {
                         init(tmp.as_fd())?;
                         fs::lock_shared(tmp.as_fd())
                             .map_err(|e| Error::os("locking an object file", e))?;
+                        let id = fs::stat_fd(tmp.as_fd())
+                            .map_err(|e| Error::os("checking an object file", e))?;
                         match fs::publish(tmp.as_fd(), dir, name) {
                             Ok(()) => {
-                                return Ok((
-                                    NamedFile {
-                                        fd: Some(tmp),
-                                        ns: ns.clone(),
-                                        name: name.to_string(),
-                                    },
-                                    Created::New,
-                                ));
+                                let file = NamedFile::new(tmp, id, ns, name.to_string());
+                                return Ok((file, Created::New));
                             }
                             Err(Errno::EXIST) => continue,
                             Err(e) => return Err(file_err(e, display)),
@@ -178,16 +194,17 @@ impl NamedFile {
             return Err(fd);
         };
         let _ = fs::try_lock_shared(fd.as_fd());
-        Ok(NamedFile {
-            fd: Some(fd),
-            ns: ns.clone(),
-            name,
-        })
+        Ok(NamedFile::new(fd, ours, ns, name))
     }
 
     /// The name of the file in its namespace directory.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// What `fstat` said of the descriptor when it was opened: device, inode, owner.
+    pub(crate) fn file_id(&self) -> &fs::FileId {
+        &self.id
     }
 
     /// The share-locked descriptor.
@@ -266,8 +283,11 @@ fn file_err(e: Errno, display: &str) -> Error {
 
 impl Drop for NamedFile {
     fn drop(&mut self) {
-        let ours = self.fd.take().and_then(|fd| fs::stat_fd(fd.as_fd()).ok());
-        let Some(ours) = ours else { return };
+        // Our descriptor closes first: the probe below must not see our own lock.
+        let Some(fd) = self.fd.take() else { return };
+        drop(fd);
+        LIVE_FILES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let ours = self.id;
         let dir = self.ns.dir.as_fd();
         // Probe with a fresh description; success means no handle is left anywhere.
         let Ok(probe) = fs::open_file_at(dir, &self.name) else {
