@@ -73,3 +73,106 @@ pub(super) fn find(dev: u64, ino: u64, keep: impl Fn(&Object) -> bool) -> Option
     drop(misfits);
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::handle::{Access, ObjectState, Semaphore};
+    use crate::shm::file::Created;
+    use crate::test_root::TestRoot;
+
+    fn count(s: &Semaphore) -> u32 {
+        match s.query().unwrap() {
+            ObjectState::Semaphore { count, .. } => count,
+            other => panic!("not a semaphore: {other:?}"),
+        }
+    }
+
+    /// LT-01, LT-02 and HD-01 when both handles live in one process: the second open
+    /// takes the held object, gets its own value and rights, and the name lives until
+    /// the last of them closes, in whichever order.
+    #[test]
+    fn lt02_a_second_open_in_the_process_shares_the_object_until_its_last_close() {
+        let r = TestRoot::new();
+        let (a, c) = Semaphore::create("Local\\m", 0, 5).unwrap();
+        assert_eq!(c, Created::New);
+        let b = Semaphore::open_with("Local\\m", Access::SYNCHRONIZE).unwrap();
+        let (again, c) = Semaphore::create("Local\\m", 0, 5).unwrap();
+        assert_eq!(c, Created::Existing);
+        assert!(a.same_object(&b) && a.same_object(&again));
+        assert_ne!(a.value(), b.value());
+        assert_ne!(b.value(), again.value());
+        assert_eq!(b.release(1).unwrap_err().code(), "access-denied");
+        a.release(2).unwrap();
+        assert_eq!(count(&b), 2);
+        drop(a);
+        drop(again);
+        let c = Semaphore::open("Local\\m").unwrap();
+        assert_eq!(count(&c), 2, "the name still names the object (LT-02)");
+        drop(c);
+        assert!(!r.files().is_empty());
+        drop(b);
+        assert_eq!(r.files(), Vec::<std::path::PathBuf>::new());
+        assert_eq!(
+            Semaphore::open("Local\\m").unwrap_err().code(),
+            "not-found",
+            "LT-01"
+        );
+    }
+
+    /// A name that no longer names the held object's file (moved away behind the
+    /// library's back) is not served from that object: the create publishes a new one.
+    #[test]
+    fn a_name_that_names_another_file_now_is_not_served_from_the_held_object() {
+        let r = TestRoot::new();
+        let (a, _) = Semaphore::create("Local\\moved", 1, 1).unwrap();
+        let files = r.files();
+        assert_eq!(files.iter().filter(|p| p.ends_with("omoved")).count(), 1);
+        let file = files.into_iter().find(|p| p.ends_with("omoved")).unwrap();
+        let away = file.with_file_name("away");
+        std::fs::rename(&file, &away).unwrap();
+        let (b, c) = Semaphore::create("Local\\moved", 0, 1).unwrap();
+        assert_eq!(c, Created::New);
+        assert!(!a.same_object(&b));
+        assert_eq!((count(&a), count(&b)), (1, 0));
+        drop(a);
+        std::fs::remove_file(&away).unwrap();
+        drop(b);
+        assert_eq!(r.files(), Vec::<std::path::PathBuf>::new());
+    }
+
+    /// Opens racing the last close of the held object in another thread: each open
+    /// either finds the name gone or gets a working handle, and nothing is left behind.
+    #[test]
+    fn opens_racing_the_last_close_either_fail_cleanly_or_work() {
+        let r = TestRoot::new();
+        let root = r.0.clone();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let opener = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                crate::shm::root::TEST_ROOT.with(|t| *t.borrow_mut() = Some(root));
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match Semaphore::open("Local\\race") {
+                        Ok(s) => {
+                            s.release(1).unwrap();
+                            assert_eq!(
+                                s.wait(Some(std::time::Duration::ZERO)).unwrap(),
+                                crate::WaitOutcome::Signaled(0)
+                            );
+                        }
+                        Err(e) => assert_eq!(e.code(), "not-found", "{e}"),
+                    }
+                }
+                crate::shm::root::TEST_ROOT.with(|t| *t.borrow_mut() = None);
+            })
+        };
+        for _ in 0..300 {
+            let (h, _) = Semaphore::create("Local\\race", 0, 1_000).unwrap();
+            std::thread::yield_now();
+            drop(h);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        opener.join().unwrap();
+        assert_eq!(r.files(), Vec::<std::path::PathBuf>::new());
+    }
+}
