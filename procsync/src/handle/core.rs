@@ -101,7 +101,7 @@ impl Handle {
         }
         let parsed = name::parse(name)?;
         let root_path = root::current_root();
-        let (obj, created, file) = match parsed {
+        let (obj, created, file, fresh) = match parsed {
             None => {
                 let fd = fs::memfd("procsync")
                     .map_err(|e| Error::os("creating an unnamed object", e))?;
@@ -114,13 +114,12 @@ impl Handle {
                     fs::euid(),
                     "<unnamed>".into(),
                 )?;
-                (o, Created::New, None)
+                (o, Created::New, None, None)
             }
             Some(n) => {
                 let init = |fd: std::os::fd::BorrowedFd<'_>| obj::init_file(fd, &spec).map(|_| ());
-                let (o, created, file) =
-                    open_named(&root_path, &n, name, Mode::Create { mode, init: &init })?;
-                (o, created, Some(file))
+                let o = open_named(&root_path, &n, name, Mode::Create { mode, init: &init })?;
+                (o.obj, o.created, Some(o.file), o.fresh)
             }
         };
         if obj.kind != spec.kind() {
@@ -133,6 +132,7 @@ impl Handle {
             });
         }
         let h = Handle::new_of(obj, file, Access::ALL, opts.inherit)?;
+        drop(fresh);
         if let (Created::New, ObjectSpec::Mutex { owned: true }) = (created, spec) {
             // CO-03: only a new mutex is taken by its creator.
             if let Fast::Acquired(_) = h.obj().try_acquire_fast() {
@@ -157,13 +157,17 @@ impl Handle {
                 ),
             });
         }
-        let (obj, _, file) = open_named(&root::current_root(), &n, name, Mode::Open)?;
+        let Opened {
+            obj, file, fresh, ..
+        } = open_named(&root::current_root(), &n, name, Mode::Open)?;
         if obj.kind != kind {
             return Err(Error::WrongType {
                 what: format!("`{name}` is {}, not {}", obj.kind.a_name(), kind.a_name()),
             });
         }
-        Handle::new_of(obj, Some(file), access, inherit)
+        let h = Handle::new_of(obj, Some(file), access, inherit);
+        drop(fresh);
+        h
     }
 
     pub(crate) fn obj(&self) -> &Arc<Object> {
@@ -406,15 +410,27 @@ fn right_name(r: Access) -> &'static str {
     }
 }
 
-/// Opens or creates the named object `n` (see `shm::file` for the protocol); also
-/// returns its file's device and inode. A name this process holds already is served by
-/// [`held_already`].
+/// What [`open_named`] found or made.
+struct Opened {
+    obj: Arc<Object>,
+    created: Created,
+    /// Device and inode of the object's file.
+    file: (u64, u64),
+    /// The fresh descriptor of a name this process held already ([`held_already`]),
+    /// to close once the handle has its value descriptor: so an open needs two
+    /// descriptors at once whichever path serves it, and a process at its descriptor
+    /// limit gets the same error from both.
+    fresh: Option<std::os::fd::OwnedFd>,
+}
+
+/// Opens or creates the named object `n` (see `shm::file` for the protocol). A name
+/// this process holds already is served by [`held_already`].
 fn open_named(
     root_path: &std::path::Path,
     n: &name::Name,
     display: &str,
     how: Mode<'_>,
-) -> Result<(Arc<Object>, Created, (u64, u64))> {
+) -> Result<Opened> {
     let ns = root::namespace(root_path, n.ns)?;
     crate::shm::file::sweep_orphans(&ns);
     let key = if ns.kind == NsKind::Global {
@@ -436,39 +452,51 @@ fn open_named(
         });
     }
     let path = ns.path.join(&n.file);
-    let o = Object::map(
+    let obj = Object::map(
         Backing::Named(file),
         path,
         root_path.to_path_buf(),
         key,
         display.to_string(),
     )?;
-    mapped::insert(st.dev, st.ino, &o);
-    Ok((o, created, (st.dev, st.ino)))
+    mapped::insert(&st, &obj);
+    Ok(Opened {
+        obj,
+        created,
+        file: (st.dev, st.ino),
+        fresh: None,
+    })
 }
 
-/// The object this process already maps from the file that `file` names now, opened
-/// under the same spelling and root (see `handle::mapped` for why that is safe): one
-/// `fstatat` instead of the open protocol and a mapping. `None` sends the caller through
-/// the full protocol, which also reports whatever is wrong with the name.
+/// The object this process already maps from the file that `file` names, opened under
+/// the same spelling and root and unchanged since (see `handle::mapped` for why that
+/// is safe): the name is opened and stated, but not probed, locked or mapped again.
+/// `None` sends the caller through the full protocol, which also reports whatever is
+/// wrong with the name.
 fn held_already(
     ns: &root::Namespace,
     root_path: &std::path::Path,
     file: &str,
     display: &str,
     key: u32,
-) -> Option<(Arc<Object>, Created, (u64, u64))> {
+) -> Option<Opened> {
     if !crate::shm::file::any_live() {
         return None;
     }
-    let st = fs::stat_at(ns.dir.as_fd(), file).ok()?;
+    let fresh = fs::open_file_at(ns.dir.as_fd(), file).ok()?;
+    let st = fs::stat_fd(fresh.as_fd()).ok()?;
     if !st.is_file || (ns.kind == NsKind::Local && st.uid != fs::euid()) {
         return None;
     }
-    let o = mapped::find(st.dev, st.ino, |o| {
+    let obj = mapped::find(&st, |o| {
         o.display == display && o.ns_key == key && o.root == root_path
     })?;
-    Some((o, Created::Existing, (st.dev, st.ino)))
+    Some(Opened {
+        obj,
+        created: Created::Existing,
+        file: (st.dev, st.ino),
+        fresh: Some(fresh),
+    })
 }
 
 fn check_list<'a>(handles: &[&'a Handle]) -> Result<Vec<&'a Arc<Object>>> {

@@ -1,31 +1,63 @@
 //! The named objects this process has mapped through a create or an open, by the
 //! device and inode of their file: a second open of a name this process already holds
 //! takes the object it has (like an in-process duplicate: same mapping, same
-//! share-locked description) instead of opening, probing, locking and mapping the file
-//! again, and its close is then a plain `close` of its value descriptor.
+//! share-locked description) instead of probing, locking and mapping the file again,
+//! and its close is then a plain `close` of its value descriptor.
 //!
 //! Why that keeps the lifetime protocol (`shm::file`) exact: an object found here is
 //! alive in this process, so its description holds the shared `flock`, so the file is
-//! no orphan and no last closer can unlink it; the caller checks that the name still
-//! names that very file (`fstatat`) before it takes the object, as the open protocol
-//! does after locking. Objects adopted from outside are never entered (their shared
-//! lock is not certain).
+//! no orphan and no last closer can unlink it; the caller has just opened the name and
+//! found this very file (device and inode of its fresh descriptor), as the open
+//! protocol checks after locking. Objects adopted from outside are never entered (their
+//! shared lock is not certain).
+//!
+//! A file changed behind the library's back must be refused as a fresh open would
+//! refuse it: each entry keeps the file's size and header as they were validated at
+//! mapping, and an object is only handed out while both are unchanged (otherwise the
+//! caller maps the file afresh and `obj` reports what is wrong). That comparison is the
+//! only read of shared memory here.
 //!
 //! It owns only weak references (the index never keeps an object alive) and must not
-//! touch files: the caller does the `fstatat`. Its lock is never held while an object
-//! is dropped.
+//! touch files: the caller opens and stats. Its lock is never held while an object is
+//! dropped.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::obj::Object;
+use crate::sys::fs::FileId;
 
 /// Device and inode of an object file.
 type FileKey = (u64, u64);
 
+/// The header of an object file, word by word (immutable once published).
+type HeaderWords = [u64; 8];
+
+fn header(o: &Object) -> HeaderWords {
+    let h = &o.file().header;
+    let pair = |a: u32, b: u32| u64::from(a) | u64::from(b) << 32;
+    [
+        h.magic.load(Relaxed),
+        pair(h.version.load(Relaxed), h.kind.load(Relaxed)),
+        h.object_id.load(Relaxed),
+        pair(h.param.load(Relaxed), h.size.load(Relaxed)),
+        pair(h.queue_capacity.load(Relaxed), h.creator_uid.load(Relaxed)),
+        h.pid_ns.load(Relaxed),
+        h.reserved[0].load(Relaxed),
+        h.reserved[1].load(Relaxed),
+    ]
+}
+
+struct Entry {
+    obj: Weak<Object>,
+    size: u64,
+    header: HeaderWords,
+}
+
 #[derive(Default)]
 struct Index {
-    map: HashMap<FileKey, Vec<Weak<Object>>>,
+    map: HashMap<FileKey, Vec<Entry>>,
     /// Size of `map` after the last full pruning: the next one runs when it doubles.
     pruned_at: usize,
 }
@@ -37,16 +69,21 @@ fn with<T>(f: impl FnOnce(&mut Index) -> T) -> T {
     f(g.get_or_insert_with(Index::default))
 }
 
-/// Records `obj`, mapped from the file `dev`/`ino` by a create or an open that holds
-/// its shared lock.
-pub(super) fn insert(dev: u64, ino: u64, obj: &Arc<Object>) {
+/// Records `obj`, just mapped and validated from the file `st` by a create or an open
+/// that holds its shared lock.
+pub(super) fn insert(st: &FileId, obj: &Arc<Object>) {
+    let entry = Entry {
+        obj: Arc::downgrade(obj),
+        size: st.size,
+        header: header(obj),
+    };
     with(|i| {
-        let v = i.map.entry((dev, ino)).or_default();
-        v.retain(|w| w.strong_count() > 0);
-        v.push(Arc::downgrade(obj));
+        let v = i.map.entry((st.dev, st.ino)).or_default();
+        v.retain(|e| e.obj.strong_count() > 0);
+        v.push(entry);
         if i.map.len() > 2 * i.pruned_at.max(32) {
             i.map.retain(|_, v| {
-                v.retain(|w| w.strong_count() > 0);
+                v.retain(|e| e.obj.strong_count() > 0);
                 !v.is_empty()
             });
             i.pruned_at = i.map.len();
@@ -54,16 +91,21 @@ pub(super) fn insert(dev: u64, ino: u64, obj: &Arc<Object>) {
     });
 }
 
-/// A live object of this process mapped from the file `dev`/`ino` that `keep` accepts
-/// (same spelling of the name, same root), if any.
-pub(super) fn find(dev: u64, ino: u64, keep: impl Fn(&Object) -> bool) -> Option<Arc<Object>> {
+/// A live object of this process mapped from the file `st` (a fresh `fstat` of it)
+/// that `keep` accepts (same spelling of the name, same root), if the file still has
+/// the size and header it had when the object was mapped.
+pub(super) fn find(st: &FileId, keep: impl Fn(&Object) -> bool) -> Option<Arc<Object>> {
     // Objects that do not fit are dropped after the lock is released: dropping the last
     // reference to one runs its close protocol.
     let mut misfits = Vec::new();
     let found = with(|i| {
-        for w in i.map.get(&(dev, ino))? {
-            match w.upgrade() {
-                Some(o) if keep(&o) => return Some(o),
+        for e in i.map.get(&(st.dev, st.ino))? {
+            // The size first: a shrunk file must not be read through the mapping.
+            if e.size != st.size {
+                continue;
+            }
+            match e.obj.upgrade() {
+                Some(o) if keep(&o) && header(&o) == e.header => return Some(o),
                 Some(o) => misfits.push(o),
                 None => {}
             }
