@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::obj::{
     self, Backing, Fast, Object, ObjectKind, ObjectSpec, event, mutex, semaphore, timer,
 };
-use crate::shm::file::{Created, Mode, NamedFile};
+use crate::shm::file::{Created, FirstLook, Mode, NamedFile};
 use crate::shm::layout::GLOBAL_NS;
 use crate::shm::root::{self, NsKind};
 use crate::sys::time::Deadline;
@@ -438,10 +438,11 @@ fn open_named(
     } else {
         ns.table_key
     };
-    if let Some(held) = held_already(&ns, root_path, &n.file, display, key) {
-        return Ok(held);
-    }
-    let (file, created) = NamedFile::open(&ns, &n.file, how, display)?;
+    let first = match held_already(&ns, root_path, &n.file, display, key) {
+        Ok(held) => return Ok(held),
+        Err(first) => first,
+    };
+    let (file, created) = NamedFile::open(&ns, &n.file, how, display, first)?;
     let st = *file.file_id();
     if ns.kind == NsKind::Local && st.uid != fs::euid() {
         return Err(Error::AccessDenied {
@@ -471,27 +472,36 @@ fn open_named(
 /// The object this process already maps from the file that `file` names, opened under
 /// the same spelling and root and unchanged since (see `handle::mapped` for why that
 /// is safe): the name is opened and stated, but not probed, locked or mapped again.
-/// `None` sends the caller through the full protocol, which also reports whatever is
-/// wrong with the name.
+/// `Err` sends the caller through the full protocol (which also reports whatever is
+/// wrong with the name), with what this open found as its first step.
 fn held_already(
     ns: &root::Namespace,
     root_path: &std::path::Path,
     file: &str,
     display: &str,
     key: u32,
-) -> Option<Opened> {
+) -> std::result::Result<Opened, Option<FirstLook>> {
     if !crate::shm::file::any_live() {
-        return None;
+        return Err(None);
     }
-    let fresh = fs::open_file_at(ns.dir.as_fd(), file).ok()?;
-    let st = fs::stat_fd(fresh.as_fd()).ok()?;
-    if !st.is_file || (ns.kind == NsKind::Local && st.uid != fs::euid()) {
-        return None;
-    }
-    let obj = mapped::find(&st, |o| {
-        o.display == display && o.ns_key == key && o.root == root_path
-    })?;
-    Some(Opened {
+    let fresh = match fs::open_file_at(ns.dir.as_fd(), file) {
+        Ok(fd) => fd,
+        Err(e) => return Err(Some((Err(e), None))),
+    };
+    let Ok(st) = fs::stat_fd(fresh.as_fd()) else {
+        return Err(None);
+    };
+    let obj = if st.is_file && (ns.kind == NsKind::Global || st.uid == fs::euid()) {
+        mapped::find(&st, |o| {
+            o.display == display && o.ns_key == key && o.root == root_path
+        })
+    } else {
+        None
+    };
+    let Some(obj) = obj else {
+        return Err(Some((Ok(fresh), Some(st))));
+    };
+    Ok(Opened {
         obj,
         created: Created::Existing,
         file: (st.dev, st.ino),

@@ -68,6 +68,11 @@ impl NamedFile {
     }
 }
 
+/// What a caller already found under the name, to serve as the first step of
+/// [`NamedFile::open`] instead of opening it again: the `openat` result and, if the
+/// open worked, the descriptor's `fstat`.
+pub(crate) type FirstLook = (std::result::Result<OwnedFd, Errno>, Option<fs::FileId>);
+
 /// How to open.
 pub(crate) enum Mode<'a> {
     /// Open only; `NotFound` if absent.
@@ -85,19 +90,27 @@ fn same_inode(a: &fs::FileId, b: &fs::FileId) -> bool {
 
 impl NamedFile {
     /// Opens or creates `name` in `ns` following the protocol above. `display` is the
-    /// user's spelling, for errors.
+    /// user's spelling, for errors. `first`, if given, is what the caller's own open of
+    /// the name just found (the protocol's first step, not repeated).
     pub(crate) fn open(
         ns: &Arc<Namespace>,
         name: &str,
         how: Mode<'_>,
         display: &str,
+        mut first: Option<FirstLook>,
     ) -> Result<(NamedFile, Created)> {
         let dir = ns.dir.as_fd();
         loop {
-            match fs::open_file_at(dir, name) {
+            let (opened, known) = first
+                .take()
+                .unwrap_or_else(|| (fs::open_file_at(dir, name), None));
+            match opened {
                 Ok(fd) => {
-                    let st = fs::stat_fd(fd.as_fd())
-                        .map_err(|e| Error::os("checking an object file", e))?;
+                    let st = match known {
+                        Some(st) => st,
+                        None => fs::stat_fd(fd.as_fd())
+                            .map_err(|e| Error::os("checking an object file", e))?,
+                    };
                     if !st.is_file {
                         // A FIFO, socket or device planted under the name: never ours.
                         return Err(file_err(Errno::MLINK, display));
