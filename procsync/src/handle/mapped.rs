@@ -78,7 +78,12 @@ pub(super) fn insert(st: &FileId, obj: &Arc<Object>) {
         header: header(obj),
     };
     with(|i| {
-        let v = i.map.entry((st.dev, st.ino)).or_default();
+        // Almost always one object per file: room for one (the default growth would
+        // reserve four entries, ~320 bytes per object).
+        let v = i
+            .map
+            .entry((st.dev, st.ino))
+            .or_insert_with(|| Vec::with_capacity(1));
         v.retain(|e| e.obj.strong_count() > 0);
         v.push(entry);
         if i.map.len() > 2 * i.pruned_at.max(32) {

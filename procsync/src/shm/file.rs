@@ -16,6 +16,10 @@
 //!   the description), then open the name afresh and probe with a non-blocking exclusive
 //!   lock: success means we were the last; unlink while holding it.
 //!
+//! - **Open of a name the process holds** is decided above this module
+//!   (`handle::mapped`); when it does not apply, its `openat` and `fstat` are handed to
+//!   [`NamedFile::open`] as the protocol's first step ([`FirstLook`]).
+//!
 //! A holder killed at any instruction leaves either a locked file (alive through other
 //! holders) or an unlocked one (an orphan, replaced by the next opener): never a file
 //! that wedges the name.
