@@ -10,12 +10,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::vocab::{Access, CreateOptions, ObjectState, Owner};
-use super::{callback, name, registry};
+use super::{callback, mapped, name, registry};
 use crate::error::{Error, Result};
 use crate::obj::{
     self, Backing, Fast, Object, ObjectKind, ObjectSpec, event, mutex, semaphore, timer,
 };
-use crate::shm::file::{Created, Mode, NamedFile};
+use crate::shm::file::{Created, FirstLook, Mode, NamedFile};
 use crate::shm::layout::GLOBAL_NS;
 use crate::shm::root::{self, NsKind};
 use crate::sys::time::Deadline;
@@ -44,9 +44,24 @@ impl Drop for Handle {
 
 impl Handle {
     fn new(obj: Arc<Object>, access: Access, inherit: bool) -> Result<Handle> {
+        Handle::new_of(obj, None, access, inherit)
+    }
+
+    /// [`Handle::new`] for an object whose file's device and inode the caller knows
+    /// (`None`: look them up).
+    fn new_of(
+        obj: Arc<Object>,
+        file: Option<(u64, u64)>,
+        access: Access,
+        inherit: bool,
+    ) -> Result<Handle> {
         let fd = unix::dup_cloexec(obj.backing_fd())
             .map_err(|e| Error::os("duplicating a handle's descriptor", e))?;
-        Handle::with_value(obj, fd, access, inherit)
+        let slot = match file {
+            Some(file) => registry::register_file(fd, file, obj.kind, access, inherit)?,
+            None => registry::register(fd, obj.kind, access, inherit)?,
+        };
+        Ok(Handle::with_slot(obj, access, slot))
     }
 
     /// A handle whose value is `fd`'s number (a descriptor of `obj`'s file that this
@@ -58,14 +73,18 @@ impl Handle {
         inherit: bool,
     ) -> Result<Handle> {
         let slot = registry::register(fd, obj.kind, access, inherit)?;
+        Ok(Handle::with_slot(obj, access, slot))
+    }
+
+    fn with_slot(obj: Arc<Object>, access: Access, slot: Arc<registry::Slot>) -> Handle {
         static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-        Ok(Handle {
+        Handle {
             obj,
             serial,
             access,
             slot,
-        })
+        }
     }
 
     /// Creates an object, or opens the existing one of that name (CO-01, CO-02). The
@@ -82,7 +101,7 @@ impl Handle {
         }
         let parsed = name::parse(name)?;
         let root_path = root::current_root();
-        let (obj, created) = match parsed {
+        let (obj, created, file, fresh) = match parsed {
             None => {
                 let fd = fs::memfd("procsync")
                     .map_err(|e| Error::os("creating an unnamed object", e))?;
@@ -95,11 +114,12 @@ impl Handle {
                     fs::euid(),
                     "<unnamed>".into(),
                 )?;
-                (o, Created::New)
+                (o, Created::New, None, None)
             }
             Some(n) => {
                 let init = |fd: std::os::fd::BorrowedFd<'_>| obj::init_file(fd, &spec).map(|_| ());
-                open_named(&root_path, &n, name, Mode::Create { mode, init: &init })?
+                let o = open_named(&root_path, &n, name, Mode::Create { mode, init: &init })?;
+                (o.obj, o.created, Some(o.file), o.fresh)
             }
         };
         if obj.kind != spec.kind() {
@@ -111,7 +131,8 @@ impl Handle {
                 ),
             });
         }
-        let h = Handle::new(obj, Access::ALL, opts.inherit)?;
+        let h = Handle::new_of(obj, file, Access::ALL, opts.inherit)?;
+        drop(fresh);
         if let (Created::New, ObjectSpec::Mutex { owned: true }) = (created, spec) {
             // CO-03: only a new mutex is taken by its creator.
             if let Fast::Acquired(_) = h.obj().try_acquire_fast() {
@@ -136,13 +157,17 @@ impl Handle {
                 ),
             });
         }
-        let (obj, _) = open_named(&root::current_root(), &n, name, Mode::Open)?;
+        let Opened {
+            obj, file, fresh, ..
+        } = open_named(&root::current_root(), &n, name, Mode::Open)?;
         if obj.kind != kind {
             return Err(Error::WrongType {
                 what: format!("`{name}` is {}, not {}", obj.kind.a_name(), kind.a_name()),
             });
         }
-        Handle::new(obj, access, inherit)
+        let h = Handle::new_of(obj, Some(file), access, inherit);
+        drop(fresh);
+        h
     }
 
     pub(crate) fn obj(&self) -> &Arc<Object> {
@@ -385,16 +410,40 @@ fn right_name(r: Access) -> &'static str {
     }
 }
 
+/// What [`open_named`] found or made.
+struct Opened {
+    obj: Arc<Object>,
+    created: Created,
+    /// Device and inode of the object's file.
+    file: (u64, u64),
+    /// The fresh descriptor of a name this process held already ([`held_already`]),
+    /// to close once the handle has its value descriptor: so an open needs two
+    /// descriptors at once whichever path serves it, and a process at its descriptor
+    /// limit gets the same error from both.
+    fresh: Option<std::os::fd::OwnedFd>,
+}
+
+/// Opens or creates the named object `n` (see `shm::file` for the protocol). A name
+/// this process holds already is served by [`held_already`].
 fn open_named(
     root_path: &std::path::Path,
     n: &name::Name,
     display: &str,
     how: Mode<'_>,
-) -> Result<(Arc<Object>, Created)> {
+) -> Result<Opened> {
     let ns = root::namespace(root_path, n.ns)?;
     crate::shm::file::sweep_orphans(&ns);
-    let (file, created) = NamedFile::open(&ns, &n.file, how, display)?;
-    let st = fs::stat_fd(file.fd()).map_err(|e| Error::os("checking an object file", e))?;
+    let key = if ns.kind == NsKind::Global {
+        GLOBAL_NS
+    } else {
+        ns.table_key
+    };
+    let first = match held_already(&ns, root_path, &n.file, display, key) {
+        Ok(held) => return Ok(held),
+        Err(first) => first,
+    };
+    let (file, created) = NamedFile::open(&ns, &n.file, how, display, first)?;
+    let st = *file.file_id();
     if ns.kind == NsKind::Local && st.uid != fs::euid() {
         return Err(Error::AccessDenied {
             what: format!(
@@ -403,20 +452,61 @@ fn open_named(
             ),
         });
     }
-    let key = if ns.kind == NsKind::Global {
-        GLOBAL_NS
-    } else {
-        ns.table_key
-    };
     let path = ns.path.join(&n.file);
-    let o = Object::map(
+    let obj = Object::map(
         Backing::Named(file),
         path,
         root_path.to_path_buf(),
         key,
         display.to_string(),
     )?;
-    Ok((o, created))
+    mapped::insert(&st, &obj);
+    Ok(Opened {
+        obj,
+        created,
+        file: (st.dev, st.ino),
+        fresh: None,
+    })
+}
+
+/// The object this process already maps from the file that `file` names, opened under
+/// the same spelling and root and unchanged since (see `handle::mapped` for why that
+/// is safe): the name is opened and stated, but not probed, locked or mapped again.
+/// `Err` sends the caller through the full protocol (which also reports whatever is
+/// wrong with the name), with what this open found as its first step.
+fn held_already(
+    ns: &root::Namespace,
+    root_path: &std::path::Path,
+    file: &str,
+    display: &str,
+    key: u32,
+) -> std::result::Result<Opened, Option<FirstLook>> {
+    if !crate::shm::file::any_live() {
+        return Err(None);
+    }
+    let fresh = match fs::open_file_at(ns.dir.as_fd(), file) {
+        Ok(fd) => fd,
+        Err(e) => return Err(Some((Err(e), None))),
+    };
+    let Ok(st) = fs::stat_fd(fresh.as_fd()) else {
+        return Err(None);
+    };
+    let obj = if st.is_file && (ns.kind == NsKind::Global || st.uid == fs::euid()) {
+        mapped::find(&st, |o| {
+            o.display == display && o.ns_key == key && o.root == root_path
+        })
+    } else {
+        None
+    };
+    let Some(obj) = obj else {
+        return Err(Some((Ok(fresh), Some(st))));
+    };
+    Ok(Opened {
+        obj,
+        created: Created::Existing,
+        file: (st.dev, st.ino),
+        fresh: Some(fresh),
+    })
 }
 
 fn check_list<'a>(handles: &[&'a Handle]) -> Result<Vec<&'a Arc<Object>>> {

@@ -13,6 +13,7 @@ mod dup;
 mod guard;
 mod identity;
 mod inherit;
+mod mapped;
 pub(crate) mod name;
 mod pending;
 mod registry;

@@ -84,13 +84,24 @@ pub(crate) fn register(
     inherit: bool,
 ) -> Result<Arc<Slot>> {
     let st = fs::stat_fd(fd.as_fd()).map_err(|e| Error::os("checking a handle's descriptor", e))?;
+    register_file(fd, (st.dev, st.ino), kind, access, inherit)
+}
+
+/// [`register`] for a descriptor of the file `(dev, ino)`, known to the caller.
+pub(crate) fn register_file(
+    fd: OwnedFd,
+    (dev, ino): (u64, u64),
+    kind: ObjectKind,
+    access: Access,
+    inherit: bool,
+) -> Result<Arc<Slot>> {
     let value = u64::try_from(fd.as_raw_fd()).map_err(|_| Error::invalid("negative descriptor"))?;
     let slot = Arc::new(Slot {
         value,
         kind,
         access,
-        dev: st.dev,
-        ino: st.ino,
+        dev,
+        ino,
         inherit: AtomicBool::new(inherit),
         closed: AtomicBool::new(false),
         fd: Mutex::new(Some(fd)),

@@ -16,6 +16,10 @@
 //!   the description), then open the name afresh and probe with a non-blocking exclusive
 //!   lock: success means we were the last; unlink while holding it.
 //!
+//! - **Open of a name the process holds** is decided above this module
+//!   (`handle::mapped`); when it does not apply, its `openat` and `fstat` are handed to
+//!   [`NamedFile::open`] as the protocol's first step ([`FirstLook`]).
+//!
 //! A holder killed at any instruction leaves either a locked file (alive through other
 //! holders) or an unlocked one (an orphan, replaced by the next opener): never a file
 //! that wedges the name.
@@ -40,9 +44,38 @@ pub enum Created {
 #[derive(Debug)]
 pub(crate) struct NamedFile {
     fd: Option<OwnedFd>,
+    /// What `fstat` said of `fd` when it was opened (a descriptor's file never changes;
+    /// its identity is what the close probe compares against).
+    id: fs::FileId,
     ns: Arc<Namespace>,
     name: String,
 }
+
+/// How many [`NamedFile`]s this process holds (any path): when none, no named object
+/// is mapped here and a caller may skip looking for one it holds already.
+static LIVE_FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether this process holds any named object file at all.
+pub(crate) fn any_live() -> bool {
+    LIVE_FILES.load(std::sync::atomic::Ordering::Relaxed) != 0
+}
+
+impl NamedFile {
+    fn new(fd: OwnedFd, id: fs::FileId, ns: &Arc<Namespace>, name: String) -> NamedFile {
+        LIVE_FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        NamedFile {
+            fd: Some(fd),
+            id,
+            ns: ns.clone(),
+            name,
+        }
+    }
+}
+
+/// What a caller already found under the name, to serve as the first step of
+/// [`NamedFile::open`] instead of opening it again: the `openat` result and, if the
+/// open worked, the descriptor's `fstat`.
+pub(crate) type FirstLook = (std::result::Result<OwnedFd, Errno>, Option<fs::FileId>);
 
 /// How to open.
 pub(crate) enum Mode<'a> {
@@ -61,19 +94,27 @@ fn same_inode(a: &fs::FileId, b: &fs::FileId) -> bool {
 
 impl NamedFile {
     /// Opens or creates `name` in `ns` following the protocol above. `display` is the
-    /// user's spelling, for errors.
+    /// user's spelling, for errors. `first`, if given, is what the caller's own open of
+    /// the name just found (the protocol's first step, not repeated).
     pub(crate) fn open(
         ns: &Arc<Namespace>,
         name: &str,
         how: Mode<'_>,
         display: &str,
+        mut first: Option<FirstLook>,
     ) -> Result<(NamedFile, Created)> {
         let dir = ns.dir.as_fd();
         loop {
-            match fs::open_file_at(dir, name) {
+            let (opened, known) = first
+                .take()
+                .unwrap_or_else(|| (fs::open_file_at(dir, name), None));
+            match opened {
                 Ok(fd) => {
-                    let st = fs::stat_fd(fd.as_fd())
-                        .map_err(|e| Error::os("checking an object file", e))?;
+                    let st = match known {
+                        Some(st) => st,
+                        None => fs::stat_fd(fd.as_fd())
+                            .map_err(|e| Error::os("checking an object file", e))?,
+                    };
                     if !st.is_file {
                         // A FIFO, socket or device planted under the name: never ours.
                         return Err(file_err(Errno::MLINK, display));
@@ -102,16 +143,12 @@ impl NamedFile {
                         continue;
                     }
                     lock_shared_patiently(fd.as_fd(), display)?;
-                    match (fs::stat_fd(fd.as_fd()), fs::stat_at(dir, name)) {
-                        (Ok(a), Ok(b)) if same_inode(&a, &b) => {
-                            return Ok((
-                                NamedFile {
-                                    fd: Some(fd),
-                                    ns: ns.clone(),
-                                    name: name.to_string(),
-                                },
-                                Created::Existing,
-                            ));
+                    // `st` is still this descriptor's file; has the name been unlinked
+                    // or replaced meanwhile?
+                    match fs::stat_at(dir, name) {
+                        Ok(b) if same_inode(&st, &b) => {
+                            let file = NamedFile::new(fd, st, ns, name.to_string());
+                            return Ok((file, Created::Existing));
                         }
                         _ => continue, // unlinked or replaced meanwhile
                     }
@@ -127,16 +164,12 @@ impl NamedFile {
                         init(tmp.as_fd())?;
                         fs::lock_shared(tmp.as_fd())
                             .map_err(|e| Error::os("locking an object file", e))?;
+                        let id = fs::stat_fd(tmp.as_fd())
+                            .map_err(|e| Error::os("checking an object file", e))?;
                         match fs::publish(tmp.as_fd(), dir, name) {
                             Ok(()) => {
-                                return Ok((
-                                    NamedFile {
-                                        fd: Some(tmp),
-                                        ns: ns.clone(),
-                                        name: name.to_string(),
-                                    },
-                                    Created::New,
-                                ));
+                                let file = NamedFile::new(tmp, id, ns, name.to_string());
+                                return Ok((file, Created::New));
                             }
                             Err(Errno::EXIST) => continue,
                             Err(e) => return Err(file_err(e, display)),
@@ -178,16 +211,17 @@ impl NamedFile {
             return Err(fd);
         };
         let _ = fs::try_lock_shared(fd.as_fd());
-        Ok(NamedFile {
-            fd: Some(fd),
-            ns: ns.clone(),
-            name,
-        })
+        Ok(NamedFile::new(fd, ours, ns, name))
     }
 
     /// The name of the file in its namespace directory.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// What `fstat` said of the descriptor when it was opened: device, inode, owner.
+    pub(crate) fn file_id(&self) -> &fs::FileId {
+        &self.id
     }
 
     /// The share-locked descriptor.
@@ -266,8 +300,11 @@ fn file_err(e: Errno, display: &str) -> Error {
 
 impl Drop for NamedFile {
     fn drop(&mut self) {
-        let ours = self.fd.take().and_then(|fd| fs::stat_fd(fd.as_fd()).ok());
-        let Some(ours) = ours else { return };
+        // Our descriptor closes first: the probe below must not see our own lock.
+        let Some(fd) = self.fd.take() else { return };
+        drop(fd);
+        LIVE_FILES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let ours = self.id;
         let dir = self.ns.dir.as_fd();
         // Probe with a fresh description; success means no handle is left anywhere.
         let Ok(probe) = fs::open_file_at(dir, &self.name) else {

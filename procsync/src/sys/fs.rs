@@ -125,7 +125,20 @@ pub(crate) fn create_tmp(dir: BorrowedFd<'_>, mode: u32) -> Result<OwnedFd, Errn
 
 /// Gives the temporary file `fd` the name `name` in `dir`; fails with EEXIST if the
 /// name is taken, so publication is atomic and never replaces anything.
+///
+/// `linkat(fd, "", AT_EMPTY_PATH)` names the file directly; Linux allows it to the
+/// opener of the file since 6.10 (before, only with `CAP_DAC_READ_SEARCH`) and refuses
+/// it with ENOENT otherwise, after which this process links through
+/// `/proc/self/fd/N` instead (a path walk through procfs: ~2 µs more per create here).
 pub(crate) fn publish(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> Result<(), Errno> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static EMPTY_PATH_REFUSED: AtomicBool = AtomicBool::new(false);
+    if !EMPTY_PATH_REFUSED.load(Ordering::Relaxed) {
+        match rustix::fs::linkat(fd, "", dir, name, AtFlags::EMPTY_PATH) {
+            Err(Errno::NOENT) => EMPTY_PATH_REFUSED.store(true, Ordering::Relaxed),
+            r => return r,
+        }
+    }
     let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
     rustix::fs::linkat(
         rustix::fs::CWD,
