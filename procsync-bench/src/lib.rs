@@ -73,7 +73,7 @@ static CHILD_ARGS: OnceLock<Vec<String>> = OnceLock::new();
 // Run environment
 // ---------------------------------------------------------------------------------
 
-/// The environment of one benchmark run: a fresh directory under `/dev/shm` ([`shm_dir`])
+/// The environment of one benchmark run: a fresh directory under `/dev/shm` (`shm_dir`)
 /// holding `PROCSYNC_ROOT` (every named object) and the raw futex file, removed on
 /// drop; and how partners are started.
 pub struct BenchEnv {
