@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::shm::root::ROOT_OVERRIDE;
+use crate::shm::root::{ROOT_OVERRIDDEN, ROOT_OVERRIDE};
 
 /// While alive, every object of the process lives under a fresh directory of the temp
 /// dir, removed on drop.
@@ -17,6 +17,7 @@ pub fn __doctest_root() -> DoctestRoot {
     *ROOT_OVERRIDE
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(root.clone());
+    ROOT_OVERRIDDEN.store(true, std::sync::atomic::Ordering::Release);
     DoctestRoot(root)
 }
 

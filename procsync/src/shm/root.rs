@@ -56,6 +56,9 @@ thread_local! {
 /// A process-wide root that overrides `PROCSYNC_ROOT` (the README doctest's, see
 /// `crate::doctest`); `None` almost always.
 pub(crate) static ROOT_OVERRIDE: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+/// Whether [`ROOT_OVERRIDE`] was ever set: every other process skips its lock.
+pub(crate) static ROOT_OVERRIDDEN: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 /// The root directory in force: `PROCSYNC_ROOT` or [`DEFAULT_ROOT`].
 pub(crate) fn current_root() -> PathBuf {
@@ -63,10 +66,11 @@ pub(crate) fn current_root() -> PathBuf {
     if let Some(p) = TEST_ROOT.with(|r| r.borrow().clone()) {
         return p;
     }
-    if let Some(p) = ROOT_OVERRIDE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone()
+    if ROOT_OVERRIDDEN.load(std::sync::atomic::Ordering::Acquire)
+        && let Some(p) = ROOT_OVERRIDE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     {
         return p;
     }

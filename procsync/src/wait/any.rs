@@ -84,6 +84,10 @@ pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
         match o.try_acquire_fast() {
             Fast::Acquired(a) => return Ok(won(o, i, a)),
             Fast::NotSignaled => {}
+            // Taken by another thread and nobody queued: a blocking wait could take
+            // nothing under the lock (it checks the owner as it queues), so it goes
+            // straight to the spin and the queueing below.
+            Fast::Slow if deadline != Deadline::Now && o.worth_spinning(me) => {}
             Fast::Slow => {
                 let Some(g) = o.lock_within(deadline)? else {
                     continue;
