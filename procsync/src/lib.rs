@@ -131,6 +131,12 @@ pub use shm::file::Created;
 pub use shm::root::DEFAULT_ROOT;
 pub use wait::{MAX_WAIT_OBJECTS, WaitOutcome};
 
+/// Waits that no thread blocks in, for executors (procsync-tokio builds its async
+/// waits on them): see [`DetachedWait`](detached::DetachedWait).
+pub mod detached {
+    pub use crate::handle::detached::{DetachedWait, FutexWord, Progress, SleepOn};
+}
+
 #[doc(hidden)]
 pub use doctest::{__doctest_root, DoctestRoot};
 #[doc(hidden)]

@@ -515,3 +515,216 @@ fn cancel_waits_for_a_running_callback() {
         "a call started after cancel"
     );
 }
+
+// ---- Detached waits (the async waits' building block) ----
+
+use crate::detached::{DetachedWait, Progress};
+
+/// Drives a detached wait to its end the way an executor would, sleeping in
+/// `futex_waitv` on the words it names until its `until`.
+fn drive(w: &mut DetachedWait, mut p: Progress) -> WaitOutcome {
+    loop {
+        let on = match p {
+            Progress::Done(o) => return o,
+            Progress::Sleep(on) => on,
+        };
+        #[allow(unsafe_code)]
+        let words: Vec<(&AtomicU32, u32)> = on
+            .words()
+            .iter()
+            // SAFETY: the words stay mapped while `w` lives and we make no other call
+            // on it before this sleep ends (the DetachedWait contract).
+            .map(|x| (unsafe { &*x.addr() }, x.expected()))
+            .collect();
+        let deadline = match on.until() {
+            None => crate::sys::time::Deadline::Never,
+            Some(t) => crate::sys::time::Deadline::At(t),
+        };
+        p = match crate::sys::futex::wait_many(&words, deadline) {
+            crate::sys::futex::Woke::Woken => w.woken(),
+            crate::sys::futex::Woke::TimedOut => w.timed_out(),
+        }
+        .unwrap();
+    }
+}
+
+fn queued_now(w: &mut DetachedWait) -> Progress {
+    let p = w.start().unwrap();
+    assert!(
+        matches!(p, Progress::Sleep(_)),
+        "nothing was signaled: {p:?}"
+    );
+    p
+}
+
+#[test]
+fn detached_wait_takes_lowest_index_then_is_handed_off_wy03_ev08() {
+    let _r = TestRoot::new();
+    let (a, b) = (event("", false, false), event("", false, false));
+    b.set().unwrap();
+    let mut w = DetachedWait::new(&[&a, &b], None).unwrap();
+    assert!(matches!(
+        w.start().unwrap(),
+        Progress::Done(WaitOutcome::Signaled(1))
+    ));
+    let unset = ObjectState::Event {
+        manual: false,
+        signaled: false,
+    };
+    assert_eq!(b.query().unwrap(), unset, "the wait consumed b's signal");
+    a.set().unwrap();
+    b.set().unwrap();
+    let mut w = DetachedWait::new(&[&b, &a], None).unwrap();
+    assert!(matches!(
+        w.start().unwrap(),
+        Progress::Done(WaitOutcome::Signaled(0))
+    ));
+    assert_eq!(b.query().unwrap(), unset);
+    a.reset().unwrap();
+    // Nothing signaled: it queues, and a set from another thread hands it over.
+    let mut w = DetachedWait::new(&[&a, &b], None).unwrap();
+    let p = queued_now(&mut w);
+    assert_eq!((queue_len(&a), queue_len(&b)), (1, 1));
+    let a2 = a.duplicate(None).unwrap();
+    let t = std::thread::spawn(move || a2.set().unwrap());
+    assert_eq!(drive(&mut w, p), WaitOutcome::Signaled(0));
+    t.join().unwrap();
+    assert!(
+        !a.set().unwrap(),
+        "handed over: a reads unset after the set"
+    );
+}
+
+#[test]
+fn detached_cancel_gives_back_to_the_next_waiter_to06() {
+    let _r = TestRoot::new();
+    // A semaphore unit handed to a detached wait that is then cancelled goes on to the
+    // sync waiter queued behind it.
+    let s = Arc::new(sem("", 0, 5));
+    let mut w = DetachedWait::new(&[&s], None).unwrap();
+    let _p = queued_now(&mut w);
+    let s2 = s.clone();
+    let t = std::thread::spawn(move || s2.wait(T).unwrap());
+    while queue_len(&s) < 2 {
+        std::thread::yield_now();
+    }
+    s.release(1).unwrap();
+    // The unit went to the first in line (the detached wait): nobody else has it yet.
+    assert_eq!(
+        s.query().unwrap(),
+        ObjectState::Semaphore { count: 0, max: 5 }
+    );
+    w.cancel().unwrap();
+    assert_eq!(t.join().unwrap(), WaitOutcome::Signaled(0));
+    assert_eq!(
+        s.query().unwrap(),
+        ObjectState::Semaphore { count: 0, max: 5 }
+    );
+    // An auto-reset event handed over, then the wait dropped: the event is set again.
+    let e = event("", false, false);
+    let mut w = DetachedWait::new(&[&e], None).unwrap();
+    let _p = queued_now(&mut w);
+    assert!(!e.set().unwrap());
+    let unset = ObjectState::Event {
+        manual: false,
+        signaled: false,
+    };
+    assert_eq!(e.query().unwrap(), unset, "handed to the queued wait");
+    drop(w);
+    assert_eq!(
+        e.query().unwrap(),
+        ObjectState::Event {
+            manual: false,
+            signaled: true
+        },
+        "given back"
+    );
+    assert_eq!(queue_len(&e), 0);
+}
+
+#[test]
+fn detached_wait_times_out_and_takes_nothing_to05() {
+    let _r = TestRoot::new();
+    let s = sem("", 0, 1);
+    let until = std::time::Instant::now() + Duration::from_millis(30);
+    let mut w = DetachedWait::new(&[&s], Some(until)).unwrap();
+    let p = queued_now(&mut w);
+    assert_eq!(drive(&mut w, p), WaitOutcome::TimedOut);
+    assert!(std::time::Instant::now() >= until);
+    assert_eq!(queue_len(&s), 0, "no entry left behind");
+    s.release(1).unwrap();
+    assert_eq!(
+        s.query().unwrap(),
+        ObjectState::Semaphore { count: 1, max: 1 }
+    );
+    // A past deadline polls.
+    let mut w = DetachedWait::new(&[&s], Some(std::time::Instant::now())).unwrap();
+    assert!(matches!(
+        w.start().unwrap(),
+        Progress::Done(WaitOutcome::Signaled(0))
+    ));
+    let mut w = DetachedWait::new(&[&s], Some(std::time::Instant::now())).unwrap();
+    assert!(matches!(
+        w.start().unwrap(),
+        Progress::Done(WaitOutcome::TimedOut)
+    ));
+}
+
+#[test]
+fn detached_wait_wakes_for_a_timer_at_its_due_time() {
+    let _r = TestRoot::new();
+    let t = timer(false);
+    let due = Duration::from_millis(40);
+    let start = std::time::Instant::now();
+    t.set_timer(TimerDue::Relative(due), 0).unwrap();
+    let mut w = DetachedWait::new(&[&t], None).unwrap();
+    let p = queued_now(&mut w);
+    if let Progress::Sleep(on) = &p {
+        assert!(
+            on.until()
+                .is_some_and(|u| u <= start + due + Duration::from_millis(5)),
+            "the sleep ends by the due time: {on:?}"
+        );
+    }
+    assert_eq!(drive(&mut w, p), WaitOutcome::Signaled(0));
+    assert!(start.elapsed() >= due);
+}
+
+#[test]
+fn detached_wait_refuses_a_mutex() {
+    let _r = TestRoot::new();
+    let (m, e) = (mutex(""), event("", false, false));
+    let err = DetachedWait::new(&[&e, &m], None).unwrap_err();
+    assert!(matches!(err, Error::WrongType { .. }), "{err}");
+    assert!(err.to_string().contains("mutex"), "{err}");
+}
+
+#[test]
+fn many_detached_waits_in_one_thread_overflow_the_queue_and_all_get_through() {
+    // More pending waits than an object's queue holds, all from this one thread (each
+    // has its own leased block): the rest sleep on the object's change counter too.
+    let _r = TestRoot::new();
+    let e = event("", true, false);
+    let n = crate::shm::layout::QUEUE_CAPACITY + 20;
+    let mut ws: Vec<(DetachedWait, Progress)> = (0..n)
+        .map(|_| {
+            let mut w = DetachedWait::new(&[&e], None).unwrap();
+            let p = queued_now(&mut w);
+            (w, p)
+        })
+        .collect();
+    assert_eq!(queue_len(&e) as usize, crate::shm::layout::QUEUE_CAPACITY);
+    let multi = ws
+        .iter()
+        .filter(|(_, p)| matches!(p, Progress::Sleep(on) if on.words().len() == 2))
+        .count();
+    assert_eq!(
+        multi, 20,
+        "the overflowed waits also watch the change counter"
+    );
+    e.set().unwrap();
+    for (w, p) in ws.drain(..) {
+        let mut w = w;
+        assert_eq!(drive(&mut w, p), WaitOutcome::Signaled(0));
+    }
+}

@@ -311,7 +311,7 @@ impl Handle {
     }
 
     #[inline]
-    fn check_sync(&self, op: &str) -> Result<()> {
+    pub(super) fn check_sync(&self, op: &str) -> Result<()> {
         self.check_open()?;
         if self.access.contains(Access::SYNCHRONIZE) {
             Ok(())

@@ -9,6 +9,7 @@
 mod builder;
 mod callback;
 mod core;
+pub(crate) mod detached;
 mod dup;
 mod guard;
 mod identity;

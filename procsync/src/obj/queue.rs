@@ -55,7 +55,8 @@ fn decode(e: &Entry) -> Option<EntryVal> {
         || index >= MAX_WAIT_OBJECTS
         || block as usize >= SEGMENT_BLOCKS
         || who == 0
-        || who & !thread::IDENT_MASK != 0
+        || who & !(thread::IDENT_MASK | thread::DETACHED) != 0
+        || (who & thread::DETACHED != 0 && kind != ENTRY_ANY)
     {
         return None;
     }
@@ -398,6 +399,11 @@ pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
                 }
             }
             i += 1;
+            continue;
+        }
+        if e.who & thread::DETACHED != 0 && obj.owned() {
+            // A detached wait never queues on a mutex (no thread to own it): forged.
+            remove(g, i);
             continue;
         }
         if !obj.available_locked(g, e.who, true) {

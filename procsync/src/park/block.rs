@@ -44,6 +44,8 @@ pub(crate) struct WaitBlock {
     pub seg: Arc<Segment>,
     pub index: u32,
     pub generation: u32,
+    /// Leased for a detached wait (given back on drop), not the thread's own block.
+    leased: bool,
 }
 
 impl WaitBlock {
@@ -53,6 +55,19 @@ impl WaitBlock {
     /// (`fds`: the waiter's descriptor of each object, same order.)
     pub(crate) fn arm(public: bool, ids: &[u64], fds: &[u32]) -> crate::error::Result<WaitBlock> {
         let (seg, index) = segment::my_block(public)?;
+        Ok(Self::arm_at(seg, index, ids, fds, false))
+    }
+
+    /// Arms a block that no thread keeps (a wait-any of a detached wait): leased for
+    /// this wait, given back when it is dropped. Its doorbell may be slept on from
+    /// anywhere (an io_uring futex wait); the caller must not let a sleep on it outlive
+    /// the `WaitBlock`, or the next lessee's ring could wake that sleep instead.
+    pub(crate) fn arm_leased(public: bool) -> crate::error::Result<WaitBlock> {
+        let (seg, index) = segment::lease(public)?;
+        Ok(Self::arm_at(seg, index, &[], &[], true))
+    }
+
+    fn arm_at(seg: Arc<Segment>, index: u32, ids: &[u64], fds: &[u32], leased: bool) -> WaitBlock {
         let b = seg
             .block(index)
             .expect("my_block returns an index in range");
@@ -64,11 +79,17 @@ impl WaitBlock {
         }
         b.count.store(ids.len() as u32, Ordering::Relaxed);
         let generation = word::arm(&b.claim, &b.wake);
-        Ok(WaitBlock {
+        WaitBlock {
             seg,
             index,
             generation,
-        })
+            leased,
+        }
+    }
+
+    /// The doorbell word (for a detached wait's sleeper).
+    pub(crate) fn doorbell(&self) -> &std::sync::atomic::AtomicU32 {
+        &self.block().wake
     }
 
     pub(crate) fn block(&self) -> &Block {
@@ -131,6 +152,9 @@ impl Drop for WaitBlock {
         // The block stays the thread's; only the wait's view of it ends. Leave the claim
         // in a final state so that no entry of this generation is ever claimed again.
         let _ = self.cancel();
+        if self.leased {
+            segment::give_back(&self.seg, self.index);
+        }
     }
 }
 

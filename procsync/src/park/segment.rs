@@ -141,6 +141,9 @@ fn create(public: bool) -> Result<Arc<Segment>> {
 struct Own {
     pid: u32,
     segs: [Vec<Arc<Segment>>; 2],
+    /// Per kind, the segment where the last block was found free: leases
+    /// ([`lease`]) come in thousands, and a scan from the start would be quadratic.
+    hint: [usize; 2],
 }
 
 static OWN: OnceLock<Mutex<Own>> = OnceLock::new();
@@ -157,15 +160,20 @@ fn alloc_slow(public: bool) -> Result<(Arc<Segment>, u32)> {
             ..Own::default()
         };
     }
-    let list = &mut own.segs[usize::from(public)];
-    for seg in list.iter() {
+    let kind = usize::from(public);
+    let n = own.segs[kind].len();
+    for step in 0..n {
+        let at = (own.hint[kind] + step) % n;
+        let seg = &own.segs[kind][at];
         for (i, b) in seg.map.get().blocks.iter().enumerate() {
             if b.owner
                 .compare_exchange(0, me.ident, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
                 b.pid.store(me.pid, Ordering::Relaxed);
-                return Ok((seg.clone(), i as u32));
+                let seg = seg.clone();
+                own.hint[kind] = at;
+                return Ok((seg, i as u32));
             }
         }
     }
@@ -173,8 +181,26 @@ fn alloc_slow(public: bool) -> Result<(Arc<Segment>, u32)> {
     let b = &seg.map.get().blocks[0];
     b.owner.store(me.ident, Ordering::Relaxed);
     b.pid.store(me.pid, Ordering::Relaxed);
-    list.push(seg.clone());
+    own.segs[kind].push(seg.clone());
+    own.hint[kind] = n;
     Ok((seg, 0))
+}
+
+/// A block of this process that no thread keeps: for a wait that no thread blocks in
+/// (`wait::detached`), held until [`give_back`]. Own segments stay attached for the
+/// life of the process, so the block's words stay valid after it is given back too.
+pub(crate) fn lease(public: bool) -> Result<(Arc<Segment>, u32)> {
+    alloc_slow(public)
+}
+
+/// Returns a [`lease`]d block for reuse.
+pub(crate) fn give_back(seg: &Segment, index: u32) {
+    if seg.cpid != thread::me().pid {
+        return; // inherited through fork: the parent's
+    }
+    if let Some(b) = seg.block(index) {
+        b.owner.store(0, Ordering::Release);
+    }
 }
 
 /// A thread's own block, kept for the thread's life (a thread has at most one

@@ -12,7 +12,7 @@ use super::time::Deadline;
 
 /// Why a futex wait returned. Spurious returns are folded into `Woken`: callers always
 /// re-read their state.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Woke {
     /// Woken, value changed, interrupted by a signal, or spuriously.
     Woken,

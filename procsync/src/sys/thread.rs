@@ -85,6 +85,25 @@ fn make_ident(tid: u32, start: u64) -> u64 {
     u64::from(tid) | ((start & 0x3FFF_FFFF) << 32)
 }
 
+/// Bit 62 of a waiter's identity in a queue entry: the waiter is no thread but a
+/// detached wait (`wait::detached`, the async waits) of the process whose main thread
+/// the other bits name. It is never a thread's identity, so no thread takes such a
+/// waiter for itself (and rings it without a system call); its liveness is the main
+/// thread's, that is, the process's.
+pub(crate) const DETACHED: u64 = 1 << 62;
+
+/// This process's identity for detached waits: its main thread's identity | [`DETACHED`].
+pub(crate) fn detached_ident() -> u64 {
+    static CACHE: std::sync::Mutex<(u32, u64)> = std::sync::Mutex::new((0, 0));
+    let pid = me().pid; // cached per thread (and renewed in a forked child)
+    let mut c = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if c.0 != pid {
+        let start = read_stat(pid).map_or(0, |s| s.start);
+        *c = (pid, make_ident(pid, start) | DETACHED);
+    }
+    c.1
+}
+
 /// The thread id inside an identity.
 pub(crate) fn ident_tid(ident: u64) -> u32 {
     (ident & IDENT_TID_MASK) as u32

@@ -33,7 +33,7 @@ pub(crate) const OWNER_CHECK_MS: u64 = 50;
 /// The same, as a safety net, when the owner is watched.
 pub(crate) const WATCHED_CHECK_MS: u64 = SAFETY_NET_MS;
 
-fn won(obj: &Arc<Object>, i: usize, abandoned: bool) -> WaitOutcome {
+pub(super) fn won(obj: &Arc<Object>, i: usize, abandoned: bool) -> WaitOutcome {
     if obj.owned() {
         abandon::note_owned(obj);
     }
@@ -46,7 +46,7 @@ fn won(obj: &Arc<Object>, i: usize, abandoned: bool) -> WaitOutcome {
 
 /// The first occurrence of each object, in index order (WY-08: a duplicate is
 /// reported at its lowest index and consumed once).
-fn distinct<'a>(objs: &[&'a Arc<Object>]) -> Vec<(usize, &'a Arc<Object>)> {
+pub(super) fn distinct<'a>(objs: &[&'a Arc<Object>]) -> Vec<(usize, &'a Arc<Object>)> {
     let mut uniq: Vec<(usize, &Arc<Object>)> = Vec::with_capacity(objs.len());
     if objs.len() <= 8 {
         for (i, o) in objs.iter().enumerate() {
@@ -80,39 +80,8 @@ fn distinct<'a>(objs: &[&'a Arc<Object>]) -> Vec<(usize, &'a Arc<Object>)> {
 pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<WaitOutcome> {
     let me = thread::ident();
     let uniq = distinct(objs);
-    for &(i, o) in &uniq {
-        match o.try_acquire_fast() {
-            Fast::Acquired(a) => return Ok(won(o, i, a)),
-            Fast::NotSignaled => {}
-            // Taken by another thread and nobody queued: a blocking wait could take
-            // nothing under the lock (it checks the owner as it queues), so it goes
-            // straight to the spin and the queueing below.
-            Fast::Slow if deadline != Deadline::Now && o.worth_spinning(me) => {}
-            Fast::Slow => {
-                let Some(g) = o.lock_within(deadline)? else {
-                    continue;
-                };
-                queue::purge(&g, false);
-                o.refresh_locked(&g);
-                // Whatever is available under the lock is free for anyone: a signal
-                // hands objects to queued waiters at once, and nothing is set aside.
-                // A mutex whose owner died is abandoned (AB-16): here for a poll; a
-                // blocking wait checks the owner once, as it queues (`block`), rather
-                // than reading /proc twice per contended acquisition.
-                let available = if deadline == Deadline::Now {
-                    o.available_locked(&g, me, true)
-                } else {
-                    o.available_locked(&g, me, false)
-                };
-                if !available {
-                    continue;
-                }
-                if let Some(a) = o.acquire_locked(&g, me)? {
-                    drop(g);
-                    return Ok(won(o, i, a));
-                }
-            }
-        }
+    if let Some(outcome) = try_now(&uniq, me, deadline, true)? {
+        return Ok(outcome);
     }
     if deadline == Deadline::Now || deadline.remaining() == Some(Duration::ZERO) {
         return Ok(WaitOutcome::TimedOut);
@@ -149,27 +118,87 @@ pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
     }
 }
 
-/// One blocking attempt; `None` when a public block's claim turned out forged.
-fn block(
+/// Step 1: what can be taken without blocking, lowest index first. `skip_busy`: an
+/// object taken by another thread with nobody queued is left to the spin and the
+/// queueing that follow (a blocking waiter that spins).
+pub(super) fn try_now(
     uniq: &[(usize, &Arc<Object>)],
-    objs: &[&Arc<Object>],
     me: u64,
     deadline: Deadline,
+    skip_busy: bool,
 ) -> Result<Option<WaitOutcome>> {
-    let wb = WaitBlock::arm(super::needs_public(objs), &[], &[])?;
-    let mut overflow: Vec<usize> = Vec::new();
-    let mut registered = 0;
-    let mut failure = None;
-    // What we took ourselves, claiming our own block: ours, whatever the claim word
-    // (which others may write, for a public block) says afterwards.
-    let mut took: Option<(usize, bool)> = None;
-    let mut first_in_line = false;
+    for &(i, o) in uniq {
+        match o.try_acquire_fast() {
+            Fast::Acquired(a) => return Ok(Some(won(o, i, a))),
+            Fast::NotSignaled => {}
+            // Taken by another thread and nobody queued: a blocking wait could take
+            // nothing under the lock (it checks the owner as it queues), so it goes
+            // straight to the spin and the queueing below.
+            Fast::Slow if skip_busy && deadline != Deadline::Now && o.worth_spinning(me) => {}
+            Fast::Slow => {
+                let Some(g) = o.lock_within(deadline)? else {
+                    continue;
+                };
+                queue::purge(&g, false);
+                o.refresh_locked(&g);
+                // Whatever is available under the lock is free for anyone: a signal
+                // hands objects to queued waiters at once, and nothing is set aside.
+                // A mutex whose owner died is abandoned (AB-16): here for a poll; a
+                // blocking wait checks the owner once, as it queues (`block`), rather
+                // than reading /proc twice per contended acquisition.
+                let available = if deadline == Deadline::Now {
+                    o.available_locked(&g, me, true)
+                } else {
+                    o.available_locked(&g, me, false)
+                };
+                if !available {
+                    continue;
+                }
+                if let Some(a) = o.acquire_locked(&g, me)? {
+                    drop(g);
+                    return Ok(Some(won(o, i, a)));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// What step 2 left: the entries queued, and anything taken or failed on the way.
+pub(super) struct Queued {
+    /// Positions in `uniq` of the objects whose queue was full (watched by `seq`).
+    pub(super) overflow: Vec<usize>,
+    /// How many objects of `uniq` (a prefix) may hold an entry of ours.
+    registered: usize,
+    /// What we took ourselves, claiming our own block: ours, whatever the claim word
+    /// (which others may write, for a public block) says afterwards.
+    pub(super) took: Option<(usize, bool)>,
+    pub(super) failure: Option<Error>,
+    /// First in line at a mutex or semaphore: worth a spin before sleeping.
+    first_in_line: bool,
+}
+
+/// Step 2: for each object, under its lock, stop if a signaller already claimed us,
+/// take it if it became signaled, else queue an entry naming `wb`.
+pub(super) fn enqueue(
+    wb: &WaitBlock,
+    uniq: &[(usize, &Arc<Object>)],
+    me: u64,
+    deadline: Deadline,
+) -> Queued {
+    let mut q = Queued {
+        overflow: Vec::new(),
+        registered: 0,
+        took: None,
+        failure: None,
+        first_in_line: false,
+    };
     for (k, &(i, o)) in uniq.iter().enumerate() {
         let g = match o.lock_within(deadline) {
             Ok(Some(g)) => g,
             Ok(None) => break, // the deadline passed while someone sat on the lock
             Err(e) => {
-                failure = Some(e);
+                q.failure = Some(e);
                 break;
             }
         };
@@ -186,7 +215,7 @@ fn block(
         } {
             Ok(Some(a)) => {
                 if wb.claim_self(park::granted(i, a)) {
-                    took = Some((i, a));
+                    q.took = Some((i, a));
                 } else {
                     o.undo_acquire_locked(&g, me, a);
                     signal::hand_off_held(&g);
@@ -195,7 +224,7 @@ fn block(
             }
             Ok(None) => {}
             Err(e) => {
-                failure = Some(e);
+                q.failure = Some(e);
                 break;
             }
         }
@@ -210,21 +239,72 @@ fn block(
         };
         // Only the first in line of a mutex or semaphore spins before it sleeps (below):
         // the others would burn the processor that the owner and the first need.
-        first_in_line |= o.held_briefly() && queue::len(&g) == 0;
+        q.first_in_line |= o.held_briefly() && queue::len(&g) == 0;
         if !queue::push(&g, e) {
             o.file().ctl.overflow.fetch_add(1, Ordering::Relaxed);
-            overflow.push(k);
+            q.overflow.push(k);
         }
-        registered = k + 1;
+        q.registered = k + 1;
     }
+    q
+}
+
+/// One blocking attempt; `None` when a public block's claim turned out forged.
+fn block(
+    uniq: &[(usize, &Arc<Object>)],
+    objs: &[&Arc<Object>],
+    me: u64,
+    deadline: Deadline,
+) -> Result<Option<WaitOutcome>> {
+    let wb = WaitBlock::arm(super::needs_public(objs), &[], &[])?;
+    let mut q = enqueue(&wb, uniq, me, deadline);
     let has_mutex = uniq.iter().any(|(_, o)| o.owned());
     // A mutex or semaphore is often handed over within microseconds: its first waiter
     // spins on the claim before sleeping, so that the hand-off costs neither side a
     // system call.
-    let spun = first_in_line && overflow.is_empty() && wb.spin();
-    if failure.is_none() && took.is_none() && !spun {
-        took = sleep(&wb, uniq, &overflow, me, has_mutex, deadline, &mut failure);
+    let spun = q.first_in_line && q.overflow.is_empty() && wb.spin();
+    if q.failure.is_none() && q.took.is_none() && !spun {
+        let mut s = Sleeper::new(uniq, &q.overflow, has_mutex, deadline, true);
+        let mut woke = None;
+        q.took = loop {
+            match s.step(&wb, uniq, &q.overflow, me, woke, &mut q.failure) {
+                Step::Done(took) => break took,
+                Step::Sleep {
+                    bell,
+                    slice,
+                    precise,
+                } => {
+                    let more = s.more(uniq, &q.overflow);
+                    woke = Some(if precise {
+                        // The sleep ends at a timer's due time: no timer slack.
+                        thread::with_precise_timers(|| wb.sleep(bell, &more, slice))
+                    } else {
+                        wb.sleep(bell, &more, slice)
+                    });
+                }
+            }
+        };
     }
+    conclude(&wb, uniq, objs, me, q)
+}
+
+/// Step 4: cancels the claim and reads the outcome (TO-06: a claim that beat the
+/// cancel is a grant). Leaves no entry behind for a wait that is over; `None` when a
+/// public block's claim turned out forged.
+pub(super) fn conclude(
+    wb: &WaitBlock,
+    uniq: &[(usize, &Arc<Object>)],
+    objs: &[&Arc<Object>],
+    me: u64,
+    q: Queued,
+) -> Result<Option<WaitOutcome>> {
+    let Queued {
+        overflow,
+        registered,
+        took,
+        failure,
+        ..
+    } = q;
     let claim = wb.cancel().err();
     for &k in &overflow {
         // The count must come down, or the object stays on the slow path for good.
@@ -237,7 +317,7 @@ fn block(
         }
     }
     if wb.public() {
-        return public_outcome(&wb, uniq, registered, objs, me, took, claim, failure);
+        return public_outcome(wb, uniq, registered, objs, me, took, claim, failure);
     }
     if let Some((i, a)) = took {
         return Ok(Some(won(objs[i], i, a)));
@@ -315,38 +395,107 @@ fn public_outcome(
     })
 }
 
-fn sleep(
-    wb: &WaitBlock,
-    uniq: &[(usize, &Arc<Object>)],
-    overflow: &[usize],
-    me: u64,
+/// What step 3 does next: the wait is over (what we took ourselves from an overflowed
+/// object, if anything: otherwise the claim says), or sleep on the doorbell's value
+/// `bell` (and the overflowed objects' `seq` words, [`Sleeper::more`]) until `slice`.
+pub(crate) enum Step {
+    Done(Option<(usize, bool)>),
+    Sleep {
+        bell: u32,
+        slice: Deadline,
+        /// The slice ends at a timer's due time: sleep without timer slack.
+        precise: bool,
+    },
+}
+
+/// Step 3 as a state machine, so that the sleep itself can happen elsewhere: a thread
+/// sleeps in `futex` (`block`), a detached wait wherever its owner sleeps
+/// ([`Detached`]). Each [`step`](Self::step) is given how the previous sleep ended.
+pub(crate) struct Sleeper {
+    seqs: Vec<u32>,
+    /// After a safety-net slice on a public block, try every object ourselves: a writer
+    /// of the block may have made it unreachable for signallers (a wrecked header).
+    poll_all: bool,
+    /// Mutexes or semaphores only, no overflow: a waiter rung awake without a grant
+    /// spins for the hand-off (see `step`).
+    brief: bool,
     has_mutex: bool,
     deadline: Deadline,
-    failure: &mut Option<Error>,
-) -> Option<(usize, bool)> {
-    let mut seqs: Vec<u32> = overflow
-        .iter()
-        .map(|&k| uniq[k].1.seq().load(Ordering::Acquire))
-        .collect();
-    // After a safety-net slice on a public block, try every object ourselves: a writer
-    // of the block may have made it unreachable for signallers (a wrecked header).
-    let mut poll_all = false;
-    // A waiter rung awake without a grant is usually the new head of a mutex's queue
-    // (`queue::ring_head`): the object is about to be handed to it, so it spins for that
-    // before it sleeps again, and the wake-up it already paid for overlaps the current
-    // owner's critical section instead of following it.
-    let brief = overflow.is_empty() && uniq.iter().any(|(_, o)| o.held_briefly());
-    let mut rung = false;
-    loop {
-        if rung && brief && wb.spin() {
-            return None;
+}
+
+impl Sleeper {
+    pub(super) fn new(
+        uniq: &[(usize, &Arc<Object>)],
+        overflow: &[usize],
+        has_mutex: bool,
+        deadline: Deadline,
+        may_spin: bool,
+    ) -> Sleeper {
+        Sleeper {
+            seqs: overflow
+                .iter()
+                .map(|&k| uniq[k].1.seq().load(Ordering::Acquire))
+                .collect(),
+            poll_all: false,
+            brief: may_spin && overflow.is_empty() && uniq.iter().any(|(_, o)| o.held_briefly()),
+            has_mutex,
+            deadline,
+        }
+    }
+
+    /// The overflowed objects' `seq` words and the values last seen, to sleep on with
+    /// the doorbell.
+    pub(super) fn more<'a>(
+        &self,
+        uniq: &[(usize, &'a Arc<Object>)],
+        overflow: &[usize],
+    ) -> Vec<(&'a std::sync::atomic::AtomicU32, u32)> {
+        overflow
+            .iter()
+            .enumerate()
+            .map(|(n, &k)| (uniq[k].1.seq(), self.seqs[n]))
+            .collect()
+    }
+
+    /// One turn: `woke` is how the previous sleep ended (`None` before the first).
+    pub(super) fn step(
+        &mut self,
+        wb: &WaitBlock,
+        uniq: &[(usize, &Arc<Object>)],
+        overflow: &[usize],
+        me: u64,
+        woke: Option<Woke>,
+        failure: &mut Option<Error>,
+    ) -> Step {
+        let deadline = self.deadline;
+        if woke == Some(Woke::TimedOut) {
+            // Due timers first: expiring one hands it to the first queued waiter
+            // (perhaps us), even when our own deadline has come too.
+            expire_timers(uniq.iter().map(|(_, o)| *o), deadline);
+            if deadline.remaining() == Some(Duration::ZERO) {
+                return Step::Done(None);
+            }
+            if self.has_mutex {
+                check_owners(uniq.iter().map(|(_, o)| *o), me);
+            }
+            if wb.public() {
+                wb.seg.repair_own_header();
+                self.poll_all = true;
+            }
+        }
+        // A waiter rung awake without a grant is usually the new head of a mutex's
+        // queue (`queue::ring_head`): the object is about to be handed to it, so it
+        // spins for that before it sleeps again, and the wake-up it already paid for
+        // overlaps the current owner's critical section instead of following it.
+        if woke == Some(Woke::Woken) && self.brief && wb.spin() {
+            return Step::Done(None);
         }
         let bell = wb.bell();
         if wb.claim() != Claim::Waiting {
-            return None;
+            return Step::Done(None);
         }
         let all: Vec<usize>;
-        let tries: &[usize] = if poll_all {
+        let tries: &[usize] = if self.poll_all {
             all = (0..uniq.len()).collect();
             &all
         } else {
@@ -356,18 +505,18 @@ fn sleep(
         for &k in tries {
             let (i, o) = uniq[k];
             if let Some(n) = overflow.iter().position(|&x| x == k) {
-                seqs[n] = o.seq().load(Ordering::Acquire);
+                self.seqs[n] = o.seq().load(Ordering::Acquire);
             }
             let g = match o.lock_within(deadline) {
                 Ok(Some(g)) => g,
-                Ok(None) => return None,
+                Ok(None) => return Step::Done(None),
                 Err(e) => {
                     *failure = Some(e);
-                    return None;
+                    return Step::Done(None);
                 }
             };
             if wb.claim() != Claim::Waiting {
-                return None;
+                return Step::Done(None);
             }
             o.refresh_locked(&g);
             if !o.available_locked(&g, me, true) {
@@ -376,57 +525,35 @@ fn sleep(
             match o.acquire_locked(&g, me) {
                 Ok(Some(a)) => {
                     if wb.claim_self(park::granted(i, a)) {
-                        return Some((i, a));
+                        return Step::Done(Some((i, a)));
                     }
                     o.undo_acquire_locked(&g, me, a);
                     signal::hand_off_held(&g);
-                    return None;
+                    return Step::Done(None);
                 }
                 Ok(None) => {}
                 Err(e) => {
                     *failure = Some(e);
-                    return None;
+                    return Step::Done(None);
                 }
             }
         }
-        poll_all = false;
-        let mut slice = if has_mutex {
+        self.poll_all = false;
+        let mut slice = if self.has_mutex {
             owner_slice(uniq.iter().map(|(_, o)| *o), me, deadline)
         } else {
             safety_net(deadline)
         };
-        let mut timer_due = false;
+        let mut precise = false;
         for &(_, o) in uniq {
             let due = o.next_due();
-            timer_due |= due != Deadline::Never && due.min(slice) == due;
+            precise |= due != Deadline::Never && due.min(slice) == due;
             slice = slice.min(due);
         }
-        let more: Vec<(&std::sync::atomic::AtomicU32, u32)> = overflow
-            .iter()
-            .enumerate()
-            .map(|(n, &k)| (uniq[k].1.seq(), seqs[n]))
-            .collect();
-        let woke = if timer_due {
-            // The sleep ends at a timer's due time: no timer slack (timer accuracy).
-            thread::with_precise_timers(|| wb.sleep(bell, &more, slice))
-        } else {
-            wb.sleep(bell, &more, slice)
-        };
-        rung = woke == Woke::Woken;
-        if woke == Woke::TimedOut {
-            // Due timers first: expiring one hands it to the first queued waiter
-            // (perhaps us), even when our own deadline has come too.
-            expire_timers(uniq.iter().map(|(_, o)| *o), deadline);
-            if deadline.remaining() == Some(Duration::ZERO) {
-                return None;
-            }
-            if has_mutex {
-                check_owners(uniq.iter().map(|(_, o)| *o), me);
-            }
-            if wb.public() {
-                wb.seg.repair_own_header();
-                poll_all = true;
-            }
+        Step::Sleep {
+            bell,
+            slice,
+            precise,
         }
     }
 }

@@ -16,6 +16,7 @@
 pub(crate) mod abandon;
 pub(crate) mod all;
 pub(crate) mod any;
+pub(crate) mod detached;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

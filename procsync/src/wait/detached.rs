@@ -1,0 +1,165 @@
+//! A wait-any that no thread blocks in: the same protocol as `any` (try, queue,
+//! sleep, cancel), with the sleep left to the caller. The async waits use it: their
+//! futures sleep in an io_uring futex wait on the words a [`Turn::Sleep`] names, and
+//! come back with how it ended, so that a wake-up reaches the runtime thread that
+//! polls the future directly, with no thread in between.
+//!
+//! - The block is leased (`park::WaitBlock::arm_leased`), not the thread's: any number
+//!   of detached waits may be pending in one thread.
+//! - The waiter's identity in queue entries is the process's, not a thread's
+//!   (`thread::detached_ident`): the wait outlives no process, and no thread that
+//!   signals mistakes it for itself. For that reason a detached wait takes no mutex
+//!   (a mutex is owned by a thread): a list holding one is refused.
+//! - No spinning: a detached wait never occupies the thread that drives it.
+//! - [`Detached::cancel`] ends a pending wait as a timeout would (TO-06), and gives back
+//!   what a signaller handed over meanwhile (an auto-reset event is set again, a
+//!   semaphore unit released), to the next waiter in line, under the object's lock.
+//!
+//! It must not sleep: every call returns as soon as it has looked.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+use super::any::{self, Queued, Sleeper, Step};
+use super::{WaitOutcome, needs_public};
+use crate::error::{Error, Result};
+use crate::obj::{Object, signal};
+use crate::park::WaitBlock;
+use crate::sys::futex::Woke;
+use crate::sys::thread;
+use crate::sys::time::Deadline;
+
+/// What the caller does next.
+pub(crate) enum Turn {
+    /// The wait is over.
+    Done(WaitOutcome),
+    /// Sleep until one of `words` no longer holds its value (or is woken), or `until`;
+    /// then call [`Detached::turn`] with how the sleep ended. The addresses stay valid
+    /// until the next call on the wait, or its drop.
+    Sleep {
+        words: Vec<(*const AtomicU32, u32)>,
+        until: Deadline,
+    },
+}
+
+struct Armed {
+    wb: WaitBlock,
+    q: Queued,
+    sleeper: Sleeper,
+}
+
+/// A pending detached wait-any; see the module doc.
+pub(crate) struct Detached {
+    objs: Vec<Arc<Object>>,
+    deadline: Deadline,
+    me: u64,
+    armed: Option<Armed>,
+    started: bool,
+}
+
+impl Detached {
+    /// A wait on `objs` (1 to 64, no mutex); nothing happens before the first
+    /// [`turn`](Self::turn).
+    pub(crate) fn new(objs: Vec<Arc<Object>>, deadline: Deadline) -> Result<Detached> {
+        if let Some(o) = objs.iter().find(|o| o.owned()) {
+            return Err(o.wrong_type(
+                "a detached wait (a mutex is owned by a thread; wait for it from one)",
+            ));
+        }
+        Ok(Detached {
+            objs,
+            deadline,
+            me: thread::detached_ident(),
+            armed: None,
+            started: false,
+        })
+    }
+
+    /// Advances the wait: `woke` is how the sleep that the previous turn asked for
+    /// ended (`None` on the first turn).
+    pub(crate) fn turn(&mut self, woke: Option<Woke>) -> Result<Turn> {
+        let refs: Vec<&Arc<Object>> = self.objs.iter().collect();
+        let uniq = any::distinct(&refs);
+        let (me, deadline) = (self.me, self.deadline);
+        if !self.started {
+            self.started = true;
+            if let Some(outcome) = any::try_now(&uniq, me, deadline, false)? {
+                return Ok(Turn::Done(outcome));
+            }
+        }
+        let mut woke = woke;
+        loop {
+            let Some(a) = &mut self.armed else {
+                if deadline == Deadline::Now || deadline.remaining() == Some(Duration::ZERO) {
+                    return Ok(Turn::Done(WaitOutcome::TimedOut));
+                }
+                let wb = WaitBlock::arm_leased(needs_public(&refs))?;
+                let q = any::enqueue(&wb, &uniq, me, deadline);
+                let sleeper = Sleeper::new(&uniq, &q.overflow, false, deadline, false);
+                self.armed = Some(Armed { wb, q, sleeper });
+                woke = None;
+                continue;
+            };
+            if a.q.failure.is_none() && a.q.took.is_none() {
+                match a
+                    .sleeper
+                    .step(&a.wb, &uniq, &a.q.overflow, me, woke, &mut a.q.failure)
+                {
+                    Step::Sleep { bell, slice, .. } => {
+                        let mut words = vec![(a.wb.doorbell() as *const AtomicU32, bell)];
+                        words.extend(
+                            a.sleeper
+                                .more(&uniq, &a.q.overflow)
+                                .into_iter()
+                                .map(|(w, v)| (w as *const AtomicU32, v)),
+                        );
+                        return Ok(Turn::Sleep {
+                            words,
+                            until: slice,
+                        });
+                    }
+                    Step::Done(took) => a.q.took = took,
+                }
+            }
+            let Armed { wb, q, .. } = self.armed.take().expect("armed above");
+            match any::conclude(&wb, &uniq, &refs, me, q)? {
+                Some(outcome) => return Ok(Turn::Done(outcome)),
+                // A forged claim on a public block: queue again, same deadline.
+                None => continue,
+            }
+        }
+    }
+
+    /// Ends a pending wait as if it had timed out: what a signaller handed over before
+    /// the cancel took effect is given back to the object (and so to its next waiter).
+    pub(crate) fn cancel(&mut self) -> Result<()> {
+        let Some(Armed { wb, q, .. }) = self.armed.take() else {
+            return Ok(());
+        };
+        let refs: Vec<&Arc<Object>> = self.objs.iter().collect();
+        let uniq = any::distinct(&refs);
+        match any::conclude(&wb, &uniq, &refs, self.me, q)? {
+            Some(WaitOutcome::Signaled(i) | WaitOutcome::Abandoned(i)) => {
+                give_back(&self.objs[i], self.me)
+            }
+            Some(WaitOutcome::TimedOut) | None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        let _ = self.cancel();
+    }
+}
+
+/// Undoes one acquisition of `obj` by `me` and offers it to the next waiter.
+fn give_back(obj: &Arc<Object>, me: u64) -> Result<()> {
+    let Some(g) = obj.lock_within(Deadline::Never)? else {
+        return Err(Error::unsupported("an object lock could not be taken"));
+    };
+    obj.undo_acquire_locked(&g, me, false);
+    signal::hand_off_held(&g);
+    Ok(())
+}
