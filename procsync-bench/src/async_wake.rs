@@ -36,6 +36,7 @@ fn auto_event() -> Arc<Handle> {
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("building a tokio runtime: {e}"))
 }
@@ -89,7 +90,8 @@ impl AsyncPair {
         let (ping, pong) = (auto_event(), auto_event());
         let (p, q) = (ping.clone(), pong.clone());
         let body = move |stop: Arc<AtomicBool>| {
-            runtime().block_on(async {
+            let rt = runtime();
+            rt.block_on(rt.spawn(async move {
                 loop {
                     let _ = procsync_tokio::wait(&p).await.expect("async wait on ping");
                     if stop.load(Ordering::SeqCst) {
@@ -97,7 +99,8 @@ impl AsyncPair {
                     }
                     q.set().expect("setting pong");
                 }
-            })
+            }))
+            .expect("the partner task");
         };
         let last = ping.clone();
         let partner = Partner::start(
@@ -115,14 +118,17 @@ impl AsyncPair {
     }
 
     fn round_trips(&self, n: u64) {
-        self.rt.block_on(async {
-            for _ in 0..n {
-                self.ping.set().expect("setting ping");
-                let _ = procsync_tokio::wait(&self.pong)
-                    .await
-                    .expect("async wait on pong");
-            }
-        })
+        let (ping, pong) = (self.ping.clone(), self.pong.clone());
+        self.rt
+            .block_on(self.rt.spawn(async move {
+                for _ in 0..n {
+                    ping.set().expect("setting ping");
+                    let _ = procsync_tokio::wait(&pong)
+                        .await
+                        .expect("async wait on pong");
+                }
+            }))
+            .expect("the measuring task");
     }
 }
 
@@ -181,7 +187,8 @@ impl NotifyPair {
         let (ping, pong) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         let (p, q) = (ping.clone(), pong.clone());
         let body = move |stop: Arc<AtomicBool>| {
-            runtime().block_on(async {
+            let rt = runtime();
+            rt.block_on(rt.spawn(async move {
                 loop {
                     p.notified().await;
                     if stop.load(Ordering::SeqCst) {
@@ -189,7 +196,8 @@ impl NotifyPair {
                     }
                     q.notify_one();
                 }
-            })
+            }))
+            .expect("the partner task");
         };
         let last = ping.clone();
         let partner = Partner::start(body, Box::new(move || last.notify_one()));
@@ -202,18 +210,39 @@ impl NotifyPair {
     }
 
     fn round_trips(&self, n: u64) {
-        self.rt.block_on(async {
-            for _ in 0..n {
-                self.ping.notify_one();
-                self.pong.notified().await;
-            }
-        })
+        let (ping, pong) = (self.ping.clone(), self.pong.clone());
+        self.rt
+            .block_on(self.rt.spawn(async move {
+                for _ in 0..n {
+                    ping.notify_one();
+                    pong.notified().await;
+                }
+            }))
+            .expect("the measuring task");
     }
 }
 
 /// The `async/wake` rows: procsync-tokio against procsync's sync wait, and against
 /// tokio's `Notify`.
 pub fn run(report: &mut Report, plan: &Plan) {
+    // The reactor threads first (the path without io_uring), then the default path.
+    procsync_tokio::set_io_uring(false);
+    let r = AsyncPair::start();
+    let s = SyncPair::start();
+    let st = paired(
+        &mut |n| r.round_trips(n),
+        &mut |n| s.round_trips(n),
+        plan.ping_pong,
+    );
+    report.pair(
+        GROUP,
+        "procsync-tokio-reactor",
+        "procsync-sync",
+        "per round trip",
+        st,
+    );
+    drop((r, s));
+    procsync_tokio::set_io_uring(true);
     let a = AsyncPair::start();
     let s = SyncPair::start();
     let st = paired(

@@ -2,9 +2,17 @@
 //!
 //! Async waits on [procsync] objects — events, mutexes, semaphores, waitable timers,
 //! shared across processes — from tokio (or any executor), **without a thread per
-//! wait**: a small pool of reactor threads, each blocked in one procsync `wait_any`
-//! over up to 63 objects plus a private control event, completes the futures. Built on
-//! procsync's public API only.
+//! wait**. Built on procsync's public API only.
+//!
+//! - **io_uring path** (default in a tokio runtime with I/O enabled, Linux ≥ 6.7):
+//!   waits on events, semaphores and timers are [`procsync::detached::DetachedWait`]s
+//!   queued in their objects like blocked threads, each sleeping as an io_uring futex
+//!   wait whose completion wakes the runtime's own thread (the ring is in its epoll).
+//!   No thread beyond the runtime's.
+//! - **Reactor path** (waits that list a mutex, runtimes without I/O, other executors,
+//!   no io_uring futex waits, or [`set_io_uring`]`(false)`): a small pool of reactor
+//!   threads, each blocked in one procsync `wait_any` over up to 63 objects plus a
+//!   private control event, completes the futures.
 //!
 //! ```no_run
 //! # async fn demo() -> procsync::Result<()> {
@@ -24,14 +32,15 @@
 //! - Cancel safety (TO-06): dropping a pending future never loses a signal, a unit or
 //!   a mutex. What was handed over to a dropped future is given back as if it had
 //!   timed out just before the signal: a semaphore unit is released, an auto-reset
-//!   event is set again, a mutex is released by its owner thread; a manual-reset event
-//!   is not consumed by a wait. Limits: an auto-reset *timer*'s signal cannot be put
-//!   back through the public API, and an *abandoned* mutex given back is no longer
-//!   reported abandoned to the next owner.
+//!   event or timer is set again (to the next waiter in line), a mutex is released by
+//!   its owner thread; a manual-reset event is not consumed by a wait. Limits of the
+//!   reactor path: an auto-reset *timer*'s signal cannot be put back there, and an
+//!   *abandoned* mutex given back is no longer reported abandoned to the next owner.
 //! - Mutex ownership: the thread that acquired the mutex (a reactor, or the wait-all
 //!   thread) owns it on behalf of the task; the guard can move between tasks and
 //!   threads; dropping it makes the owner thread release it.
-//! - Threads: at most ⌈distinct objects with pending waits / 63⌉ reactors (10 000
+//! - Threads: none on the io_uring path. On the reactor path at most ⌈distinct
+//!   objects with pending waits / 63⌉ reactors (10 000
 //!   distinct objects → 159 threads), capped by [`set_max_reactor_threads`]; waits on
 //!   one object share its slot; a reactor idle for [`REACTOR_IDLE`] exits. A pending [`wait_all`] costs a thread of its own.
 //!
@@ -45,6 +54,7 @@ mod object;
 mod oneshot;
 mod reactor;
 mod undo;
+mod uring;
 mod wait;
 
 pub use all::{SLICE as WAIT_ALL_SLICE, WaitAll, wait_all_threads};
@@ -58,4 +68,5 @@ pub use reactor::{
     DEFAULT_MAX_REACTOR_THREADS, OBJECTS_PER_REACTOR, REACTOR_IDLE, max_reactor_threads,
     reactor_threads, set_max_reactor_threads,
 };
+pub use uring::{io_uring_available, set_io_uring};
 pub use wait::Wait;

@@ -6,6 +6,10 @@
 //! registration with the reactors. Drop: cancels; an acquisition already handed over
 //! and not yet taken is undone (TO-06).
 //!
+//! Inside a tokio runtime with I/O enabled, and when no mutex is listed, the wait takes
+//! the io_uring path instead (`uring`): a [`DetachedWait`] whose sleeps are io_uring
+//! futex waits, so that a signal wakes the runtime's thread directly.
+//!
 //! It must not block the polling thread.
 
 use std::future::Future;
@@ -14,6 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use procsync::detached::{DetachedWait, Progress};
 use procsync::{Handle, ObjectKind, Result, WaitOutcome};
 
 use crate::guard::Acquired;
@@ -21,6 +26,7 @@ use crate::object::Target;
 use crate::oneshot::Oneshot;
 use crate::reactor::{self, Waiter};
 use crate::undo;
+use crate::uring::{self, Driver, Ended};
 
 /// A pending async wait on one object or any of up to 64. Output: the [`Acquired`]
 /// outcome (never `TimedOut` unless a deadline variant built it). `'static`: it holds
@@ -39,6 +45,12 @@ enum Stage {
         waiter: Arc<Waiter>,
         reactors: Vec<usize>,
     },
+    /// The io_uring path: `op` is the outstanding futex wait, `until` its timeout.
+    Direct {
+        wait: Box<DetachedWait>,
+        driver: Arc<Driver>,
+        op: Option<(u64, Option<std::time::Instant>)>,
+    },
     Finished,
 }
 
@@ -47,6 +59,7 @@ impl std::fmt::Debug for Wait {
         let s = match self.stage {
             Stage::Start { .. } => "start",
             Stage::Registered { .. } => "registered",
+            Stage::Direct { .. } => "direct",
             Stage::Finished => "finished",
         };
         f.debug_struct("Wait").field("stage", &s).finish()
@@ -60,7 +73,7 @@ impl Wait {
         }
     }
 
-    fn start(&mut self) -> Poll<Result<Acquired>> {
+    fn start(&mut self, cx: &mut Context<'_>) -> Poll<Result<Acquired>> {
         let Stage::Start { handles, signal } = std::mem::replace(&mut self.stage, Stage::Finished)
         else {
             unreachable!("start runs in the start stage");
@@ -75,6 +88,17 @@ impl Wait {
                     s.release(1)?;
                 }
             }
+        }
+        if !handles.iter().any(|h| h.kind() == ObjectKind::Mutex)
+            && let Some(driver) = uring::driver()
+        {
+            let refs: Vec<&Handle> = handles.iter().map(|h| &**h).collect();
+            self.stage = Stage::Direct {
+                wait: Box::new(DetachedWait::new(&refs, None)?),
+                driver,
+                op: None,
+            };
+            return self.poll_direct(cx);
         }
         if !handles.iter().any(|h| h.kind() == ObjectKind::Mutex) {
             let refs: Vec<&Handle> = handles.iter().map(|h| &**h).collect();
@@ -95,15 +119,71 @@ impl Wait {
     }
 }
 
+impl Wait {
+    /// Advances the io_uring path as far as it goes without sleeping.
+    fn poll_direct(&mut self, cx: &mut Context<'_>) -> Poll<Result<Acquired>> {
+        let Stage::Direct { wait, driver, op } = &mut self.stage else {
+            unreachable!("poll_direct runs in the direct stage");
+        };
+        let r = loop {
+            let progress = match *op {
+                None => wait.start(),
+                Some((key, until)) => match driver.poll(key, cx) {
+                    Poll::Pending => return Poll::Pending,
+                    // The driver is gone (its runtime shut down) with the futex wait
+                    // still outstanding: `op` stays, for the orphaning below.
+                    Poll::Ready(Err(e)) => break Err(procsync::Error::from(e)),
+                    Poll::Ready(ended) => {
+                        *op = None;
+                        match ended {
+                            Ok(Ended::Woken) => wait.woken(),
+                            Ok(Ended::TimedOut) => wait.timed_out(),
+                            Ok(Ended::Cancelled)
+                                if until.is_some_and(|t| std::time::Instant::now() >= t) =>
+                            {
+                                wait.timed_out()
+                            }
+                            Ok(Ended::Cancelled) => wait.woken(),
+                            Err(e) => Err(procsync::Error::from(e)),
+                        }
+                    }
+                },
+            };
+            match progress {
+                Ok(Progress::Done(outcome)) => break Ok(Acquired::plain(outcome)),
+                Ok(Progress::Sleep(on)) => match driver.submit(&on, cx.waker().clone()) {
+                    Ok(key) => *op = Some((key, on.until())),
+                    Err(e) => break Err(procsync::Error::from(e)),
+                },
+                Err(e) => break Err(e),
+            }
+        };
+        // Dropping the wait cancels it: after an error, nothing it took is kept.
+        if let Stage::Direct {
+            mut wait,
+            driver,
+            op: Some((key, _)),
+        } = std::mem::replace(&mut self.stage, Stage::Finished)
+        {
+            let _ = wait.cancel();
+            driver.orphan(key, wait);
+        }
+        Poll::Ready(r)
+    }
+}
+
 impl Future for Wait {
     type Output = Result<Acquired>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if let Stage::Start { .. } = this.stage
-            && let Poll::Ready(r) = this.start()
+            && let Poll::Ready(r) = this.start(cx)
         {
             return Poll::Ready(r);
+        }
+        if let Stage::Direct { .. } = this.stage {
+            return this.poll_direct(cx);
         }
         let Stage::Registered { waiter, reactors } = &this.stage else {
             panic!("procsync_tokio::Wait polled after it completed");
@@ -131,8 +211,21 @@ impl Future for Wait {
 
 impl Drop for Wait {
     fn drop(&mut self) {
-        if let Stage::Registered { waiter, reactors } = &self.stage {
-            undo::cancel(waiter, reactors);
+        match std::mem::replace(&mut self.stage, Stage::Finished) {
+            Stage::Registered { waiter, reactors } => undo::cancel(&waiter, &reactors),
+            Stage::Direct {
+                mut wait,
+                driver,
+                op,
+            } => {
+                // Gives back whatever a signaller handed over (TO-06); the wait's block
+                // stays the kernel's until its futex wait is reported finished.
+                let _ = wait.cancel();
+                if let Some((key, _)) = op {
+                    driver.orphan(key, wait);
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -14,7 +14,7 @@ use procsync::{
 use procsync_tokio as pt;
 use tokio::time::Instant;
 
-use crate::harness::{current_thread, multi_thread, until_async};
+use crate::harness::{current_thread, multi_thread, queued, until_async};
 
 pub fn obj(spec: ObjectSpec) -> Arc<Handle> {
     Arc::new(
@@ -115,7 +115,10 @@ pub fn single_waits_complete_for_each_kind() {
         let e = event(true, false);
         let t1 = tokio::spawn(pt::wait(&e));
         let t2 = tokio::spawn(pt::wait(&*e));
-        until_async("one reactor waits for both", || e.waiters().unwrap() == 1).await;
+        until_async("both waits are queued", || {
+            e.waiters().unwrap() == queued(2)
+        })
+        .await;
         e.set().unwrap();
         assert_eq!(
             t1.await.unwrap().unwrap().outcome(),
@@ -168,7 +171,7 @@ pub fn manual_event_pulse_releases_every_async_waiter_pu01() {
         for signal in ["pulse", "set-reset"] {
             let mut fs: Vec<pt::Wait> = (0..3).map(|_| pt::wait(&e)).collect();
             let flags: Vec<_> = fs.iter_mut().map(poll_once).collect();
-            until_async("queued", || e.waiters().unwrap() == 1).await;
+            until_async("queued", || e.waiters().unwrap() == queued(3)).await;
             if signal == "pulse" {
                 e.pulse().unwrap();
             } else {
@@ -391,7 +394,7 @@ pub fn waiters_on_one_object_are_served_fifo() {
         let s = semaphore(0, 3);
         let mut fs: Vec<pt::Wait> = (0..3).map(|_| pt::wait(&s)).collect();
         let flags: Vec<_> = fs.iter_mut().map(poll_once).collect();
-        until_async("queued", || s.waiters().unwrap() == 1).await;
+        until_async("queued", || s.waiters().unwrap() == queued(3)).await;
         for k in 0..3 {
             s.release(1).unwrap();
             until_async("the next waiter served", || flags[k].is_set()).await;

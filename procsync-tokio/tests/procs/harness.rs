@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 /// Environment variable naming the role of a re-executed copy of this binary.
 pub const ROLE: &str = "PROCSYNC_TOKIO_TEST_ROLE";
 
+/// The suffix of a case name that runs the case with io_uring switched off.
+pub const REACTOR_PATH: &str = "@reactor";
+
 /// How long one case may run before the driver kills it.
 const CASE_DEADLINE: Duration = Duration::from_secs(300);
 
@@ -56,7 +59,13 @@ fn run_case(name: &str) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).map_err(|e| format!("creating {}: {e}", root.display()))?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Command::new(exe)
+    let mut cmd = Command::new(exe);
+    if name.ends_with(REACTOR_PATH) {
+        // The same case with the io_uring path switched off: the reactor threads serve
+        // every wait, as on a kernel without io_uring futex waits.
+        cmd.env("PROCSYNC_TOKIO_URING", "0");
+    }
+    let mut child = cmd
         .env(ROLE, format!("case:{name}"))
         .env("PROCSYNC_ROOT", &root)
         .stdin(Stdio::null())
@@ -247,14 +256,14 @@ pub fn threads() -> usize {
 pub fn multi_thread(workers: usize) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
-        .enable_time()
+        .enable_all()
         .build()
         .expect("a tokio runtime")
 }
 
 pub fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
         .expect("a tokio runtime")
 }
@@ -296,5 +305,15 @@ impl Rng {
 
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
+    }
+}
+
+/// How many waiters an object shows for `futures` pending async waits on it: each is a
+/// waiter of its own on the io_uring path; the reactor path queues one per object.
+pub fn queued(futures: usize) -> usize {
+    if procsync_tokio::io_uring_available() {
+        futures
+    } else {
+        1
     }
 }

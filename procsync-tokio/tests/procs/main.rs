@@ -86,16 +86,32 @@ pub const CASES: &[(&str, fn())] = &[
         cross::owner_process_dies_async_lock_reports_abandoned_ab07,
     ),
     (
-        "ten_thousand_waits_on_distinct_objects_bounded_threads",
+        "ten_thousand_waits_on_distinct_objects_bounded_threads@reactor",
         many::ten_thousand_waits_on_distinct_objects_bounded_threads,
     ),
     (
-        "reactor_cap_is_a_clear_error",
+        "reactor_cap_is_a_clear_error@reactor",
         many::reactor_cap_is_a_clear_error,
     ),
     (
-        "wait_any_across_reactors_takes_exactly_one",
+        "wait_any_across_reactors_takes_exactly_one@reactor",
         many::wait_any_across_reactors_takes_exactly_one,
+    ),
+    (
+        "ten_thousand_io_uring_waits_add_no_thread",
+        many::ten_thousand_io_uring_waits_add_no_thread,
+    ),
+    (
+        "dropped_after_handoff_gives_back_to06@reactor",
+        basic::dropped_after_handoff_gives_back_to06,
+    ),
+    (
+        "async_waits_on_sync_signallers_in_other_processes@reactor",
+        cross::async_waits_on_sync_signallers_in_other_processes,
+    ),
+    (
+        "cancellation_storm_conserves_units_signals_ownership@reactor",
+        storm::cancellation_storm_conserves_units_signals_ownership,
     ),
     (
         "cancellation_storm_conserves_units_signals_ownership",

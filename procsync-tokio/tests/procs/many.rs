@@ -210,3 +210,65 @@ pub fn wait_any_across_reactors_takes_exactly_one() {
         }
     });
 }
+
+/// The io_uring path (the default in a runtime with I/O): 10 000 pending waits on
+/// distinct objects add no thread at all (each is an io_uring futex wait on its own
+/// leased wait block), all complete when signalled, each signal consumed once.
+/// Prints the resident memory per pending wait.
+pub fn ten_thousand_io_uring_waits_add_no_thread() {
+    if !pt::io_uring_available() {
+        // Loud, and fatal when the environment says io_uring must be there.
+        let msg = "SKIPPED: io_uring futex waits are unavailable here (kernel < 6.7, or io_uring disabled by sysctl or seccomp)";
+        assert!(
+            std::env::var_os("PROCSYNC_REQUIRE_IO_URING").is_none(),
+            "{msg}, and PROCSYNC_REQUIRE_IO_URING is set"
+        );
+        println!("{msg}");
+        return;
+    }
+    let n = objects_that_fit();
+    assert!(
+        n >= 1000,
+        "the descriptor limit allows only {n} objects; raise `ulimit -n`"
+    );
+    multi_thread(2).block_on(async {
+        let events: Vec<Arc<Handle>> = (0..n).map(|_| event(false, false)).collect();
+        // The runtime's driver and completion task exist from the first wait on.
+        let first = tokio::spawn(pt::wait(&events[0]));
+        until_async("the first wait is queued", || {
+            events[0].waiters().unwrap() == 1
+        })
+        .await;
+        events[0].set().unwrap();
+        first.await.unwrap().unwrap();
+        let base = threads();
+        let rss_before = rss_kib();
+        for round in 0..2 {
+            let tasks: Vec<_> = events.iter().map(|e| tokio::spawn(pt::wait(e))).collect();
+            until_async("every wait is queued on its object", || {
+                events.iter().all(|e| e.waiters().unwrap() == 1)
+            })
+            .await;
+            let now = threads();
+            let rss = rss_kib().saturating_sub(rss_before);
+            println!(
+                "round {round}: resident memory grew {rss} KiB = {} bytes per pending wait (task, future, wait block, ring slot)",
+                rss * 1024 / n as u64
+            );
+            println!("round {round}: {n} pending waits, {now} threads (before: {base})");
+            assert_eq!(pt::reactor_threads(), 0, "no reactor serves these waits");
+            assert_eq!(now, base, "{n} pending waits added threads");
+            for e in &events {
+                e.set().unwrap();
+            }
+            for t in tasks {
+                assert_eq!(t.await.unwrap().unwrap().outcome(), WaitOutcome::Signaled(0));
+            }
+            assert!(
+                events.iter().all(|e| !signaled(e)),
+                "each set consumed exactly once"
+            );
+            assert!(events.iter().all(|e| e.waiters().unwrap() == 0));
+        }
+    });
+}

@@ -1,0 +1,500 @@
+//! The io_uring path: a pending wait sleeps as an io_uring futex wait on its
+//! doorbell, so that a signaller's `FUTEX_WAKE` completes it in the kernel, the ring's
+//! descriptor turns readable in the runtime's own epoll, and the runtime thread wakes
+//! up directly — one thread woken per wake-up, as for a blocking wait.
+//!
+//! One [`Driver`] per tokio runtime (found by [`driver`], keyed by the runtime's id):
+//! a ring, a slot per submitted futex wait (its waker, then its result), and one task
+//! on the runtime that waits for the ring to be readable and hands completions to their
+//! slots. Every futex wait is submitted linked to a timeout (the wait's next re-check),
+//! so no timer of the runtime is involved.
+//!
+//! The one invariant that matters: a futex wait submitted on a wait's words stays
+//! outstanding only as long as the words are the wait's. A future dropped while its
+//! futex wait is outstanding hands its [`DetachedWait`] to the slot ([`Driver::orphan`]),
+//! which keeps it (and so its leased block) until the kernel reports the futex wait
+//! finished; the driver's drop cancels and reaps whatever is still outstanding.
+//!
+//! It must not know objects; it sleeps on words for a `DetachedWait`.
+#![allow(unsafe_code)] // io_uring submissions: the kernel reads our memory
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use io_uring::{IoUring, opcode, squeue, types};
+use procsync::detached::{DetachedWait, SleepOn};
+use tokio::io::unix::AsyncFd;
+
+/// `FUTEX2_SIZE_U32`: a 32-bit futex, shared between processes (no `FUTEX2_PRIVATE`).
+const FUTEX2_SIZE_U32: u32 = 0x02;
+/// Wake-ups of any bitset (procsync wakes with plain `FUTEX_WAKE`).
+const MATCH_ANY: u64 = 0xFFFF_FFFF;
+/// The user data of the linked timeouts, whose completions say nothing we need.
+const TIMEOUT_TAG: u64 = u64::MAX;
+/// Submission queue entries (the completion queue gets twice as many, and the kernel
+/// keeps overflowing completions rather than dropping them).
+const ENTRIES: u32 = 256;
+
+/// How a futex wait ended, for [`DetachedWait::woken`] / [`DetachedWait::timed_out`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    Woken,
+    TimedOut,
+    /// Cancelled: by its linked timeout (then its time has come), or by the kernel
+    /// (the submitting thread exited): the caller tells which by the clock.
+    Cancelled,
+}
+
+enum Slot {
+    Free,
+    /// Submitted; the waker of the future that waits for it.
+    Pending(Option<Waker>),
+    /// Completed with this result; the future has not collected it.
+    Done(i32),
+    /// Its future was dropped while the futex wait was outstanding: the wait is kept
+    /// until the kernel is done with its words.
+    Orphan(#[allow(dead_code)] Box<DetachedWait>),
+}
+
+#[derive(Default)]
+struct Slots {
+    slots: Vec<(u32, Slot)>,
+    free: Vec<u32>,
+}
+
+impl Slots {
+    fn insert(&mut self, waker: Waker) -> u64 {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push((0, Slot::Free));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let (generation, slot) = &mut self.slots[index as usize];
+        *generation = generation.wrapping_add(1);
+        *slot = Slot::Pending(Some(waker));
+        u64::from(index) | u64::from(*generation) << 32
+    }
+
+    fn get(&mut self, key: u64) -> Option<&mut Slot> {
+        let (generation, slot) = self.slots.get_mut((key & 0xFFFF_FFFF) as usize)?;
+        (*generation == (key >> 32) as u32).then_some(slot)
+    }
+
+    fn release(&mut self, key: u64) -> Option<Slot> {
+        let slot = self.get(key)?;
+        let old = std::mem::replace(slot, Slot::Free);
+        self.free.push((key & 0xFFFF_FFFF) as u32);
+        Some(old)
+    }
+
+    fn outstanding(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|(_, s)| matches!(s, Slot::Pending(_) | Slot::Orphan(_)))
+            .count()
+    }
+}
+
+/// A runtime's ring and the futex waits submitted to it.
+pub(crate) struct Driver {
+    /// The ring's descriptor in the runtime's epoll (dropped before the ring closes it).
+    fd: AsyncFd<RingFd>,
+    ring: Mutex<IoUring>,
+    slots: Mutex<Slots>,
+    /// Cleared when the completion task ends (the runtime shuts down).
+    alive: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct RingFd(RawFd);
+
+impl AsRawFd for RingFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+impl Driver {
+    /// Submits a futex wait on `on`'s words, linked to a timeout at `on.until()`.
+    /// Returns the key to [`poll`](Self::poll) it with.
+    pub(crate) fn submit(&self, on: &SleepOn, waker: Waker) -> std::io::Result<u64> {
+        let key = lock(&self.slots).insert(waker);
+        let words = on.words();
+        let vector: Vec<types::FutexWaitV> = if words.len() > 1 {
+            words
+                .iter()
+                .map(|w| {
+                    types::FutexWaitV::new()
+                        .uaddr(w.addr() as u64)
+                        .val(u64::from(w.expected()))
+                        .flags(FUTEX2_SIZE_U32)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let wait = match words {
+            [w] => opcode::FutexWait::new(
+                w.addr().cast::<u32>(),
+                u64::from(w.expected()),
+                MATCH_ANY,
+                FUTEX2_SIZE_U32,
+            )
+            .build(),
+            _ => opcode::FutexWaitV::new(vector.as_ptr(), vector.len() as u32).build(),
+        }
+        .user_data(key);
+        let timeout = on.until().map(|t| {
+            let d = t.saturating_duration_since(Instant::now());
+            types::Timespec::new()
+                .sec(d.as_secs())
+                .nsec(d.subsec_nanos())
+        });
+        let mut ring = lock(&self.ring);
+        let entries: Vec<squeue::Entry> = match &timeout {
+            Some(ts) => vec![
+                wait.flags(squeue::Flags::IO_LINK),
+                opcode::LinkTimeout::new(ts).build().user_data(TIMEOUT_TAG),
+            ],
+            None => vec![wait],
+        };
+        let pushed = {
+            let mut sq = ring.submission();
+            // SAFETY: the words stay mapped and the wait's own while the futex wait is
+            // outstanding (the module invariant); the futex vector and the timespec are
+            // read by the kernel during `submit` below, while both are still alive.
+            unsafe { sq.push_multiple(&entries) }.is_ok()
+        };
+        if !pushed {
+            ring.submit()?;
+            let mut sq = ring.submission();
+            // SAFETY: as above.
+            if unsafe { sq.push_multiple(&entries) }.is_err() {
+                drop(sq);
+                drop(ring);
+                lock(&self.slots).release(key);
+                return Err(std::io::Error::other(
+                    "the io_uring submission queue is full",
+                ));
+            }
+        }
+        if let Err(e) = ring.submit() {
+            drop(ring);
+            lock(&self.slots).release(key);
+            return Err(e);
+        }
+        Ok(key)
+    }
+
+    /// The end of futex wait `key`, once it has completed.
+    pub(crate) fn poll(&self, key: u64, cx: &mut Context<'_>) -> Poll<std::io::Result<Ended>> {
+        let mut slots = lock(&self.slots);
+        match slots.get(key) {
+            Some(Slot::Done(res)) => {
+                let res = *res;
+                slots.release(key);
+                Poll::Ready(match -res {
+                    0 | libc_errno::EAGAIN | libc_errno::EINTR => Ok(Ended::Woken),
+                    libc_errno::ECANCELED => Ok(Ended::Cancelled),
+                    libc_errno::ETIME => Ok(Ended::TimedOut),
+                    e => Err(std::io::Error::from_raw_os_error(e)),
+                })
+            }
+            Some(Slot::Pending(w)) => {
+                if !self.alive.load(Ordering::Acquire) {
+                    return Poll::Ready(Err(std::io::Error::other(
+                        "the tokio runtime that served this wait has shut down",
+                    )));
+                }
+                match w {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *w = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            _ => Poll::Ready(Err(std::io::Error::other("unknown io_uring wait"))),
+        }
+    }
+
+    /// The future of futex wait `key` is gone: keep `wait` until the kernel is done
+    /// with its words (at once if it already is), and ask the kernel to cancel.
+    pub(crate) fn orphan(&self, key: u64, wait: Box<DetachedWait>) {
+        {
+            let mut slots = lock(&self.slots);
+            match slots.get(key) {
+                Some(Slot::Pending(_)) => *slots.get(key).expect("just found") = Slot::Orphan(wait),
+                Some(Slot::Done(_)) => {
+                    slots.release(key);
+                    return; // `wait` drops here: the kernel is done
+                }
+                _ => return,
+            }
+        }
+        let cancel = opcode::AsyncCancel::new(key).build().user_data(TIMEOUT_TAG);
+        let mut ring = lock(&self.ring);
+        // SAFETY: a cancel request names no memory of ours.
+        if unsafe { ring.submission().push(&cancel) }.is_ok() {
+            let _ = ring.submit();
+        }
+    }
+
+    /// Hands every completion to its slot, and wakes the futures concerned.
+    fn drain(&self) {
+        let mut wake = Vec::new();
+        {
+            let mut ring = lock(&self.ring);
+            let mut slots = lock(&self.slots);
+            loop {
+                for cqe in ring.completion() {
+                    let key = cqe.user_data();
+                    if key == TIMEOUT_TAG {
+                        continue;
+                    }
+                    match slots.get(key) {
+                        Some(s @ Slot::Pending(_)) => {
+                            if let Slot::Pending(Some(w)) =
+                                std::mem::replace(s, Slot::Done(cqe.result()))
+                            {
+                                wake.push(w);
+                            }
+                        }
+                        Some(Slot::Orphan(_)) => {
+                            slots.release(key);
+                        }
+                        _ => {}
+                    }
+                }
+                // Thousands of waits completing at once overflow the completion queue:
+                // the kernel keeps the rest aside until an `io_uring_enter` with
+                // GETEVENTS (which `submit` makes when the overflow flag is up).
+                if !ring.submission().cq_overflow() || ring.submit().is_err() {
+                    break;
+                }
+            }
+        }
+        for w in wake {
+            w.wake();
+        }
+    }
+
+    fn stop(&self) {
+        self.alive.store(false, Ordering::Release);
+        let wakers: Vec<Waker> = lock(&self.slots)
+            .slots
+            .iter_mut()
+            .filter_map(|(_, s)| match s {
+                Slot::Pending(w) => w.take(),
+                _ => None,
+            })
+            .collect();
+        for w in wakers {
+            w.wake();
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Cancel and reap every futex wait still outstanding before the waits that
+        // own its words (orphans) are dropped with the slots.
+        let ring = self.ring.get_mut().unwrap_or_else(|e| e.into_inner());
+        let slots = self.slots.get_mut().unwrap_or_else(|e| e.into_inner());
+        let keys: Vec<u64> = slots
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, s))| matches!(s, Slot::Pending(_) | Slot::Orphan(_)))
+            .map(|(i, (g, _))| i as u64 | u64::from(*g) << 32)
+            .collect();
+        for key in keys {
+            let cancel = opcode::AsyncCancel::new(key).build().user_data(TIMEOUT_TAG);
+            // SAFETY: a cancel request names no memory of ours.
+            while unsafe { ring.submission().push(&cancel) }.is_err() {
+                if ring.submit().is_err() {
+                    break;
+                }
+            }
+        }
+        for _ in 0..1000 {
+            if slots.outstanding() == 0 {
+                return;
+            }
+            if ring.submit_and_wait(1).is_err() {
+                break;
+            }
+            for cqe in ring.completion() {
+                let key = cqe.user_data();
+                if key != TIMEOUT_TAG {
+                    slots.release(key);
+                }
+            }
+        }
+        // The kernel did not report them all: keep the remaining waits (their leased
+        // blocks) for the life of the process rather than reuse words it may still
+        // sleep on.
+        for (_, s) in slots.slots.drain(..) {
+            if let Slot::Orphan(w) = s {
+                std::mem::forget(w);
+            }
+        }
+    }
+}
+
+/// Linux error numbers (the completions carry them negated).
+mod libc_errno {
+    pub const EINTR: i32 = 4;
+    pub const EAGAIN: i32 = 11;
+    pub const ETIME: i32 = 62;
+    pub const ECANCELED: i32 = 125;
+}
+
+/// The switch of [`set_io_uring`]: 0 until set (then `PROCSYNC_TOKIO_URING=0` decides),
+/// 1 on, 2 off.
+static SWITCH: AtomicU8 = AtomicU8::new(0);
+
+/// Turns the io_uring path on or off for the waits that start from now on (it is on by
+/// default, unless the environment has `PROCSYNC_TOKIO_URING=0`). Off, every wait is
+/// served by the reactor threads, as on a kernel without io_uring futex waits.
+pub fn set_io_uring(on: bool) {
+    SWITCH.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether new waits in a tokio runtime with I/O enabled take the io_uring path: it is
+/// switched on ([`set_io_uring`]) and the kernel lets this process create a ring with
+/// futex waits and linked timeouts (io_uring may be disabled by sysctl or seccomp).
+pub fn io_uring_available() -> bool {
+    let on = match SWITCH.load(Ordering::Relaxed) {
+        0 => std::env::var_os("PROCSYNC_TOKIO_URING").is_none_or(|v| v != "0"),
+        s => s == 1,
+    };
+    on && kernel_has_futex_waits()
+}
+
+fn kernel_has_futex_waits() -> bool {
+    static USABLE: OnceLock<bool> = OnceLock::new();
+    *USABLE.get_or_init(|| {
+        let Ok(ring) = IoUring::new(2) else {
+            return false;
+        };
+        let mut probe = io_uring::Probe::new();
+        if ring.submitter().register_probe(&mut probe).is_err() {
+            return false;
+        }
+        [
+            opcode::FutexWait::CODE,
+            opcode::FutexWaitV::CODE,
+            opcode::LinkTimeout::CODE,
+            opcode::AsyncCancel::CODE,
+        ]
+        .iter()
+        .all(|&op| probe.is_supported(op))
+    })
+}
+
+/// Per runtime, its driver; `None` for a runtime built without I/O (`enable_io`).
+type Registry = HashMap<tokio::runtime::Id, Option<Weak<Driver>>>;
+
+fn registry() -> MutexGuard<'static, Registry> {
+    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+    lock(REGISTRY.get_or_init(Default::default))
+}
+
+thread_local! {
+    static CACHED: std::cell::RefCell<Option<(tokio::runtime::Id, Weak<Driver>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The driver of the runtime we are polled in; `None` when there is none (another
+/// executor, a runtime without I/O) or io_uring is unusable: the caller then uses the
+/// reactor threads.
+pub(crate) fn driver() -> Option<Arc<Driver>> {
+    if !io_uring_available() {
+        return None;
+    }
+    let rt = tokio::runtime::Handle::try_current().ok()?;
+    let id = rt.id();
+    let cached = CACHED.with(|c| match &*c.borrow() {
+        Some((i, w)) if *i == id => w.upgrade(),
+        _ => None,
+    });
+    if let Some(d) = cached.filter(|d| d.alive.load(Ordering::Acquire)) {
+        return Some(d);
+    }
+    let d = {
+        let mut reg = registry();
+        match reg.get(&id) {
+            Some(None) => return None,
+            Some(Some(w)) if w.upgrade().is_some_and(|d| d.alive.load(Ordering::Acquire)) => {
+                w.upgrade()?
+            }
+            _ => {
+                reg.retain(|_, w| w.as_ref().is_none_or(|w| w.strong_count() > 0));
+                let Some(d) = start(&rt) else {
+                    reg.insert(id, None);
+                    return None;
+                };
+                reg.insert(id, Some(Arc::downgrade(&d)));
+                d
+            }
+        }
+    };
+    CACHED.with(|c| *c.borrow_mut() = Some((id, Arc::downgrade(&d))));
+    Some(d)
+}
+
+/// A new driver for runtime `rt`, with its completion task (which keeps it for the
+/// runtime's life).
+fn start(rt: &tokio::runtime::Handle) -> Option<Arc<Driver>> {
+    let ring = IoUring::new(ENTRIES).ok()?;
+    let raw = ring.as_raw_fd();
+    // tokio has no way to ask whether a runtime has I/O but to try: registration panics
+    // in one without. Caught (tokio's message is printed, once per such runtime), and
+    // that runtime's waits use the reactor threads.
+    let fd = std::panic::catch_unwind(|| {
+        let _enter = rt.enter();
+        // SAFETY: the ring's descriptor stays open as long as the `AsyncFd`: both end up
+        // in the `Driver`, whose `fd` field is dropped before its `ring`.
+        unsafe { AsyncFd::register_with_interest(RingFd(raw), tokio::io::Interest::READABLE) }.ok()
+    })
+    .ok()
+    .flatten()?;
+    let d = Arc::new(Driver {
+        fd,
+        ring: Mutex::new(ring),
+        slots: Mutex::new(Slots::default()),
+        alive: AtomicBool::new(true),
+    });
+    rt.spawn(complete(d.clone()));
+    Some(d)
+}
+
+/// The completion task: drains the ring whenever it turns readable, until the runtime
+/// drops it.
+async fn complete(d: Arc<Driver>) {
+    struct Stop(Arc<Driver>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.stop();
+        }
+    }
+    let d = Stop(d);
+    loop {
+        let Ok(mut ready) = d.0.fd.readable().await else {
+            return;
+        };
+        d.0.drain();
+        // Readiness is cleared only if no new completion was signalled since `readable`
+        // returned (tokio compares ticks), so none is missed in between.
+        ready.clear_ready();
+        d.0.drain();
+    }
+}
