@@ -94,14 +94,20 @@ pub(crate) const DETACHED: u64 = 1 << 62;
 
 /// This process's identity for detached waits: its main thread's identity | [`DETACHED`].
 pub(crate) fn detached_ident() -> u64 {
-    static CACHE: std::sync::Mutex<(u32, u64)> = std::sync::Mutex::new((0, 0));
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    // Per process: a forked child computes its own. Threads racing here store the
+    // same value.
+    static FOR_PID: AtomicU32 = AtomicU32::new(0);
+    static IDENT: AtomicU64 = AtomicU64::new(0);
     let pid = me().pid; // cached per thread (and renewed in a forked child)
-    let mut c = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    if c.0 != pid {
-        let start = read_stat(pid).map_or(0, |s| s.start);
-        *c = (pid, make_ident(pid, start) | DETACHED);
+    if FOR_PID.load(Ordering::Acquire) == pid {
+        return IDENT.load(Ordering::Relaxed);
     }
-    c.1
+    let start = read_stat(pid).map_or(0, |s| s.start);
+    let ident = make_ident(pid, start) | DETACHED;
+    IDENT.store(ident, Ordering::Relaxed);
+    FOR_PID.store(pid, Ordering::Release);
+    ident
 }
 
 /// The thread id inside an identity.
