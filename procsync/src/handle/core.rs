@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::registry::ValueFd;
 use super::vocab::{Access, CreateOptions, ObjectState, Owner};
 use super::{callback, mapped, name, registry};
 use crate::error::{Error, Result};
@@ -48,31 +49,24 @@ impl Handle {
     }
 
     /// [`Handle::new`] for an object whose file's device and inode the caller knows
-    /// (`None`: look them up).
-    fn new_of(
+    /// (`None`: look them up). The first handle of an object takes the object's own
+    /// descriptor as its value ([`Object::lend_backing`]); every later one a private
+    /// duplicate of it.
+    pub(super) fn new_of(
         obj: Arc<Object>,
         file: Option<(u64, u64)>,
         access: Access,
         inherit: bool,
     ) -> Result<Handle> {
-        let fd = unix::dup_cloexec(obj.backing_fd())
-            .map_err(|e| Error::os("duplicating a handle's descriptor", e))?;
-        let slot = match file {
-            Some(file) => registry::register_file(fd, file, obj.kind, access, inherit)?,
-            None => registry::register(fd, obj.kind, access, inherit)?,
+        let fd = if obj.lend_backing() {
+            ValueFd::Lent(obj.clone())
+        } else {
+            ValueFd::Own(
+                unix::dup_cloexec(obj.backing_fd())
+                    .map_err(|e| Error::os("duplicating a handle's descriptor", e))?,
+            )
         };
-        Ok(Handle::with_slot(obj, access, slot))
-    }
-
-    /// A handle whose value is `fd`'s number (a descriptor of `obj`'s file that this
-    /// handle alone owns: a private duplicate, or one that arrived from outside).
-    pub(super) fn with_value(
-        obj: Arc<Object>,
-        fd: std::os::fd::OwnedFd,
-        access: Access,
-        inherit: bool,
-    ) -> Result<Handle> {
-        let slot = registry::register(fd, obj.kind, access, inherit)?;
+        let slot = registry::register(fd, file, obj.kind, access, inherit)?;
         Ok(Handle::with_slot(obj, access, slot))
     }
 
@@ -101,7 +95,7 @@ impl Handle {
         }
         let parsed = name::parse(name)?;
         let root_path = root::current_root();
-        let (obj, created, file, fresh) = match parsed {
+        let (obj, created, file) = match parsed {
             None => {
                 let fd = fs::memfd("procsync")
                     .map_err(|e| Error::os("creating an unnamed object", e))?;
@@ -114,12 +108,12 @@ impl Handle {
                     fs::euid(),
                     "<unnamed>".into(),
                 )?;
-                (o, Created::New, None, None)
+                (o, Created::New, None)
             }
             Some(n) => {
                 let init = |fd: std::os::fd::BorrowedFd<'_>| obj::init_file(fd, &spec).map(|_| ());
                 let o = open_named(&root_path, &n, name, Mode::Create { mode, init: &init })?;
-                (o.obj, o.created, Some(o.file), o.fresh)
+                (o.obj, o.created, Some(o.file))
             }
         };
         if obj.kind != spec.kind() {
@@ -132,7 +126,6 @@ impl Handle {
             });
         }
         let h = Handle::new_of(obj, file, Access::ALL, opts.inherit)?;
-        drop(fresh);
         if let (Created::New, ObjectSpec::Mutex { owned: true }) = (created, spec) {
             // CO-03: only a new mutex is taken by its creator.
             if let Fast::Acquired(_) = h.obj().try_acquire_fast() {
@@ -157,17 +150,13 @@ impl Handle {
                 ),
             });
         }
-        let Opened {
-            obj, file, fresh, ..
-        } = open_named(&root::current_root(), &n, name, Mode::Open)?;
+        let Opened { obj, file, .. } = open_named(&root::current_root(), &n, name, Mode::Open)?;
         if obj.kind != kind {
             return Err(Error::WrongType {
                 what: format!("`{name}` is {}, not {}", obj.kind.a_name(), kind.a_name()),
             });
         }
-        let h = Handle::new_of(obj, Some(file), access, inherit);
-        drop(fresh);
-        h
+        Handle::new_of(obj, Some(file), access, inherit)
     }
 
     pub(crate) fn obj(&self) -> &Arc<Object> {
@@ -190,8 +179,8 @@ impl Handle {
     }
 
     /// The handle's value: how a child that inherits it, or another process that
-    /// duplicates it, names it (the number of a descriptor this handle owns; unique in
-    /// the process while the handle lives, HD-01).
+    /// duplicates it, names it (the number of a descriptor of the object's file that is
+    /// this handle's alone: unique in the process while the handle lives, HD-01).
     pub fn value(&self) -> u64 {
         self.slot.value
     }
@@ -416,11 +405,6 @@ struct Opened {
     created: Created,
     /// Device and inode of the object's file.
     file: (u64, u64),
-    /// The fresh descriptor of a name this process held already ([`held_already`]),
-    /// to close once the handle has its value descriptor: so an open needs two
-    /// descriptors at once whichever path serves it, and a process at its descriptor
-    /// limit gets the same error from both.
-    fresh: Option<std::os::fd::OwnedFd>,
 }
 
 /// Opens or creates the named object `n` (see `shm::file` for the protocol). A name
@@ -465,7 +449,6 @@ fn open_named(
         obj,
         created,
         file: (st.dev, st.ino),
-        fresh: None,
     })
 }
 
@@ -501,11 +484,15 @@ fn held_already(
     let Some(obj) = obj else {
         return Err(Some((Ok(fresh), Some(st))));
     };
+    // Closed before the handle duplicates the object's descriptor: an open needs one
+    // descriptor at a time whichever path serves it (the full protocol's own open
+    // becomes the object's descriptor and the first handle's value), so a process at
+    // its descriptor limit gets the same error from both.
+    drop(fresh);
     Ok(Opened {
         obj,
         created: Created::Existing,
         file: (st.dev, st.ino),
-        fresh: Some(fresh),
     })
 }
 

@@ -221,8 +221,10 @@ fn not_an_object(fd: &OwnedFd, why: &str) -> Error {
 }
 
 /// Makes a handle of `fd`, a descriptor that arrived from outside (inherited, passed
-/// over the endpoint, or taken with `pidfd_getfd`). The handle's value is `fd`'s
-/// number; the object keeps a private duplicate. Checks that it is an object file:
+/// over the endpoint, or taken with `pidfd_getfd`). `fd` becomes the object's
+/// descriptor and, lent to the handle, its value: the handle's value is `fd`'s number
+/// (renumbered first only if it is standard input, output or error, which an inherited
+/// one never is). Checks that it is an object file:
 /// a sealed memfd (unnamed) or a file in a namespace directory (named; a `Local\` file
 /// must belong to that namespace's user), then maps and validates it like an open.
 pub(super) fn handle_from_fd(
@@ -231,6 +233,8 @@ pub(super) fn handle_from_fd(
     access: Access,
     inherit: bool,
 ) -> Result<Handle> {
+    let fd =
+        unix::above_stdio(fd).map_err(|e| Error::os("renumbering a received descriptor", e))?;
     let st = fs::stat_fd(fd.as_fd()).map_err(|e| Error::os("checking a received descriptor", e))?;
     if !st.is_file {
         return Err(not_an_object(&fd, "not a regular file"));
@@ -238,15 +242,13 @@ pub(super) fn handle_from_fd(
     let path =
         unix::fd_path(fd.as_fd()).map_err(|e| Error::os("reading a descriptor's path", e))?;
     let text = path.to_string_lossy().into_owned();
-    let backing_fd = unix::dup_cloexec(fd.as_fd())
-        .map_err(|e| Error::os("duplicating a received descriptor", e))?;
     let euid = fs::euid();
     let (backing, file_path, root_path, key, display) = if text.starts_with("/memfd:") {
         if !unix::size_sealed(fd.as_fd()) {
             return Err(not_an_object(&fd, "an unsealed memfd"));
         }
         (
-            Backing::Unnamed(backing_fd),
+            Backing::Unnamed(fd),
             PathBuf::from("<unnamed>"),
             root::current_root(),
             euid,
@@ -281,8 +283,8 @@ pub(super) fn handle_from_fd(
         // directory) the object still works through the descriptor; this process just
         // never unlinks the name, which the next opener then removes as an orphan.
         let adopted = match &ns {
-            Some(ns) => NamedFile::adopt(ns, l.guess.as_deref(), backing_fd),
-            None => Err(backing_fd),
+            Some(ns) => NamedFile::adopt(ns, l.guess.as_deref(), fd),
+            None => Err(fd),
         };
         let dir = live.parent().map(Path::to_path_buf).unwrap_or_default();
         match adopted {
@@ -311,7 +313,8 @@ pub(super) fn handle_from_fd(
             ),
         });
     }
-    Handle::with_value(obj, fd, access, inherit)
+    // The object was just mapped: this first handle takes its descriptor as its value.
+    Handle::new_of(obj, Some((st.dev, st.ino)), access, inherit)
 }
 
 #[cfg(test)]
@@ -502,5 +505,75 @@ mod tests {
             crate::duplicate_from(me, v, None, false, false),
             Err(Error::InvalidHandle(_))
         ));
+    }
+
+    /// HD-01 with a lent value: the first handle of an open has its object's own
+    /// descriptor as its value, which stays open while a duplicate keeps the object;
+    /// once that handle is closed, its value is no handle's (adopt, pull and
+    /// close-source refuse it, no new handle gets it, inheritance skips it), and the
+    /// name goes with the last handle.
+    #[test]
+    fn a_closed_first_handles_value_is_refused_while_its_object_lives() {
+        let r = TestRoot::new();
+        let spec = ObjectSpec::Event {
+            manual: true,
+            initial: false,
+        };
+        let opts = CreateOptions {
+            inherit: true,
+            ..CreateOptions::default()
+        };
+        let (h, _) = Handle::create(spec, "Local\\lent", &opts).unwrap();
+        let v = h.value();
+        assert_eq!(v, u64::from(h.obj().backing_fd_number()), "lent");
+        let d = h.duplicate(None).unwrap();
+        assert_ne!(d.value(), v);
+        drop(h);
+        assert!(
+            fs::stat_fd(d.obj().backing_fd()).is_ok(),
+            "still the object's"
+        );
+        assert!(registry::find(v).is_none());
+        assert!(matches!(adopt(v), Err(Error::InvalidHandle(_))));
+        let me = crate::sys::thread::getpid();
+        assert!(matches!(
+            crate::duplicate_from(me, v, None, false, false),
+            Err(Error::InvalidHandle(_))
+        ));
+        assert!(!pending::close_from_outside(v));
+        assert!(
+            registry::inheritable()
+                .iter()
+                .all(|(k, _)| k.fd as u64 != v)
+        );
+        let e = d.duplicate(None).unwrap();
+        assert!(e.value() != v && e.value() != d.value());
+        d.set().unwrap();
+        drop(d);
+        assert_eq!(objects(&r), 1, "the last duplicate keeps the name");
+        assert_eq!(e.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+        drop(e);
+        assert_eq!(objects(&r), 0, "the last close removed the name");
+    }
+
+    /// Close-source on a handle whose value is lent by its object: the handle is
+    /// closed at once, the duplicate taken before works, and the name goes when both
+    /// are dropped.
+    #[test]
+    fn close_source_of_a_lent_value() {
+        let r = TestRoot::new();
+        let spec = ObjectSpec::Semaphore { initial: 1, max: 1 };
+        let (h, _) = Handle::create(spec, "Local\\lent-close", &CreateOptions::default()).unwrap();
+        let v = h.value();
+        let me = crate::sys::thread::getpid();
+        let g = crate::duplicate_from(me, v, None, false, true).unwrap();
+        assert!(h.is_closed());
+        assert!(matches!(h.release(1), Err(Error::InvalidHandle(_))));
+        assert!(registry::find(v).is_none());
+        assert_eq!(g.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+        drop(h);
+        assert_eq!(objects(&r), 1);
+        drop(g);
+        assert_eq!(objects(&r), 0);
     }
 }

@@ -1,8 +1,9 @@
 //! The named objects this process has mapped through a create or an open, by the
 //! device and inode of their file: a second open of a name this process already holds
 //! takes the object it has (like an in-process duplicate: same mapping, same
-//! share-locked description) instead of probing, locking and mapping the file again,
-//! and its close is then a plain `close` of its value descriptor.
+//! share-locked description; its value is a duplicate of the object's descriptor)
+//! instead of probing, locking and mapping the file again, and its close is then a
+//! plain `close` of that duplicate.
 //!
 //! Why that keeps the lifetime protocol (`shm::file`) exact: an object found here is
 //! alive in this process, so its description holds the shared `flock`, so the file is

@@ -58,9 +58,9 @@ pub(crate) fn take_inherited() -> Vec<(u64, Handle)> {
 
 /// Closes handle `value` on behalf of another process (DUPLICATE_CLOSE_SOURCE): a
 /// pending handle is dropped; a handle the program holds is marked closed (every later
-/// call on it fails), its value descriptor is closed and the program's close hook is
-/// told, so that it can drop the handle and with it the object. Returns whether a
-/// handle was found.
+/// call on it fails), its value is forgotten and its descriptor closed (a value lent by
+/// the object closes with the object) and the program's close hook is told, so that it
+/// can drop the handle and with it the object. Returns whether a handle was found.
 pub(crate) fn close_from_outside(value: u64) -> bool {
     let parked = pending().remove(&value);
     if let Some((_, h)) = parked {

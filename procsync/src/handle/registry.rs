@@ -1,15 +1,22 @@
 //! The process's table of handle values.
 //!
-//! A handle's **value** is the number of a descriptor that the handle alone owns: a
-//! close-on-exec duplicate (`F_DUPFD_CLOEXEC`) of its object's share-locked descriptor.
-//! A duplicate shares the open description, so it holds the same shared `flock` and
-//! changes nothing in the lifetime count; the number is unique in the process while
-//! the handle lives (HD-01), a child that inherits the descriptor sees the same number
-//! (HI-02), and `pidfd_getfd` can take it by that number.
+//! A handle's **value** is the number of a descriptor of its object's file, the same
+//! open description as the object's share-locked descriptor ([`ValueFd`]): for the first
+//! handle of an open, that very descriptor, lent by the object (so a handle from
+//! `create`/`open` costs one descriptor, not two); for every other handle (duplicates,
+//! in-process opens of a held name) a close-on-exec duplicate (`F_DUPFD_CLOEXEC`,
+//! numbered 3 or above) that the handle alone owns. Either way it holds the same shared
+//! `flock` and changes nothing in the lifetime count; the number is unique in the
+//! process while the handle lives (HD-01: a duplicate's number is its own, and the
+//! object's number is lent once and stays open, so never reused, while the object
+//! lives), a child that inherits the descriptor sees the same number (HI-02), and
+//! `pidfd_getfd` can take it by that number.
 //!
 //! `LIVE` maps value → the handle's [`Slot`] (weak), for every handle of the process:
 //! what the inheritance extension enumerates and the endpoint serves (pull,
-//! close-source). Its lock is never held together with another lock of this crate
+//! close-source). A closed handle leaves it at once, so its value is refused
+//! everywhere a value is looked up, also while its number is still open as the
+//! object's descriptor. Its lock is never held together with another lock of this crate
 //! except after `handle::pending`'s (`PENDING → LIVE`).
 //!
 //! It must not touch shared memory or interpret objects, and knows slots, not handles:
@@ -22,9 +29,30 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use super::vocab::Access;
 use crate::error::{Error, Result};
-use crate::obj::ObjectKind;
+use crate::obj::{Object, ObjectKind};
 use crate::sys::fs;
 use crate::sys::unix::KeepFd;
+
+/// The descriptor whose number is a handle's value.
+#[derive(Debug)]
+pub(crate) enum ValueFd {
+    /// A duplicate of the object's descriptor that the handle alone owns.
+    Own(OwnedFd),
+    /// The object's own descriptor, lent to its first handle
+    /// ([`Object::lend_backing`]): it closes with the object, after the handle's last
+    /// use of it. The reference here is let go in [`unregister`], before the handle
+    /// lets go of its own, so it never keeps the object past its handles.
+    Lent(Arc<Object>),
+}
+
+impl ValueFd {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            ValueFd::Own(fd) => fd.as_fd(),
+            ValueFd::Lent(obj) => obj.backing_fd(),
+        }
+    }
+}
 
 /// What the registry knows of one handle; shared by the handle and the `LIVE` map.
 #[derive(Debug)]
@@ -44,14 +72,14 @@ pub(crate) struct Slot {
     /// every later call on the handle fails.
     pub closed: AtomicBool,
     /// The descriptor whose number is the value; `None` once closed.
-    fd: Mutex<Option<OwnedFd>>,
+    fd: Mutex<Option<ValueFd>>,
 }
 
 impl Slot {
     /// Runs `f` with the handle's descriptor, if it is still open.
     pub(crate) fn with_fd<T>(&self, f: impl FnOnce(BorrowedFd<'_>) -> T) -> Option<T> {
         let fd = lock(&self.fd);
-        fd.as_ref().map(|fd| f(fd.as_fd()))
+        fd.as_ref().map(|fd| f(fd.fd()))
     }
 
     fn keep(&self) -> KeepFd {
@@ -76,26 +104,25 @@ fn live() -> MutexGuard<'static, HashMap<u64, Weak<Slot>>> {
     lock(LIVE.get_or_init(Default::default))
 }
 
-/// Records a new handle whose value is `fd`'s number.
+/// Records a new handle whose value is `fd`'s number; `file` is the device and inode
+/// of the object file if the caller knows them (`None`: looked up).
 pub(crate) fn register(
-    fd: OwnedFd,
+    fd: ValueFd,
+    file: Option<(u64, u64)>,
     kind: ObjectKind,
     access: Access,
     inherit: bool,
 ) -> Result<Arc<Slot>> {
-    let st = fs::stat_fd(fd.as_fd()).map_err(|e| Error::os("checking a handle's descriptor", e))?;
-    register_file(fd, (st.dev, st.ino), kind, access, inherit)
-}
-
-/// [`register`] for a descriptor of the file `(dev, ino)`, known to the caller.
-pub(crate) fn register_file(
-    fd: OwnedFd,
-    (dev, ino): (u64, u64),
-    kind: ObjectKind,
-    access: Access,
-    inherit: bool,
-) -> Result<Arc<Slot>> {
-    let value = u64::try_from(fd.as_raw_fd()).map_err(|_| Error::invalid("negative descriptor"))?;
+    let (dev, ino) = match file {
+        Some(file) => file,
+        None => {
+            let st =
+                fs::stat_fd(fd.fd()).map_err(|e| Error::os("checking a handle's descriptor", e))?;
+            (st.dev, st.ino)
+        }
+    };
+    let value =
+        u64::try_from(fd.fd().as_raw_fd()).map_err(|_| Error::invalid("negative descriptor"))?;
     let slot = Arc::new(Slot {
         value,
         kind,
@@ -110,9 +137,10 @@ pub(crate) fn register_file(
     Ok(slot)
 }
 
-/// Forgets a handle and closes its descriptor (the object itself is let go by the
-/// handle's other fields). The entry goes before the descriptor, so that a new handle
-/// given the same number never has its entry removed by this one.
+/// Forgets a handle and closes its descriptor, or lets go of the object that lent it
+/// (the object itself is let go by the handle's other fields, after this). The entry
+/// goes before the descriptor, so that a new handle given the same number never has its
+/// entry removed by this one.
 pub(crate) fn unregister(slot: &Arc<Slot>) {
     {
         let mut map = live();

@@ -29,7 +29,7 @@ pub(crate) mod vocab;
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::shm::layout::*;
@@ -42,8 +42,9 @@ pub(crate) use lock::Guard;
 pub use vocab::{ObjectKind, ObjectSpec};
 
 /// What keeps an object alive: the share-locked descriptor of its file (see
-/// `shm::file`). A mapping also references the open description, so the object is
-/// unmapped before the descriptor is closed and the last-close probe runs.
+/// `shm::file`), numbered 3 or above. A mapping also references the open description,
+/// so the object is unmapped before the descriptor is closed and the last-close probe
+/// runs.
 #[derive(Debug)]
 pub(crate) enum Backing {
     /// A named object's file.
@@ -64,6 +65,12 @@ impl Backing {
 /// A mapped, validated object. Immutable parameters are copied out of the header at
 /// open and never re-read from shared memory. Fields drop in order: the mapping goes
 /// before the backing descriptor.
+///
+/// The backing descriptor stays open exactly as long as the object: its number can be
+/// lent once ([`Object::lend_backing`]) to be named by someone else (the handle layer
+/// makes it the value of the first handle of an open, which so costs no descriptor of
+/// its own), and it stays taken, never reused by the kernel, until the object is
+/// dropped.
 #[derive(Debug)]
 pub(crate) struct Object {
     map: SharedMap<ObjectFile>,
@@ -85,6 +92,8 @@ pub(crate) struct Object {
     pub own_ns: bool,
     /// For messages.
     pub display: String,
+    /// Whether [`Object::lend_backing`] has lent the backing descriptor's number.
+    lent: AtomicBool,
     /// Held for its `Drop` (close + last-close probe), after the mapping.
     _backing: Backing,
 }
@@ -120,20 +129,29 @@ impl Object {
             ns_key,
             own_ns: ns_key == fs::euid(),
             display,
+            lent: AtomicBool::new(false),
             _backing: backing,
         }))
     }
 
     /// The number of [`Object::backing_fd`] (recorded in a wait-all's block, so that a
-    /// signaller in another process can fetch it).
+    /// signaller in another process can fetch it: open while the object lives).
     pub(crate) fn backing_fd_number(&self) -> u32 {
         std::os::fd::AsRawFd::as_raw_fd(&self._backing.fd()) as u32
     }
 
-    /// The share-locked descriptor that keeps the object alive (a handle duplicates it
-    /// for its own value).
+    /// The share-locked descriptor that keeps the object alive, open until the object
+    /// is dropped (a duplicate of it shares its open description, and so its lock).
     pub(crate) fn backing_fd(&self) -> BorrowedFd<'_> {
         self._backing.fd()
+    }
+
+    /// `true` for the first caller only, ever: that caller may name the backing
+    /// descriptor's number as its own (the value of the first handle of an open; every
+    /// later handle takes a duplicate). Nobody else is ever lent the number, and the
+    /// kernel cannot reuse it while the object lives, so it names one holder at most.
+    pub(crate) fn lend_backing(&self) -> bool {
+        !self.lent.swap(true, Ordering::Relaxed)
     }
 
     #[inline]

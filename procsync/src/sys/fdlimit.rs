@@ -1,6 +1,7 @@
-//! Room for more descriptors: every object a process holds costs it two descriptors
-//! (its share-locked file and the handle's value), and the default soft limit of 1 024
-//! stops a process at about 500 objects although the hard limit is usually far higher.
+//! Room for more descriptors: every object a process holds costs it one descriptor (its
+//! share-locked file, which is also its first handle's value) and every further handle
+//! one more, and the default soft limit of 1 024 stops a process at about 1 000 objects
+//! although the hard limit is usually far higher.
 //!
 //! The first time a descriptor-creating call of ours fails with `EMFILE`, the soft
 //! `RLIMIT_NOFILE` is raised to the hard limit, once per process, and the call is

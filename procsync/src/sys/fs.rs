@@ -2,7 +2,9 @@
 //! temporary files published by `linkat`, advisory `flock`s, memfds.
 //!
 //! Every path is resolved relative to a directory descriptor with `O_NOFOLLOW`, so a
-//! symlink planted in a namespace directory is refused, never followed.
+//! symlink planted in a namespace directory is refused, never followed. Descriptors of
+//! object files (opened, temporary, memfd) are numbered 3 or above
+//! (`unix::above_stdio`): they may become handle values.
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
@@ -119,6 +121,7 @@ pub(crate) fn create_tmp(dir: BorrowedFd<'_>, mode: u32) -> Result<OwnedFd, Errn
             Mode::from_raw_mode(mode),
         )
     })?;
+    let fd = super::unix::above_stdio(fd)?;
     rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
     Ok(fd)
 }
@@ -151,14 +154,15 @@ pub(crate) fn publish(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &str) -> Re
 
 /// Opens an existing regular file `name` in `dir`, read-write, never through a symlink.
 pub(crate) fn open_file_at(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
-    super::fdlimit::more(|| {
+    let fd = super::fdlimit::more(|| {
         rustix::fs::openat(
             dir,
             name,
             OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
             Mode::empty(),
         )
-    })
+    })?;
+    super::unix::above_stdio(fd)
 }
 
 /// `unlinkat`.
@@ -211,12 +215,13 @@ pub(crate) fn try_lock_exclusive(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
 
 /// An anonymous file for an unnamed object.
 pub(crate) fn memfd(name: &str) -> Result<OwnedFd, Errno> {
-    super::fdlimit::more(|| {
+    let fd = super::fdlimit::more(|| {
         rustix::fs::memfd_create(
             name,
             rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
         )
-    })
+    })?;
+    super::unix::above_stdio(fd)
 }
 
 /// Seals an initialised memfd against resizing (`F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`).

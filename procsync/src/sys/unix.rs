@@ -1,5 +1,5 @@
 //! Descriptors that travel between processes: a private duplicate per handle,
-//! close-on-exec, the path a descriptor names, taking over a descriptor number that a
+//! numbers above standard I/O, close-on-exec, the path a descriptor names, taking over a descriptor number that a
 //! parent left open across `exec`, keeping chosen descriptors open across the `exec` of
 //! a child, and taking a descriptor out of another process (`pidfd_getfd`).
 //!
@@ -31,6 +31,17 @@ pub(crate) struct KeepFd {
 /// A new descriptor of the same open description, close-on-exec, numbered 3 or above.
 pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     super::fdlimit::more(|| rustix::io::fcntl_dupfd_cloexec(fd, MIN_HANDLE_FD))
+}
+
+/// `fd` itself if it is numbered 3 or above (always, unless this process closed its
+/// standard input, output or error), else a duplicate that is (same open description,
+/// close-on-exec) and `fd` is closed: a descriptor that may become a handle's value
+/// never has the number of a standard stream.
+pub(crate) fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
+    if fd.as_raw_fd() >= MIN_HANDLE_FD {
+        return Ok(fd);
+    }
+    dup_cloexec(std::os::fd::AsFd::as_fd(&fd))
 }
 
 /// Sets close-on-exec on `fd`.
