@@ -20,7 +20,7 @@ use procsync::{CreateOptions, Handle, ObjectSpec};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
-use super::{Plan, Report, paired};
+use super::{PairStats, Plan, Report, paired, quantile};
 
 const GROUP: &str = "async/wake";
 
@@ -270,5 +270,117 @@ pub fn run(report: &mut Report, plan: &Plan) {
         "tokio-notify",
         "per round trip",
         st,
+    );
+}
+
+/// Pending async waits started per round of the `async/pending` row.
+const PENDING: usize = 2000;
+/// Rounds (alternating sides) of the `async/pending` row.
+const PENDING_ROUNDS: usize = 6;
+
+/// Bytes of the heap in use (glibc's `mallinfo2`: allocated, not merely resident, so
+/// memory freed by an earlier round and reused does not hide a cost).
+fn heap_in_use() -> f64 {
+    // SAFETY: mallinfo2 only reads the allocator's counters.
+    let m = unsafe { libc::mallinfo2() };
+    (m.uordblks + m.hblkhd) as f64
+}
+
+/// Starts `n` tasks, each awaiting `wait(k)`, and returns once every one has been
+/// polled (its wait queued): (nanoseconds per wait, heap bytes per pending wait, the
+/// tasks).
+fn start_pending<F>(
+    rt: &Runtime,
+    n: usize,
+    wait: impl Fn(usize) -> F,
+) -> (f64, f64, Vec<tokio::task::JoinHandle<()>>)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let heap = heap_in_use();
+    let t0 = std::time::Instant::now();
+    let tasks: Vec<_> = (0..n)
+        .map(|k| {
+            let (w, started) = (wait(k), started.clone());
+            rt.spawn(async move {
+                started.fetch_add(1, Ordering::SeqCst);
+                w.await
+            })
+        })
+        .collect();
+    rt.block_on(async {
+        while started.load(Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+    });
+    let ns = t0.elapsed().as_nanos() as f64 / n as f64;
+    (ns, (heap_in_use() - heap) / n as f64, tasks)
+}
+
+/// The `async/pending` row: starting 2 000 pending waits on distinct objects, and
+/// the heap each pending wait holds (task, future, driver slot; the wait block, 832
+/// bytes of shared memory, and the kernel's io_uring request are not heap), against
+/// 2 000 tasks awaiting distinct `tokio::sync::Notify`s.
+pub fn pending(report: &mut Report) {
+    procsync_tokio::set_io_uring(true);
+    let rt = runtime();
+    let events: Vec<Arc<Handle>> = (0..PENDING).map(|_| auto_event()).collect();
+    let notifies: Vec<Arc<Notify>> = (0..PENDING).map(|_| Arc::new(Notify::new())).collect();
+    let (mut ps, mut bs, mut ratios, mut pm, mut bm) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..PENDING_ROUNDS {
+        let (p, mem, tasks) = start_pending(&rt, PENDING, |k| {
+            let w = procsync_tokio::wait(&events[k]);
+            async move {
+                let _ = w.await.expect("async wait");
+            }
+        });
+        for e in &events {
+            e.set().expect("set");
+        }
+        rt.block_on(async {
+            for t in tasks {
+                t.await.expect("a waiting task");
+            }
+        });
+        let (b, bmem, tasks) = start_pending(&rt, PENDING, |k| {
+            let n = notifies[k].clone();
+            async move { n.notified().await }
+        });
+        for n in &notifies {
+            n.notify_one();
+        }
+        rt.block_on(async {
+            for t in tasks {
+                t.await.expect("a notified task");
+            }
+        });
+        ratios.push(p / b.max(1.0));
+        ps.push(p);
+        bs.push(b);
+        pm.push(mem);
+        bm.push(bmem);
+    }
+    report.pair_with(
+        "async/pending",
+        "procsync-tokio",
+        "tokio-notify",
+        "start a pending wait",
+        PairStats {
+            subject_ns: quantile(&mut ps, 0.5),
+            baseline_ns: quantile(&mut bs, 0.5),
+            ratio: [
+                quantile(&mut ratios, 0.25),
+                quantile(&mut ratios, 0.5),
+                quantile(&mut ratios, 0.75),
+            ],
+            rounds: PENDING_ROUNDS,
+        },
+        vec![(
+            "heap_bytes_per_pending_wait",
+            quantile(&mut pm, 0.5),
+            quantile(&mut bm, 0.5),
+        )],
     );
 }

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 mod async_wake;
 mod c_abi;
-pub use async_wake::run as async_wake;
+pub use async_wake::{pending as async_pending, run as async_wake};
 pub use c_abi::CAbiMutexOps;
 
 use procsync::{

@@ -59,6 +59,8 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         "etcd/",
         "--only",
         "async/wake",
+        "--only",
+        "async/pending",
     ]);
     let (status, stdout, stderr) = run_with_deadline(&mut cmd, Duration::from_secs(120));
     let report = format!("---- stdout ----\n{stdout}\n---- stderr ----\n{stderr}");
@@ -242,6 +244,7 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
         "names/open-close",
         "scale/1000-objects",
         "async/wake",
+        "async/pending",
     ] {
         assert!(
             scenarios.iter().any(|s| s == want),
@@ -268,6 +271,7 @@ fn bench_json_parses_and_every_scenario_has_numbers() {
                 "etcd/hand-off",
                 "etcd/wait-all-8",
                 "async/wake",
+                "async/pending",
             ]
             .contains(&got.as_str()),
             "`{got}` ran although `--only` did not ask for it\n{report}"

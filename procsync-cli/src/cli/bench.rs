@@ -107,6 +107,9 @@ fn run_all(plan: &Plan, only: &[String]) -> Report {
     if step(&["async/wake"]) {
         scenarios::async_wake(&mut report, plan);
     }
+    if step(&["async/pending"]) {
+        scenarios::async_pending(&mut report);
+    }
     if step(&["wait_all/8-semaphores"]) {
         WaitAllOps::create().paired(&mut report, plan);
     }

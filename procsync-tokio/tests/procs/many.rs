@@ -13,15 +13,15 @@ use crate::harness::{multi_thread, threads, until_async};
 
 const WANTED: usize = 10_000;
 
-/// Each unnamed object costs two descriptors in procsync (its memfd and its handle's
-/// value; the waits here share `Arc<Handle>`s and add none), each reactor two more
-/// for its control event. Raises the limit to fit `WANTED` objects where permitted
+/// Each unnamed object costs one descriptor in procsync (its memfd, which is its
+/// first handle's value; the waits here share `Arc<Handle>`s and add none), each
+/// reactor one more for its control event. Raises the limit to fit `WANTED` objects where permitted
 /// (CAP_SYS_RESOURCE), else takes as many as the hard limit allows, saying so.
 fn objects_that_fit() -> usize {
     let open = std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
         .unwrap_or(0) as u64;
-    let need = |n: u64| open + 64 + 2 * n + 2 * n.div_ceil(63);
+    let need = |n: u64| open + 64 + n + n.div_ceil(63);
     let wanted = WANTED as u64;
     let hard = getrlimit(Resource::Nofile).maximum.unwrap_or(u64::MAX);
     let raised = setrlimit(

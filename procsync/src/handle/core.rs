@@ -300,7 +300,7 @@ impl Handle {
     }
 
     #[inline]
-    pub(super) fn check_sync(&self, op: &str) -> Result<()> {
+    fn check_sync(&self, op: &str) -> Result<()> {
         self.check_open()?;
         if self.access.contains(Access::SYNCHRONIZE) {
             Ok(())
@@ -496,7 +496,7 @@ fn held_already(
     })
 }
 
-fn check_list<'a>(handles: &[&'a Handle]) -> Result<Vec<&'a Arc<Object>>> {
+pub(super) fn check_list<'a>(handles: &[&'a Handle]) -> Result<Vec<&'a Arc<Object>>> {
     if handles.is_empty() || handles.len() > MAX_WAIT_OBJECTS {
         return Err(Error::invalid(format!(
             "a wait takes 1 to {MAX_WAIT_OBJECTS} objects, not {}",

@@ -8,8 +8,7 @@ use std::sync::atomic::AtomicU32;
 use std::time::Instant;
 
 use super::core::Handle;
-use crate::error::{Error, Result};
-use crate::shm::layout::MAX_WAIT_OBJECTS;
+use crate::error::Result;
 use crate::sys::futex::Woke;
 use crate::sys::time::Deadline;
 use crate::wait::WaitOutcome;
@@ -106,21 +105,15 @@ impl DetachedWait {
     /// `synchronize` right, until `deadline` (`None`: no limit; a past instant polls).
     /// Nothing happens before [`start`](Self::start).
     pub fn new(handles: &[&Handle], deadline: Option<Instant>) -> Result<DetachedWait> {
-        if handles.is_empty() || handles.len() > MAX_WAIT_OBJECTS {
-            return Err(Error::invalid(format!(
-                "a wait takes 1 to {MAX_WAIT_OBJECTS} objects, not {}",
-                handles.len()
-            )));
-        }
-        for h in handles {
-            h.check_sync("wait")?;
-        }
+        let objs = super::core::check_list(handles)?
+            .into_iter()
+            .cloned()
+            .collect();
         let deadline = match deadline {
             None => Deadline::Never,
             Some(t) if t <= Instant::now() => Deadline::Now,
             Some(t) => Deadline::At(t),
         };
-        let objs = handles.iter().map(|h| h.obj.clone()).collect();
         Ok(DetachedWait {
             inner: Detached::new(objs, deadline)?,
         })
