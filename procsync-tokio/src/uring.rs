@@ -35,6 +35,15 @@ const FUTEX2_SIZE_U32: u32 = 0x02;
 const MATCH_ANY: u64 = 0xFFFF_FFFF;
 /// The user data of the linked timeouts, whose completions say nothing we need.
 const TIMEOUT_TAG: u64 = u64::MAX;
+/// The user data of the sweep timer (see [`SWEEP_EVERY`]).
+const SWEEP_TAG: u64 = u64::MAX - 1;
+/// How often the driver looks for futex waits whose safety-net re-check is due. A
+/// re-check that is only a safety net (`SleepOn::exact` false: every wait's, once a
+/// second) gets no timeout of its own: one timer per driver, while such waits are
+/// pending, cancels the due ones (so a wait re-checks within 2 s instead of 1 s). A
+/// linked timeout per wait costs a kernel timer armed and cancelled, and a second
+/// completion, on every wake-up.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Submission queue entries (the completion queue gets twice as many, and the kernel
 /// keeps overflowing completions rather than dropping them).
 const ENTRIES: u32 = 256;
@@ -51,8 +60,9 @@ pub(crate) enum Ended {
 
 enum Slot {
     Free,
-    /// Submitted; the waker of the future that waits for it.
-    Pending(Option<Waker>),
+    /// Submitted; the waker of the future that waits for it, and when the sweep is
+    /// to cancel it (a futex wait submitted without a timeout of its own).
+    Pending(Option<Waker>, Option<Instant>),
     /// Completed with this result; the future has not collected it.
     Done(i32),
     /// Its future was dropped while the futex wait was outstanding: the wait is kept
@@ -64,10 +74,12 @@ enum Slot {
 struct Slots {
     slots: Vec<(u32, Slot)>,
     free: Vec<u32>,
+    /// The sweep timer is submitted.
+    sweeping: bool,
 }
 
 impl Slots {
-    fn insert(&mut self, waker: Waker) -> u64 {
+    fn insert(&mut self, waker: Waker, sweep_at: Option<Instant>) -> u64 {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -77,7 +89,7 @@ impl Slots {
         };
         let (generation, slot) = &mut self.slots[index as usize];
         *generation = generation.wrapping_add(1);
-        *slot = Slot::Pending(Some(waker));
+        *slot = Slot::Pending(Some(waker), sweep_at);
         u64::from(index) | u64::from(*generation) << 32
     }
 
@@ -96,7 +108,7 @@ impl Slots {
     fn outstanding(&self) -> usize {
         self.slots
             .iter()
-            .filter(|(_, s)| matches!(s, Slot::Pending(_) | Slot::Orphan(_)))
+            .filter(|(_, s)| matches!(s, Slot::Pending(..) | Slot::Orphan(_)))
             .count()
     }
 }
@@ -127,7 +139,16 @@ impl Driver {
     /// Submits a futex wait on `on`'s words, linked to a timeout at `on.until()`.
     /// Returns the key to [`poll`](Self::poll) it with.
     pub(crate) fn submit(&self, on: &SleepOn, waker: Waker) -> std::io::Result<u64> {
-        let key = lock(&self.slots).insert(waker);
+        // A safety-net re-check is left to the sweep; a deadline or a timer's due time
+        // gets a linked timeout, to the instant.
+        let linked = on.until().filter(|_| on.exact());
+        let swept = on.until().filter(|_| !on.exact());
+        let (key, sweep) = {
+            let mut slots = lock(&self.slots);
+            let key = slots.insert(waker, swept);
+            let sweep = swept.is_some() && !std::mem::replace(&mut slots.sweeping, true);
+            (key, sweep)
+        };
         let words = on.words();
         let vector: Vec<types::FutexWaitV> = if words.len() > 1 {
             words
@@ -153,20 +174,19 @@ impl Driver {
             _ => opcode::FutexWaitV::new(vector.as_ptr(), vector.len() as u32).build(),
         }
         .user_data(key);
-        let timeout = on.until().map(|t| {
-            let d = t.saturating_duration_since(Instant::now());
-            types::Timespec::new()
-                .sec(d.as_secs())
-                .nsec(d.subsec_nanos())
-        });
+        let timeout = linked.map(|t| timespec(t.saturating_duration_since(Instant::now())));
+        let every = timespec(SWEEP_EVERY);
         let mut ring = lock(&self.ring);
-        let entries: Vec<squeue::Entry> = match &timeout {
+        let mut entries: Vec<squeue::Entry> = match &timeout {
             Some(ts) => vec![
                 wait.flags(squeue::Flags::IO_LINK),
                 opcode::LinkTimeout::new(ts).build().user_data(TIMEOUT_TAG),
             ],
             None => vec![wait],
         };
+        if sweep {
+            entries.push(opcode::Timeout::new(&every).build().user_data(SWEEP_TAG));
+        }
         let pushed = {
             let mut sq = ring.submission();
             // SAFETY: the words stay mapped and the wait's own while the futex wait is
@@ -209,7 +229,7 @@ impl Driver {
                     e => Err(std::io::Error::from_raw_os_error(e)),
                 })
             }
-            Some(Slot::Pending(w)) => {
+            Some(Slot::Pending(w, _)) => {
                 if !self.alive.load(Ordering::Acquire) {
                     return Poll::Ready(Err(std::io::Error::other(
                         "the tokio runtime that served this wait has shut down",
@@ -231,7 +251,9 @@ impl Driver {
         {
             let mut slots = lock(&self.slots);
             match slots.get(key) {
-                Some(Slot::Pending(_)) => *slots.get(key).expect("just found") = Slot::Orphan(wait),
+                Some(Slot::Pending(..)) => {
+                    *slots.get(key).expect("just found") = Slot::Orphan(wait)
+                }
                 Some(Slot::Done(_)) => {
                     slots.release(key);
                     return; // `wait` drops here: the kernel is done
@@ -253,15 +275,20 @@ impl Driver {
         {
             let mut ring = lock(&self.ring);
             let mut slots = lock(&self.slots);
+            let mut swept = false;
             loop {
                 for cqe in ring.completion() {
                     let key = cqe.user_data();
                     if key == TIMEOUT_TAG {
                         continue;
                     }
+                    if key == SWEEP_TAG {
+                        swept = true;
+                        continue;
+                    }
                     match slots.get(key) {
-                        Some(s @ Slot::Pending(_)) => {
-                            if let Slot::Pending(Some(w)) =
+                        Some(s @ Slot::Pending(..)) => {
+                            if let Slot::Pending(Some(w), _) =
                                 std::mem::replace(s, Slot::Done(cqe.result()))
                             {
                                 wake.push(w);
@@ -280,6 +307,9 @@ impl Driver {
                     break;
                 }
             }
+            if swept {
+                sweep(&mut ring, &mut slots);
+            }
         }
         for w in wake {
             w.wake();
@@ -292,7 +322,7 @@ impl Driver {
             .slots
             .iter_mut()
             .filter_map(|(_, s)| match s {
-                Slot::Pending(w) => w.take(),
+                Slot::Pending(w, _) => w.take(),
                 _ => None,
             })
             .collect();
@@ -312,7 +342,7 @@ impl Drop for Driver {
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, (_, s))| matches!(s, Slot::Pending(_) | Slot::Orphan(_)))
+            .filter(|(_, (_, s))| matches!(s, Slot::Pending(..) | Slot::Orphan(_)))
             .map(|(i, (g, _))| i as u64 | u64::from(*g) << 32)
             .collect();
         for key in keys {
@@ -349,6 +379,50 @@ impl Drop for Driver {
     }
 }
 
+fn timespec(d: std::time::Duration) -> types::Timespec {
+    types::Timespec::new()
+        .sec(d.as_secs())
+        .nsec(d.subsec_nanos())
+}
+
+/// The sweep timer fired: cancels every futex wait whose safety-net re-check is due
+/// (its future then re-checks, as after a timeout), and re-arms while any such wait is
+/// pending. Called with both locks held.
+fn sweep(ring: &mut IoUring, slots: &mut Slots) {
+    let now = Instant::now();
+    let mut due = Vec::new();
+    let mut more = false;
+    for (i, (generation, slot)) in slots.slots.iter_mut().enumerate() {
+        if let Slot::Pending(_, sweep_at @ Some(_)) = slot {
+            if sweep_at.is_some_and(|t| t <= now) {
+                *sweep_at = None;
+                due.push(i as u64 | u64::from(*generation) << 32);
+            } else {
+                more = true;
+            }
+        }
+    }
+    let every = timespec(SWEEP_EVERY);
+    let mut entries: Vec<squeue::Entry> = due
+        .into_iter()
+        .map(|key| opcode::AsyncCancel::new(key).build().user_data(TIMEOUT_TAG))
+        .collect();
+    if more {
+        entries.push(opcode::Timeout::new(&every).build().user_data(SWEEP_TAG));
+    }
+    slots.sweeping = more;
+    for e in &entries {
+        // SAFETY: a cancel names no memory of ours; the timespec is read during the
+        // `submit` below, while it is alive.
+        while unsafe { ring.submission().push(e) }.is_err() {
+            if ring.submit().is_err() {
+                return;
+            }
+        }
+    }
+    let _ = ring.submit();
+}
+
 /// Linux error numbers (the completions carry them negated).
 mod libc_errno {
     pub const EINTR: i32 = 4;
@@ -373,7 +447,17 @@ pub fn set_io_uring(on: bool) {
 /// futex waits and linked timeouts (io_uring may be disabled by sysctl or seccomp).
 pub fn io_uring_available() -> bool {
     let on = match SWITCH.load(Ordering::Relaxed) {
-        0 => std::env::var_os("PROCSYNC_TOKIO_URING").is_none_or(|v| v != "0"),
+        0 => {
+            // Read once: a later `set_io_uring` still wins.
+            let on = std::env::var_os("PROCSYNC_TOKIO_URING").is_none_or(|v| v != "0");
+            let _ = SWITCH.compare_exchange(
+                0,
+                if on { 1 } else { 2 },
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            SWITCH.load(Ordering::Relaxed) == 1
+        }
         s => s == 1,
     };
     on && kernel_has_futex_waits()

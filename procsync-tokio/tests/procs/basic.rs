@@ -555,3 +555,24 @@ pub fn current_thread_runtime_works() {
         assert!(pt::wait_until(&e, soon(10)).await.unwrap().is_timed_out());
     });
 }
+
+/// A wait left pending past its safety-net re-check (the io_uring path cancels its
+/// futex wait from the driver's sweep timer, and the future re-checks and sleeps
+/// again) still completes on the next signal, consuming it once. The sleep here is the
+/// subject (time passing), not a synchronisation.
+pub fn wait_pending_past_the_safety_net_still_completes() {
+    multi_thread(2).block_on(async {
+        let e = event(false, false);
+        let t = tokio::spawn(pt::wait(&e));
+        until_async("queued", || e.waiters().unwrap() == 1).await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(e.waiters().unwrap(), 1, "still queued after the re-check");
+        assert!(!t.is_finished());
+        assert!(!e.set().unwrap());
+        assert_eq!(
+            t.await.unwrap().unwrap().outcome(),
+            WaitOutcome::Signaled(0)
+        );
+        assert!(!signaled(&e), "consumed once");
+    });
+}

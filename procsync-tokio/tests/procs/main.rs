@@ -70,6 +70,10 @@ pub const CASES: &[(&str, fn())] = &[
         basic::bad_input_is_a_clear_error,
     ),
     (
+        "wait_pending_past_the_safety_net_still_completes",
+        basic::wait_pending_past_the_safety_net_still_completes,
+    ),
+    (
         "current_thread_runtime_works",
         basic::current_thread_runtime_works,
     ),

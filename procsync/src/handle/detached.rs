@@ -63,6 +63,7 @@ pub enum Progress {
 pub struct SleepOn {
     words: Vec<FutexWord>,
     until: Option<Instant>,
+    exact: bool,
 }
 
 impl SleepOn {
@@ -77,6 +78,15 @@ impl SleepOn {
     /// re-check once a second.
     pub fn until(&self) -> Option<Instant> {
         self.until
+    }
+
+    /// Whether [`until`](Self::until) must be kept to the instant: it is the wait's
+    /// deadline or a waitable timer's due time. When `false` it is only the periodic
+    /// safety-net re-check (a signaller killed between handing the object over and
+    /// ringing the doorbell cannot leave the wait asleep for ever), which may come a
+    /// little late: an executor can serve many such re-checks with one periodic timer.
+    pub fn exact(&self) -> bool {
+        self.exact
     }
 }
 
@@ -143,7 +153,12 @@ impl DetachedWait {
     fn turn(&mut self, woke: Option<Woke>) -> Result<Progress> {
         Ok(match self.inner.turn(woke)? {
             Turn::Done(outcome) => Progress::Done(outcome),
-            Turn::Sleep { words, until } => Progress::Sleep(SleepOn {
+            Turn::Sleep {
+                words,
+                until,
+                exact,
+            } => Progress::Sleep(SleepOn {
+                exact,
                 words: words
                     .into_iter()
                     .map(|(w, v)| FutexWord {

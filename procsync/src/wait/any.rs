@@ -273,6 +273,7 @@ fn block(
                     bell,
                     slice,
                     precise,
+                    ..
                 } => {
                     let more = s.more(uniq, &q.overflow);
                     woke = Some(if precise {
@@ -405,6 +406,9 @@ pub(crate) enum Step {
         slice: Deadline,
         /// The slice ends at a timer's due time: sleep without timer slack.
         precise: bool,
+        /// The slice ends at the deadline or a timer's due time (not a periodic
+        /// re-check, which may come a little late).
+        exact: bool,
     },
 }
 
@@ -554,6 +558,7 @@ impl Sleeper {
             bell,
             slice,
             precise,
+            exact: precise || slice == deadline,
         }
     }
 }

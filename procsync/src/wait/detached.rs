@@ -40,6 +40,8 @@ pub(crate) enum Turn {
     Sleep {
         words: Vec<(*const AtomicU32, u32)>,
         until: Deadline,
+        /// `until` is the deadline or a timer's due time, not a periodic re-check.
+        exact: bool,
     },
 }
 
@@ -106,7 +108,9 @@ impl Detached {
                     .sleeper
                     .step(&a.wb, &uniq, &a.q.overflow, me, woke, &mut a.q.failure)
                 {
-                    Step::Sleep { bell, slice, .. } => {
+                    Step::Sleep {
+                        bell, slice, exact, ..
+                    } => {
                         let mut words = vec![(a.wb.doorbell() as *const AtomicU32, bell)];
                         words.extend(
                             a.sleeper
@@ -117,6 +121,7 @@ impl Detached {
                         return Ok(Turn::Sleep {
                             words,
                             until: slice,
+                            exact,
                         });
                     }
                     Step::Done(took) => a.q.took = took,
