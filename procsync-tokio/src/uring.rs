@@ -6,8 +6,9 @@
 //! One [`Driver`] per tokio runtime (found by [`driver`], keyed by the runtime's id):
 //! a ring, a slot per submitted futex wait (its waker, then its result), and one task
 //! on the runtime that waits for the ring to be readable and hands completions to their
-//! slots. Every futex wait is submitted linked to a timeout (the wait's next re-check),
-//! so no timer of the runtime is involved.
+//! slots. A futex wait whose sleep must end at an instant (a timer's due time) is
+//! linked to a timeout; the periodic safety-net re-checks are served by one sweep
+//! timer per driver ([`SWEEP_EVERY`]). No timer of the runtime is involved.
 //!
 //! The one invariant that matters: a futex wait submitted on a wait's words stays
 //! outstanding only as long as the words are the wait's. A future dropped while its
