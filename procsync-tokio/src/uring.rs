@@ -59,16 +59,30 @@ pub(crate) enum Ended {
     Cancelled,
 }
 
+/// Memory a futex wait's entries point to (its futex vector, its linked timeout's
+/// time), which the kernel reads when the entries are submitted — perhaps by a later
+/// `io_uring_enter` than the one that queued them: kept with the slot until the
+/// completion.
+#[derive(Default)]
+struct Keep {
+    _vector: Box<[types::FutexWaitV]>,
+    _timeout: Option<Box<types::Timespec>>,
+}
+
 enum Slot {
     Free,
-    /// Submitted; the waker of the future that waits for it, and when the sweep is
-    /// to cancel it (a futex wait submitted without a timeout of its own).
-    Pending(Option<Waker>, Option<Instant>),
+    /// Submitted; the waker of the future that waits for it, when the sweep is to
+    /// cancel it (a futex wait submitted without a timeout of its own), and what the
+    /// entries point to.
+    Pending(Option<Waker>, Option<Instant>, Keep),
     /// Completed with this result; the future has not collected it.
     Done(i32),
     /// Its future was dropped while the futex wait was outstanding: the wait is kept
     /// until the kernel is done with its words.
-    Orphan(#[allow(dead_code)] Box<DetachedWait>),
+    Orphan(
+        #[allow(dead_code)] Box<DetachedWait>,
+        #[allow(dead_code)] Keep,
+    ),
 }
 
 #[derive(Default)]
@@ -80,7 +94,7 @@ struct Slots {
 }
 
 impl Slots {
-    fn insert(&mut self, waker: Waker, sweep_at: Option<Instant>) -> u64 {
+    fn insert(&mut self, waker: Waker, sweep_at: Option<Instant>, keep: Keep) -> u64 {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -90,7 +104,7 @@ impl Slots {
         };
         let (generation, slot) = &mut self.slots[index as usize];
         *generation = generation.wrapping_add(1);
-        *slot = Slot::Pending(Some(waker), sweep_at);
+        *slot = Slot::Pending(Some(waker), sweep_at, keep);
         u64::from(index) | u64::from(*generation) << 32
     }
 
@@ -109,7 +123,7 @@ impl Slots {
     fn outstanding(&self) -> usize {
         self.slots
             .iter()
-            .filter(|(_, s)| matches!(s, Slot::Pending(..) | Slot::Orphan(_)))
+            .filter(|(_, s)| matches!(s, Slot::Pending(..) | Slot::Orphan(..)))
             .count()
     }
 }
@@ -122,6 +136,11 @@ pub(crate) struct Driver {
     slots: Mutex<Slots>,
     /// Cleared when the completion task ends (the runtime shuts down).
     alive: AtomicBool,
+    /// The process that made the ring: a forked child leaves the parent's requests be.
+    pid: u32,
+    /// The sweep timer's period, read by the kernel when its entry is submitted
+    /// (dropped after `ring`).
+    every: Box<types::Timespec>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -137,32 +156,29 @@ impl AsRawFd for RingFd {
 }
 
 impl Driver {
-    /// Submits a futex wait on `on`'s words, linked to a timeout at `on.until()`.
-    /// Returns the key to [`poll`](Self::poll) it with.
+    /// Submits a futex wait on `on`'s words (linked to a timeout at `on.until()` when
+    /// that is exact; else the sweep serves it). Returns the key to
+    /// [`poll`](Self::poll) it with.
     pub(crate) fn submit(&self, on: &SleepOn, waker: Waker) -> std::io::Result<u64> {
-        // A safety-net re-check is left to the sweep; a deadline or a timer's due time
-        // gets a linked timeout, to the instant.
         let linked = on.until().filter(|_| on.exact());
         let swept = on.until().filter(|_| !on.exact());
-        let (key, sweep) = {
-            let mut slots = lock(&self.slots);
-            let key = slots.insert(waker, swept);
-            let sweep = swept.is_some() && !std::mem::replace(&mut slots.sweeping, true);
-            (key, sweep)
-        };
         let words = on.words();
-        let vector: Vec<types::FutexWaitV> = if words.len() > 1 {
-            words
-                .iter()
-                .map(|w| {
-                    types::FutexWaitV::new()
-                        .uaddr(w.addr() as u64)
-                        .val(u64::from(w.expected()))
-                        .flags(FUTEX2_SIZE_U32)
-                })
-                .collect()
-        } else {
-            Vec::new()
+        let keep = Keep {
+            _vector: if words.len() > 1 {
+                words
+                    .iter()
+                    .map(|w| {
+                        types::FutexWaitV::new()
+                            .uaddr(w.addr() as u64)
+                            .val(u64::from(w.expected()))
+                            .flags(FUTEX2_SIZE_U32)
+                    })
+                    .collect()
+            } else {
+                Box::default()
+            },
+            _timeout: linked
+                .map(|t| Box::new(timespec(t.saturating_duration_since(Instant::now())))),
         };
         let wait = match words {
             [w] => opcode::FutexWait::new(
@@ -172,46 +188,74 @@ impl Driver {
                 FUTEX2_SIZE_U32,
             )
             .build(),
-            _ => opcode::FutexWaitV::new(vector.as_ptr(), vector.len() as u32).build(),
-        }
-        .user_data(key);
-        let timeout = linked.map(|t| timespec(t.saturating_duration_since(Instant::now())));
-        let every = timespec(SWEEP_EVERY);
-        let mut ring = lock(&self.ring);
-        let mut entries: Vec<squeue::Entry> = match &timeout {
+            _ => opcode::FutexWaitV::new(keep._vector.as_ptr(), keep._vector.len() as u32).build(),
+        };
+        let mut entries: Vec<squeue::Entry> = match &keep._timeout {
             Some(ts) => vec![
                 wait.flags(squeue::Flags::IO_LINK),
-                opcode::LinkTimeout::new(ts).build().user_data(TIMEOUT_TAG),
+                opcode::LinkTimeout::new(&**ts)
+                    .build()
+                    .user_data(TIMEOUT_TAG),
             ],
             None => vec![wait],
         };
+        let mut ring = lock(&self.ring);
+        let (key, sweep) = {
+            let mut slots = lock(&self.slots);
+            // The boxes move into the slot: their heap addresses, which the entries
+            // hold, stay valid until the completion.
+            let key = slots.insert(waker, swept, keep);
+            let sweep = swept.is_some() && !std::mem::replace(&mut slots.sweeping, true);
+            (key, sweep)
+        };
+        entries[0] = entries[0].clone().user_data(key);
         if sweep {
-            entries.push(opcode::Timeout::new(&every).build().user_data(SWEEP_TAG));
+            entries.push(
+                opcode::Timeout::new(&*self.every)
+                    .build()
+                    .user_data(SWEEP_TAG),
+            );
         }
-        let pushed = {
+        let fits = |ring: &mut IoUring| {
+            let sq = ring.submission();
+            sq.capacity() - sq.len() >= entries.len()
+        };
+        if !fits(&mut ring) && (ring.submit().is_err() || !fits(&mut ring)) {
+            // Nothing of ours is queued: undo.
+            let mut slots = lock(&self.slots);
+            slots.release(key);
+            if sweep {
+                slots.sweeping = false;
+            }
+            return Err(std::io::Error::other(
+                "the io_uring submission queue stays full",
+            ));
+        }
+        {
             let mut sq = ring.submission();
             // SAFETY: the words stay mapped and the wait's own while the futex wait is
-            // outstanding (the module invariant); the futex vector and the timespec are
-            // read by the kernel during `submit` below, while both are still alive.
-            unsafe { sq.push_multiple(&entries) }.is_ok()
-        };
-        if !pushed {
-            ring.submit()?;
-            let mut sq = ring.submission();
-            // SAFETY: as above.
-            if unsafe { sq.push_multiple(&entries) }.is_err() {
-                drop(sq);
-                drop(ring);
-                lock(&self.slots).release(key);
-                return Err(std::io::Error::other(
-                    "the io_uring submission queue is full",
-                ));
-            }
+            // outstanding (the module invariant); the futex vector and the timeout's
+            // time live in the slot until the completion; the sweep's period lives in
+            // the driver, after the ring. There is room (checked above).
+            let pushed = unsafe { sq.push_multiple(&entries) };
+            debug_assert!(pushed.is_ok(), "room was checked");
         }
-        if let Err(e) = ring.submit() {
-            drop(ring);
-            lock(&self.slots).release(key);
-            return Err(e);
+        // From here the entries are queued: whatever happens, the slot stays until
+        // the completion. A failed enter leaves them queued for the next one (any
+        // submission, the sweep, a drain), so it is retried a few times, then left.
+        for _ in 0..8 {
+            match ring.submit() {
+                Ok(_) => break,
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc_errno::EINTR | libc_errno::EAGAIN | libc_errno::EBUSY)
+                    ) =>
+                {
+                    std::thread::yield_now();
+                }
+                Err(_) => break,
+            }
         }
         Ok(key)
     }
@@ -224,13 +268,15 @@ impl Driver {
                 let res = *res;
                 slots.release(key);
                 Poll::Ready(match -res {
-                    0 | libc_errno::EAGAIN | libc_errno::EINTR => Ok(Ended::Woken),
+                    // A futex waitv completes with the index of the word that woke it.
+                    r if r <= 0 => Ok(Ended::Woken),
+                    libc_errno::EAGAIN | libc_errno::EINTR => Ok(Ended::Woken),
                     libc_errno::ECANCELED => Ok(Ended::Cancelled),
                     libc_errno::ETIME => Ok(Ended::TimedOut),
                     e => Err(std::io::Error::from_raw_os_error(e)),
                 })
             }
-            Some(Slot::Pending(w, _)) => {
+            Some(Slot::Pending(w, _, _)) => {
                 if !self.alive.load(Ordering::Acquire) {
                     return Poll::Ready(Err(std::io::Error::other(
                         "the tokio runtime that served this wait has shut down",
@@ -249,11 +295,15 @@ impl Driver {
     /// The future of futex wait `key` is gone: keep `wait` until the kernel is done
     /// with its words (at once if it already is), and ask the kernel to cancel.
     pub(crate) fn orphan(&self, key: u64, wait: Box<DetachedWait>) {
+        let mut ring = lock(&self.ring);
         {
             let mut slots = lock(&self.slots);
             match slots.get(key) {
-                Some(Slot::Pending(..)) => {
-                    *slots.get(key).expect("just found") = Slot::Orphan(wait)
+                Some(s @ Slot::Pending(..)) => {
+                    let Slot::Pending(_, _, keep) = std::mem::replace(s, Slot::Free) else {
+                        unreachable!("matched Pending");
+                    };
+                    *s = Slot::Orphan(wait, keep);
                 }
                 Some(Slot::Done(_)) => {
                     slots.release(key);
@@ -263,11 +313,15 @@ impl Driver {
             }
         }
         let cancel = opcode::AsyncCancel::new(key).build().user_data(TIMEOUT_TAG);
-        let mut ring = lock(&self.ring);
         // SAFETY: a cancel request names no memory of ours.
-        if unsafe { ring.submission().push(&cancel) }.is_ok() {
-            let _ = ring.submit();
+        while unsafe { ring.submission().push(&cancel) }.is_err() {
+            if ring.submit().is_err() {
+                // The orphan stays until its completion all the same: the sweep or
+                // the driver's drop cancels it.
+                return;
+            }
         }
+        let _ = ring.submit();
     }
 
     /// Hands every completion to its slot, and wakes the futures concerned.
@@ -289,13 +343,13 @@ impl Driver {
                     }
                     match slots.get(key) {
                         Some(s @ Slot::Pending(..)) => {
-                            if let Slot::Pending(Some(w), _) =
+                            if let Slot::Pending(Some(w), _, _) =
                                 std::mem::replace(s, Slot::Done(cqe.result()))
                             {
                                 wake.push(w);
                             }
                         }
-                        Some(Slot::Orphan(_)) => {
+                        Some(Slot::Orphan(..)) => {
                             slots.release(key);
                         }
                         _ => {}
@@ -309,7 +363,7 @@ impl Driver {
                 }
             }
             if swept {
-                sweep(&mut ring, &mut slots);
+                sweep(&mut ring, &mut slots, &self.every);
             }
         }
         for w in wake {
@@ -323,7 +377,7 @@ impl Driver {
             .slots
             .iter_mut()
             .filter_map(|(_, s)| match s {
-                Slot::Pending(w, _) => w.take(),
+                Slot::Pending(w, _, _) => w.take(),
                 _ => None,
             })
             .collect();
@@ -335,15 +389,22 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // Cancel and reap every futex wait still outstanding before the waits that
-        // own its words (orphans) are dropped with the slots.
         let ring = self.ring.get_mut().unwrap_or_else(|e| e.into_inner());
         let slots = self.slots.get_mut().unwrap_or_else(|e| e.into_inner());
+        if self.pid != std::process::id() {
+            // A forked child: the requests, and the waits behind them, are the parent's.
+            for (_, s) in slots.slots.drain(..) {
+                std::mem::forget(s);
+            }
+            return;
+        }
+        // Cancel and reap every futex wait still outstanding before the waits that
+        // own its words (orphans) are dropped with the slots.
         let keys: Vec<u64> = slots
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, (_, s))| matches!(s, Slot::Pending(..) | Slot::Orphan(_)))
+            .filter(|(_, (_, s))| matches!(s, Slot::Pending(..) | Slot::Orphan(..)))
             .map(|(i, (g, _))| i as u64 | u64::from(*g) << 32)
             .collect();
         for key in keys {
@@ -373,7 +434,7 @@ impl Drop for Driver {
         // blocks) for the life of the process rather than reuse words it may still
         // sleep on.
         for (_, s) in slots.slots.drain(..) {
-            if let Slot::Orphan(w) = s {
+            if let Slot::Orphan(w, _) = s {
                 std::mem::forget(w);
             }
         }
@@ -389,12 +450,18 @@ fn timespec(d: std::time::Duration) -> types::Timespec {
 /// The sweep timer fired: cancels every futex wait whose safety-net re-check is due
 /// (its future then re-checks, as after a timeout), and re-arms while any such wait is
 /// pending. Called with both locks held.
-fn sweep(ring: &mut IoUring, slots: &mut Slots) {
+fn sweep(ring: &mut IoUring, slots: &mut Slots, every: &types::Timespec) {
     let now = Instant::now();
     let mut due = Vec::new();
     let mut more = false;
     for (i, (generation, slot)) in slots.slots.iter_mut().enumerate() {
-        if let Slot::Pending(_, sweep_at @ Some(_)) = slot {
+        if let Slot::Orphan(..) = slot {
+            // An orphan whose cancel could not be queued: cancel it now (a repeat is
+            // harmless: the kernel finds nothing to cancel).
+            due.push(i as u64 | u64::from(*generation) << 32);
+            more = true;
+        }
+        if let Slot::Pending(_, sweep_at @ Some(_), _) = slot {
             if sweep_at.is_some_and(|t| t <= now) {
                 *sweep_at = None;
                 due.push(i as u64 | u64::from(*generation) << 32);
@@ -403,20 +470,21 @@ fn sweep(ring: &mut IoUring, slots: &mut Slots) {
             }
         }
     }
-    let every = timespec(SWEEP_EVERY);
     let mut entries: Vec<squeue::Entry> = due
         .into_iter()
         .map(|key| opcode::AsyncCancel::new(key).build().user_data(TIMEOUT_TAG))
         .collect();
     if more {
-        entries.push(opcode::Timeout::new(&every).build().user_data(SWEEP_TAG));
+        entries.push(opcode::Timeout::new(every).build().user_data(SWEEP_TAG));
     }
     slots.sweeping = more;
     for e in &entries {
-        // SAFETY: a cancel names no memory of ours; the timespec is read during the
-        // `submit` below, while it is alive.
+        // SAFETY: a cancel names no memory of ours; the period lives in the driver,
+        // which outlives its ring.
         while unsafe { ring.submission().push(e) }.is_err() {
             if ring.submit().is_err() {
+                // The timer may not be queued: the next submission arms it again.
+                slots.sweeping = false;
                 return;
             }
         }
@@ -430,6 +498,7 @@ mod libc_errno {
     pub const EAGAIN: i32 = 11;
     pub const ETIME: i32 = 62;
     pub const ECANCELED: i32 = 125;
+    pub const EBUSY: i32 = 16;
 }
 
 /// The switch of [`set_io_uring`]: 0 until set (then `PROCSYNC_TOKIO_URING=0` decides),
@@ -557,6 +626,8 @@ fn start(rt: &tokio::runtime::Handle) -> Option<Arc<Driver>> {
         ring: Mutex::new(ring),
         slots: Mutex::new(Slots::default()),
         alive: AtomicBool::new(true),
+        pid: std::process::id(),
+        every: Box::new(timespec(SWEEP_EVERY)),
     });
     rt.spawn(complete(d.clone()));
     Some(d)

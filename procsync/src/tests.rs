@@ -728,3 +728,42 @@ fn many_detached_waits_in_one_thread_overflow_the_queue_and_all_get_through() {
         assert_eq!(drive(&mut w, p), WaitOutcome::Signaled(0));
     }
 }
+
+#[test]
+fn detached_wait_sleeps_to_a_near_due_time_exactly_and_is_over_once_done() {
+    let _r = TestRoot::new();
+    // A due time within two safety-net periods is slept to directly (exact), rather
+    // than after a safety-net re-check that the caller may serve late.
+    let t = timer(false);
+    let due = Duration::from_millis(1500);
+    let start = std::time::Instant::now();
+    t.set_timer(TimerDue::Relative(due), 0).unwrap();
+    let mut w = DetachedWait::new(&[&t], None).unwrap();
+    match w.start().unwrap() {
+        Progress::Sleep(on) => {
+            assert!(on.exact(), "{on:?}");
+            let until = on.until().expect("a finite sleep");
+            assert!(until >= start + due - Duration::from_millis(5), "{on:?}");
+            assert!(until <= start + due + Duration::from_millis(50), "{on:?}");
+        }
+        p => panic!("the timer is not due yet: {p:?}"),
+    }
+    w.cancel().unwrap();
+    // Far deadlines are not exact: the sleep ends at the safety net.
+    let e = event("", false, false);
+    let far = std::time::Instant::now() + Duration::from_secs(60);
+    let mut w = DetachedWait::new(&[&e], Some(far)).unwrap();
+    match w.start().unwrap() {
+        Progress::Sleep(on) => assert!(!on.exact() && on.until() < Some(far), "{on:?}"),
+        p => panic!("{p:?}"),
+    }
+    // Once done, a further turn is an error, not a new wait.
+    e.set().unwrap();
+    let p = w.woken().unwrap();
+    assert!(
+        matches!(p, Progress::Done(WaitOutcome::Signaled(0))),
+        "{p:?}"
+    );
+    assert!(w.woken().is_err());
+    assert_eq!(queue_len(&e), 0);
+}

@@ -576,3 +576,53 @@ pub fn wait_pending_past_the_safety_net_still_completes() {
         assert!(!signaled(&e), "consumed once");
     });
 }
+
+/// More pending waits on one object than its queue holds (QUEUE_CAPACITY, 165): on the
+/// io_uring path the rest sleep on the object's change counter too (a futex waitv),
+/// and all complete when a manual-reset event is set.
+pub fn more_waits_on_one_object_than_its_queue_holds() {
+    multi_thread(2).block_on(async {
+        let e = event(true, false);
+        let n = 200;
+        let mut fs: Vec<pt::Wait> = (0..n).map(|_| pt::wait(&e)).collect();
+        let flags: Vec<_> = fs.iter_mut().map(poll_once).collect();
+        until_async(
+            "queued (the queue full, the rest counted as overflow)",
+            || e.waiters().unwrap() == queued(n),
+        )
+        .await;
+        e.set().unwrap();
+        until_async("all released", || flags.iter().all(|f| f.is_set())).await;
+        for f in fs {
+            assert_eq!(f.await.unwrap().outcome(), WaitOutcome::Signaled(0));
+        }
+    });
+}
+
+/// A future dropped while its io_uring futex wait is outstanding keeps its wait block
+/// until the kernel reports that wait finished. Were the block given back at once, the
+/// next wait would lease it, and the stale kernel wait, first in line on the doorbell,
+/// would swallow the next wait's wake-up: that wait would then complete only at its
+/// safety-net re-check (1–2 s), not at once.
+pub fn dropped_wait_does_not_swallow_the_next_waits_wake_up() {
+    multi_thread(2).block_on(async {
+        let (a, b) = (event(false, false), event(false, false));
+        for round in 0..20 {
+            let mut dropped = pt::wait(&a);
+            let _ = poll_once(&mut dropped);
+            until_async("the first wait queued", || a.waiters().unwrap() == 1).await;
+            drop(dropped);
+            let mut next = pt::wait(&b);
+            let _ = poll_once(&mut next);
+            until_async("the next wait queued", || b.waiters().unwrap() == 1).await;
+            b.set().unwrap();
+            let got = tokio::time::timeout(Duration::from_millis(900), next).await;
+            assert!(
+                got.is_ok(),
+                "round {round}: the wake-up was swallowed (completed only by the safety net)"
+            );
+            assert_eq!(got.unwrap().unwrap().outcome(), WaitOutcome::Signaled(0));
+            assert!(!signaled(&a), "the dropped wait took nothing");
+        }
+    });
+}

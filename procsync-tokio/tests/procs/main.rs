@@ -74,6 +74,14 @@ pub const CASES: &[(&str, fn())] = &[
         basic::wait_pending_past_the_safety_net_still_completes,
     ),
     (
+        "more_waits_on_one_object_than_its_queue_holds",
+        basic::more_waits_on_one_object_than_its_queue_holds,
+    ),
+    (
+        "dropped_wait_does_not_swallow_the_next_waits_wake_up",
+        basic::dropped_wait_does_not_swallow_the_next_waits_wake_up,
+    ),
+    (
         "current_thread_runtime_works",
         basic::current_thread_runtime_works,
     ),

@@ -425,9 +425,18 @@ pub(crate) struct Sleeper {
     brief: bool,
     has_mutex: bool,
     deadline: Deadline,
+    /// A detached wait's caller serves the safety-net re-check late (by up to one more
+    /// period, [`SAFETY_NET_MS`]): so a deadline or due time that falls within two
+    /// periods is slept to directly, exactly, rather than after a late re-check.
+    stretch: bool,
 }
 
 impl Sleeper {
+    /// See [`Sleeper::stretch`].
+    pub(super) fn stretch_to_exact(&mut self) {
+        self.stretch = true;
+    }
+
     pub(super) fn new(
         uniq: &[(usize, &Arc<Object>)],
         overflow: &[usize],
@@ -444,6 +453,7 @@ impl Sleeper {
             brief: may_spin && overflow.is_empty() && uniq.iter().any(|(_, o)| o.held_briefly()),
             has_mutex,
             deadline,
+            stretch: false,
         }
     }
 
@@ -554,11 +564,26 @@ impl Sleeper {
             precise |= due != Deadline::Never && due.min(slice) == due;
             slice = slice.min(due);
         }
+        let mut exact = precise || slice == deadline;
+        if self.stretch && !exact {
+            let mut next = deadline;
+            for &(_, o) in uniq {
+                next = next.min(o.next_due());
+            }
+            let reach = Instant::now() + Duration::from_millis(2 * SAFETY_NET_MS);
+            if let Deadline::At(t) = next
+                && t <= reach
+            {
+                precise = next != deadline;
+                slice = next;
+                exact = true;
+            }
+        }
         Step::Sleep {
             bell,
             slice,
             precise,
-            exact: precise || slice == deadline,
+            exact,
         }
     }
 }

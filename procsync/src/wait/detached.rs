@@ -57,7 +57,14 @@ pub(crate) struct Detached {
     deadline: Deadline,
     me: u64,
     armed: Option<Armed>,
+    /// The block of a wait that `cancel` ended: kept until the drop, since the caller
+    /// may still have a futex sleep on its doorbell (the module doc).
+    spent: Option<WaitBlock>,
     started: bool,
+    /// Done or cancelled: a further turn is a caller's mistake, not a new wait.
+    over: bool,
+    /// The process that made the wait: a forked child must not touch its block.
+    pid: u32,
 }
 
 impl Detached {
@@ -74,13 +81,29 @@ impl Detached {
             deadline,
             me: thread::detached_ident(),
             armed: None,
+            spent: None,
             started: false,
+            over: false,
+            pid: thread::me().pid,
         })
     }
 
     /// Advances the wait: `woke` is how the sleep that the previous turn asked for
     /// ended (`None` on the first turn).
     pub(crate) fn turn(&mut self, woke: Option<Woke>) -> Result<Turn> {
+        if self.over {
+            return Err(Error::invalid(
+                "this detached wait is over (done or cancelled): start a new one",
+            ));
+        }
+        let turn = self.turn_inner(woke);
+        if !matches!(turn, Ok(Turn::Sleep { .. })) {
+            self.over = true;
+        }
+        turn
+    }
+
+    fn turn_inner(&mut self, woke: Option<Woke>) -> Result<Turn> {
         let refs: Vec<&Arc<Object>> = self.objs.iter().collect();
         let uniq = any::distinct(&refs);
         let (me, deadline) = (self.me, self.deadline);
@@ -98,7 +121,8 @@ impl Detached {
                 }
                 let wb = WaitBlock::arm_leased(needs_public(&refs))?;
                 let q = any::enqueue(&wb, &uniq, me, deadline);
-                let sleeper = Sleeper::new(&uniq, &q.overflow, false, deadline, false);
+                let mut sleeper = Sleeper::new(&uniq, &q.overflow, false, deadline, false);
+                sleeper.stretch_to_exact();
                 self.armed = Some(Armed { wb, q, sleeper });
                 woke = None;
                 continue;
@@ -139,12 +163,23 @@ impl Detached {
     /// Ends a pending wait as if it had timed out: what a signaller handed over before
     /// the cancel took effect is given back to the object (and so to its next waiter).
     pub(crate) fn cancel(&mut self) -> Result<()> {
+        self.over = true;
+        if self.pid != thread::me().pid {
+            // A forked child: the block, its claim and its entries are the parent's.
+            std::mem::forget(self.armed.take());
+            return Ok(());
+        }
         let Some(Armed { wb, q, .. }) = self.armed.take() else {
             return Ok(());
         };
         let refs: Vec<&Arc<Object>> = self.objs.iter().collect();
         let uniq = any::distinct(&refs);
-        match any::conclude(&wb, &uniq, &refs, self.me, q)? {
+        let concluded = any::conclude(&wb, &uniq, &refs, self.me, q);
+        // The claim is final now (no signaller rings this generation again), but a
+        // futex sleep of the caller's may still be on the doorbell: the block is given
+        // back only when the wait is dropped.
+        self.spent = Some(wb);
+        match concluded? {
             Some(WaitOutcome::Signaled(i) | WaitOutcome::Abandoned(i)) => {
                 give_back(&self.objs[i], self.me)
             }
@@ -156,6 +191,9 @@ impl Detached {
 impl Drop for Detached {
     fn drop(&mut self) {
         let _ = self.cancel();
+        if self.pid != thread::me().pid {
+            std::mem::forget(self.spent.take());
+        }
     }
 }
 
