@@ -72,36 +72,18 @@ pub fn ten_thousand_waits_on_distinct_objects_bounded_threads() {
         assert_eq!(pt::reactor_threads(), 0);
         let bound = n.div_ceil(pt::OBJECTS_PER_REACTOR);
         for round in 0..2 {
-            let tasks: Vec<_> = events.iter().map(|e| tokio::spawn(pt::wait(e))).collect();
-            until_async("every wait is queued on its object", || {
-                events.iter().all(|e| e.waiters().unwrap() == 1)
+            pend_check_release(&events, round, rss_before, "task, future, reactor share", |now| {
+                println!(
+                    "round {round}: {n} pending waits, {} reactor threads, {now} threads (runtime and main: {base})",
+                    pt::reactor_threads()
+                );
+                assert_eq!(pt::reactor_threads(), bound, "reactors are packed 63 objects each");
+                assert!(
+                    now <= base + bound,
+                    "{now} threads for {n} waits; the bound is {base} + {bound}"
+                );
             })
             .await;
-            let now = threads();
-            let rss = rss_kib().saturating_sub(rss_before);
-            println!(
-                "round {round}: resident memory grew {rss} KiB = {} bytes per pending wait (task, future, reactor share)",
-                rss * 1024 / n as u64
-            );
-            println!(
-                "round {round}: {n} pending waits, {} reactor threads, {now} threads (runtime and main: {base})",
-                pt::reactor_threads()
-            );
-            assert_eq!(pt::reactor_threads(), bound, "reactors are packed 63 objects each");
-            assert!(
-                now <= base + bound,
-                "{now} threads for {n} waits; the bound is {base} + {bound}"
-            );
-            for e in &events {
-                e.set().unwrap();
-            }
-            for t in tasks {
-                assert_eq!(t.await.unwrap().unwrap().outcome(), WaitOutcome::Signaled(0));
-            }
-            assert!(
-                events.iter().all(|e| !signaled(e)),
-                "each set consumed exactly once"
-            );
             // Idle reactors exit (REACTOR_IDLE), so the next round starts from none.
             until_async("the idle reactors exit", || {
                 pt::reactor_threads() == 0 && crate::harness::procsync_threads().is_empty()
@@ -244,31 +226,52 @@ pub fn ten_thousand_io_uring_waits_add_no_thread() {
         let base = threads();
         let rss_before = rss_kib();
         for round in 0..2 {
-            let tasks: Vec<_> = events.iter().map(|e| tokio::spawn(pt::wait(e))).collect();
-            until_async("every wait is queued on its object", || {
-                events.iter().all(|e| e.waiters().unwrap() == 1)
+            let what = "task, future, wait block, ring slot";
+            pend_check_release(&events, round, rss_before, what, |now| {
+                println!("round {round}: {n} pending waits, {now} threads (before: {base})");
+                assert_eq!(pt::reactor_threads(), 0, "no reactor serves these waits");
+                assert_eq!(now, base, "{n} pending waits added threads");
             })
             .await;
-            let now = threads();
-            let rss = rss_kib().saturating_sub(rss_before);
-            println!(
-                "round {round}: resident memory grew {rss} KiB = {} bytes per pending wait (task, future, wait block, ring slot)",
-                rss * 1024 / n as u64
-            );
-            println!("round {round}: {n} pending waits, {now} threads (before: {base})");
-            assert_eq!(pt::reactor_threads(), 0, "no reactor serves these waits");
-            assert_eq!(now, base, "{n} pending waits added threads");
-            for e in &events {
-                e.set().unwrap();
-            }
-            for t in tasks {
-                assert_eq!(t.await.unwrap().unwrap().outcome(), WaitOutcome::Signaled(0));
-            }
-            assert!(
-                events.iter().all(|e| !signaled(e)),
-                "each set consumed exactly once"
-            );
             assert!(events.iter().all(|e| e.waiters().unwrap() == 0));
         }
     });
+}
+
+/// Starts one async wait on each of `events`, calls `check` with the thread count while
+/// all are queued (printing the resident memory per pending wait, made of `what`), then
+/// sets every event and checks that each wait took its own signal, exactly once.
+async fn pend_check_release(
+    events: &[Arc<Handle>],
+    round: usize,
+    rss_before: u64,
+    what: &str,
+    check: impl FnOnce(usize),
+) {
+    let n = events.len();
+    let tasks: Vec<_> = events.iter().map(|e| tokio::spawn(pt::wait(e))).collect();
+    until_async("every wait is queued on its object", || {
+        events.iter().all(|e| e.waiters().unwrap() == 1)
+    })
+    .await;
+    let now = threads();
+    let rss = rss_kib().saturating_sub(rss_before);
+    println!(
+        "round {round}: resident memory grew {rss} KiB = {} bytes per pending wait ({what})",
+        rss * 1024 / n as u64
+    );
+    check(now);
+    for e in events {
+        e.set().unwrap();
+    }
+    for t in tasks {
+        assert_eq!(
+            t.await.unwrap().unwrap().outcome(),
+            WaitOutcome::Signaled(0)
+        );
+    }
+    assert!(
+        events.iter().all(|e| !signaled(e)),
+        "each set consumed exactly once"
+    );
 }
