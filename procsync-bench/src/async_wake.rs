@@ -13,7 +13,7 @@
 //! It owns no process and must not leave a thread behind.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread::JoinHandle;
 
 use procsync::{CreateOptions, Handle, ObjectSpec};
@@ -222,8 +222,128 @@ impl NotifyPair {
     }
 }
 
-/// The `async/wake` rows: procsync-tokio against procsync's sync wait, and against
-/// tokio's `Notify`.
+/// A bare io_uring futex waiter in a tokio task: its ring registered in the runtime's
+/// epoll, one `IORING_OP_FUTEX_WAIT` per wait, no procsync. The floor of any async
+/// wake that goes through the kernel's futex and the runtime's epoll.
+struct UringWaiter {
+    /// Declared first, so dropped first: deregistered before `ring` closes the
+    /// descriptor.
+    fd: tokio::io::unix::AsyncFd<RingFd>,
+    ring: io_uring::IoUring,
+}
+
+struct RingFd(std::os::fd::RawFd);
+
+impl std::os::fd::AsRawFd for RingFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0
+    }
+}
+
+impl UringWaiter {
+    /// In a runtime with I/O (the `AsyncFd` registers there).
+    fn new() -> UringWaiter {
+        use std::os::fd::AsRawFd;
+        let ring = io_uring::IoUring::new(8).expect("an io_uring");
+        let raw = ring.as_raw_fd();
+        // SAFETY: the ring's descriptor stays open while the AsyncFd lives: both are
+        // fields of this struct, and `fd` is dropped before `ring` (field order).
+        let fd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(
+                RingFd(raw),
+                tokio::io::Interest::READABLE,
+            )
+        }
+        .unwrap_or_else(|e| panic!("registering the ring: {e}"));
+        UringWaiter { fd, ring }
+    }
+
+    /// Returns once `w` no longer reads `seen`.
+    async fn changed(&mut self, w: &AtomicU32, seen: u32) {
+        while w.load(Ordering::Acquire) == seen {
+            let e = io_uring::opcode::FutexWait::new(w.as_ptr(), u64::from(seen), 0xFFFF_FFFF, 2)
+                .build()
+                .user_data(1);
+            // SAFETY: `w` outlives the futex wait: this function returns only after its
+            // completion.
+            unsafe { self.ring.submission().push(&e) }.expect("room in the queue");
+            self.ring.submit().expect("io_uring_enter");
+            loop {
+                if self.ring.completion().next().is_some() {
+                    break;
+                }
+                let mut ready = self.fd.readable().await.expect("ring readiness");
+                if self.ring.completion().is_empty() {
+                    ready.clear_ready();
+                }
+            }
+        }
+    }
+}
+
+/// Two async sides on bare io_uring futex waits over two shared counters.
+struct UringPair {
+    rt: Runtime,
+    ping: Arc<AtomicU32>,
+    pong: Arc<AtomicU32>,
+    _partner: Partner,
+}
+
+impl UringPair {
+    fn start() -> UringPair {
+        let (ping, pong) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+        let (p, q) = (ping.clone(), pong.clone());
+        let body = move |stop: Arc<AtomicBool>| {
+            let rt = runtime();
+            rt.block_on(rt.spawn(async move {
+                let mut w = UringWaiter::new();
+                let mut seen = 0;
+                loop {
+                    w.changed(&p, seen).await;
+                    seen = p.load(Ordering::Acquire);
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    q.fetch_add(1, Ordering::Release);
+                    super::futex_wake(&q);
+                }
+            }))
+            .expect("the partner task");
+        };
+        let last = ping.clone();
+        let partner = Partner::start(
+            body,
+            Box::new(move || {
+                last.fetch_add(1, Ordering::Release);
+                super::futex_wake(&last);
+            }),
+        );
+        UringPair {
+            rt: runtime(),
+            ping,
+            pong,
+            _partner: partner,
+        }
+    }
+
+    fn round_trips(&self, n: u64) {
+        let (ping, pong) = (self.ping.clone(), self.pong.clone());
+        self.rt
+            .block_on(self.rt.spawn(async move {
+                let mut w = UringWaiter::new();
+                for _ in 0..n {
+                    let seen = pong.load(Ordering::Acquire);
+                    ping.fetch_add(1, Ordering::Release);
+                    super::futex_wake(&ping);
+                    w.changed(&pong, seen).await;
+                }
+            }))
+            .expect("the measuring task");
+    }
+}
+
+/// The `async/wake` rows: procsync-tokio against procsync's sync wait, against
+/// tokio's `Notify`, and against the bare io_uring futex floor.
 pub fn run(report: &mut Report, plan: &Plan) {
     // The reactor threads first (the path without io_uring), then the default path.
     procsync_tokio::set_io_uring(false);
@@ -268,6 +388,20 @@ pub fn run(report: &mut Report, plan: &Plan) {
         GROUP,
         "procsync-tokio",
         "tokio-notify",
+        "per round trip",
+        st,
+    );
+    drop(t);
+    let u = UringPair::start();
+    let st = paired(
+        &mut |n| a.round_trips(n),
+        &mut |n| u.round_trips(n),
+        plan.ping_pong,
+    );
+    report.pair(
+        GROUP,
+        "procsync-tokio",
+        "tokio-io_uring-futex",
         "per round trip",
         st,
     );

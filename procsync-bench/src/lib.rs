@@ -446,7 +446,7 @@ fn futex_wait(w: &AtomicU32, expected: u32) {
 
 /// `FUTEX_WAKE` (shared) of one waiter.
 #[inline]
-fn futex_wake(w: &AtomicU32) {
+pub(crate) fn futex_wake(w: &AtomicU32) {
     // SAFETY: `w` is a valid, aligned u32 for the call's duration.
     unsafe {
         libc::syscall(
