@@ -501,15 +501,20 @@ mod libc_errno {
     pub const EBUSY: i32 = 16;
 }
 
-/// The switch of [`set_io_uring`]: 0 until set (then `PROCSYNC_TOKIO_URING=0` decides),
-/// 1 on, 2 off.
+/// The switch of [`set_io_uring`]: 0 until decided (then `PROCSYNC_TOKIO_URING=0`
+/// decides), 1 on by default, 2 off, 3 on by a call.
 static SWITCH: AtomicU8 = AtomicU8::new(0);
 
 /// Turns the io_uring path on or off for the waits that start from now on (it is on by
 /// default, unless the environment has `PROCSYNC_TOKIO_URING=0`). Off, every wait is
 /// served by the reactor threads, as on a kernel without io_uring futex waits.
+///
+/// In a build with `panic = "abort"` the io_uring path is off unless this is called
+/// with `true`: whether a runtime has I/O can only be learnt from tokio by catching the
+/// panic of a registration, which such a build cannot do; the call says that every
+/// runtime that polls the waits has I/O enabled.
 pub fn set_io_uring(on: bool) {
-    SWITCH.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+    SWITCH.store(if on { 3 } else { 2 }, Ordering::Relaxed);
 }
 
 /// Whether new waits in a tokio runtime with I/O enabled take the io_uring path: it is
@@ -526,9 +531,9 @@ pub fn io_uring_available() -> bool {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             );
-            SWITCH.load(Ordering::Relaxed) == 1
+            matches!(SWITCH.load(Ordering::Relaxed), 1 | 3)
         }
-        s => s == 1,
+        s => s == 1 || s == 3,
     };
     on && kernel_has_futex_waits()
 }
@@ -574,6 +579,9 @@ pub(crate) fn driver() -> Option<Arc<Driver>> {
     if !io_uring_available() {
         return None;
     }
+    if cfg!(panic = "abort") && SWITCH.load(Ordering::Relaxed) != 3 {
+        return None; // see `set_io_uring`
+    }
     let rt = tokio::runtime::Handle::try_current().ok()?;
     let id = rt.id();
     let cached = CACHED.with(|c| match &*c.borrow() {
@@ -605,21 +613,44 @@ pub(crate) fn driver() -> Option<Arc<Driver>> {
     Some(d)
 }
 
+/// Runs `f`, catching a panic without reporting it through the panic hook when it
+/// happens on this thread (other threads' panics are reported as usual).
+fn quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Option<T> {
+    type Hook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+    let prev: Arc<Hook> = Arc::new(std::panic::take_hook());
+    let theirs = prev.clone();
+    let me = std::thread::current().id();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != me {
+            theirs(info);
+        }
+    }));
+    let r = std::panic::catch_unwind(f).ok();
+    drop(std::panic::take_hook()); // ours, with its clone of `prev`
+    match Arc::try_unwrap(prev) {
+        Ok(hook) => std::panic::set_hook(hook),
+        Err(shared) => std::panic::set_hook(Box::new(move |info| shared(info))),
+    }
+    r
+}
+
 /// A new driver for runtime `rt`, with its completion task (which keeps it for the
 /// runtime's life).
 fn start(rt: &tokio::runtime::Handle) -> Option<Arc<Driver>> {
     let ring = IoUring::new(ENTRIES).ok()?;
     let raw = ring.as_raw_fd();
     // tokio has no way to ask whether a runtime has I/O but to try: registration panics
-    // in one without. Caught (tokio's message is printed, once per such runtime), and
-    // that runtime's waits use the reactor threads.
-    let fd = std::panic::catch_unwind(|| {
+    // in one without. The panic is caught (that runtime's waits then use the reactor
+    // threads), and kept quiet: for this thread, for this one call, the panic hook is
+    // skipped; every other thread's panics still reach the program's hook.
+    // (With `panic = "abort"`, only after `set_io_uring(true)` said the runtimes have
+    // I/O.)
+    let fd = quietly(|| {
         let _enter = rt.enter();
         // SAFETY: the ring's descriptor stays open as long as the `AsyncFd`: both end up
         // in the `Driver`, whose `fd` field is dropped before its `ring`.
         unsafe { AsyncFd::register_with_interest(RingFd(raw), tokio::io::Interest::READABLE) }.ok()
     })
-    .ok()
     .flatten()?;
     let d = Arc::new(Driver {
         fd,

@@ -626,3 +626,37 @@ pub fn dropped_wait_does_not_swallow_the_next_waits_wake_up() {
         }
     });
 }
+
+/// A runtime built without I/O cannot host the io_uring path: its waits fall back to
+/// the reactor threads, and the probe that finds out (tokio's registration panics in
+/// such a runtime) reports nothing through the program's panic hook.
+pub fn runtime_without_io_falls_back_to_reactors_quietly() {
+    static REPORTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    std::panic::set_hook(Box::new(|_| {
+        REPORTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(async {
+        let e = event(false, false);
+        let t = tokio::spawn(pt::wait(&e));
+        until_async("a reactor waits on the event", || {
+            e.waiters().unwrap() == 1 && pt::reactor_threads() == 1
+        })
+        .await;
+        e.set().unwrap();
+        assert_eq!(
+            t.await.unwrap().unwrap().outcome(),
+            WaitOutcome::Signaled(0)
+        );
+    });
+    let _ = std::panic::take_hook();
+    assert_eq!(
+        REPORTED.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the probe's panic reached the panic hook"
+    );
+}

@@ -82,6 +82,10 @@ pub const CASES: &[(&str, fn())] = &[
         basic::dropped_wait_does_not_swallow_the_next_waits_wake_up,
     ),
     (
+        "runtime_without_io_falls_back_to_reactors_quietly",
+        basic::runtime_without_io_falls_back_to_reactors_quietly,
+    ),
+    (
         "current_thread_runtime_works",
         basic::current_thread_runtime_works,
     ),
