@@ -20,6 +20,7 @@ pub fn child_role(role: &str) -> ExitCode {
         "signal-events" => signal_events(&args),
         "hold-and-exit" => hold_and_exit(&args),
         "try-lock" => try_lock(&args),
+        "async-wait-and-hang" => async_wait_and_hang(&args),
         "storm-signaller" => crate::storm::signaller(&args),
         "release-random" => crate::storm::release_random(&args),
         "server" => match crate::server::main() {
@@ -63,6 +64,25 @@ fn hold_and_exit(a: &[String]) -> u8 {
             WaitOutcome::Signaled(0)
         );
     }
+    0
+}
+
+/// `E S R`: async waits (the io_uring path) on auto event E and semaphore S; once both
+/// are queued, set R; then hang until killed.
+fn async_wait_and_hang(a: &[String]) -> u8 {
+    let e = std::sync::Arc::new(procsync::Handle::from(Event::open(&a[0]).unwrap()));
+    let s = std::sync::Arc::new(procsync::Handle::from(Semaphore::open(&a[1]).unwrap()));
+    let ready = Event::open(&a[2]).unwrap();
+    multi_thread(2).block_on(async move {
+        let _we = tokio::spawn(pt::wait(&e));
+        let _ws = tokio::spawn(pt::wait(&s));
+        until_async("both async waits queued", || {
+            e.waiters().unwrap() == 1 && s.waiters().unwrap() == 1
+        })
+        .await;
+        ready.set().unwrap();
+        std::future::pending::<()>().await;
+    });
     0
 }
 
@@ -158,4 +178,36 @@ pub fn owner_process_dies_async_lock_reports_abandoned_ab07() {
         g.unlock().await.unwrap();
         assert_eq!(owner(&m), procsync::Owner::None);
     });
+}
+
+/// A process killed while its async waits (io_uring path) are queued loses no signal:
+/// a set or release that reaches its entries finds the waiter gone (its process's main
+/// thread no longer exists) and goes on to the next waiter, or stays (WM-style
+/// dead-waiter rule of the sync waits, for the process identity of detached waits).
+pub fn killed_async_waiter_process_loses_no_signal() {
+    for round in 0..10 {
+        let (e, _) = Event::create("Local\\pt-dead-e", false, false).unwrap();
+        let (s, _) = Semaphore::create("Local\\pt-dead-s", 0, 10).unwrap();
+        let (ready, _) = Event::create("Local\\pt-dead-r", false, false).unwrap();
+        let child = Proc::spawn(
+            "async-wait-and-hang",
+            &["Local\\pt-dead-e", "Local\\pt-dead-s", "Local\\pt-dead-r"],
+        );
+        assert_eq!(ready.wait(LONG).unwrap(), WaitOutcome::Signaled(0));
+        assert_eq!((e.waiters().unwrap(), s.waiters().unwrap()), (1, 1));
+        drop(child); // SIGKILL, and reaped
+        assert!(!e.set().unwrap());
+        assert_eq!(
+            e.wait(Some(Duration::ZERO)).unwrap(),
+            WaitOutcome::Signaled(0),
+            "round {round}: the set went to the dead process's wait"
+        );
+        assert_eq!(s.release(1).unwrap(), 0);
+        assert_eq!(
+            count(&s),
+            1,
+            "round {round}: the unit went to the dead process's wait"
+        );
+        assert_eq!((e.waiters().unwrap(), s.waiters().unwrap()), (0, 0));
+    }
 }

@@ -98,6 +98,10 @@ pub const CASES: &[(&str, fn())] = &[
         cross::sync_waiter_in_other_process_sees_async_mutex_owner,
     ),
     (
+        "killed_async_waiter_process_loses_no_signal",
+        cross::killed_async_waiter_process_loses_no_signal,
+    ),
+    (
         "owner_process_dies_async_lock_reports_abandoned_ab07",
         cross::owner_process_dies_async_lock_reports_abandoned_ab07,
     ),

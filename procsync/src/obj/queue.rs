@@ -460,7 +460,12 @@ pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
             // asks the owner-death watcher to watch that owner (wait::abandon).
             ring_head(g);
         }
-        if woke == 0 && !seg.thread_exists(thread::ident_tid(e.who)) {
+        // A detached waiter (io_uring futex wait) of a process that just died may still
+        // be woken: the kernel tears a dead process's ring down asynchronously, so its
+        // futex wait can outlive the process for a moment. So its liveness is asked
+        // whatever the wake-up said (after the ring: off the woken side's path).
+        let ask = woke == 0 || e.who & thread::DETACHED != 0;
+        if ask && !seg.thread_exists(thread::ident_tid(e.who)) {
             // Handed to a thread that was already gone (nobody was woken, and the
             // thread no longer exists): it never took part, so the object goes on to
             // the next waiter as if the entry had not been there. (A waiter that dies
