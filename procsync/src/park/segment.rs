@@ -38,6 +38,9 @@ pub(crate) struct Segment {
     pub uid: u32,
     /// The waiting process that created it (kernel-reported).
     pub cpid: u32,
+    /// A pidfd of `cpid`, opened the first time a waiter that is its main thread is
+    /// asked about (`None` inside: it could not be opened).
+    leader: OnceLock<Option<std::os::fd::OwnedFd>>,
 }
 
 impl Segment {
@@ -70,7 +73,23 @@ impl Segment {
     /// Whether thread `tid` of the segment's process still exists (the process is the
     /// kernel's creator of the segment: a writer of the segment cannot fake it).
     pub(crate) fn thread_exists(&self, tid: u32) -> bool {
-        thread::thread_exists(self.cpid, tid)
+        if !thread::thread_exists(self.cpid, tid) {
+            return false;
+        }
+        if tid != self.cpid {
+            return true; // a thread other than the leader is gone as soon as it exits
+        }
+        // The main thread of a process that died but is not reaped yet (a zombie) still
+        // answers `tgkill`: ask the process's pidfd, which is readable once it exited.
+        // (The main thread stands for a detached waiter, and is the waiting thread of
+        // single-threaded processes.)
+        match self
+            .leader
+            .get_or_init(|| crate::sys::pidfd::open_process(self.cpid).ok())
+        {
+            Some(fd) => !crate::sys::pidfd::exited(fd),
+            None => true,
+        }
     }
 }
 
@@ -92,6 +111,7 @@ fn validate(map: SharedSeg<SegmentFile>) -> Option<Segment> {
         public: st.mode & 0o022 != 0,
         uid: st.uid,
         cpid: st.cpid,
+        leader: OnceLock::new(),
     })
 }
 

@@ -16,6 +16,24 @@ pub(crate) fn open_thread(tid: u32) -> Result<OwnedFd, Errno> {
     super::fdlimit::more(|| pidfd_open(pid, PidfdFlags::from_bits_retain(PIDFD_THREAD)))
 }
 
+/// A pidfd of process `pid`: readable once the process has exited, reaped or not.
+pub(crate) fn open_process(pid: u32) -> Result<OwnedFd, Errno> {
+    let pid = Pid::from_raw(pid as i32).ok_or(Errno::SRCH)?;
+    super::fdlimit::more(|| pidfd_open(pid, PidfdFlags::empty()))
+}
+
+/// Whether the process of pidfd `fd` has exited (a zombie has: its threads are gone,
+/// though `tgkill` still finds its leader until it is reaped).
+pub(crate) fn exited(fd: impl AsFd) -> bool {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    let zero = rustix::time::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+}
+
 /// An epoll set of pidfds, each tagged with a `u64`.
 pub(crate) struct ExitSet {
     ep: OwnedFd,
