@@ -34,6 +34,13 @@ fn auto_event() -> Arc<Handle> {
     Arc::new(h)
 }
 
+/// Runs `f` as a spawned task of `rt` (how servers run, rather than in `block_on`)
+/// until it completes.
+fn in_task(rt: &Runtime, what: &str, f: impl std::future::Future<Output = ()> + Send + 'static) {
+    rt.block_on(rt.spawn(f))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+}
+
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -91,7 +98,7 @@ impl AsyncPair {
         let (p, q) = (ping.clone(), pong.clone());
         let body = move |stop: Arc<AtomicBool>| {
             let rt = runtime();
-            rt.block_on(rt.spawn(async move {
+            in_task(&rt, "the partner task", async move {
                 loop {
                     let _ = procsync_tokio::wait(&p).await.expect("async wait on ping");
                     if stop.load(Ordering::SeqCst) {
@@ -99,8 +106,7 @@ impl AsyncPair {
                     }
                     q.set().expect("setting pong");
                 }
-            }))
-            .expect("the partner task");
+            });
         };
         let last = ping.clone();
         let partner = Partner::start(
@@ -119,16 +125,14 @@ impl AsyncPair {
 
     fn round_trips(&self, n: u64) {
         let (ping, pong) = (self.ping.clone(), self.pong.clone());
-        self.rt
-            .block_on(self.rt.spawn(async move {
-                for _ in 0..n {
-                    ping.set().expect("setting ping");
-                    let _ = procsync_tokio::wait(&pong)
-                        .await
-                        .expect("async wait on pong");
-                }
-            }))
-            .expect("the measuring task");
+        in_task(&self.rt, "the measuring task", async move {
+            for _ in 0..n {
+                ping.set().expect("setting ping");
+                let _ = procsync_tokio::wait(&pong)
+                    .await
+                    .expect("async wait on pong");
+            }
+        });
     }
 }
 
@@ -188,7 +192,7 @@ impl NotifyPair {
         let (p, q) = (ping.clone(), pong.clone());
         let body = move |stop: Arc<AtomicBool>| {
             let rt = runtime();
-            rt.block_on(rt.spawn(async move {
+            in_task(&rt, "the partner task", async move {
                 loop {
                     p.notified().await;
                     if stop.load(Ordering::SeqCst) {
@@ -196,8 +200,7 @@ impl NotifyPair {
                     }
                     q.notify_one();
                 }
-            }))
-            .expect("the partner task");
+            });
         };
         let last = ping.clone();
         let partner = Partner::start(body, Box::new(move || last.notify_one()));
@@ -211,14 +214,12 @@ impl NotifyPair {
 
     fn round_trips(&self, n: u64) {
         let (ping, pong) = (self.ping.clone(), self.pong.clone());
-        self.rt
-            .block_on(self.rt.spawn(async move {
-                for _ in 0..n {
-                    ping.notify_one();
-                    pong.notified().await;
-                }
-            }))
-            .expect("the measuring task");
+        in_task(&self.rt, "the measuring task", async move {
+            for _ in 0..n {
+                ping.notify_one();
+                pong.notified().await;
+            }
+        });
     }
 }
 
@@ -295,7 +296,7 @@ impl UringPair {
         let (p, q) = (ping.clone(), pong.clone());
         let body = move |stop: Arc<AtomicBool>| {
             let rt = runtime();
-            rt.block_on(rt.spawn(async move {
+            in_task(&rt, "the partner task", async move {
                 let mut w = UringWaiter::new();
                 let mut seen = 0;
                 loop {
@@ -307,8 +308,7 @@ impl UringPair {
                     q.fetch_add(1, Ordering::Release);
                     super::futex_wake(&q);
                 }
-            }))
-            .expect("the partner task");
+            });
         };
         let last = ping.clone();
         let partner = Partner::start(
@@ -328,17 +328,15 @@ impl UringPair {
 
     fn round_trips(&self, n: u64) {
         let (ping, pong) = (self.ping.clone(), self.pong.clone());
-        self.rt
-            .block_on(self.rt.spawn(async move {
-                let mut w = UringWaiter::new();
-                for _ in 0..n {
-                    let seen = pong.load(Ordering::Acquire);
-                    ping.fetch_add(1, Ordering::Release);
-                    super::futex_wake(&ping);
-                    w.changed(&pong, seen).await;
-                }
-            }))
-            .expect("the measuring task");
+        in_task(&self.rt, "the measuring task", async move {
+            let mut w = UringWaiter::new();
+            for _ in 0..n {
+                let seen = pong.load(Ordering::Acquire);
+                ping.fetch_add(1, Ordering::Release);
+                super::futex_wake(&ping);
+                w.changed(&pong, seen).await;
+            }
+        });
     }
 }
 

@@ -53,7 +53,6 @@ const ENTRIES: u32 = 256;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Ended {
     Woken,
-    TimedOut,
     /// Cancelled: by its linked timeout (then its time has come), or by the kernel
     /// (the submitting thread exited): the caller tells which by the clock.
     Cancelled,
@@ -93,6 +92,24 @@ struct Slots {
     sweeping: bool,
 }
 
+/// A slot's key (an io_uring request's user data): index and generation.
+fn key(index: usize, generation: u32) -> u64 {
+    index as u64 | u64::from(generation) << 32
+}
+
+/// Queues a cancel of request `key`, submitting first if the queue is full; `false`
+/// if it could not be queued.
+fn queue_cancel(ring: &mut IoUring, key: u64) -> bool {
+    let cancel = opcode::AsyncCancel::new(key).build().user_data(TIMEOUT_TAG);
+    // SAFETY: a cancel request names no memory of ours.
+    while unsafe { ring.submission().push(&cancel) }.is_err() {
+        if ring.submit().is_err() {
+            return false;
+        }
+    }
+    true
+}
+
 impl Slots {
     fn insert(&mut self, waker: Waker, sweep_at: Option<Instant>, keep: Keep) -> u64 {
         let index = match self.free.pop() {
@@ -105,7 +122,7 @@ impl Slots {
         let (generation, slot) = &mut self.slots[index as usize];
         *generation = generation.wrapping_add(1);
         *slot = Slot::Pending(Some(waker), sweep_at, keep);
-        u64::from(index) | u64::from(*generation) << 32
+        key(index as usize, *generation)
     }
 
     fn get(&mut self, key: u64) -> Option<&mut Slot> {
@@ -271,8 +288,7 @@ impl Driver {
                     // A futex waitv completes with the index of the word that woke it.
                     r if r <= 0 => Ok(Ended::Woken),
                     libc_errno::EAGAIN | libc_errno::EINTR => Ok(Ended::Woken),
-                    libc_errno::ECANCELED => Ok(Ended::Cancelled),
-                    libc_errno::ETIME => Ok(Ended::TimedOut),
+                    libc_errno::ECANCELED | libc_errno::ETIME => Ok(Ended::Cancelled),
                     e => Err(std::io::Error::from_raw_os_error(e)),
                 })
             }
@@ -294,7 +310,9 @@ impl Driver {
 
     /// The future of futex wait `key` is gone: keep `wait` until the kernel is done
     /// with its words (at once if it already is), and ask the kernel to cancel.
-    pub(crate) fn orphan(&self, key: u64, wait: Box<DetachedWait>) {
+    pub(crate) fn orphan(&self, key: u64, mut wait: Box<DetachedWait>) {
+        // Gives back whatever a signaller handed over (TO-06); the block stays.
+        let _ = wait.cancel();
         let mut ring = lock(&self.ring);
         {
             let mut slots = lock(&self.slots);
@@ -312,16 +330,11 @@ impl Driver {
                 _ => return,
             }
         }
-        let cancel = opcode::AsyncCancel::new(key).build().user_data(TIMEOUT_TAG);
-        // SAFETY: a cancel request names no memory of ours.
-        while unsafe { ring.submission().push(&cancel) }.is_err() {
-            if ring.submit().is_err() {
-                // The orphan stays until its completion all the same: the sweep or
-                // the driver's drop cancels it.
-                return;
-            }
+        // Not queued: the orphan stays until its completion all the same, and the sweep
+        // or the driver's drop cancels it.
+        if queue_cancel(&mut ring, key) {
+            let _ = ring.submit();
         }
-        let _ = ring.submit();
     }
 
     /// Hands every completion to its slot, and wakes the futures concerned.
@@ -405,16 +418,10 @@ impl Drop for Driver {
             .iter()
             .enumerate()
             .filter(|(_, (_, s))| matches!(s, Slot::Pending(..) | Slot::Orphan(..)))
-            .map(|(i, (g, _))| i as u64 | u64::from(*g) << 32)
+            .map(|(i, (g, _))| key(i, *g))
             .collect();
-        for key in keys {
-            let cancel = opcode::AsyncCancel::new(key).build().user_data(TIMEOUT_TAG);
-            // SAFETY: a cancel request names no memory of ours.
-            while unsafe { ring.submission().push(&cancel) }.is_err() {
-                if ring.submit().is_err() {
-                    break;
-                }
-            }
+        for k in keys {
+            queue_cancel(ring, k);
         }
         for _ in 0..1000 {
             if slots.outstanding() == 0 {
@@ -458,32 +465,31 @@ fn sweep(ring: &mut IoUring, slots: &mut Slots, every: &types::Timespec) {
         if let Slot::Orphan(..) = slot {
             // An orphan whose cancel could not be queued: cancel it now (a repeat is
             // harmless: the kernel finds nothing to cancel).
-            due.push(i as u64 | u64::from(*generation) << 32);
+            due.push(key(i, *generation));
             more = true;
         }
         if let Slot::Pending(_, sweep_at @ Some(_), _) = slot {
             if sweep_at.is_some_and(|t| t <= now) {
                 *sweep_at = None;
-                due.push(i as u64 | u64::from(*generation) << 32);
+                due.push(key(i, *generation));
             } else {
                 more = true;
             }
         }
     }
-    let mut entries: Vec<squeue::Entry> = due
-        .into_iter()
-        .map(|key| opcode::AsyncCancel::new(key).build().user_data(TIMEOUT_TAG))
-        .collect();
-    if more {
-        entries.push(opcode::Timeout::new(every).build().user_data(SWEEP_TAG));
-    }
     slots.sweeping = more;
-    for e in &entries {
-        // SAFETY: a cancel names no memory of ours; the period lives in the driver,
-        // which outlives its ring.
-        while unsafe { ring.submission().push(e) }.is_err() {
+    for k in due {
+        if !queue_cancel(ring, k) {
+            // Nor may the timer be: the next submission arms it again.
+            slots.sweeping = false;
+            return;
+        }
+    }
+    if more {
+        let timer = opcode::Timeout::new(every).build().user_data(SWEEP_TAG);
+        // SAFETY: the period lives in the driver, which outlives its ring.
+        while unsafe { ring.submission().push(&timer) }.is_err() {
             if ring.submit().is_err() {
-                // The timer may not be queued: the next submission arms it again.
                 slots.sweeping = false;
                 return;
             }

@@ -137,7 +137,6 @@ impl Wait {
                         *op = None;
                         match ended {
                             Ok(Ended::Woken) => wait.woken(),
-                            Ok(Ended::TimedOut) => wait.timed_out(),
                             Ok(Ended::Cancelled)
                                 if until.is_some_and(|t| std::time::Instant::now() >= t) =>
                             {
@@ -158,17 +157,21 @@ impl Wait {
                 Err(e) => break Err(e),
             }
         };
-        // Dropping the wait cancels it: after an error, nothing it took is kept.
-        if let Stage::Direct {
-            mut wait,
-            driver,
-            op: Some((key, _)),
-        } = std::mem::replace(&mut self.stage, Stage::Finished)
-        {
-            let _ = wait.cancel();
-            driver.orphan(key, wait);
-        }
+        // After an error, nothing the wait took is kept.
+        end_direct(std::mem::replace(&mut self.stage, Stage::Finished));
         Poll::Ready(r)
+    }
+}
+
+/// Ends the io_uring path's stage: the wait is cancelled, giving back whatever a
+/// signaller handed over (TO-06); while its futex wait is outstanding the driver keeps
+/// it (and so its block) until the kernel reports the futex wait finished.
+fn end_direct(stage: Stage) {
+    if let Stage::Direct { wait, driver, op } = stage {
+        match op {
+            Some((key, _)) => driver.orphan(key, wait),
+            None => drop(wait), // its drop cancels
+        }
     }
 }
 
@@ -213,18 +216,7 @@ impl Drop for Wait {
     fn drop(&mut self) {
         match std::mem::replace(&mut self.stage, Stage::Finished) {
             Stage::Registered { waiter, reactors } => undo::cancel(&waiter, &reactors),
-            Stage::Direct {
-                mut wait,
-                driver,
-                op,
-            } => {
-                // Gives back whatever a signaller handed over (TO-06); the wait's block
-                // stays the kernel's until its futex wait is reported finished.
-                let _ = wait.cancel();
-                if let Some((key, _)) = op {
-                    driver.orphan(key, wait);
-                }
-            }
+            direct @ Stage::Direct { .. } => end_direct(direct),
             _ => {}
         }
     }

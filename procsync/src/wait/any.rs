@@ -264,7 +264,7 @@ fn block(
     // system call.
     let spun = q.first_in_line && q.overflow.is_empty() && wb.spin();
     if q.failure.is_none() && q.took.is_none() && !spun {
-        let mut s = Sleeper::new(uniq, &q.overflow, has_mutex, deadline, true);
+        let mut s = Sleeper::new(uniq, &q.overflow, has_mutex, deadline, false);
         let mut woke = None;
         q.took = loop {
             match s.step(&wb, uniq, &q.overflow, me, woke, &mut q.failure) {
@@ -425,24 +425,20 @@ pub(crate) struct Sleeper {
     brief: bool,
     has_mutex: bool,
     deadline: Deadline,
-    /// A detached wait's caller serves the safety-net re-check late (by up to one more
-    /// period, [`SAFETY_NET_MS`]): so a deadline or due time that falls within two
-    /// periods is slept to directly, exactly, rather than after a late re-check.
-    stretch: bool,
+    /// The caller sleeps (a detached wait), not this thread: it serves the safety-net
+    /// re-check late (by up to one more period, [`SAFETY_NET_MS`]), so a deadline or due
+    /// time that falls within two periods is slept to directly, exactly, rather than
+    /// after a late re-check.
+    by_caller: bool,
 }
 
 impl Sleeper {
-    /// See [`Sleeper::stretch`].
-    pub(super) fn stretch_to_exact(&mut self) {
-        self.stretch = true;
-    }
-
     pub(super) fn new(
         uniq: &[(usize, &Arc<Object>)],
         overflow: &[usize],
         has_mutex: bool,
         deadline: Deadline,
-        may_spin: bool,
+        by_caller: bool,
     ) -> Sleeper {
         Sleeper {
             seqs: overflow
@@ -450,10 +446,10 @@ impl Sleeper {
                 .map(|&k| uniq[k].1.seq().load(Ordering::Acquire))
                 .collect(),
             poll_all: false,
-            brief: may_spin && overflow.is_empty() && uniq.iter().any(|(_, o)| o.held_briefly()),
+            brief: !by_caller && overflow.is_empty() && uniq.iter().any(|(_, o)| o.held_briefly()),
             has_mutex,
             deadline,
-            stretch: false,
+            by_caller,
         }
     }
 
@@ -565,7 +561,7 @@ impl Sleeper {
             slice = slice.min(due);
         }
         let mut exact = precise || slice == deadline;
-        if self.stretch && !exact {
+        if self.by_caller && !exact {
             let mut next = deadline;
             for &(_, o) in uniq {
                 next = next.min(o.next_due());

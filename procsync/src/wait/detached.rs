@@ -121,8 +121,7 @@ impl Detached {
                 }
                 let wb = WaitBlock::arm_leased(needs_public(&refs))?;
                 let q = any::enqueue(&wb, &uniq, me, deadline);
-                let mut sleeper = Sleeper::new(&uniq, &q.overflow, false, deadline, false);
-                sleeper.stretch_to_exact();
+                let sleeper = Sleeper::new(&uniq, &q.overflow, false, deadline, true);
                 self.armed = Some(Armed { wb, q, sleeper });
                 woke = None;
                 continue;
