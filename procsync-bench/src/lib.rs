@@ -337,14 +337,14 @@ impl PthreadMutex {
     fn lock(&self) {
         // SAFETY: an initialised process-shared mutex (constructors' contracts).
         let r = unsafe { libc::pthread_mutex_lock(self.m) };
-        debug_assert_eq!(r, 0);
+        assert!(r == 0, "pthread_mutex_lock failed");
     }
 
     #[inline]
     fn unlock(&self) {
         // SAFETY: as in `lock`; called by the thread that locked it.
         let r = unsafe { libc::pthread_mutex_unlock(self.m) };
-        debug_assert_eq!(r, 0);
+        assert!(r == 0, "pthread_mutex_unlock failed");
     }
 
     #[inline]
@@ -383,9 +383,9 @@ impl PosixSem {
         // SAFETY: initialised in `new`.
         unsafe {
             let r = libc::sem_trywait(s);
-            debug_assert_eq!(r, 0);
+            assert!(r == 0, "sem_trywait failed");
             let r = libc::sem_post(s);
-            debug_assert_eq!(r, 0);
+            assert!(r == 0, "sem_post failed");
         }
     }
 }
@@ -752,8 +752,10 @@ impl MutexOps {
     /// `wait(None)` + `unlock()` on a `Mutex` (the Win32 form).
     #[inline]
     pub fn procsync(&self) {
-        let _ = black_box(self.m.wait(None).expect("lock"));
-        black_box(self.m.unlock().expect("unlock"));
+        let locked = matches!(self.m.wait(None), Ok(WaitOutcome::Signaled(0)));
+        assert!(locked, "Mutex::wait failed");
+        let unlocked = matches!(self.m.unlock(), Ok(1));
+        assert!(unlocked, "Mutex::unlock failed");
     }
 
     /// `pthread_mutex_lock` + `unlock`, `PTHREAD_PROCESS_SHARED`.
@@ -805,8 +807,13 @@ impl SemaphoreOps {
     /// `wait(Some(0))` + `release(1)`.
     #[inline]
     pub fn procsync(&self) {
-        let _ = black_box(self.s.wait(Some(Duration::ZERO)).expect("wait"));
-        black_box(self.s.release(1).expect("release"));
+        let took = matches!(
+            self.s.wait(Some(Duration::ZERO)),
+            Ok(WaitOutcome::Signaled(0))
+        );
+        assert!(took, "Semaphore::wait failed");
+        let released = matches!(self.s.release(1), Ok(0));
+        assert!(released, "Semaphore::release failed");
     }
 
     /// `sem_trywait` + `sem_post` on a `sem_init(pshared = 1)` semaphore.

@@ -78,6 +78,46 @@ fn semaphore_table() {
     assert_eq!(s.release(0x7FFF_FFFF).unwrap_err().code(), "too-many-posts");
 }
 
+/// The typed wrappers' inlined fast paths (`Semaphore::wait`/`release`,
+/// `Mutex::wait`/`unlock`) give exactly what the full paths give, errors included, and
+/// change nothing when they refuse (SM-04..07, MX-04, MX-09, AM-02).
+#[test]
+fn typed_fast_paths_report_like_the_full_paths() {
+    let _r = TestRoot::new();
+    let (s, _) = Semaphore::create("Local\\typed-fast-sem", 1, 2).unwrap();
+    assert_eq!(s.release(1).unwrap(), 1);
+    assert_eq!(s.release(1).unwrap_err().code(), "too-many-posts");
+    assert_eq!(s.release(0).unwrap_err().code(), "invalid-argument");
+    assert_eq!(s.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    let sync_only = Semaphore::open_with("Local\\typed-fast-sem", Access::SYNCHRONIZE).unwrap();
+    assert_eq!(sync_only.release(1).unwrap_err().code(), "access-denied");
+    assert_eq!(sync_only.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    assert_eq!(sync_only.wait(POLL).unwrap(), WaitOutcome::TimedOut);
+    let modify_only = Semaphore::open_with("Local\\typed-fast-sem", Access::MODIFY).unwrap();
+    assert_eq!(modify_only.release(2).unwrap(), 0);
+    assert_eq!(modify_only.wait(POLL).unwrap_err().code(), "access-denied");
+    assert_eq!(
+        s.query().unwrap(),
+        ObjectState::Semaphore { count: 2, max: 2 }
+    );
+
+    let (m, _) = Mutex::create("", false).unwrap();
+    assert_eq!(m.unlock().unwrap_err().code(), "not-owner");
+    assert_eq!(m.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    assert_eq!(m.wait(None).unwrap(), WaitOutcome::Signaled(0));
+    let m = Arc::new(m);
+    let m2 = m.clone();
+    std::thread::spawn(move || {
+        assert_eq!(m2.wait(POLL).unwrap(), WaitOutcome::TimedOut);
+        assert_eq!(m2.unlock().unwrap_err().code(), "not-owner");
+    })
+    .join()
+    .unwrap();
+    assert_eq!(m.unlock().unwrap(), 2);
+    assert_eq!(m.unlock().unwrap(), 1);
+    assert_eq!(m.unlock().unwrap_err().code(), "not-owner");
+}
+
 #[test]
 fn event_table() {
     let _r = TestRoot::new();

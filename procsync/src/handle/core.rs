@@ -258,7 +258,18 @@ impl Handle {
 
     /// `ReleaseSemaphore(count)` → previous count; `ReleaseMutex` (count must be 1) →
     /// previous recursion count. Releasing a mutex needs ownership, not a right (AM-07).
+    #[inline]
     pub fn release(&self, count: u32) -> Result<u32> {
+        match self.kind() {
+            ObjectKind::Semaphore => self.release_semaphore(count),
+            ObjectKind::Mutex if count == 1 => self.release_mutex(),
+            _ => self.release_full(count),
+        }
+    }
+
+    /// [`Handle::release`] the whole way: every check, every error.
+    #[inline(never)]
+    fn release_full(&self, count: u32) -> Result<u32> {
         match self.kind() {
             ObjectKind::Semaphore => semaphore::release(
                 self.need(ObjectKind::Semaphore, "release", Some(Access::MODIFY))?,
@@ -276,27 +287,82 @@ impl Handle {
         }
     }
 
-    fn release_mutex(&self) -> Result<u32> {
+    /// `ReleaseMutex` on a handle known to be a mutex (the typed wrappers), inlined at
+    /// the call site.
+    #[inline]
+    pub(super) fn release_mutex(&self) -> Result<u32> {
         self.check_open()?;
         let me = thread::ident();
         mutex::release(&self.obj, me)
     }
 
-    /// `WaitForSingleObject`: `None` waits forever, `Some(ZERO)` polls.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<WaitOutcome> {
-        self.check_sync("wait")?;
-        let o = &self.obj;
-        if let Fast::Acquired(a) = o.try_acquire_fast() {
-            if o.kind == ObjectKind::Mutex {
-                abandon::note_owned(o);
-            }
-            return Ok(if a {
-                WaitOutcome::Abandoned(0)
-            } else {
-                WaitOutcome::Signaled(0)
-            });
+    /// [`Handle::release`] on a handle known to be a semaphore (the typed wrappers): the
+    /// lock-free release inlined at the call site, anything else the full way.
+    #[inline]
+    pub(super) fn release_semaphore(&self, count: u32) -> Result<u32> {
+        if self.may(Access::MODIFY)
+            && let Some(previous) = semaphore::release_fast(&self.obj, count)
+        {
+            return Ok(previous);
         }
-        wait::any::wait_any(&[o], Deadline::after(timeout))
+        self.release_full(count)
+    }
+
+    /// [`Handle::wait`] on a handle whose type the caller knows (`kind`, a constant in
+    /// the typed wrappers): the lock-free attempt is that type's few instructions,
+    /// inlined at the call site; anything else takes the full way.
+    #[inline]
+    pub(super) fn wait_as(
+        &self,
+        kind: ObjectKind,
+        timeout: Option<Duration>,
+    ) -> Result<WaitOutcome> {
+        if self.may(Access::SYNCHRONIZE)
+            && let Fast::Acquired(a) = self.obj.try_acquire_as(kind)
+        {
+            return Ok(self.acquired(kind, a));
+        }
+        self.wait_full(timeout)
+    }
+
+    /// Open, with `right`: what the inlined fast paths check before they touch the
+    /// object (the full paths report which one failed).
+    #[inline]
+    fn may(&self, right: Access) -> bool {
+        !self.slot.closed.load(Ordering::Relaxed) && self.access.contains(right)
+    }
+
+    /// The outcome of a lock-free acquisition of this handle's object, of type `kind`
+    /// (`a`: abandoned).
+    #[inline]
+    fn acquired(&self, kind: ObjectKind, a: bool) -> WaitOutcome {
+        if kind == ObjectKind::Mutex {
+            abandon::note_owned(&self.obj);
+        }
+        if a {
+            WaitOutcome::Abandoned(0)
+        } else {
+            WaitOutcome::Signaled(0)
+        }
+    }
+
+    /// `WaitForSingleObject`: `None` waits forever, `Some(ZERO)` polls.
+    #[inline]
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<WaitOutcome> {
+        if self.may(Access::SYNCHRONIZE)
+            && let Fast::Acquired(a) = self.obj.try_acquire_fast()
+        {
+            return Ok(self.acquired(self.obj.kind, a));
+        }
+        self.wait_full(timeout)
+    }
+
+    /// [`Handle::wait`] past the lock-free attempt: the checks that report, then the
+    /// wait engine (which tries again before it queues).
+    #[inline(never)]
+    fn wait_full(&self, timeout: Option<Duration>) -> Result<WaitOutcome> {
+        self.check_sync("wait")?;
+        wait::any::wait_any(&[&self.obj], Deadline::after(timeout))
     }
 
     #[inline]

@@ -57,6 +57,7 @@ impl MutexGuard<'_> {
 }
 
 impl Drop for MutexGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         let _ = self.mutex.unlock();
     }
@@ -107,6 +108,7 @@ impl SemaphorePermit<'_> {
 }
 
 impl Drop for SemaphorePermit<'_> {
+    #[inline]
     fn drop(&mut self) {
         let _ = self.semaphore.release(1);
     }
@@ -117,8 +119,9 @@ fn until(deadline: Instant) -> Duration {
 }
 
 impl Mutex {
+    #[inline]
     fn guard(&self, timeout: Option<Duration>) -> Result<Option<MutexGuard<'_>>> {
-        let abandoned = match self.0.wait(timeout)? {
+        let abandoned = match self.wait(timeout)? {
             WaitOutcome::Signaled(_) => false,
             WaitOutcome::Abandoned(_) => true,
             WaitOutcome::TimedOut => return Ok(None),
@@ -155,6 +158,7 @@ impl Mutex {
     /// # std::fs::remove_dir_all(&root).ok();
     /// # Ok::<(), procsync::Error>(())
     /// ```
+    #[inline]
     pub fn lock(&self) -> Result<MutexGuard<'_>> {
         Ok(self
             .guard(None)?
@@ -163,6 +167,7 @@ impl Mutex {
 
     /// Takes ownership if nobody else holds the mutex, without waiting; `None` if
     /// another thread owns it.
+    #[inline]
     pub fn try_lock(&self) -> Result<Option<MutexGuard<'_>>> {
         self.guard(Some(Duration::ZERO))
     }
@@ -183,8 +188,9 @@ impl Mutex {
 }
 
 impl Semaphore {
+    #[inline]
     fn permit(&self, timeout: Option<Duration>) -> Result<Option<SemaphorePermit<'_>>> {
-        Ok(match self.0.wait(timeout)? {
+        Ok(match self.wait(timeout)? {
             WaitOutcome::Signaled(_) | WaitOutcome::Abandoned(_) => {
                 Some(SemaphorePermit { semaphore: self })
             }
@@ -194,6 +200,7 @@ impl Semaphore {
 
     /// Waits as long as it takes for a unit. Error: the handle lacks the synchronize
     /// right.
+    #[inline]
     pub fn acquire(&self) -> Result<SemaphorePermit<'_>> {
         Ok(self
             .permit(None)?
@@ -201,6 +208,7 @@ impl Semaphore {
     }
 
     /// Takes a unit if the count is above zero, without waiting; `None` otherwise.
+    #[inline]
     pub fn try_acquire(&self) -> Result<Option<SemaphorePermit<'_>>> {
         self.permit(Some(Duration::ZERO))
     }

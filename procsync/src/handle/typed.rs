@@ -7,12 +7,14 @@
 //! `guard`, builders in `builder`, the timer's typed calls in `typed_timer`.
 
 use std::ops::Deref;
+use std::time::Duration;
 
 use super::core::Handle;
 use super::vocab::{Access, CreateOptions};
 use crate::error::{Error, Result};
 use crate::obj::{ObjectKind, ObjectSpec};
 use crate::shm::file::Created;
+use crate::wait::WaitOutcome;
 
 macro_rules! typed {
     ($(#[$m:meta])* $name:ident, $kind:expr, $a_name:literal) => {
@@ -83,6 +85,13 @@ macro_rules! typed {
             /// The untyped handle, borrowed (also what `Deref` gives).
             pub fn handle(&self) -> &Handle {
                 &self.0
+            }
+
+            /// `WaitForSingleObject`: [`Handle::wait`], with the lock-free acquisition
+            #[doc = concat!("of ", $a_name, " inlined at the call site.")]
+            #[inline]
+            pub fn wait(&self, timeout: Option<Duration>) -> Result<WaitOutcome> {
+                self.0.wait_as($kind, timeout)
             }
         }
     };
@@ -225,8 +234,9 @@ impl Mutex {
     /// `ReleaseMutex`, for ownership taken by a wait ([`Handle::wait`],
     /// [`crate::wait_any`], [`crate::wait_all`]) or at creation; returns the previous
     /// recursion count. A thread that does not own it gets [`Error::NotOwner`].
+    #[inline]
     pub fn unlock(&self) -> Result<u32> {
-        self.0.release(1)
+        self.0.release_mutex()
     }
 }
 
@@ -234,5 +244,12 @@ impl Semaphore {
     /// Creates (or opens) a semaphore with `initial` ≤ `max`.
     pub fn create(name: &str, initial: u32, max: u32) -> Result<(Semaphore, Created)> {
         create_with(ObjectSpec::Semaphore { initial, max }, name, Semaphore)
+    }
+
+    /// `ReleaseSemaphore(count)`: [`Handle::release`], with the lock-free release
+    /// (nobody waiting) inlined at the call site; returns the previous count.
+    #[inline]
+    pub fn release(&self, count: u32) -> Result<u32> {
+        self.0.release_semaphore(count)
     }
 }

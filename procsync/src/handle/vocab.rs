@@ -29,6 +29,7 @@ impl Access {
     }
 
     /// Whether every right of `other` is in `self`.
+    #[inline]
     pub fn contains(self, other: Access) -> bool {
         self.0 & other.0 == other.0
     }

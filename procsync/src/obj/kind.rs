@@ -30,7 +30,7 @@ pub(crate) trait Kind {
         Self::signaled_for(obj, s, 0)
     }
 
-    /// The lock-free acquisition by thread `me`.
+    /// The lock-free acquisition by thread `me` (0 for a kind not `OWNED`: unused).
     fn try_fast(obj: &Object, me: u64) -> Fast;
 
     /// Whether spinning for a lock-free acquisition can succeed soon (nobody queued, taken
@@ -81,7 +81,10 @@ pub(crate) trait Kind {
 /// Calls `Kind::$f` of `$obj`'s kind: `dispatch!(obj, K => K::f(obj, …))`.
 macro_rules! dispatch {
     ($obj:expr, $k:ident => $call:expr) => {
-        match $obj.kind {
+        dispatch!(@kind $obj.kind, $k => $call)
+    };
+    (@kind $kind:expr, $k:ident => $call:expr) => {
+        match $kind {
             $crate::obj::ObjectKind::Event => {
                 type $k = $crate::obj::event::EventKind;
                 $call
@@ -100,6 +103,17 @@ macro_rules! dispatch {
             }
         }
     };
+}
+
+/// The calling thread's identity for a kind owned by a thread, 0 (unused) for the
+/// others: their lock-free takes skip the thread-local read.
+#[inline(always)]
+fn me_if<K: Kind>() -> u64 {
+    if K::OWNED {
+        crate::sys::thread::ident()
+    } else {
+        0
+    }
 }
 
 impl Object {
@@ -124,7 +138,16 @@ impl Object {
     /// Tries the lock-free acquisition for the calling thread.
     #[inline]
     pub(crate) fn try_acquire_fast(&self) -> Fast {
-        dispatch!(self, K => K::try_fast(self, crate::sys::thread::ident()))
+        dispatch!(self, K => K::try_fast(self, me_if::<K>()))
+    }
+
+    /// [`Object::try_acquire_fast`] for a caller that knows the kind (`kind` is the
+    /// object's; a constant at the typed wrappers' call sites, where the `match` folds
+    /// away and the attempt is inlined).
+    #[inline(always)]
+    pub(crate) fn try_acquire_as(&self, kind: super::ObjectKind) -> Fast {
+        debug_assert_eq!(kind, self.kind);
+        dispatch!(@kind kind, K => K::try_fast(self, me_if::<K>()))
     }
 
     /// Whether spinning for a lock-free acquisition can succeed soon: the object is

@@ -91,6 +91,25 @@ fn count(obj: &Object, s: u64) -> Result<u32> {
     Ok(c)
 }
 
+/// The lock-free `ReleaseSemaphore`: the previous count, or `None` when the release
+/// needs the full path (nobody may be queued, and a valid count that `n` does not push
+/// past the maximum; the full path reports what is wrong otherwise).
+#[inline]
+pub(crate) fn release_fast(obj: &Object, n: u32) -> Option<u32> {
+    let st = obj.state();
+    let mut s = st.load(Ordering::Relaxed);
+    loop {
+        let c = (s & COUNT_MASK) as u32;
+        if s & !COUNT_MASK != 0 || c > obj.max || n == 0 || n > obj.max - c {
+            return None;
+        }
+        match st.compare_exchange_weak(s, s + u64::from(n), Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return Some(c),
+            Err(now) => s = now,
+        }
+    }
+}
+
 /// `ReleaseSemaphore`; returns the previous count (SM-04).
 #[inline]
 pub(crate) fn release(obj: &Object, n: u32) -> Result<u32> {

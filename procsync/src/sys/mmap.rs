@@ -22,6 +22,7 @@ unsafe impl Sync for Mapping {}
 
 impl Mapping {
     /// Start of the mapping; page-aligned.
+    #[inline]
     pub(crate) fn base(&self) -> NonNull<u8> {
         self.ptr
     }

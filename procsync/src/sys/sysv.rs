@@ -41,6 +41,7 @@ pub(crate) struct SegStat {
 
 impl Attached {
     /// Base address; page-aligned.
+    #[inline]
     pub(crate) fn base(&self) -> NonNull<u8> {
         self.ptr
     }
