@@ -33,7 +33,9 @@ use std::time::{Duration, Instant};
 
 use harness::{Repl, Root, unique, wait_for_waiters};
 
-// Offsets of `src/shm/layout.rs`.
+// Offsets of `src/shm/layout.rs` (layout version 3). The header's are fixed; the
+// control block sits where the object's colour puts it ([`ctl_at`]), and queue entry
+// `k` in the slots around it ([`entry_at`]).
 const OFF_VERSION: u64 = 8;
 const OFF_KIND: u64 = 12;
 const OFF_OBJECT_ID: u64 = 16;
@@ -41,15 +43,51 @@ const OFF_PARAM: u64 = 24;
 const OFF_SIZE: u64 = 28;
 const OFF_CAPACITY: u64 = 32;
 const OFF_RESERVED: u64 = 40;
-const OFF_LOCK: u64 = 64;
-const OFF_STATE: u64 = 80;
-const OFF_RECURSION: u64 = 88;
-const OFF_QUEUE_LEN: u64 = 92;
-const OFF_TIMER: u64 = 104;
-const OFF_QUEUE: u64 = 128;
+// In the control block.
+const CTL_LOCK: u64 = 0;
+const CTL_STATE: u64 = 16;
+const CTL_RECURSION: u64 = 24;
+const CTL_QUEUE_LEN: u64 = 28;
+const CTL_OVERFLOW: u64 = 32;
+const CTL_TIMER: u64 = 40;
 const QUEUE_CAPACITY: u64 = 165;
 /// Bytes of one queue entry.
 const ENTRY_SIZE: usize = 24;
+/// Control-block positions (`CTL_COLOURS`): slot `8 * (object_id % 21)`.
+const COLOURS: u64 = 21;
+
+/// Offset of the control block of the object whose id is `id`.
+fn ctl_at_id(id: u64) -> u64 {
+    64 + 192 * (id % COLOURS)
+}
+
+/// Offset of queue entry `k` of the object whose id is `id` (the three slots of the
+/// control block are skipped).
+fn entry_at_id(id: u64, k: u64) -> u64 {
+    let first = 8 * (id % COLOURS);
+    64 + ENTRY_SIZE as u64 * if k < first { k } else { k + 3 }
+}
+
+fn id_in(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b[16..24].try_into().expect("8 bytes"))
+}
+
+/// [`ctl_at_id`] of the object file at `path`.
+fn ctl_at(path: &Path) -> u64 {
+    ctl_at_id(read_u64(path, OFF_OBJECT_ID))
+}
+
+/// [`entry_at_id`] of the object file at `path`.
+fn entry_at(path: &Path, k: u64) -> u64 {
+    entry_at_id(read_u64(path, OFF_OBJECT_ID), k)
+}
+
+/// Writes `queue` (whole entries) as the queue of the object file at `path`.
+fn patch_queue(path: &Path, queue: &[u8]) {
+    for (k, e) in queue.chunks(ENTRY_SIZE).enumerate() {
+        patch(path, entry_at(path, k as u64), e);
+    }
+}
 const WAITERS: u64 = 1 << 63;
 const ENTRY_ANY: u32 = 1;
 /// A segment id that names nothing a waiter created (ids are small counters).
@@ -87,6 +125,14 @@ fn patch_u32(path: &Path, off: u64, v: u32) {
 
 fn patch_u64(path: &Path, off: u64, v: u64) {
     patch(path, off, &v.to_le_bytes());
+}
+
+fn read_u64(path: &Path, off: u64) -> u64 {
+    let mut b = [0u8; 8];
+    fs::File::open(path)
+        .and_then(|f| f.read_exact_at(&mut b, off))
+        .expect("read object file");
+    u64::from_le_bytes(b)
 }
 
 fn read_u32(path: &Path, off: u64) -> u32 {
@@ -343,7 +389,7 @@ fn semaphore_count_above_max_is_a_clear_error() {
         1 << 40 | 1,
         WAITERS | (1 << 35),
     ] {
-        patch_u64(&path, OFF_STATE, state);
+        patch_u64(&path, ctl_at(&path) + CTL_STATE, state);
         expect_corrupt(&mut b, "query s", "semaphore count above its maximum");
         expect_corrupt(&mut b, "release s", "semaphore count above its maximum");
         expect_corrupt(&mut a, "query s", "semaphore count above its maximum");
@@ -353,7 +399,7 @@ fn semaphore_count_above_max_is_a_clear_error() {
         bounded(&mut b, "waitany s timeout=0", 0);
         alive(&mut a);
         alive(&mut b);
-        patch_u64(&path, OFF_STATE, 1);
+        patch_u64(&path, ctl_at(&path) + CTL_STATE, 1);
         b.expect("query s", "ok semaphore count=1 max=3");
     }
     b.expect("wait s timeout=0", "signaled");
@@ -378,8 +424,8 @@ fn mutex_owned_by_a_thread_that_never_existed_is_abandoned() {
         ((1 << 62) - 1, u32::MAX),
     ];
     for (owner, recursion) in owners {
-        patch_u64(&path, OFF_STATE, owner);
-        patch_u32(&path, OFF_RECURSION, recursion);
+        patch_u64(&path, ctl_at(&path) + CTL_STATE, owner);
+        patch_u32(&path, ctl_at(&path) + CTL_RECURSION, recursion);
         // Query finds the owner dead: free and abandoned (AB-04).
         let q = bounded(&mut b, "query m", 0);
         if q != "ok mutex owner=none recursion=0 abandoned=1" {
@@ -395,14 +441,14 @@ fn mutex_owned_by_a_thread_that_never_existed_is_abandoned() {
         a.expect("release m", "ok");
     }
     // The same through a blocked waiter: it learns of the dead owner by itself.
-    patch_u64(&path, OFF_STATE, NEVER_TID | (99 << 32));
-    patch_u32(&path, OFF_RECURSION, 1);
+    patch_u64(&path, ctl_at(&path) + CTL_STATE, NEVER_TID | (99 << 32));
+    patch_u32(&path, ctl_at(&path) + CTL_RECURSION, 1);
     let start = Instant::now();
     a.expect("wait m timeout=5000", "abandoned");
     assert!(start.elapsed() < BOUND);
     a.expect("release m", "ok");
     // A wait-all and a wait-any over it as well.
-    patch_u64(&path, OFF_STATE, NEVER_TID | (98 << 32));
+    patch_u64(&path, ctl_at(&path) + CTL_STATE, NEVER_TID | (98 << 32));
     b.expect(
         &format!("create event e name={}", unique("hostile-owner-ev")),
         "ok created",
@@ -410,7 +456,7 @@ fn mutex_owned_by_a_thread_that_never_existed_is_abandoned() {
     b.expect("set e", "ok");
     b.expect("waitall e m timeout=2000", "abandoned 1");
     b.expect("release m", "ok");
-    patch_u64(&path, OFF_STATE, NEVER_TID | (97 << 32));
+    patch_u64(&path, ctl_at(&path) + CTL_STATE, NEVER_TID | (97 << 32));
     b.expect("waitany e m timeout=2000", "abandoned 1");
     b.expect("release m", "ok");
     a.expect("query m", "ok mutex owner=none recursion=0 abandoned=0");
@@ -493,10 +539,10 @@ fn garbage_lock_words_and_queues_are_recovered() {
     for (what, queue, len) in &queues {
         for &lock in &locks {
             restore(&path, &good);
-            patch(&path, OFF_QUEUE, queue);
-            patch_u32(&path, OFF_QUEUE_LEN, *len);
-            patch_u64(&path, OFF_LOCK, lock);
-            patch_u64(&path, OFF_STATE, WAITERS);
+            patch_queue(&path, queue);
+            patch_u32(&path, ctl_at(&path) + CTL_QUEUE_LEN, *len);
+            patch_u64(&path, ctl_at(&path) + CTL_LOCK, lock);
+            patch_u64(&path, ctl_at(&path) + CTL_STATE, WAITERS);
             let ctx = format!("{what}, lock word {lock:#x}");
             // A blocked waiter in A, a signal from B: the waiter must get it (directly or through
             // the overflow path), and nobody may hang or panic.
@@ -529,7 +575,7 @@ fn garbage_lock_words_and_queues_are_recovered() {
             }
             let q = bounded(&mut a, "query e", 0);
             assert_eq!(q, "ok event manual unset", "{ctx}");
-            let qlen = read_u32(&path, OFF_QUEUE_LEN);
+            let qlen = read_u32(&path, ctl_at(&path) + CTL_QUEUE_LEN);
             assert!(
                 u64::from(qlen) <= QUEUE_CAPACITY,
                 "{ctx}: queue length left at {qlen}"
@@ -551,12 +597,12 @@ fn lock_word_naming_a_live_thread_does_not_hang_a_timed_wait() {
     b.expect(&format!("open event e name={n}"), "ok");
     let path = object_file(&root, &n);
     // A's process main thread: alive, and never touches this object's lock.
-    patch_u64(&path, OFF_LOCK, identity_of(a.pid()));
-    patch_u64(&path, OFF_STATE, WAITERS);
+    patch_u64(&path, ctl_at(&path) + CTL_LOCK, identity_of(a.pid()));
+    patch_u64(&path, ctl_at(&path) + CTL_STATE, WAITERS);
     bounded(&mut b, "wait e timeout=200", 200);
     bounded(&mut b, "waitall e timeout=200", 200);
     alive(&mut b);
-    patch_u64(&path, OFF_LOCK, 0);
+    patch_u64(&path, ctl_at(&path) + CTL_LOCK, 0);
     b.expect("set e", "ok");
     b.expect("wait e timeout=1000", "signaled");
 }
@@ -572,8 +618,8 @@ fn lock_word_contended_without_holder_is_recovered() {
     a.expect(&format!("create event e name={n}"), "ok created");
     b.expect(&format!("open event e name={n}"), "ok");
     let path = object_file(&root, &n);
-    patch_u64(&path, OFF_LOCK, 1 << 63);
-    patch_u64(&path, OFF_STATE, WAITERS);
+    patch_u64(&path, ctl_at(&path) + CTL_LOCK, 1 << 63);
+    patch_u64(&path, ctl_at(&path) + CTL_STATE, WAITERS);
     bounded(&mut b, "wait e timeout=200", 200);
     bounded(&mut a, "set e", 0);
     bounded(&mut b, "wait e timeout=1000", 1000);
@@ -594,7 +640,7 @@ fn forged_entry_index_does_not_panic_the_waiter() {
     a.send("wait e timeout=3000");
     wait_for_waiters(&mut b, "e", 1);
     // Entry 0 is A's: keep its table, block and generation, claim index 63.
-    patch_u32(&path, OFF_QUEUE + 12, 63 | (ENTRY_ANY << 8));
+    patch_u32(&path, entry_at(&path, 0) + 12, 63 | (ENTRY_ANY << 8));
     b.expect("set e", "ok");
     let got = a.answer_within(Duration::from_millis(3000) + BOUND);
     sane(&a, "wait e timeout=3000", &got);
@@ -631,10 +677,10 @@ fn hostile_timer_words_do_not_hang_or_panic() {
         (WAITERS | 0xF0, 5, 5, 5),
     ];
     for (state, due, period, count) in cases {
-        patch_u64(&path, OFF_STATE, state);
-        patch_u64(&path, OFF_TIMER, due);
-        patch_u64(&path, OFF_TIMER + 8, period);
-        patch_u64(&path, OFF_TIMER + 16, count);
+        patch_u64(&path, ctl_at(&path) + CTL_STATE, state);
+        patch_u64(&path, ctl_at(&path) + CTL_TIMER, due);
+        patch_u64(&path, ctl_at(&path) + CTL_TIMER + 8, period);
+        patch_u64(&path, ctl_at(&path) + CTL_TIMER + 16, count);
         bounded(&mut a, "query t", 0);
         bounded(&mut b, "wait t timeout=100", 100);
         bounded(&mut a, "waitany t timeout=50", 50);
@@ -923,10 +969,9 @@ fn fuzz_mutation_loop() {
         1 << 63,
         u64::MAX,
     ];
-    let fields = [
-        0u64, 8, 12, 16, 24, 28, 32, 36, 40, 64, 72, 76, 80, 84, 88, 92, 96, 100, 104, 112, 120,
-        128, 140, 144,
-    ];
+    // Header fields (absolute), then control-block fields (relative to the block).
+    let header_fields = [0u64, 8, 12, 16, 24, 28, 32, 36, 40];
+    let ctl_fields = [0u64, 8, 12, 16, 20, 24, 28, 32, 36, 40, 48, 56];
     let (mut valid, mut panics) = (0u64, Vec::new());
     let start = Instant::now();
     let mut slowest = Duration::ZERO;
@@ -948,7 +993,14 @@ fn fuzz_mutation_loop() {
                     b[k] = rng.next() as u8;
                 }
                 2 | 3 => {
-                    let off = fields[(rng.next() % fields.len() as u64) as usize] as usize;
+                    let k = (rng.next() % (header_fields.len() + ctl_fields.len()) as u64) as usize;
+                    let off = match (header_fields.get(k), b.len() >= 24) {
+                        (Some(&h), _) => h as usize,
+                        (None, true) => {
+                            (ctl_at_id(id_in(&b)) + ctl_fields[k - header_fields.len()]) as usize
+                        }
+                        (None, false) => 0,
+                    };
                     let v = interesting[(rng.next() % interesting.len() as u64) as usize];
                     let w = if rng.next().is_multiple_of(2) { 4 } else { 8 };
                     if off + w <= b.len() {
@@ -957,7 +1009,16 @@ fn fuzz_mutation_loop() {
                 }
                 4 => {
                     // A queue entry: random but decodable.
-                    let e = 128 + ENTRY_SIZE * (rng.next() % QUEUE_CAPACITY) as usize;
+                    let (e, q) = if b.len() >= 24 {
+                        let id = id_in(&b);
+                        let k = rng.next() % QUEUE_CAPACITY;
+                        (
+                            entry_at_id(id, k) as usize,
+                            (ctl_at_id(id) + CTL_QUEUE_LEN) as usize,
+                        )
+                    } else {
+                        (usize::MAX - ENTRY_SIZE, 0)
+                    };
                     if e + ENTRY_SIZE <= b.len() {
                         let meta = (rng.next() % 64) as u32 | ((1 + rng.next() % 2) as u32) << 8;
                         b[e..e + 4].copy_from_slice(&(rng.next() as u32 % 3).to_le_bytes());
@@ -966,7 +1027,7 @@ fn fuzz_mutation_loop() {
                         b[e + 8..e + 12].copy_from_slice(&(rng.next() as u32).to_le_bytes());
                         b[e + 12..e + 16].copy_from_slice(&meta.to_le_bytes());
                         b[e + 16..e + 24].copy_from_slice(&rng.next().to_le_bytes());
-                        b[92..96].copy_from_slice(&((rng.next() % 170) as u32).to_le_bytes());
+                        b[q..q + 4].copy_from_slice(&((rng.next() % 170) as u32).to_le_bytes());
                     }
                 }
                 5 => {
@@ -1140,6 +1201,9 @@ fn generate_fuzz_corpus() {
         |b: &mut Vec<u8>, off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_le_bytes());
     let put64 =
         |b: &mut Vec<u8>, off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    // Control-block fields and queue entries of the file in `b` (layout version 3).
+    let ctl = |b: &Vec<u8>, field: u64| (ctl_at_id(id_in(b)) + field) as usize;
+    let entry = |b: &Vec<u8>, k: u64| entry_at_id(id_in(b), k) as usize;
     mutate("bad-empty", "event-auto-unset", &|b| b.clear());
     mutate("bad-truncated-100", "event-auto-unset", &|b| {
         b.truncate(100)
@@ -1162,67 +1226,69 @@ fn generate_fuzz_corpus() {
     mutate("bad-capacity", "event-auto-set", &|b| put32(b, 32, 247));
     mutate("bad-reserved", "event-auto-set", &|b| b[50] = 1);
     mutate("state-sem-count-above-max", "semaphore-1-of-3", &|b| {
-        put64(b, 80, 9)
+        put64(b, ctl(b, CTL_STATE), 9)
     });
     mutate(
         "state-sem-count-waiters-garbage",
         "semaphore-1-of-3",
-        &|b| put64(b, 80, u64::MAX),
+        &|b| put64(b, ctl(b, CTL_STATE), u64::MAX),
     );
     mutate("state-mutex-owner-never-existed", "mutex-free", &|b| {
-        put64(b, 80, 0x3FFF_FF00 | (77 << 32));
-        put32(b, 88, 5);
+        put64(b, ctl(b, CTL_STATE), 0x3FFF_FF00 | (77 << 32));
+        put32(b, ctl(b, CTL_RECURSION), 5);
     });
     mutate("state-mutex-owner-all-ones", "mutex-free", &|b| {
-        put64(b, 80, u64::MAX)
+        put64(b, ctl(b, CTL_STATE), u64::MAX)
     });
     mutate("state-lock-dead-holder", "event-auto-3-waiters", &|b| {
-        put64(b, 64, 0x3FFF_FF00 | (1 << 63))
+        put64(b, ctl(b, CTL_LOCK), 0x3FFF_FF00 | (1 << 63))
     });
     // Found by the mutation loop: CONTENDED set in the lock word, and no holder.
     mutate("state-lock-contended-no-holder", "event-auto-set", &|b| {
-        put64(b, 64, 1 << 63);
-        put64(b, 80, (1 << 63) | 2);
+        put64(b, ctl(b, CTL_LOCK), 1 << 63);
+        put64(b, ctl(b, CTL_STATE), (1 << 63) | 2);
     });
     mutate("state-queue-len-huge", "event-auto-3-waiters", &|b| {
-        put32(b, 92, u32::MAX)
+        put32(b, ctl(b, CTL_QUEUE_LEN), u32::MAX)
     });
     mutate("state-queue-garbage", "event-auto-3-waiters", &|b| {
         let mut r = Rng(42);
-        let g = r.bytes(4096 - 128);
-        b[128..].copy_from_slice(&g);
-        put32(b, 92, QUEUE_CAPACITY as u32);
+        for k in 0..QUEUE_CAPACITY {
+            let (e, g) = (entry(b, k), r.bytes(ENTRY_SIZE));
+            b[e..e + ENTRY_SIZE].copy_from_slice(&g);
+        }
+        put32(b, ctl(b, CTL_QUEUE_LEN), QUEUE_CAPACITY as u32);
     });
     mutate("state-queue-foreign-segments", "semaphore-1-waiter", &|b| {
         for i in 0..QUEUE_CAPACITY as usize {
-            let e = 128 + ENTRY_SIZE * i;
+            let e = entry(b, i as u64);
             b[e..e + 4].copy_from_slice(&(0x7000_0000u32 + i as u32 % 2).to_le_bytes());
             b[e + 4..e + 8].copy_from_slice(&(i as u32 % 32).to_le_bytes());
             b[e + 12..e + 16].copy_from_slice(&(1u32 << 8).to_le_bytes());
             b[e + 16..e + 24].copy_from_slice(&0x3FFF_0000_FFFFu64.to_le_bytes());
         }
-        put32(b, 92, QUEUE_CAPACITY as u32);
+        put32(b, ctl(b, CTL_QUEUE_LEN), QUEUE_CAPACITY as u32);
     });
     mutate("state-queue-index-63", "event-auto-3-waiters", &|b| {
-        put32(b, 128 + 12, 63 | (1 << 8))
+        put32(b, entry(b, 0) + 12, 63 | (1 << 8))
     });
     mutate("state-overflow-huge", "event-auto-3-waiters", &|b| {
-        put32(b, 96, u32::MAX)
+        put32(b, ctl(b, CTL_OVERFLOW), u32::MAX)
     });
     if base.iter().any(|(n, _)| n == "timer-sync-armed-periodic") {
         mutate(
             "state-timer-period-1ns-due-0",
             "timer-sync-armed-periodic",
             &|b| {
-                put64(b, 104, 0);
-                put64(b, 112, 1);
+                put64(b, ctl(b, CTL_TIMER), 0);
+                put64(b, ctl(b, CTL_TIMER + 8), 1);
             },
         );
         mutate("state-timer-all-ones", "timer-sync-armed-periodic", &|b| {
-            put64(b, 80, u64::MAX);
-            put64(b, 104, u64::MAX);
-            put64(b, 112, u64::MAX);
-            put64(b, 120, u64::MAX);
+            put64(b, ctl(b, CTL_STATE), u64::MAX);
+            put64(b, ctl(b, CTL_TIMER), u64::MAX);
+            put64(b, ctl(b, CTL_TIMER + 8), u64::MAX);
+            put64(b, ctl(b, CTL_TIMER + 16), u64::MAX);
         });
     }
 

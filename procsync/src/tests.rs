@@ -216,7 +216,7 @@ fn handoff_auto_event_and_semaphore() {
 }
 
 fn queue_len(h: &Handle) -> u32 {
-    h.obj().file().ctl.queue_len.load(Ordering::SeqCst)
+    h.obj().ctl().queue_len.load(Ordering::SeqCst)
 }
 
 #[test]

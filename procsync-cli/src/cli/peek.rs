@@ -1,13 +1,13 @@
-//! A read-only look at the header of an object file (layout versions 1 and 2 of
-//! docs/ARCHITECTURE.md, "The object file"), for what the library's handle API does
-//! not report and an operator wants to see: the layout version, the creator's uid, the
-//! thread that owns a mutex, and a timer's due time.
+//! A read-only look at the header and control block of an object file (layout versions
+//! 1 to 3 of docs/ARCHITECTURE.md, "The object file"), for what the library's handle API
+//! does not report and an operator wants to see: the layout version, the creator's uid,
+//! the thread that owns a mutex, and a timer's due time.
 //!
-//! It reads the first 128 bytes with one `read` and never writes, locks or maps; the
-//! values are a racy snapshot, shown for information only. Object *states* come from
-//! the library's `query`, never from here. The first 128 bytes read here are the same in
-//! versions 1 and 2 (version 2 changed the queue and the wait blocks). Other layouts are reported
-//! by version number and nothing else is decoded.
+//! It reads the file's page with one `read` and never writes, locks or maps; the values
+//! are a racy snapshot, shown for information only. Object *states* come from the
+//! library's `query`, never from here. The control block is at offset 64 in versions 1
+//! and 2, and at `64 + 192 * (object_id % 21)` in version 3 (its "colour"). Other
+//! layouts are reported by version number and nothing else is decoded.
 
 use std::fs::File;
 use std::io::Read;
@@ -16,7 +16,9 @@ use std::path::Path;
 use rustix::time::{ClockId, clock_gettime};
 
 const MAGIC: &[u8; 8] = b"PSYNCOB1";
-const HEADER: usize = 128;
+const PAGE: usize = 4096;
+/// Control-block positions of layout version 3.
+const COLOURS: u64 = 21;
 const OWNER_MASK: u64 = (1 << 62) - 1;
 const TIMER_REALTIME: u64 = 1 << 2;
 
@@ -55,20 +57,24 @@ fn now_ns(clock: ClockId) -> i128 {
 /// Reads the header of the object file at `path`; `None` if it cannot be read or is
 /// not a procsync object file.
 pub fn header(path: &Path) -> Option<Header> {
-    let mut buf = [0u8; HEADER];
+    let mut buf = vec![0u8; PAGE];
     File::open(path).ok()?.read_exact(&mut buf).ok()?;
     if &buf[..8] != MAGIC {
         return None;
     }
     let version = u32_at(&buf, 8);
-    if !(1..=2).contains(&version) {
-        return Some(Header {
-            version,
-            ..Header::default()
-        });
-    }
+    let ctl = match version {
+        1 | 2 => 64,
+        3 => 64 + 192 * (u64_at(&buf, 16) % COLOURS) as usize,
+        _ => {
+            return Some(Header {
+                version,
+                ..Header::default()
+            });
+        }
+    };
     let kind = u32_at(&buf, 12);
-    let state = u64_at(&buf, 80);
+    let state = u64_at(&buf, ctl + 16);
     let mut h = Header {
         version,
         kind,
@@ -78,8 +84,8 @@ pub fn header(path: &Path) -> Option<Header> {
     match kind {
         2 => h.owner_tid = ((state & OWNER_MASK) & 0xFFFF_FFFF) as u32,
         4 => {
-            let due = i128::from(u64_at(&buf, 104));
-            h.period_ms = u64_at(&buf, 112) / 1_000_000;
+            let due = i128::from(u64_at(&buf, ctl + 40));
+            h.period_ms = u64_at(&buf, ctl + 48) / 1_000_000;
             let armed = state & 0b10 != 0;
             if armed {
                 let wall = if state & TIMER_REALTIME != 0 {
@@ -99,7 +105,7 @@ pub fn header(path: &Path) -> Option<Header> {
 /// (a file no live process holds), that means its last holder died owning it: a clean
 /// exit releases a mutex before it closes the handle.
 pub fn owned_mutex(path: &Path) -> bool {
-    header(path).is_some_and(|h| (1..=2).contains(&h.version) && h.kind == 2 && h.owner_tid != 0)
+    header(path).is_some_and(|h| (1..=3).contains(&h.version) && h.kind == 2 && h.owner_tid != 0)
 }
 
 /// The process a thread belongs to (`Tgid` in `/proc/<tid>/status`).

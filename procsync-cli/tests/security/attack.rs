@@ -382,10 +382,13 @@ fn plant(st: &mut State, granted: bool) {
             e.extend_from_slice(&generation.to_le_bytes());
             e.extend_from_slice(&meta.to_le_bytes());
             e.extend_from_slice(&who.to_le_bytes());
-            let _ = f.write_all_at(&e, OFF_QUEUE + ENTRY_SIZE * k as u64);
+            let _ = f.write_all_at(&e, entry_of(&f, k as u64));
         }
-        let _ = f.write_all_at(&(names.len() as u32).to_le_bytes(), OFF_QUEUE_LEN);
-        let _ = f.write_all_at(&STATE_WAITERS.to_le_bytes(), OFF_STATE);
+        let _ = f.write_all_at(
+            &(names.len() as u32).to_le_bytes(),
+            ctl_of(&f) + CTL_QUEUE_LEN,
+        );
+        let _ = f.write_all_at(&STATE_WAITERS.to_le_bytes(), ctl_of(&f) + CTL_STATE);
         st.count("planted", names.len() as u64);
     }
 }
@@ -445,10 +448,10 @@ fn lock(st: &mut State) {
     let me = identity();
     for (_, f) in writable_files(st) {
         let mut state = [0u8; 8];
-        let _ = f.read_exact_at(&mut state, OFF_STATE);
+        let _ = f.read_exact_at(&mut state, ctl_of(&f) + CTL_STATE);
         let state = u64::from_le_bytes(state) | STATE_WAITERS;
-        let _ = f.write_all_at(&me.to_le_bytes(), OFF_LOCK);
-        let _ = f.write_all_at(&state.to_le_bytes(), OFF_STATE);
+        let _ = f.write_all_at(&me.to_le_bytes(), ctl_of(&f) + CTL_LOCK);
+        let _ = f.write_all_at(&state.to_le_bytes(), ctl_of(&f) + CTL_STATE);
         st.count("locked", 1);
     }
 }

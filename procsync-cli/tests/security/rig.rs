@@ -29,12 +29,32 @@ pub(crate) const ENV_TARGET_PIDS: &str = "PROCSYNC_SECURITY_PIDS";
 /// How long the attacker may take to answer one command (a round over every file and segment).
 pub(crate) const ATTACK_DEADLINE: Duration = Duration::from_secs(30);
 
-// The layout of `procsync/src/shm/layout.rs`, for the targeted attacks only.
-pub(crate) const OFF_LOCK: u64 = 64;
-pub(crate) const OFF_STATE: u64 = 80;
-pub(crate) const OFF_QUEUE_LEN: u64 = 92;
-pub(crate) const OFF_QUEUE: u64 = 128;
+// The layout of `procsync/src/shm/layout.rs` (version 3), for the targeted attacks only:
+// the control block sits at the object's colour ([`ctl_of`]), queue entries around it.
+pub(crate) const CTL_LOCK: u64 = 0;
+pub(crate) const CTL_STATE: u64 = 16;
+pub(crate) const CTL_QUEUE_LEN: u64 = 28;
 pub(crate) const ENTRY_SIZE: u64 = 24;
+const OFF_OBJECT_ID: u64 = 16;
+const CTL_COLOURS: u64 = 21;
+
+fn object_id_of(f: &fs::File) -> u64 {
+    let mut id = [0u8; 8];
+    let _ = std::os::unix::fs::FileExt::read_exact_at(f, &mut id, OFF_OBJECT_ID);
+    u64::from_le_bytes(id)
+}
+
+/// Offset of the control block of the object file `f`.
+pub(crate) fn ctl_of(f: &fs::File) -> u64 {
+    64 + 192 * (object_id_of(f) % CTL_COLOURS)
+}
+
+/// Offset of queue entry `k` of the object file `f` (the control block's three slots
+/// skipped).
+pub(crate) fn entry_of(f: &fs::File, k: u64) -> u64 {
+    let first = 8 * (object_id_of(f) % CTL_COLOURS);
+    64 + ENTRY_SIZE * if k < first { k } else { k + 3 }
+}
 pub(crate) const QUEUE_CAPACITY: usize = 165;
 pub(crate) const STATE_WAITERS: u64 = 1 << 63;
 pub(crate) const ENTRY_ANY: u32 = 1 << 8;

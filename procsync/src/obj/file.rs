@@ -42,7 +42,9 @@ pub(crate) fn init_file(fd: BorrowedFd<'_>, spec: &ObjectSpec) -> Result<u64> {
     h.creator_uid.store(fs::euid(), Ordering::Relaxed);
     h.pid_ns
         .store(crate::sys::thread::pid_namespace(), Ordering::Relaxed);
-    f.ctl.state.store(spec.initial_state(), Ordering::Release);
+    f.ctl(colour_of(object_id))
+        .state
+        .store(spec.initial_state(), Ordering::Release);
     Ok(object_id)
 }
 

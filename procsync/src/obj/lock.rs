@@ -89,8 +89,7 @@ impl Object {
     /// One attempt, no waiting.
     pub(crate) fn try_lock(&self) -> Option<Guard<'_>> {
         let me = thread::ident();
-        self.file()
-            .ctl
+        self.ctl()
             .lock
             .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
             .ok()
@@ -112,7 +111,7 @@ impl Object {
     /// Takes the lock, giving up at `deadline` (a timed wait must not outlive its
     /// timeout because a hostile or stopped process sits on the lock).
     pub(crate) fn lock_until(&self, deadline: Deadline) -> Option<Guard<'_>> {
-        let ctl = &self.file().ctl;
+        let ctl = self.ctl();
         let me = thread::ident();
         let mut want = me;
         let mut spins = 0;
@@ -218,7 +217,7 @@ impl Object {
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
-        let ctl = &self.obj.file().ctl;
+        let ctl = self.obj.ctl();
         if ctl.queue_len.load(Ordering::Relaxed) == 0 && ctl.overflow.load(Ordering::Relaxed) == 0 {
             // Release: lock-free acquirers after us see what we wrote under the lock.
             ctl.state.fetch_and(!WAITERS, Ordering::Release);

@@ -82,6 +82,8 @@ pub(crate) struct Object {
     pub max: u32,
     /// Random id: identity for wait-all duplicate detection and lock order.
     pub id: u64,
+    /// Where the control block sits in the file (`shm::layout`, "The body"), from `id`.
+    colour: usize,
     /// The procsync root the object lives under (for messages).
     pub root: PathBuf,
     /// Namespace key: the owner's uid for a `Local\` namespace (and unnamed objects),
@@ -125,6 +127,7 @@ impl Object {
                 0
             },
             id,
+            colour: colour_of(id),
             root,
             ns_key,
             own_ns: ns_key == fs::euid(),
@@ -159,14 +162,26 @@ impl Object {
         self.map.get()
     }
 
+    /// The control block (lock, state, sequence numbers).
+    #[inline]
+    pub(crate) fn ctl(&self) -> &Control {
+        self.file().ctl(self.colour)
+    }
+
+    /// Queue entry `k` (< `QUEUE_CAPACITY`).
+    #[inline]
+    pub(crate) fn entry(&self, k: usize) -> &Entry {
+        self.file().entry(self.colour, k)
+    }
+
     #[inline]
     pub(crate) fn state(&self) -> &AtomicU64 {
-        &self.file().ctl.state
+        &self.ctl().state
     }
 
     #[inline]
     pub(crate) fn seq(&self) -> &AtomicU32 {
-        &self.file().ctl.seq
+        &self.ctl().seq
     }
 
     pub(crate) fn corrupt(&self, why: &'static str) -> Error {
@@ -303,11 +318,44 @@ mod tests {
         assert_eq!(why(map(&b)), "impossible parameter for its type");
     }
 
+    /// Layout version 3: objects' control blocks are spread over the page, so a process
+    /// using many objects does not map all their hot lines to one L1 cache set.
+    #[test]
+    fn control_blocks_spread_over_cache_lines() {
+        let mut lines = std::collections::BTreeSet::new();
+        let objs: Vec<_> = (0..64)
+            .map(|_| map(&good(ObjectSpec::Semaphore { initial: 1, max: 1 })).unwrap())
+            .collect();
+        for o in &objs {
+            let at = std::ptr::from_ref(o.ctl()) as usize;
+            assert_eq!(at % 64, 0, "a control block starts a cache line");
+            lines.insert(at % 4096 / 64);
+            // The queue's entries never overlap the control block.
+            let ctl = at..at + size_of::<Control>();
+            for k in 0..QUEUE_CAPACITY {
+                let e = std::ptr::from_ref(o.entry(k)) as usize;
+                assert!(e + size_of::<Entry>() <= ctl.start || e >= ctl.end);
+            }
+        }
+        // 64 random ids over 21 colours: all but a handful of colours are hit.
+        assert!(
+            lines.len() >= 12,
+            "control blocks on only {} lines",
+            lines.len()
+        );
+    }
+
     #[test]
     fn impossible_state_is_an_error_not_a_panic() {
         // A semaphore whose count exceeds its maximum: release and query report it.
+        // The control block sits at the object's colour (layout version 3).
+        let ctl = |b: &[u8]| {
+            let id = u64::from_le_bytes(b[16..24].try_into().unwrap());
+            64 + 192 * colour_of(id)
+        };
         let mut b = good(ObjectSpec::Semaphore { initial: 0, max: 5 });
-        b[80..88].copy_from_slice(&9u64.to_le_bytes());
+        let at = ctl(&b) + 16;
+        b[at..at + 8].copy_from_slice(&9u64.to_le_bytes());
         let o = map(&b).unwrap();
         assert!(matches!(
             semaphore::release(&o, 1),
@@ -319,7 +367,8 @@ mod tests {
             manual: true,
             initial: false,
         });
-        b[92..96].copy_from_slice(&u32::MAX.to_le_bytes());
+        let at = ctl(&b) + 28;
+        b[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         let o = map(&b).unwrap();
         let g = o.lock_bounded().unwrap();
         assert_eq!(queue::len(&g), QUEUE_CAPACITY);

@@ -82,7 +82,7 @@ impl Kind for MutexKind {
 
 #[inline]
 pub(crate) fn try_wait_fast(obj: &Object, me: u64) -> Fast {
-    let ctl = &obj.file().ctl;
+    let ctl = obj.ctl();
     let s = ctl.state.load(Ordering::Relaxed);
     if s == 0 {
         if ctl
@@ -110,13 +110,13 @@ pub(crate) fn try_wait_fast(obj: &Object, me: u64) -> Fast {
 /// for whoever takes it first.
 #[inline]
 pub(crate) fn worth_spinning(obj: &Object, me: u64) -> bool {
-    let s = obj.file().ctl.state.load(Ordering::Relaxed);
+    let s = obj.ctl().state.load(Ordering::Relaxed);
     s & (WAITERS | ABANDONED) == 0 && s & OWNER_MASK != me
 }
 
 /// Takes the mutex for `who` if it is free, owned by `who`, or owned by a dead thread.
 pub(crate) fn acquire_locked(obj: &Object, g: &Guard<'_>, who: u64) -> Result<Option<bool>> {
-    let ctl = &obj.file().ctl;
+    let ctl = obj.ctl();
     let s = ctl.state.load(Ordering::Relaxed);
     let owner = s & OWNER_MASK;
     if owner != 0 && owner == who {
@@ -145,7 +145,7 @@ pub(crate) fn acquire_locked(obj: &Object, g: &Guard<'_>, who: u64) -> Result<Op
 }
 
 pub(crate) fn undo_locked(obj: &Object, _g: &Guard<'_>, who: u64, abandoned: bool) {
-    let ctl = &obj.file().ctl;
+    let ctl = obj.ctl();
     let s = ctl.state.load(Ordering::Relaxed);
     if s & OWNER_MASK != who {
         return;
@@ -164,7 +164,7 @@ pub(crate) fn undo_locked(obj: &Object, _g: &Guard<'_>, who: u64, abandoned: boo
 
 /// The owner is gone: unowned, ABANDONED, recursion dropped at once (AB-05).
 pub(crate) fn abandon_locked(g: &Guard<'_>) {
-    let ctl = &g.obj().file().ctl;
+    let ctl = g.obj().ctl();
     let s = ctl.state.load(Ordering::Relaxed);
     ctl.recursion.store(0, Ordering::Relaxed);
     ctl.state
@@ -175,7 +175,7 @@ pub(crate) fn abandon_locked(g: &Guard<'_>) {
 /// limit; with `check_owner`, an owner that died is abandoned first (AB-07, AB-16: every
 /// acquisition path notices a dead owner, whatever its timeout), and the mutex is free.
 pub(crate) fn available_locked(g: &Guard<'_>, who: u64, check_owner: bool) -> bool {
-    let ctl = &g.obj().file().ctl;
+    let ctl = g.obj().ctl();
     let owner = ctl.state.load(Ordering::Relaxed) & OWNER_MASK;
     if owner == 0 {
         return true;
@@ -191,7 +191,7 @@ pub(crate) fn available_locked(g: &Guard<'_>, who: u64, check_owner: bool) -> bo
 }
 
 pub(crate) fn repair_locked(g: &Guard<'_>) {
-    let ctl = &g.obj().file().ctl;
+    let ctl = g.obj().ctl();
     let owner = ctl.state.load(Ordering::Relaxed) & OWNER_MASK;
     if owner != 0 && (ctl.recursion.load(Ordering::Relaxed) == 0 || !thread::ident_alive(owner)) {
         abandon_locked(g);
@@ -201,7 +201,7 @@ pub(crate) fn repair_locked(g: &Guard<'_>) {
 /// `ReleaseMutex` by `me`; returns the previous recursion count (MX-09).
 #[inline]
 pub(crate) fn release(obj: &Object, me: u64) -> Result<u32> {
-    let ctl = &obj.file().ctl;
+    let ctl = obj.ctl();
     let s = ctl.state.load(Ordering::Relaxed);
     if s & OWNER_MASK != me {
         return Err(Error::NotOwner);
@@ -227,7 +227,7 @@ pub(crate) fn release(obj: &Object, me: u64) -> Result<u32> {
 #[cold]
 fn release_slow(obj: &Object, me: u64) -> Result<u32> {
     signal(obj, |_| {
-        let ctl = &obj.file().ctl;
+        let ctl = obj.ctl();
         let s = ctl.state.load(Ordering::Relaxed);
         if s & OWNER_MASK != me {
             return Err(Error::NotOwner);
@@ -275,7 +275,7 @@ pub(crate) struct MutexView {
 }
 
 pub(crate) fn query(obj: &Object) -> MutexView {
-    let ctl = &obj.file().ctl;
+    let ctl = obj.ctl();
     let s = ctl.state.load(Ordering::Acquire);
     let owner = s & OWNER_MASK;
     MutexView {

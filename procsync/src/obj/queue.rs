@@ -82,15 +82,15 @@ fn meta_of(e: &EntryVal) -> u32 {
 
 /// Entries in use (a corrupt length is clamped).
 pub(crate) fn len(g: &Guard<'_>) -> usize {
-    (g.obj().file().ctl.queue_len.load(Ordering::Relaxed) as usize).min(QUEUE_CAPACITY)
+    (g.obj().ctl().queue_len.load(Ordering::Relaxed) as usize).min(QUEUE_CAPACITY)
 }
 
 fn get(g: &Guard<'_>, i: usize) -> Option<EntryVal> {
-    decode(&g.obj().file().queue[i])
+    decode(g.obj().entry(i))
 }
 
 fn put(g: &Guard<'_>, i: usize, e: &EntryVal) {
-    let q = &g.obj().file().queue[i];
+    let q = g.obj().entry(i);
     q.seg.store(e.seg, Ordering::Relaxed);
     q.block.store(e.block, Ordering::Relaxed);
     q.generation.store(e.generation, Ordering::Relaxed);
@@ -100,7 +100,7 @@ fn put(g: &Guard<'_>, i: usize, e: &EntryVal) {
 
 fn hint_add(g: &Guard<'_>, kind: u32, delta: i32) {
     if kind == ENTRY_ALL {
-        let h = &g.obj().file().ctl.all_waiters;
+        let h = &g.obj().ctl().all_waiters;
         h.store(
             h.load(Ordering::Relaxed).saturating_add_signed(delta),
             Ordering::Relaxed,
@@ -111,7 +111,7 @@ fn hint_add(g: &Guard<'_>, kind: u32, delta: i32) {
 /// Whether wait-all waiters may be queued here (a hint: `all_waiters`, kept under the
 /// lock and recounted on repair; a wrong hint costs a scan or a fallback ring).
 pub(crate) fn has_all_waiters(g: &Guard<'_>) -> bool {
-    g.obj().file().ctl.all_waiters.load(Ordering::Relaxed) != 0
+    g.obj().ctl().all_waiters.load(Ordering::Relaxed) != 0
 }
 
 /// The segment an entry names, if it may name it from this object.
@@ -146,8 +146,7 @@ pub(crate) fn push(g: &Guard<'_>, e: EntryVal) -> bool {
     put(g, n, &e);
     hint_add(g, e.kind, 1);
     g.obj()
-        .file()
-        .ctl
+        .ctl()
         .queue_len
         .store(n as u32 + 1, Ordering::Relaxed);
     true
@@ -175,13 +174,12 @@ pub(crate) fn remove(g: &Guard<'_>, i: usize) {
     if let Some(e) = get(g, i) {
         hint_add(g, e.kind, -1);
     }
-    let q = &g.obj().file().queue;
+    let o = g.obj();
     for k in i..n - 1 {
-        copy_entry(&q[k], &q[k + 1]);
+        copy_entry(o.entry(k), o.entry(k + 1));
     }
     g.obj()
-        .file()
-        .ctl
+        .ctl()
         .queue_len
         .store(n as u32 - 1, Ordering::Relaxed);
 }
@@ -234,7 +232,7 @@ pub(crate) fn ring_all(g: &Guard<'_>) {
             park::ring(b);
         }
     }
-    let ctl = &g.obj().file().ctl;
+    let ctl = g.obj().ctl();
     ctl.seq.fetch_add(1, Ordering::Release);
     futex::wake(&ctl.seq, u32::MAX);
 }
@@ -261,7 +259,7 @@ pub(crate) fn purge(g: &Guard<'_>, check_dead: bool) {
     // One pass: live entries are copied down over dropped ones, in order, then the
     // length is shortened (a holder dying in between leaves duplicates: harmless).
     let n = len(g);
-    let q = &g.obj().file().queue;
+    let o = g.obj();
     let mut kept = 0;
     let mut all = 0u32;
     for i in 0..n {
@@ -269,13 +267,13 @@ pub(crate) fn purge(g: &Guard<'_>, check_dead: bool) {
         let keep = e.is_some_and(|e| segment_of(g, &e).is_some_and(|s| live(&s, &e, check_dead)));
         if keep {
             if kept != i {
-                copy_entry(&q[kept], &q[i]);
+                copy_entry(o.entry(kept), o.entry(i));
             }
             kept += 1;
             all += u32::from(e.is_some_and(|e| e.kind == ENTRY_ALL));
         }
     }
-    let ctl = &g.obj().file().ctl;
+    let ctl = g.obj().ctl();
     if kept != n {
         ctl.queue_len.store(kept as u32, Ordering::Relaxed);
     }
@@ -290,7 +288,7 @@ pub(crate) fn waiters(obj: &Object) -> crate::error::Result<usize> {
     let pending = (0..len(&g))
         .filter(|&i| get(&g, i).is_some_and(|e| e.granted.is_none()))
         .count();
-    Ok(pending + g.obj().file().ctl.overflow.load(Ordering::Relaxed) as usize)
+    Ok(pending + g.obj().ctl().overflow.load(Ordering::Relaxed) as usize)
 }
 
 /// The objects of the wait-all sets queued here (other than this object itself),
@@ -327,7 +325,7 @@ pub(crate) fn all_set_members(g: &Guard<'_>) -> Vec<Member> {
 /// After a crash inside the lock: clamp and re-validate the queue, drop stale entries
 /// and entries of dead threads, and wake everyone who might have missed a signal.
 pub(crate) fn repair_locked(g: &Guard<'_>) {
-    let ctl = &g.obj().file().ctl;
+    let ctl = g.obj().ctl();
     if ctl.queue_len.load(Ordering::Relaxed) as usize > QUEUE_CAPACITY {
         ctl.queue_len
             .store(QUEUE_CAPACITY as u32, Ordering::Relaxed);
@@ -348,7 +346,7 @@ pub(crate) fn repair_locked(g: &Guard<'_>) {
 /// reachable is rung, and completes itself when it wakes.
 pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
     let obj = g.obj();
-    let ctl = &obj.file().ctl;
+    let ctl = obj.ctl();
     if len(g) > 16 {
         // Drop stale entries in one pass rather than one shift per entry below.
         purge(g, false);

@@ -106,7 +106,7 @@ pub(crate) fn try_wait_fast(obj: &Object) -> Fast {
 
 /// Expires the timer if it is due; hands it to queued waiters. Returns whether it did.
 pub(crate) fn expire_locked(g: &Guard<'_>) -> bool {
-    let ctl = &g.obj().file().ctl;
+    let ctl = g.obj().ctl();
     let s = ctl.state.load(Ordering::Relaxed);
     if s & ARMED == 0 {
         return false;
@@ -142,7 +142,7 @@ pub(crate) fn set(
     period_ns: u64,
 ) -> crate::error::Result<bool> {
     let g = obj.lock_bounded()?;
-    let ctl = &obj.file().ctl;
+    let ctl = obj.ctl();
     let s = ctl.state.load(Ordering::Relaxed);
     ctl.timer[0].store(due_ns, Ordering::Relaxed);
     ctl.timer[1].store(period_ns, Ordering::Relaxed);
@@ -183,7 +183,7 @@ pub(crate) fn query(obj: &Object) -> crate::error::Result<(bool, bool, bool)> {
 /// when disarmed). A wall-clock due time is converted at the time of the call; a
 /// sleeper re-reads it at least every safety-net slice, so a clock change is followed.
 pub(crate) fn next_due(obj: &Object) -> Deadline {
-    let ctl = &obj.file().ctl;
+    let ctl = obj.ctl();
     let s = ctl.state.load(Ordering::Acquire);
     if s & ARMED == 0 {
         return Deadline::Never;
@@ -195,5 +195,5 @@ pub(crate) fn next_due(obj: &Object) -> Deadline {
 
 /// Number of expirations so far.
 pub(crate) fn expirations(obj: &Object) -> u64 {
-    obj.file().ctl.timer[2].load(Ordering::Acquire)
+    obj.ctl().timer[2].load(Ordering::Acquire)
 }

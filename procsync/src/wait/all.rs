@@ -149,7 +149,7 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
                     who: me,
                 };
                 if !queue::push(g, e) {
-                    g.obj().file().ctl.overflow.fetch_add(1, Ordering::Relaxed);
+                    g.obj().ctl().overflow.fetch_add(1, Ordering::Relaxed);
                     overflow.push(i);
                 }
             }
@@ -248,7 +248,7 @@ fn undo_all(set: &LockSet<'_>, objs: &[&Arc<Object>], me: u64, state: u32) {
 fn release_overflow(objs: &[&Arc<Object>], overflow: &[usize]) {
     for &i in overflow {
         if let Ok(Some(g)) = objs[i].lock_within(super::soon()) {
-            let o = &g.obj().file().ctl.overflow;
+            let o = &g.obj().ctl().overflow;
             o.store(
                 o.load(Ordering::Relaxed).saturating_sub(1),
                 Ordering::Relaxed,

@@ -241,7 +241,7 @@ pub(super) fn enqueue(
         // the others would burn the processor that the owner and the first need.
         q.first_in_line |= o.held_briefly() && queue::len(&g) == 0;
         if !queue::push(&g, e) {
-            o.file().ctl.overflow.fetch_add(1, Ordering::Relaxed);
+            o.ctl().overflow.fetch_add(1, Ordering::Relaxed);
             q.overflow.push(k);
         }
         q.registered = k + 1;
@@ -310,7 +310,7 @@ pub(super) fn conclude(
     for &k in &overflow {
         // The count must come down, or the object stays on the slow path for good.
         if let Ok(Some(g)) = uniq[k].1.lock_within(super::soon()) {
-            let o = &g.obj().file().ctl.overflow;
+            let o = &g.obj().ctl().overflow;
             o.store(
                 o.load(Ordering::Relaxed).saturating_sub(1),
                 Ordering::Relaxed,
