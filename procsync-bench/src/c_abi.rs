@@ -3,9 +3,7 @@
 //! of procsync-ffi, paired with `Mutex::lock` + `unlock` through the Rust API, both
 //! uncontended.
 
-use std::hint::black_box;
-
-use procsync::Mutex;
+use procsync::{Mutex, WaitOutcome};
 use procsync_ffi::c_abi as c;
 
 use crate::{Plan, Report, paired, times};
@@ -52,16 +50,18 @@ impl CAbiMutexOps {
     #[inline]
     pub fn c_abi(&self) {
         let r = c::procsync_WaitForSingleObject(self.h, c::INFINITE);
-        debug_assert_eq!(r, c::WAIT_OBJECT_0);
-        black_box(r);
-        black_box(c::procsync_ReleaseMutex(self.h));
+        assert!(r == c::WAIT_OBJECT_0, "WaitForSingleObject failed");
+        let r = c::procsync_ReleaseMutex(self.h);
+        assert!(r == c::TRUE, "ReleaseMutex failed");
     }
 
     /// `Mutex::lock(None)` + `unlock()`.
     #[inline]
     pub fn rust(&self) {
-        let _ = black_box(self.m.wait(None).expect("lock"));
-        black_box(self.m.unlock().expect("unlock"));
+        let locked = matches!(self.m.wait(None), Ok(WaitOutcome::Signaled(0)));
+        assert!(locked, "Mutex::wait failed");
+        let unlocked = matches!(self.m.unlock(), Ok(1));
+        assert!(unlocked, "Mutex::unlock failed");
     }
 
     /// The paired row.

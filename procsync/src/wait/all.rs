@@ -34,6 +34,7 @@ use crate::shm::layout::*;
 use crate::sys::futex::Woke;
 use crate::sys::thread;
 use crate::sys::time::Deadline;
+use crate::wait::MAX_WAIT_OBJECTS;
 
 /// Rejects the same object twice (WL-07, HD-13: compared by object, not by handle).
 pub(crate) fn check_duplicates(objs: &[&Arc<Object>]) -> Result<()> {
@@ -52,9 +53,23 @@ pub(crate) fn check_duplicates(objs: &[&Arc<Object>]) -> Result<()> {
 
 /// Waits until every object of `objs` can be acquired at once; see the module doc.
 pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<WaitOutcome> {
-    check_duplicates(objs)?;
+    // The lock order (indices by ascending id), which also shows a duplicate as two
+    // neighbours.
+    let (mut ids, mut order) = ([0u64; MAX_WAIT_OBJECTS], [0u8; MAX_WAIT_OBJECTS]);
+    let order = &mut order[..objs.len()];
+    for (k, (slot, o)) in order.iter_mut().zip(objs).enumerate() {
+        (*slot, ids[k]) = (k as u8, o.id);
+    }
+    order.sort_unstable_by_key(|&i| ids[usize::from(i)]);
+    if order
+        .windows(2)
+        .any(|w| ids[usize::from(w[0])] == ids[usize::from(w[1])])
+    {
+        check_duplicates(objs)?; // names the first pair, as WL-07 wants
+    }
+    let mut got = take_all_now(objs, order, thread::ident()).transpose()?;
     loop {
-        if let Some(outcome) = attempt(objs, deadline)? {
+        if let Some(outcome) = got {
             if matches!(
                 outcome,
                 WaitOutcome::Signaled(_) | WaitOutcome::Abandoned(_)
@@ -67,8 +82,48 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
             }
             return Ok(outcome);
         }
-        // A forged claim on a public block: wait again, same deadline.
+        // Not all at once (or a forged claim on a public block): the whole wait, same
+        // deadline.
+        got = attempt(objs, deadline)?;
     }
+}
+
+/// The first look, when nobody else holds the locks: each lock is only tried (in `order`:
+/// indices in `objs` by ascending id), and if every object is available to `me`, all are
+/// taken at once before any lock is let go. No allocation and no lookup: the guards sit
+/// in lock order on the stack. `None` when a lock is busy or an object is not
+/// available: the full path ([`attempt`]) decides, and queues.
+fn take_all_now(objs: &[&Arc<Object>], order: &[u8], me: u64) -> Option<Result<WaitOutcome>> {
+    let mut guards: [Option<crate::obj::Guard<'_>>; MAX_WAIT_OBJECTS] =
+        [const { None }; MAX_WAIT_OBJECTS];
+    for (slot, &i) in guards.iter_mut().zip(order) {
+        *slot = Some(objs[usize::from(i)].try_lock()?);
+    }
+    let locked = || {
+        guards
+            .iter()
+            .zip(order)
+            .filter_map(|(g, &i)| Some((g.as_ref()?, usize::from(i))))
+    };
+    for (g, i) in locked() {
+        let o = objs[i];
+        o.refresh_locked(g);
+        // `available_locked` abandons a mutex whose owner died (AB-16).
+        if !o.available_locked(g, me, true) {
+            return None;
+        }
+    }
+    let mut abandoned: Option<usize> = None;
+    for (g, i) in locked() {
+        match objs[i].acquire_locked(g, me) {
+            Ok(Some(true)) => abandoned = Some(abandoned.map_or(i, |k| k.min(i))),
+            Ok(_) => {}
+            Err(e) => return Some(Err(e)),
+        }
+    }
+    Some(Ok(
+        abandoned.map_or(WaitOutcome::Signaled(0), WaitOutcome::Abandoned)
+    ))
 }
 
 /// One wait; `None` when a public block's claim turned out forged.
