@@ -343,6 +343,22 @@ impl UringPair {
 /// The `async/wake` rows: procsync-tokio against procsync's sync wait, against
 /// tokio's `Notify`, and against the bare io_uring futex floor.
 pub fn run(report: &mut Report, plan: &Plan) {
+    // Every thread of these rows on one CPU, as in `wake/ping-pong-same-cpu`: the
+    // measuring thread is pinned here and the partner (and reactor) threads it starts
+    // inherit the mask. Unpinned, a wake-up costs whatever the scheduler's placement
+    // and a halted vCPU make of it, and the ratios swung from 0.2× to 1.8× between
+    // runs on the 2-vCPU VM.
+    let cpus = crate::allowed_cpus();
+    if let Some(&cpu) = cpus.first() {
+        crate::pin(&[cpu]);
+    }
+    run_pinned(report, plan);
+    if !cpus.is_empty() {
+        crate::pin(&cpus);
+    }
+}
+
+fn run_pinned(report: &mut Report, plan: &Plan) {
     // The reactor threads first (the path without io_uring), then the default path.
     procsync_tokio::set_io_uring(false);
     let r = AsyncPair::start();
