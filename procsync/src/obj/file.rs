@@ -42,7 +42,7 @@ pub(crate) fn init_file(fd: BorrowedFd<'_>, spec: &ObjectSpec) -> Result<u64> {
     h.creator_uid.store(fs::euid(), Ordering::Relaxed);
     h.pid_ns
         .store(crate::sys::thread::pid_namespace(), Ordering::Relaxed);
-    f.ctl(colour_of(object_id))
+    f.ctl(Colour::of(object_id))
         .state
         .store(spec.initial_state(), Ordering::Release);
     Ok(object_id)

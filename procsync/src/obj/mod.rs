@@ -83,7 +83,7 @@ pub(crate) struct Object {
     /// Random id: identity for wait-all duplicate detection and lock order.
     pub id: u64,
     /// Where the control block sits in the file (`shm::layout`, "The body"), from `id`.
-    colour: usize,
+    colour: Colour,
     /// The procsync root the object lives under (for messages).
     pub root: PathBuf,
     /// Namespace key: the owner's uid for a `Local\` namespace (and unnamed objects),
@@ -127,7 +127,7 @@ impl Object {
                 0
             },
             id,
-            colour: colour_of(id),
+            colour: Colour::of(id),
             root,
             ns_key,
             own_ns: ns_key == fs::euid(),
@@ -351,7 +351,7 @@ mod tests {
         // The control block sits at the object's colour (layout version 3).
         let ctl = |b: &[u8]| {
             let id = u64::from_le_bytes(b[16..24].try_into().unwrap());
-            64 + 192 * colour_of(id)
+            64 + 24 * Colour::of(id).slot()
         };
         let mut b = good(ObjectSpec::Semaphore { initial: 0, max: 5 });
         let at = ctl(&b) + 16;

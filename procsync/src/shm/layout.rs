@@ -228,30 +228,43 @@ pub(crate) struct ObjectFile {
     body: [Entry; BODY_SLOTS],
 }
 
-/// The colour of the object with id `id` (see "The body").
-#[inline]
-pub(crate) fn colour_of(id: u64) -> usize {
-    (id % CTL_COLOURS as u64) as usize
+/// Where an object's control block sits (see "The body"): below [`CTL_COLOURS`], by
+/// construction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Colour(u8);
+
+impl Colour {
+    /// The colour of the object with id `id`.
+    #[inline]
+    pub(crate) fn of(id: u64) -> Colour {
+        Colour((id % CTL_COLOURS as u64) as u8)
+    }
+
+    /// The control block's first slot.
+    #[inline]
+    pub(crate) fn slot(self) -> usize {
+        8 * usize::from(self.0)
+    }
 }
 
 impl ObjectFile {
-    /// The control block of an object of colour `colour` (< [`CTL_COLOURS`]).
+    /// The control block of an object of colour `colour`.
     #[inline]
-    pub(crate) fn ctl(&self, colour: usize) -> &Control {
-        let slots = &self.body[8 * colour..8 * colour + CTL_SLOTS];
-        // SAFETY: `slots` is 72 bytes of this mapping (in bounds: the indexing above
-        // panics otherwise), 8-byte aligned like `Control` (and 64-byte aligned in a
-        // page-aligned mapping: 64 + 192 * colour); `Control` is `repr(C)` atomics
-        // only, valid for any bytes, and no `Entry` of the queue overlaps it
+    pub(crate) fn ctl(&self, colour: Colour) -> &Control {
+        // SAFETY: slots `colour.slot()..colour.slot() + CTL_SLOTS` are inside `body`
+        // (a `Colour` is below CTL_COLOURS, and the last colour's block fits: asserted
+        // below), 72 bytes for the 64 of `Control`, 8-byte aligned like it (and 64-byte
+        // aligned in a page-aligned mapping: 64 + 192 * colour); `Control` is `repr(C)`
+        // atomics only, valid for any bytes, and no `Entry` of the queue overlaps it
         // (`entry` skips these slots), so the two views never alias.
-        unsafe { &*slots.as_ptr().cast::<Control>() }
+        unsafe { &*self.body.as_ptr().add(colour.slot()).cast::<Control>() }
     }
 
     /// Queue entry `k` (< [`QUEUE_CAPACITY`]) of an object of colour `colour`.
     #[inline]
-    pub(crate) fn entry(&self, colour: usize, k: usize) -> &Entry {
+    pub(crate) fn entry(&self, colour: Colour, k: usize) -> &Entry {
         debug_assert!(k < QUEUE_CAPACITY);
-        let at = 8 * colour;
+        let at = colour.slot();
         &self.body[if k < at { k } else { k + CTL_SLOTS }]
     }
 }
