@@ -41,8 +41,11 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> Woke 
     }
 }
 
-/// Wakes up to `n` sleepers on `word`; returns how many were woken.
+/// Wakes up to `n` sleepers on `word` (`u32::MAX`: all of them); returns how many were
+/// woken.
 pub(crate) fn wake(word: &AtomicU32, n: u32) -> usize {
+    // The kernel reads the count as an `int`: `u32::MAX` would be -1, which wakes one.
+    let n = n.min(i32::MAX as u32);
     futex::wake(word, futex::Flags::empty(), n).unwrap_or(0)
 }
 
@@ -79,5 +82,56 @@ pub(crate) fn wait_many(words: &[(&AtomicU32, u32)], deadline: Deadline) -> Woke
     ) {
         Err(Errno::TIMEDOUT) => Woke::TimedOut,
         _ => Woke::Woken,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Whether thread `tid` of this process sleeps in `futex(2)` (its current system call).
+    fn in_futex(tid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+            .is_ok_and(|s| s.split(' ').next() == Some(&libc::SYS_futex.to_string()))
+    }
+
+    /// `wake(w, u32::MAX)` wakes every sleeper, not one: the overflow path and the
+    /// manual-reset broadcast rely on it (a count the kernel reads as -1 wakes one).
+    #[test]
+    fn wake_all_wakes_every_sleeper() {
+        let word = Arc::new(AtomicU32::new(0));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (w, tx) = (word.clone(), tx.clone());
+                std::thread::spawn(move || {
+                    tx.send(rustix::thread::gettid().as_raw_nonzero().get())
+                        .unwrap();
+                    while w.load(Ordering::Acquire) == 0 {
+                        wait(
+                            &w,
+                            0,
+                            Deadline::At(Instant::now() + Duration::from_secs(20)),
+                        );
+                    }
+                })
+            })
+            .collect();
+        let tids: Vec<i32> = (0..4).map(|_| rx.recv().unwrap()).collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !tids.iter().all(|&t| in_futex(t)) {
+            assert!(Instant::now() < deadline, "the threads never slept");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        word.store(1, Ordering::Release);
+        let woken = wake(&word, u32::MAX);
+        assert_eq!(woken, 4, "one wake of all woke {woken} of 4 sleepers");
+        for t in threads {
+            t.join().unwrap();
+        }
     }
 }
