@@ -35,6 +35,8 @@ pub(crate) struct EntryVal {
     pub granted: Option<bool>,
     /// The waiting thread's identity.
     pub who: u64,
+    /// The waiter sleeps on this object's `seq` too ([`ENTRY_SEQ_SLEEPER`]).
+    pub seq_sleeper: bool,
 }
 
 impl EntryVal {
@@ -50,13 +52,14 @@ fn decode(e: &Entry) -> Option<EntryVal> {
     let block = e.block.load(Ordering::Relaxed);
     let who = e.who.load(Ordering::Relaxed);
     if !matches!(kind, ENTRY_ANY | ENTRY_ALL)
-        || meta >> 18 != 0
+        || meta >> 19 != 0
         || (meta & ENTRY_GRANT_ABANDONED != 0 && meta & ENTRY_GRANTED == 0)
         || index >= MAX_WAIT_OBJECTS
         || block as usize >= SEGMENT_BLOCKS
         || who == 0
         || who & !(thread::IDENT_MASK | thread::DETACHED) != 0
         || (who & thread::DETACHED != 0 && kind != ENTRY_ANY)
+        || (meta & ENTRY_SEQ_SLEEPER != 0 && (kind != ENTRY_ANY || who & thread::DETACHED != 0))
     {
         return None;
     }
@@ -68,6 +71,7 @@ fn decode(e: &Entry) -> Option<EntryVal> {
         kind,
         granted: (meta & ENTRY_GRANTED != 0).then_some(meta & ENTRY_GRANT_ABANDONED != 0),
         who,
+        seq_sleeper: meta & ENTRY_SEQ_SLEEPER != 0,
     })
 }
 
@@ -78,6 +82,7 @@ fn meta_of(e: &EntryVal) -> u32 {
             Some(false) => ENTRY_GRANTED,
             Some(true) => ENTRY_GRANTED | ENTRY_GRANT_ABANDONED,
         }
+        | if e.seq_sleeper { ENTRY_SEQ_SLEEPER } else { 0 }
 }
 
 /// Entries in use (a corrupt length is clamped).
@@ -351,6 +356,9 @@ pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
         // Drop stale entries in one pass rather than one shift per entry below.
         purge(g, false);
     }
+    // Whether a waiter that sleeps on `seq` too was rung asleep: one `FUTEX_WAKE` of
+    // `seq` below wakes them all.
+    let mut wake_seq = false;
     let mut i = 0;
     while i < len(g) {
         let s = obj.state().load(Ordering::Relaxed);
@@ -445,6 +453,14 @@ pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
         } else if seg.public {
             park::ring_after_unlock(&seg, e.block);
             1 // checked alive above
+        } else if e.seq_sleeper && obj.manual {
+            // A manual-reset object releases every queued waiter: those that also sleep
+            // on `seq` are rung here without a system call and woken together by one
+            // `FUTEX_WAKE` below. Their liveness need not be asked: taking a
+            // manual-reset object changes nothing, so a grant to a thread that is gone
+            // takes nothing from anyone.
+            wake_seq |= park::ring_quietly(b);
+            1
         } else {
             park::ring(b)
         };
@@ -476,7 +492,7 @@ pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
         }
     }
     ctl.seq.fetch_add(1, Ordering::Release);
-    if ctl.overflow.load(Ordering::Relaxed) != 0 {
+    if wake_seq || ctl.overflow.load(Ordering::Relaxed) != 0 {
         futex::wake(&ctl.seq, u32::MAX);
     }
 }

@@ -203,6 +203,13 @@ pub(crate) fn ring(b: &Block) -> usize {
     futex::wake(&b.wake, 1)
 }
 
+/// Rings a waiter's doorbell without waking it; returns whether it had announced a
+/// sleep, in which case the caller must wake it through another word it sleeps on (an
+/// object's `seq`: `queue::hand_off`).
+pub(crate) fn ring_quietly(b: &Block) -> bool {
+    word::ring(&b.wake)
+}
+
 /// Rings the calling thread's own doorbell (it is awake: no system call).
 pub(crate) fn nudge(b: &Block) {
     word::nudge(&b.wake);

@@ -55,7 +55,10 @@
 //! matches its block's claim is stale and dropped) and `meta` (bits 0..=7 the object's
 //! index in the waiter's list, bits 8..=15 [`ENTRY_ANY`] or [`ENTRY_ALL`], bit 16
 //! [`ENTRY_GRANTED`]: this object was handed to the waiter, bit 17
-//! [`ENTRY_GRANT_ABANDONED`]: ... as an abandoned mutex). Granted entries are kept
+//! [`ENTRY_GRANT_ABANDONED`]: ... as an abandoned mutex, bit 18
+//! [`ENTRY_SEQ_SLEEPER`]: the waiter, a thread on a private block, also sleeps on this
+//! manual-reset object's `seq`, so that a set wakes all such waiters with one
+//! `FUTEX_WAKE`). Granted entries are kept
 //! only for waiters whose block lives in a *public* segment: such a waiter confirms
 //! its grant here, in the object, because anyone may write its claim word.
 //!
@@ -164,6 +167,10 @@ pub(crate) const ENTRY_ALL: u32 = 2;
 pub(crate) const ENTRY_GRANTED: u32 = 1 << 16;
 /// Entry `meta` bit 17: ... as an abandoned mutex.
 pub(crate) const ENTRY_GRANT_ABANDONED: u32 = 1 << 17;
+/// Queue entry `meta` bit 18: the waiter (a thread, private block, an `ANY` entry of a
+/// manual-reset event or timer) also sleeps on this object's `seq`, so one `FUTEX_WAKE`
+/// of `seq` wakes it with every other such waiter (`queue::hand_off`).
+pub(crate) const ENTRY_SEQ_SLEEPER: u32 = 1 << 18;
 
 /// Claim states (low 32 bits of `claim`).
 pub(crate) const CLAIM_IDLE: u32 = 0;

@@ -202,6 +202,7 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
                     kind: ENTRY_ALL,
                     granted: None,
                     who: me,
+                    seq_sleeper: false,
                 };
                 if !queue::push(g, e) {
                     g.obj().ctl().overflow.fetch_add(1, Ordering::Relaxed);

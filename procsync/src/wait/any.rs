@@ -176,15 +176,21 @@ pub(super) struct Queued {
     pub(super) failure: Option<Error>,
     /// First in line at a mutex or semaphore: worth a spin before sleeping.
     first_in_line: bool,
+    /// Positions in `uniq` of the manual-reset objects queued with
+    /// [`ENTRY_SEQ_SLEEPER`]: the thread sleeps on their `seq` words too.
+    pub(super) watch: Vec<usize>,
 }
 
 /// Step 2: for each object, under its lock, stop if a signaller already claimed us,
-/// take it if it became signaled, else queue an entry naming `wb`.
+/// take it if it became signaled, else queue an entry naming `wb`. `thread_sleeps`:
+/// this thread sleeps in `futex` (not a detached wait), and so can sleep on a
+/// manual-reset object's `seq` as well ([`ENTRY_SEQ_SLEEPER`]).
 pub(super) fn enqueue(
     wb: &WaitBlock,
     uniq: &[(usize, &Arc<Object>)],
     me: u64,
     deadline: Deadline,
+    thread_sleeps: bool,
 ) -> Queued {
     let mut q = Queued {
         overflow: Vec::new(),
@@ -192,6 +198,7 @@ pub(super) fn enqueue(
         took: None,
         failure: None,
         first_in_line: false,
+        watch: Vec::new(),
     };
     for (k, &(i, o)) in uniq.iter().enumerate() {
         let g = match o.lock_within(deadline) {
@@ -228,6 +235,9 @@ pub(super) fn enqueue(
                 break;
             }
         }
+        // A thread on a private block waiting for a manual-reset object sleeps on its
+        // `seq` too: a set then wakes every such waiter with one system call.
+        let seq_sleeper = thread_sleeps && o.manual && !wb.public();
         let e = EntryVal {
             seg: wb.seg.id(),
             block: wb.index,
@@ -236,6 +246,7 @@ pub(super) fn enqueue(
             kind: ENTRY_ANY,
             granted: None,
             who: me,
+            seq_sleeper,
         };
         // Only the first in line of a mutex or semaphore spins before it sleeps (below):
         // the others would burn the processor that the owner and the first need.
@@ -243,6 +254,8 @@ pub(super) fn enqueue(
         if !queue::push(&g, e) {
             o.ctl().overflow.fetch_add(1, Ordering::Relaxed);
             q.overflow.push(k);
+        } else if seq_sleeper {
+            q.watch.push(k);
         }
         q.registered = k + 1;
     }
@@ -257,7 +270,7 @@ fn block(
     deadline: Deadline,
 ) -> Result<Option<WaitOutcome>> {
     let wb = WaitBlock::arm(super::needs_public(objs), &[], &[])?;
-    let mut q = enqueue(&wb, uniq, me, deadline);
+    let mut q = enqueue(&wb, uniq, me, deadline, true);
     let has_mutex = uniq.iter().any(|(_, o)| o.owned());
     // A mutex or semaphore is often handed over within microseconds: its first waiter
     // spins on the claim before sleeping, so that the hand-off costs neither side a
@@ -275,7 +288,7 @@ fn block(
                     precise,
                     ..
                 } => {
-                    let more = s.more(uniq, &q.overflow);
+                    let more = s.more(uniq, &q.overflow, &q.watch);
                     woke = Some(if precise {
                         // The sleep ends at a timer's due time: no timer slack.
                         thread::with_precise_timers(|| wb.sleep(bell, &more, slice))
@@ -453,17 +466,25 @@ impl Sleeper {
         }
     }
 
-    /// The overflowed objects' `seq` words and the values last seen, to sleep on with
-    /// the doorbell.
+    /// The words to sleep on with the doorbell: the overflowed objects' `seq` words
+    /// and the values last seen, and the `seq` words of the objects in `watch` (queued
+    /// with [`ENTRY_SEQ_SLEEPER`]) as they are now. Reading those after the doorbell is
+    /// safe: a signaller rings the doorbell before it bumps and wakes `seq`, so a grant
+    /// after the doorbell was read fails the sleep on the doorbell itself.
     pub(super) fn more<'a>(
         &self,
         uniq: &[(usize, &'a Arc<Object>)],
         overflow: &[usize],
+        watch: &[usize],
     ) -> Vec<(&'a std::sync::atomic::AtomicU32, u32)> {
         overflow
             .iter()
             .enumerate()
             .map(|(n, &k)| (uniq[k].1.seq(), self.seqs[n]))
+            .chain(watch.iter().map(|&k| {
+                let seq = uniq[k].1.seq();
+                (seq, seq.load(Ordering::Acquire))
+            }))
             .collect()
     }
 

@@ -120,7 +120,7 @@ impl Detached {
                     return Ok(Turn::Done(WaitOutcome::TimedOut));
                 }
                 let wb = WaitBlock::arm_leased(needs_public(&refs))?;
-                let q = any::enqueue(&wb, &uniq, me, deadline);
+                let q = any::enqueue(&wb, &uniq, me, deadline, false);
                 let sleeper = Sleeper::new(&uniq, &q.overflow, false, deadline, true);
                 self.armed = Some(Armed { wb, q, sleeper });
                 woke = None;
@@ -137,7 +137,7 @@ impl Detached {
                         let mut words = vec![(a.wb.doorbell() as *const AtomicU32, bell)];
                         words.extend(
                             a.sleeper
-                                .more(&uniq, &a.q.overflow)
+                                .more(&uniq, &a.q.overflow, &a.q.watch)
                                 .into_iter()
                                 .map(|(w, v)| (w as *const AtomicU32, v)),
                         );
