@@ -168,8 +168,9 @@ pub(crate) const ENTRY_GRANTED: u32 = 1 << 16;
 /// Entry `meta` bit 17: ... as an abandoned mutex.
 pub(crate) const ENTRY_GRANT_ABANDONED: u32 = 1 << 17;
 /// Queue entry `meta` bit 18: the waiter (a thread, private block, an `ANY` entry of a
-/// manual-reset event or timer) also sleeps on this object's `seq`, so one `FUTEX_WAKE`
-/// of `seq` wakes it with every other such waiter (`queue::hand_off`).
+/// manual-reset event or timer, queued behind another waiter) also sleeps on this
+/// object's `seq`, so one `FUTEX_WAKE` of `seq` wakes it with every other such waiter
+/// (`queue::hand_off`).
 pub(crate) const ENTRY_SEQ_SLEEPER: u32 = 1 << 18;
 
 /// Claim states (low 32 bits of `claim`).

@@ -235,9 +235,11 @@ pub(super) fn enqueue(
                 break;
             }
         }
-        // A thread on a private block waiting for a manual-reset object sleeps on its
-        // `seq` too: a set then wakes every such waiter with one system call.
-        let seq_sleeper = thread_sleeps && o.manual && !wb.public();
+        // A thread on a private block waiting for a manual-reset object behind another
+        // waiter sleeps on its `seq` too: a set then wakes every such waiter with one
+        // system call. The first in line sleeps on its doorbell alone (a `futex_waitv`
+        // costs a lone waiter more than the `FUTEX_WAKE` it saves) and is rung alone.
+        let seq_sleeper = thread_sleeps && o.manual && !wb.public() && queue::len(&g) > 0;
         let e = EntryVal {
             seg: wb.seg.id(),
             block: wb.index,
