@@ -296,21 +296,21 @@ impl Handle {
         mutex::release(&self.obj, me)
     }
 
-    /// [`Handle::release`] on a handle known to be a semaphore (the typed wrappers): the
-    /// lock-free release inlined at the call site, anything else the full way.
+    /// [`Handle::release`] on a handle known to be a semaphore (the typed wrappers):
+    /// the lock-free release inlined at the call site; a closed handle or a missing
+    /// right the full way, which reports it.
     #[inline]
     pub(super) fn release_semaphore(&self, count: u32) -> Result<u32> {
-        if self.may(Access::MODIFY)
-            && let Some(previous) = semaphore::release_fast(&self.obj, count)
-        {
-            return Ok(previous);
+        if self.may(Access::MODIFY) {
+            semaphore::release(&self.obj, count)
+        } else {
+            self.release_full(count)
         }
-        self.release_full(count)
     }
 
-    /// [`Handle::wait`] on a handle whose type the caller knows (`kind`, a constant in
-    /// the typed wrappers): the lock-free attempt is that type's few instructions,
-    /// inlined at the call site; anything else takes the full way.
+    /// [`Handle::wait`] for an object of type `kind` (the object's own: a constant in the
+    /// typed wrappers, where the lock-free attempt compiles to that type's few
+    /// instructions at the call site); anything else takes the full way.
     #[inline]
     pub(super) fn wait_as(
         &self,
@@ -349,12 +349,7 @@ impl Handle {
     /// `WaitForSingleObject`: `None` waits forever, `Some(ZERO)` polls.
     #[inline]
     pub fn wait(&self, timeout: Option<Duration>) -> Result<WaitOutcome> {
-        if self.may(Access::SYNCHRONIZE)
-            && let Fast::Acquired(a) = self.obj.try_acquire_fast()
-        {
-            return Ok(self.acquired(self.obj.kind, a));
-        }
-        self.wait_full(timeout)
+        self.wait_as(self.obj.kind, timeout)
     }
 
     /// [`Handle::wait`] past the lock-free attempt: the checks that report, then the

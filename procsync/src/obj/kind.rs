@@ -138,7 +138,7 @@ impl Object {
     /// Tries the lock-free acquisition for the calling thread.
     #[inline]
     pub(crate) fn try_acquire_fast(&self) -> Fast {
-        dispatch!(self, K => K::try_fast(self, me_if::<K>()))
+        self.try_acquire_as(self.kind)
     }
 
     /// [`Object::try_acquire_fast`] for a caller that knows the kind (`kind` is the

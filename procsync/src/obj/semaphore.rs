@@ -113,6 +113,16 @@ pub(crate) fn release_fast(obj: &Object, n: u32) -> Option<u32> {
 /// `ReleaseSemaphore`; returns the previous count (SM-04).
 #[inline]
 pub(crate) fn release(obj: &Object, n: u32) -> Result<u32> {
+    match release_fast(obj, n) {
+        Some(previous) => Ok(previous),
+        None => release_checked(obj, n),
+    }
+}
+
+/// [`release`] past the lock-free step: every check and its error, and the locked
+/// release when waiters are queued.
+#[cold]
+fn release_checked(obj: &Object, n: u32) -> Result<u32> {
     if n == 0 || n > MAX_SEMAPHORE {
         return Err(Error::invalid(format!(
             "a semaphore release count must be between 1 and {MAX_SEMAPHORE}, not {n}"

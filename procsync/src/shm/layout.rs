@@ -123,9 +123,12 @@ pub(crate) const QUEUE_CAPACITY: usize = BODY_SLOTS - CTL_SLOTS;
 pub(crate) const BODY_SLOTS: usize = 168;
 /// Slots the control block takes (72 bytes for its 64).
 pub(crate) const CTL_SLOTS: usize = 3;
-/// Where an object's control block may sit: slot `8 * colour`, `colour = object_id %
-/// CTL_COLOURS` (see "The body").
+/// Where an object's control block may sit: slot `CTL_STEP * colour`, `colour =
+/// object_id % CTL_COLOURS` (see "The body").
 pub(crate) const CTL_COLOURS: usize = 21;
+/// Slots from one colour's control block to the next: 192 bytes, a whole number of
+/// both cache lines and queue entries.
+pub(crate) const CTL_STEP: usize = 8;
 /// Wait blocks per segment: a process that blocks more threads at once gets another.
 pub(crate) const SEGMENT_BLOCKS: usize = 32;
 /// Most objects one wait takes (Win32 `MAXIMUM_WAIT_OBJECTS`); a queue entry's index
@@ -251,7 +254,7 @@ impl Colour {
     /// The control block's first slot.
     #[inline]
     pub(crate) fn slot(self) -> usize {
-        8 * usize::from(self.0)
+        CTL_STEP * usize::from(self.0)
     }
 }
 
@@ -328,8 +331,8 @@ const _: () = {
     assert!(offset_of!(ObjectFile, body) == 64);
     // The last colour's block ends inside the body, every colour's block starts on a
     // cache line, and the queue keeps its capacity.
-    assert!(8 * (CTL_COLOURS - 1) + CTL_SLOTS <= BODY_SLOTS);
-    assert!((8 * size_of::<Entry>()).is_multiple_of(64));
+    assert!(CTL_STEP * (CTL_COLOURS - 1) + CTL_SLOTS <= BODY_SLOTS);
+    assert!((CTL_STEP * size_of::<Entry>()).is_multiple_of(64));
     assert!(QUEUE_CAPACITY == 165);
     assert!(offset_of!(Control, lock_seq) == 8);
     assert!(offset_of!(Control, seq) == 12);

@@ -26,9 +26,9 @@ use std::time::Duration;
 use super::any::{check_owners, owner_slice, safety_net};
 use super::{WaitOutcome, abandon};
 use crate::error::{Error, Result};
-use crate::obj::Object;
 use crate::obj::lockset::LockSet;
 use crate::obj::queue::{self, EntryVal};
+use crate::obj::{Guard, Object};
 use crate::park::{self, Claim, WaitBlock};
 use crate::shm::layout::*;
 use crate::sys::futex::Woke;
@@ -94,36 +94,50 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
 /// in lock order on the stack. `None` when a lock is busy or an object is not
 /// available: the full path ([`attempt`]) decides, and queues.
 fn take_all_now(objs: &[&Arc<Object>], order: &[u8], me: u64) -> Option<Result<WaitOutcome>> {
-    let mut guards: [Option<crate::obj::Guard<'_>>; MAX_WAIT_OBJECTS] =
-        [const { None }; MAX_WAIT_OBJECTS];
+    let mut guards: [Option<Guard<'_>>; MAX_WAIT_OBJECTS] = [const { None }; MAX_WAIT_OBJECTS];
     for (slot, &i) in guards.iter_mut().zip(order) {
         *slot = Some(objs[usize::from(i)].try_lock()?);
     }
-    let locked = || {
-        guards
-            .iter()
-            .zip(order)
-            .filter_map(|(g, &i)| Some((g.as_ref()?, usize::from(i))))
-    };
-    for (g, i) in locked() {
-        let o = objs[i];
-        o.refresh_locked(g);
-        // `available_locked` abandons a mutex whose owner died (AB-16).
-        if !o.available_locked(g, me, true) {
-            return None;
-        }
+    let guards = &guards[..order.len()];
+    if !all_available(guards.iter().flatten(), me) {
+        return None;
     }
+    let locked = guards
+        .iter()
+        .zip(order)
+        .filter_map(|(g, &i)| Some((g.as_ref()?, usize::from(i))));
+    Some(
+        take_each(locked, objs, me)
+            .map(|abandoned| abandoned.map_or(WaitOutcome::Signaled(0), WaitOutcome::Abandoned)),
+    )
+}
+
+/// Under the locks `guards`: brings every object up to date (a due timer expires), then
+/// says whether each is available to `me`. `available_locked` abandons a mutex whose
+/// owner died (AB-16), whatever the timeout.
+fn all_available<'g, 'a: 'g>(guards: impl Iterator<Item = &'g Guard<'a>> + Clone, me: u64) -> bool {
+    for g in guards.clone() {
+        g.obj().refresh_locked(g);
+    }
+    guards
+        .into_iter()
+        .all(|g| g.obj().available_locked(g, me, true))
+}
+
+/// Acquires, for `me`, each object of `locked` (its guard and its index in `objs`; each
+/// was found available); returns the lowest index of an abandoned mutex, if any.
+fn take_each<'g, 'a: 'g>(
+    locked: impl Iterator<Item = (&'g Guard<'a>, usize)>,
+    objs: &[&Arc<Object>],
+    me: u64,
+) -> Result<Option<usize>> {
     let mut abandoned: Option<usize> = None;
-    for (g, i) in locked() {
-        match objs[i].acquire_locked(g, me) {
-            Ok(Some(true)) => abandoned = Some(abandoned.map_or(i, |k| k.min(i))),
-            Ok(_) => {}
-            Err(e) => return Some(Err(e)),
+    for (g, i) in locked {
+        if let Some(true) = objs[i].acquire_locked(g, me)? {
+            abandoned = Some(abandoned.map_or(i, |k| k.min(i)));
         }
     }
-    Some(Ok(
-        abandoned.map_or(WaitOutcome::Signaled(0), WaitOutcome::Abandoned)
-    ))
+    Ok(abandoned)
 }
 
 /// One wait; `None` when a public block's claim turned out forged.
@@ -151,14 +165,7 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
                 break c; // a signal completed us (or the claim was forged)
             }
         }
-        for g in set.guards() {
-            g.obj().refresh_locked(g);
-        }
-        // `available_locked` abandons a mutex whose owner died (AB-16), whatever the timeout.
-        let done = set
-            .guards()
-            .iter()
-            .all(|g| g.obj().available_locked(g, me, true));
+        let done = all_available(set.guards().iter(), me);
         let expired = deadline == Deadline::Now || deadline.remaining() == Some(Duration::ZERO);
         if done || expired {
             let mut outcome = WaitOutcome::TimedOut;
@@ -280,14 +287,11 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
 /// Acquires every object of the locked set for `me` (each was checked available);
 /// returns the claim state: signaled, or abandoned at the lowest abandoned index.
 fn take_all(set: &LockSet<'_>, objs: &[&Arc<Object>], me: u64) -> Result<u32> {
-    let mut abandoned: Option<usize> = None;
-    for (i, o) in objs.iter().enumerate() {
+    let locked = objs.iter().enumerate().map(|(i, o)| {
         let g = set.get(o.id).expect("every object of the set is locked");
-        if let Some(true) = o.acquire_locked(g, me)? {
-            abandoned = Some(abandoned.map_or(i, |k| k.min(i)));
-        }
-    }
-    Ok(abandoned.map_or(park::granted(0, false), |i| park::granted(i, true)))
+        (g, i)
+    });
+    Ok(take_each(locked, objs, me)?.map_or(park::granted(0, false), |i| park::granted(i, true)))
 }
 
 fn undo_all(set: &LockSet<'_>, objs: &[&Arc<Object>], me: u64, state: u32) {

@@ -239,7 +239,8 @@ pub(super) fn enqueue(
         // waiter sleeps on its `seq` too: a set then wakes every such waiter with one
         // system call. The first in line sleeps on its doorbell alone (a `futex_waitv`
         // costs a lone waiter more than the `FUTEX_WAKE` it saves) and is rung alone.
-        let seq_sleeper = thread_sleeps && o.manual && !wb.public() && queue::len(&g) > 0;
+        let queued = queue::len(&g);
+        let seq_sleeper = thread_sleeps && o.manual && !wb.public() && queued > 0;
         let e = EntryVal {
             seg: wb.seg.id(),
             block: wb.index,
@@ -252,7 +253,7 @@ pub(super) fn enqueue(
         };
         // Only the first in line of a mutex or semaphore spins before it sleeps (below):
         // the others would burn the processor that the owner and the first need.
-        q.first_in_line |= o.held_briefly() && queue::len(&g) == 0;
+        q.first_in_line |= o.held_briefly() && queued == 0;
         if !queue::push(&g, e) {
             o.ctl().overflow.fetch_add(1, Ordering::Relaxed);
             q.overflow.push(k);
