@@ -164,6 +164,74 @@ fn mutex_recursion_and_owner() {
     assert_eq!(m.release(1).unwrap_err().code(), "not-owner"); // MX-04
 }
 
+/// MX-04, MX-07 with the one-swap release (`obj::mutex::release`), which leaves the
+/// recursion word at 1 when the mutex comes free: that stale 1 must let no other
+/// thread release it, neither while it is free nor once someone owns it again.
+#[test]
+fn mutex_stale_recursion_word_gives_no_other_thread_a_release() {
+    let _r = TestRoot::new();
+    let m = Arc::new(mutex(""));
+    let other = |m: &Arc<Handle>| {
+        let m = m.clone();
+        std::thread::spawn(move || m.release(1).unwrap_err().code())
+            .join()
+            .unwrap()
+    };
+    assert_eq!(m.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    assert_eq!(m.release(1).unwrap(), 1);
+    assert_eq!(m.obj().ctl().recursion.load(Ordering::SeqCst), 1);
+    assert_eq!(other(&m), "not-owner"); // free, recursion word 1
+    assert_eq!(m.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    assert_eq!(other(&m), "not-owner"); // owned by us, recursion 1
+    assert_eq!(
+        m.query().unwrap(),
+        ObjectState::Mutex {
+            owner: Owner::Current,
+            recursion: 1,
+            abandoned: false
+        }
+    );
+    assert_eq!(m.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    assert_eq!(m.release(1).unwrap(), 2); // MX-09: recursive, one swap not enough
+    assert_eq!(m.release(1).unwrap(), 1);
+    assert_eq!(m.release(1).unwrap_err().code(), "not-owner");
+    assert_eq!(
+        m.query().unwrap(),
+        ObjectState::Mutex {
+            owner: Owner::None,
+            recursion: 0,
+            abandoned: false
+        }
+    );
+}
+
+/// SM-04, SM-05, SM-08 with the guessed swap (`obj::semaphore`: a compare-and-swap
+/// from what this process last left in the word): when the count changed behind the
+/// process's back (another process writes the same word), every outcome is the real
+/// count's: the previous count reported, the maximum enforced, no unit made up.
+#[test]
+fn semaphore_guess_never_decides_an_outcome() {
+    let _r = TestRoot::new();
+    let s = sem("", 2, 3);
+    let state = &s.obj().ctl().state;
+    assert_eq!(s.wait(POLL).unwrap(), WaitOutcome::Signaled(0)); // guess: 1
+    state.store(3, Ordering::SeqCst); // another process released 2
+    assert_eq!(s.release(1).unwrap_err().code(), "too-many-posts");
+    assert_eq!(state.load(Ordering::SeqCst), 3);
+    state.store(0, Ordering::SeqCst); // another process took them all
+    assert_eq!(s.wait(POLL).unwrap(), WaitOutcome::TimedOut);
+    assert_eq!(s.release(1).unwrap(), 0); // guess: 1
+    state.store(0, Ordering::SeqCst);
+    assert_eq!(s.wait(POLL).unwrap(), WaitOutcome::TimedOut);
+    assert_eq!(s.release(2).unwrap(), 0); // guess: 2
+    state.store(1, Ordering::SeqCst);
+    assert_eq!(s.release(1).unwrap(), 1);
+    assert_eq!(s.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    assert_eq!(s.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    assert_eq!(s.wait(POLL).unwrap(), WaitOutcome::TimedOut);
+    assert_eq!(state.load(Ordering::SeqCst), 0);
+}
+
 #[test]
 fn thread_exit_abandons_once() {
     // AB-01, AB-02, AB-03

@@ -220,7 +220,8 @@ impl Drop for Guard<'_> {
         let ctl = self.obj.ctl();
         if ctl.queue_len.load(Ordering::Relaxed) == 0 && ctl.overflow.load(Ordering::Relaxed) == 0 {
             // Release: lock-free acquirers after us see what we wrote under the lock.
-            ctl.state.fetch_and(!WAITERS, Ordering::Release);
+            let left = ctl.state.fetch_and(!WAITERS, Ordering::Release) & !WAITERS;
+            self.obj.guess.store(left, Ordering::Relaxed);
         }
         let prev = ctl.lock.swap(0, Ordering::Release);
         if prev & LOCK_CONTENDED != 0 {

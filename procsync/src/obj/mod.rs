@@ -96,6 +96,10 @@ pub(crate) struct Object {
     pub display: String,
     /// Whether [`Object::lend_backing`] has lent the backing descriptor's number.
     lent: AtomicBool,
+    /// What this process last left in `state` through a lock-free semaphore operation:
+    /// the value its next compare-and-swap expects (`semaphore`), a guess that never
+    /// decides an outcome.
+    pub(crate) guess: AtomicU64,
     /// Held for its `Drop` (close + last-close probe), after the mapping.
     _backing: Backing,
 }
@@ -133,6 +137,7 @@ impl Object {
             own_ns: ns_key == fs::euid(),
             display,
             lent: AtomicBool::new(false),
+            guess: AtomicU64::new(0),
             _backing: backing,
         }))
     }

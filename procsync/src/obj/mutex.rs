@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! state:  bits 0..=61 owner identity (0 = unowned), bit 62 ABANDONED, bit 63 WAITERS
-//! recursion: owner's count; written by the owner, or by a hand-off before it publishes
-//!            the new owner
+//! recursion: owner's count while owned (stale while unowned: a release leaves it at 1);
+//!            written by the owner, or by a hand-off before it publishes the new owner
 //!
 //! wait by T:     unowned => owned(T, 1), ABANDONED reported once and cleared (AB-02)
 //!                owned(T, r) => owned(T, r + 1)         (MX-03; fails past MAX_RECURSION)
@@ -80,21 +80,23 @@ impl Kind for MutexKind {
     }
 }
 
+/// The lock-free `WaitForSingleObject` by `me`: a compare-and-swap from "free" with no
+/// read of `state` first. On some CPUs (Intel's) a load of the word right before the
+/// locked instruction on it costs a third as much again as the instruction; a failed
+/// swap returns the word anyway. (A spinning waiter reads first: `park::spin`.)
 #[inline]
 pub(crate) fn try_wait_fast(obj: &Object, me: u64) -> Fast {
     let ctl = obj.ctl();
-    let s = ctl.state.load(Ordering::Relaxed);
-    if s == 0 {
-        if ctl
-            .state
-            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
+    let s = match ctl
+        .state
+        .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+    {
+        Ok(_) => {
             ctl.recursion.store(1, Ordering::Relaxed);
             return Fast::Acquired(false);
         }
-        return Fast::Slow;
-    }
+        Err(s) => s,
+    };
     if s & OWNER_MASK == me {
         // Only the owner changes `recursion` while it owns the mutex.
         let r = ctl.recursion.load(Ordering::Relaxed);
@@ -198,10 +200,28 @@ pub(crate) fn repair_locked(g: &Guard<'_>) {
     }
 }
 
-/// `ReleaseMutex` by `me`; returns the previous recursion count (MX-09).
+/// `ReleaseMutex` by `me`; returns the previous recursion count (MX-09). The common
+/// case, owned once and nobody queued, is one compare-and-swap, with no read of `state`
+/// before it (see [`try_wait_fast`]) and `recursion` left at 1: it means something
+/// only while the mutex is owned, and every acquisition writes it. A thread that does
+/// not own the mutex fails the swap, whatever `recursion` says.
 #[inline]
 pub(crate) fn release(obj: &Object, me: u64) -> Result<u32> {
     let ctl = obj.ctl();
+    if ctl.recursion.load(Ordering::Relaxed) == 1
+        && ctl
+            .state
+            .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+    {
+        return Ok(1);
+    }
+    release_owned(obj, ctl, me)
+}
+
+/// [`release`] past the single swap: recursion, queued waiters, errors.
+#[inline(never)]
+fn release_owned(obj: &Object, ctl: &Control, me: u64) -> Result<u32> {
     let s = ctl.state.load(Ordering::Relaxed);
     if s & OWNER_MASK != me {
         return Err(Error::NotOwner);

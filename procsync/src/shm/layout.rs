@@ -39,7 +39,7 @@
 //! |    8 |    4 | lock_seq       | bumped by an unlocker with sleepers: futex word of the lock |     |
 //! |   12 |    4 | seq            | bumped by every locked state change: futex word of overflow sleepers | |
 //! |   16 |    8 | state          | atomics only, see the bits below      | decoded, never trusted            |
-//! |   24 |    4 | recursion      | mutex owner's recursion count         | 0 ⇔ unowned, else ≥ 1             |
+//! |   24 |    4 | recursion      | mutex owner's recursion count         | ≥ 1 while owned (stale while not) |
 //! |   28 |    4 | queue_len      | under the lock                        | clamped to the capacity           |
 //! |   32 |    4 | overflow       | under the lock: sleepers not queued   | —                                 |
 //! |   36 |    4 | all_waiters    | under the lock: wait-all entries queued (a hint) | recounted on repair    |

@@ -97,6 +97,12 @@ pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
             if !o.worth_spinning(me) {
                 return true;
             }
+            // Read before we try: a lock-free attempt may write the word (a mutex's
+            // is a blind compare-and-swap), and a spinner that writes it takes the
+            // cache line from the holder at every turn.
+            if !o.free_for_anyone(o.state().load(Ordering::Relaxed)) {
+                return false;
+            }
             if let Fast::Acquired(a) = o.try_acquire_fast() {
                 took = Some(a);
                 return true;
