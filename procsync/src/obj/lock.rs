@@ -219,8 +219,12 @@ impl Drop for Guard<'_> {
     fn drop(&mut self) {
         let ctl = self.obj.ctl();
         if ctl.queue_len.load(Ordering::Relaxed) == 0 && ctl.overflow.load(Ordering::Relaxed) == 0 {
-            // Release: lock-free acquirers after us see what we wrote under the lock.
-            let left = ctl.state.fetch_and(!WAITERS, Ordering::Release) & !WAITERS;
+            // A store, not a locked instruction: while WAITERS is set every lock-free
+            // path fails its compare-and-swap and takes the lock, so the holder is the
+            // only writer of the frozen word. Release: lock-free acquirers after us see
+            // what we wrote under the lock.
+            let left = ctl.state.load(Ordering::Relaxed) & !WAITERS;
+            ctl.state.store(left, Ordering::Release);
             self.obj.guess.store(left, Ordering::Relaxed);
         }
         let prev = ctl.lock.swap(0, Ordering::Release);
