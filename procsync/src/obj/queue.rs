@@ -461,6 +461,13 @@ pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
             // takes nothing from anyone.
             wake_seq |= park::ring_quietly(b);
             1
+        } else if obj.manual {
+            // Rung once the lock is released, after the `FUTEX_WAKE` on `seq` below:
+            // woken first, this waiter could take the CPU from us before the others are
+            // woken (and its next wait would find our lock held). Its liveness need not
+            // be asked, as above.
+            park::ring_after_unlock(&seg, e.block);
+            1
         } else {
             park::ring(b)
         };
