@@ -96,9 +96,9 @@ pub(crate) struct Object {
     pub display: String,
     /// Whether [`Object::lend_backing`] has lent the backing descriptor's number.
     lent: AtomicBool,
-    /// What this process last left in `state` through a lock-free semaphore operation:
-    /// the value its next compare-and-swap expects (`semaphore`), a guess that never
-    /// decides an outcome.
+    /// What this process last left in `state`, for a semaphore's next lock-free
+    /// compare-and-swap to expect, and whether to guess at all (`semaphore`, "The
+    /// guessed swap"): never decides an outcome.
     pub(crate) guess: AtomicU64,
     /// Held for its `Drop` (close + last-close probe), after the mapping.
     _backing: Backing,

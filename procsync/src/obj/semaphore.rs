@@ -45,18 +45,63 @@ impl Kind for SemaphoreKind {
     }
 }
 
-/// The lock-free wait: a compare-and-swap from what this process last left in the
-/// word (`Object::guess`), read only when that guess has no unit to take. On some CPUs
-/// (Intel's) a load of the word right before the locked instruction on it costs a third
-/// as much again as the instruction; a wrong guess costs a failed swap, which returns
-/// the word, and every outcome is decided on a value read from it.
+// The guessed swap. On some CPUs (Intel's) a load of the state word right before the
+// locked compare-and-swap on it costs a third as much again as the swap, so the
+// lock-free semaphore operations swap from what this process last left in the word
+// (`Object::guess`) and read the word only when that guess would not do. A wrong guess
+// costs a failed swap, which returns the word: every outcome is decided on a value read
+// from it, never on the guess. Under contention the guess is mostly wrong (another
+// process wrote last), and a failed swap takes the line from whoever holds it; so a
+// miss turns guessing off for the next `COOL_AFTER_MISS` operations of this process.
+//
+// `Object::guess`: the state word's bits (0..=30 and 63), and in bits 32..=39 how many
+// more operations read the word first.
+
+const COOL_SHIFT: u32 = 32;
+const COOL_MASK: u64 = 0xFF << COOL_SHIFT;
+const COOL_AFTER_MISS: u64 = 64;
+
+/// What to swap from: the guess, if guessing is on and `usable` accepts it, else the
+/// word; with whether it is a guess, and the cool-down left.
+#[inline(always)]
+fn first_value(obj: &Object, usable: impl Fn(u64) -> bool) -> (u64, bool, u64) {
+    let g = obj.guess.load(Ordering::Relaxed);
+    let cool = g & COOL_MASK;
+    let v = g & !COOL_MASK;
+    if cool == 0 && usable(v) {
+        (v, true, 0)
+    } else {
+        (obj.state().load(Ordering::Relaxed), false, cool)
+    }
+}
+
+/// Records what a successful swap left in the word; `missed`: a guessed swap of this
+/// operation failed first.
+#[inline(always)]
+fn remember(obj: &Object, left: u64, cool: u64, missed: bool) {
+    let cool = if missed {
+        COOL_AFTER_MISS << COOL_SHIFT
+    } else {
+        cool.saturating_sub(1 << COOL_SHIFT)
+    };
+    obj.guess
+        .store((left & !COOL_MASK) | cool, Ordering::Relaxed);
+}
+
+/// What an unlock left in the word (`obj::lock`), keeping the cool-down.
+#[inline]
+pub(crate) fn remember_unlocked(obj: &Object, left: u64) {
+    let cool = obj.guess.load(Ordering::Relaxed) & COOL_MASK;
+    obj.guess
+        .store((left & !COOL_MASK) | cool, Ordering::Relaxed);
+}
+
+/// The lock-free wait, a guessed swap (see above).
 #[inline]
 pub(crate) fn try_wait_fast(obj: &Object) -> Fast {
     let st = obj.state();
-    let mut s = obj.guess.load(Ordering::Relaxed);
-    if s & COUNT_MASK == 0 || s & WAITERS != 0 {
-        s = st.load(Ordering::Relaxed);
-    }
+    let (mut s, mut guessed, cool) = first_value(obj, |v| v & COUNT_MASK != 0 && v & WAITERS == 0);
+    let mut missed = false;
     loop {
         if s & COUNT_MASK == 0 {
             // No unit, queued waiters or not: nothing to take without the lock.
@@ -67,10 +112,14 @@ pub(crate) fn try_wait_fast(obj: &Object) -> Fast {
         }
         match st.compare_exchange(s, s - 1, Ordering::Acquire, Ordering::Relaxed) {
             Ok(_) => {
-                obj.guess.store(s - 1, Ordering::Relaxed);
+                remember(obj, s - 1, cool, missed);
                 return Fast::Acquired(false);
             }
-            Err(now) => s = now,
+            Err(now) => {
+                missed |= guessed;
+                guessed = false;
+                s = now;
+            }
         }
     }
 }
@@ -104,9 +153,8 @@ fn count(obj: &Object, s: u64) -> Result<u32> {
 
 /// The lock-free `ReleaseSemaphore`: the previous count, or `None` when the release
 /// needs the full path (nobody may be queued, and a valid count that `n` does not push
-/// past the maximum; the full path reports what is wrong otherwise). Swaps from
-/// `Object::guess`, as [`try_wait_fast`] does, reading the word only when the guess
-/// would not do.
+/// past the maximum; the full path reports what is wrong otherwise). A guessed swap, as
+/// [`try_wait_fast`].
 #[inline]
 pub(crate) fn release_fast(obj: &Object, n: u32) -> Option<u32> {
     let st = obj.state();
@@ -114,10 +162,8 @@ pub(crate) fn release_fast(obj: &Object, n: u32) -> Option<u32> {
         let c = (s & COUNT_MASK) as u32;
         s & !COUNT_MASK == 0 && c <= obj.max && n != 0 && n <= obj.max - c
     };
-    let mut s = obj.guess.load(Ordering::Relaxed);
-    if !fits(s) {
-        s = st.load(Ordering::Relaxed);
-    }
+    let (mut s, mut guessed, cool) = first_value(obj, fits);
+    let mut missed = false;
     loop {
         if !fits(s) {
             return None;
@@ -125,10 +171,14 @@ pub(crate) fn release_fast(obj: &Object, n: u32) -> Option<u32> {
         let to = s + u64::from(n);
         match st.compare_exchange(s, to, Ordering::Release, Ordering::Relaxed) {
             Ok(_) => {
-                obj.guess.store(to, Ordering::Relaxed);
+                remember(obj, to, cool, missed);
                 return Some((s & COUNT_MASK) as u32);
             }
-            Err(now) => s = now,
+            Err(now) => {
+                missed |= guessed;
+                guessed = false;
+                s = now;
+            }
         }
     }
 }
