@@ -312,6 +312,112 @@ fn stress_mutex_counter_threads() {
     assert_eq!(counter.load(Ordering::Relaxed), 20_000);
 }
 
+/// WL-02, WL-04, WL-17, WL-19 on both of wait-all's first looks over semaphores and
+/// events: the hardware transaction (`sys::htm`, where the CPU has one) and the locks.
+/// Each set is taken whole (semaphores −1, auto events reset, manual events stay set)
+/// or not at all; and four threads mixing wait-alls with single waits on two
+/// semaphores of one unit never hold a unit twice.
+#[test]
+fn wait_all_first_looks_take_the_whole_set_or_nothing() {
+    let _r = TestRoot::new();
+    for htm in [true, false] {
+        crate::sys::htm::set_enabled(htm);
+        let s = sem("", 1, 2);
+        let auto = event("", false, true);
+        let manual = event("", true, true);
+        let empty = sem("", 0, 1);
+        assert_eq!(
+            wait_all(&[&s, &auto, &manual], POLL).unwrap(),
+            WaitOutcome::Signaled(0)
+        );
+        assert_eq!(
+            s.query().unwrap(),
+            ObjectState::Semaphore { count: 0, max: 2 }
+        );
+        assert_eq!(
+            auto.query().unwrap(),
+            ObjectState::Event {
+                manual: false,
+                signaled: false
+            }
+        );
+        assert_eq!(
+            manual.query().unwrap(),
+            ObjectState::Event {
+                manual: true,
+                signaled: true
+            }
+        );
+        s.release(2).unwrap();
+        auto.set().unwrap();
+        assert_eq!(
+            wait_all(&[&s, &auto, &empty], POLL).unwrap(),
+            WaitOutcome::TimedOut
+        );
+        assert_eq!(
+            s.query().unwrap(),
+            ObjectState::Semaphore { count: 2, max: 2 }
+        );
+        assert_eq!(
+            auto.query().unwrap(),
+            ObjectState::Event {
+                manual: false,
+                signaled: true
+            }
+        );
+        assert_eq!(wait_all(&[&auto], POLL).unwrap(), WaitOutcome::Signaled(0));
+        assert_eq!(wait_all(&[&auto], POLL).unwrap(), WaitOutcome::TimedOut);
+
+        let (a, b) = (Arc::new(sem("", 1, 1)), Arc::new(sem("", 1, 1)));
+        let held = Arc::new([AtomicU32::new(0), AtomicU32::new(0)]);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let (a, b, held) = (a.clone(), b.clone(), held.clone());
+                std::thread::spawn(move || {
+                    let mut got = 0;
+                    for i in 0..3_000 {
+                        let which: &[usize] = match (t + i) % 3 {
+                            0 => &[0, 1],
+                            1 => &[0],
+                            _ => &[1],
+                        };
+                        let hs: Vec<&Handle> = which.iter().map(|&k| [&*a, &*b][k]).collect();
+                        if wait_all(&hs, POLL).unwrap() != WaitOutcome::Signaled(0) {
+                            continue;
+                        }
+                        got += 1;
+                        for &k in which {
+                            assert_eq!(
+                                held[k].fetch_add(1, Ordering::SeqCst),
+                                0,
+                                "a unit held twice"
+                            );
+                        }
+                        for &k in which {
+                            held[k].fetch_sub(1, Ordering::SeqCst);
+                            hs[which.iter().position(|&x| x == k).unwrap()]
+                                .release(1)
+                                .unwrap();
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        let got: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(got > 0, "no wait-all or wait ever succeeded (htm: {htm})");
+        assert_eq!(
+            a.query().unwrap(),
+            ObjectState::Semaphore { count: 1, max: 1 }
+        );
+        assert_eq!(
+            b.query().unwrap(),
+            ObjectState::Semaphore { count: 1, max: 1 }
+        );
+    }
+    crate::sys::htm::set_enabled(true);
+}
+
 #[test]
 fn wait_any_and_all_basics() {
     let _r = TestRoot::new();

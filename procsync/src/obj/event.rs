@@ -133,6 +133,12 @@ pub(crate) fn pulse(obj: &Object) -> Result<bool> {
     )
 }
 
+/// The word after one wait from `s`, if `s` is set with nobody queued: what
+/// wait-all's hardware transaction writes (`wait::all`).
+pub(crate) fn taken_from(obj: &Object, s: u64) -> Option<u64> {
+    (s == SIGNALED).then_some(if obj.manual { s } else { 0 })
+}
+
 /// `(manual, signaled)`.
 pub(crate) fn query(obj: &Object) -> (bool, bool) {
     (

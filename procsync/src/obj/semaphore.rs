@@ -88,7 +88,8 @@ fn remember(obj: &Object, left: u64, cool: u64, missed: bool) {
         .store((left & !COOL_MASK) | cool, Ordering::Relaxed);
 }
 
-/// What an unlock left in the word (`obj::lock`), keeping the cool-down.
+/// What an unlock (`obj::lock`) or a wait-all's transaction (`wait::all`) left in the
+/// word, keeping the cool-down.
 #[inline]
 pub(crate) fn remember_unlocked(obj: &Object, left: u64) {
     let cool = obj.guess.load(Ordering::Relaxed) & COOL_MASK;
@@ -235,6 +236,13 @@ fn release_slow(obj: &Object, n: u32) -> Result<u32> {
         obj.state().store(s + u64::from(n), Ordering::Relaxed);
         Ok(c)
     })
+}
+
+/// The word after one wait from `s`, if `s` is a valid count with a unit and nobody
+/// queued: what wait-all's hardware transaction writes (`wait::all`).
+pub(crate) fn taken_from(obj: &Object, s: u64) -> Option<u64> {
+    let c = (s & COUNT_MASK) as u32;
+    (s & !COUNT_MASK == 0 && c != 0 && c <= obj.max).then(|| s - 1)
 }
 
 /// `(count, max)`.

@@ -10,12 +10,14 @@
 //! # Safety
 //! This module opts back into `unsafe` for `mmap`/`munmap`, the raw `tgkill` system
 //! call, and (`unix.rs`) the `pre_exec` hook of a child and taking ownership of a
-//! descriptor number inherited across `exec`; each block states its invariant.
+//! descriptor number inherited across `exec`, and (`htm.rs`) the instructions of a
+//! hardware transaction; each block states its invariant.
 #![allow(unsafe_code)]
 
 pub(crate) mod fdlimit;
 pub(crate) mod fs;
 pub(crate) mod futex;
+pub(crate) mod htm;
 pub(crate) mod mmap;
 pub(crate) mod pidfd;
 pub(crate) mod sock;
