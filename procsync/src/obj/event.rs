@@ -20,6 +20,8 @@ use crate::shm::layout::*;
 pub(crate) struct EventKind;
 
 impl Kind for EventKind {
+    const TAKEN_BY_WORD: bool = true;
+
     #[inline]
     fn signaled_for(_obj: &Object, s: u64, _who: u64) -> bool {
         s & SIGNALED != 0
@@ -28,6 +30,11 @@ impl Kind for EventKind {
     #[inline]
     fn try_fast(obj: &Object, _me: u64) -> Fast {
         try_wait_fast(obj)
+    }
+
+    #[inline]
+    fn taken_from(obj: &Object, s: u64) -> Option<u64> {
+        taken_from(obj, s)
     }
 
     fn acquire_locked(obj: &Object, g: &Guard<'_>, _who: u64) -> Result<Option<bool>> {

@@ -21,6 +21,9 @@ pub(crate) trait Kind {
     const OWNED: bool = false;
     /// Usually held briefly, so a waiter spins a little before it sleeps (`park::spin`).
     const HELD_BRIEFLY: bool = false;
+    /// Acquired by rewriting the state word alone (no owner, no expiry), so that
+    /// wait-all's hardware transaction can take it (`wait::all`; see `taken_from`).
+    const TAKEN_BY_WORD: bool = false;
 
     /// Signaled for thread `who`, judging by the state word `s` alone.
     fn signaled_for(obj: &Object, s: u64, who: u64) -> bool;
@@ -32,6 +35,16 @@ pub(crate) trait Kind {
 
     /// The lock-free acquisition by thread `me` (0 for a kind not `OWNED`: unused).
     fn try_fast(obj: &Object, me: u64) -> Fast;
+
+    /// For a kind `TAKEN_BY_WORD`: the state word after one acquisition from `s`, when
+    /// `s` is valid, available and has nobody queued; `None` otherwise.
+    fn taken_from(_obj: &Object, _s: u64) -> Option<u64> {
+        None
+    }
+
+    /// Notes `s`, what an unlock or wait-all's transaction left in the state word (a
+    /// semaphore's next lock-free swap expects it).
+    fn note_left(_obj: &Object, _s: u64) {}
 
     /// Whether spinning for a lock-free acquisition can succeed soon (nobody queued, taken
     /// for now).
@@ -148,6 +161,26 @@ impl Object {
     pub(crate) fn try_acquire_as(&self, kind: super::ObjectKind) -> Fast {
         debug_assert_eq!(kind, self.kind);
         dispatch!(@kind kind, K => K::try_fast(self, me_if::<K>()))
+    }
+
+    /// Acquired by rewriting the state word alone ([`Object::taken_from`]).
+    #[inline]
+    pub(crate) fn taken_by_word(&self) -> bool {
+        dispatch!(self, K => K::TAKEN_BY_WORD)
+    }
+
+    /// The state word after one acquisition from `s` (valid, available, nobody queued),
+    /// for a kind taken by rewriting the word alone; `None` otherwise. What wait-all's
+    /// hardware transaction writes (`wait::all`).
+    #[inline]
+    pub(crate) fn taken_from(&self, s: u64) -> Option<u64> {
+        dispatch!(self, K => K::taken_from(self, s))
+    }
+
+    /// Notes `s`, what an unlock or wait-all's transaction left in the state word.
+    #[inline]
+    pub(crate) fn note_left(&self, s: u64) {
+        dispatch!(self, K => K::note_left(self, s))
     }
 
     /// Whether spinning for a lock-free acquisition can succeed soon: the object is

@@ -225,7 +225,7 @@ impl Drop for Guard<'_> {
             // what we wrote under the lock.
             let left = ctl.state.load(Ordering::Relaxed) & !WAITERS;
             ctl.state.store(left, Ordering::Release);
-            super::semaphore::remember_unlocked(self.obj, left);
+            self.obj.note_left(left);
         }
         let prev = ctl.lock.swap(0, Ordering::Release);
         if prev & LOCK_CONTENDED != 0 {

@@ -162,19 +162,6 @@ impl Object {
         !self.lent.swap(true, Ordering::Relaxed)
     }
 
-    /// The state word after one acquisition from `s`, for a kind whose acquisition is
-    /// a function of the word alone (semaphore, event), when `s` is valid, available
-    /// and has nobody queued; `None` otherwise and for the other kinds. What wait-all's
-    /// hardware transaction writes (`wait::all`).
-    #[inline]
-    pub(crate) fn taken_from(&self, s: u64) -> Option<u64> {
-        match self.kind {
-            ObjectKind::Semaphore => semaphore::taken_from(self, s),
-            ObjectKind::Event => event::taken_from(self, s),
-            ObjectKind::Mutex | ObjectKind::Timer => None,
-        }
-    }
-
     #[inline]
     pub(crate) fn file(&self) -> &ObjectFile {
         self.map.get()

@@ -20,6 +20,7 @@ pub(crate) struct SemaphoreKind;
 
 impl Kind for SemaphoreKind {
     const HELD_BRIEFLY: bool = true;
+    const TAKEN_BY_WORD: bool = true;
 
     #[inline]
     fn signaled_for(_obj: &Object, s: u64, _who: u64) -> bool {
@@ -29,6 +30,18 @@ impl Kind for SemaphoreKind {
     #[inline]
     fn try_fast(obj: &Object, _me: u64) -> Fast {
         try_wait_fast(obj)
+    }
+
+    #[inline]
+    fn taken_from(obj: &Object, s: u64) -> Option<u64> {
+        taken_from(obj, s)
+    }
+
+    /// Keeps the cool-down (see "The guessed swap").
+    #[inline]
+    fn note_left(obj: &Object, s: u64) {
+        let cool = obj.guess.load(Ordering::Relaxed) & COOL_MASK;
+        obj.guess.store((s & !COOL_MASK) | cool, Ordering::Relaxed);
     }
 
     #[inline]
@@ -61,67 +74,55 @@ const COOL_SHIFT: u32 = 32;
 const COOL_MASK: u64 = 0xFF << COOL_SHIFT;
 const COOL_AFTER_MISS: u64 = 64;
 
-/// What to swap from: the guess, if guessing is on and `usable` accepts it, else the
-/// word; with whether it is a guess, and the cool-down left.
+/// The guessed swap: from the guess (if guessing is on and `next` accepts it) or else
+/// from the word, swaps the word `s` for `next(s)` until a swap succeeds (`Ok(s)`, the
+/// word it replaced) or `next` refuses the word as read (`Err(s)`: the caller decides
+/// on it). `success`: the swap's ordering.
 #[inline(always)]
-fn first_value(obj: &Object, usable: impl Fn(u64) -> bool) -> (u64, bool, u64) {
+fn guessed_swap(
+    obj: &Object,
+    next: impl Fn(u64) -> Option<u64>,
+    success: Ordering,
+) -> std::result::Result<u64, u64> {
     let g = obj.guess.load(Ordering::Relaxed);
-    let cool = g & COOL_MASK;
-    let v = g & !COOL_MASK;
-    if cool == 0 && usable(v) {
-        (v, true, 0)
+    // Cool-down left after this operation, unless it misses.
+    let mut cool = (g & COOL_MASK).saturating_sub(1 << COOL_SHIFT);
+    let mut guessed = g & COOL_MASK == 0 && next(g & !COOL_MASK).is_some();
+    let mut s = if guessed {
+        g & !COOL_MASK
     } else {
-        (obj.state().load(Ordering::Relaxed), false, cool)
-    }
-}
-
-/// Records what a successful swap left in the word; `missed`: a guessed swap of this
-/// operation failed first.
-#[inline(always)]
-fn remember(obj: &Object, left: u64, cool: u64, missed: bool) {
-    let cool = if missed {
-        COOL_AFTER_MISS << COOL_SHIFT
-    } else {
-        cool.saturating_sub(1 << COOL_SHIFT)
+        obj.state().load(Ordering::Relaxed)
     };
-    obj.guess
-        .store((left & !COOL_MASK) | cool, Ordering::Relaxed);
-}
-
-/// What an unlock (`obj::lock`) or a wait-all's transaction (`wait::all`) left in the
-/// word, keeping the cool-down.
-#[inline]
-pub(crate) fn remember_unlocked(obj: &Object, left: u64) {
-    let cool = obj.guess.load(Ordering::Relaxed) & COOL_MASK;
-    obj.guess
-        .store((left & !COOL_MASK) | cool, Ordering::Relaxed);
+    loop {
+        let to = next(s).ok_or(s)?;
+        match obj
+            .state()
+            .compare_exchange(s, to, success, Ordering::Relaxed)
+        {
+            Ok(_) => {
+                obj.guess.store((to & !COOL_MASK) | cool, Ordering::Relaxed);
+                return Ok(s);
+            }
+            Err(now) => {
+                if guessed {
+                    cool = COOL_AFTER_MISS << COOL_SHIFT;
+                    guessed = false;
+                }
+                s = now;
+            }
+        }
+    }
 }
 
 /// The lock-free wait, a guessed swap (see above).
 #[inline]
 pub(crate) fn try_wait_fast(obj: &Object) -> Fast {
-    let st = obj.state();
-    let (mut s, mut guessed, cool) = first_value(obj, |v| v & COUNT_MASK != 0 && v & WAITERS == 0);
-    let mut missed = false;
-    loop {
-        if s & COUNT_MASK == 0 {
-            // No unit, queued waiters or not: nothing to take without the lock.
-            return Fast::NotSignaled;
-        }
-        if s & WAITERS != 0 {
-            return Fast::Slow;
-        }
-        match st.compare_exchange(s, s - 1, Ordering::Acquire, Ordering::Relaxed) {
-            Ok(_) => {
-                remember(obj, s - 1, cool, missed);
-                return Fast::Acquired(false);
-            }
-            Err(now) => {
-                missed |= guessed;
-                guessed = false;
-                s = now;
-            }
-        }
+    let take = |s: u64| (s & COUNT_MASK != 0 && s & WAITERS == 0).then(|| s - 1);
+    match guessed_swap(obj, take, Ordering::Acquire) {
+        Ok(_) => Fast::Acquired(false),
+        // No unit, queued waiters or not: nothing to take without the lock.
+        Err(s) if s & COUNT_MASK == 0 => Fast::NotSignaled,
+        Err(_) => Fast::Slow,
     }
 }
 
@@ -158,30 +159,13 @@ fn count(obj: &Object, s: u64) -> Result<u32> {
 /// [`try_wait_fast`].
 #[inline]
 pub(crate) fn release_fast(obj: &Object, n: u32) -> Option<u32> {
-    let st = obj.state();
-    let fits = |s: u64| {
+    let add = |s: u64| {
         let c = (s & COUNT_MASK) as u32;
-        s & !COUNT_MASK == 0 && c <= obj.max && n != 0 && n <= obj.max - c
+        (s & !COUNT_MASK == 0 && c <= obj.max && n != 0 && n <= obj.max - c)
+            .then(|| s + u64::from(n))
     };
-    let (mut s, mut guessed, cool) = first_value(obj, fits);
-    let mut missed = false;
-    loop {
-        if !fits(s) {
-            return None;
-        }
-        let to = s + u64::from(n);
-        match st.compare_exchange(s, to, Ordering::Release, Ordering::Relaxed) {
-            Ok(_) => {
-                remember(obj, to, cool, missed);
-                return Some((s & COUNT_MASK) as u32);
-            }
-            Err(now) => {
-                missed |= guessed;
-                guessed = false;
-                s = now;
-            }
-        }
-    }
+    let previous = guessed_swap(obj, add, Ordering::Release).ok()?;
+    Some((previous & COUNT_MASK) as u32)
 }
 
 /// `ReleaseSemaphore`; returns the previous count (SM-04).

@@ -28,7 +28,7 @@ use super::{WaitOutcome, abandon};
 use crate::error::{Error, Result};
 use crate::obj::lockset::LockSet;
 use crate::obj::queue::{self, EntryVal};
-use crate::obj::{Guard, Object, ObjectKind, semaphore};
+use crate::obj::{Guard, Object};
 use crate::park::{self, Claim, WaitBlock};
 use crate::shm::layout::*;
 use crate::sys::futex::Woke;
@@ -102,11 +102,7 @@ pub(crate) fn wait_all(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
 /// such a set, an object not available, or the transaction aborted: the locked first
 /// look decides.
 fn take_all_at_once(objs: &[&Arc<Object>]) -> Option<WaitOutcome> {
-    if !htm::available()
-        || !objs
-            .iter()
-            .all(|o| matches!(o.kind, ObjectKind::Semaphore | ObjectKind::Event))
-    {
+    if !htm::available() || !objs.iter().all(|o| o.taken_by_word()) {
         return None;
     }
     let mut left = [0u64; MAX_WAIT_OBJECTS];
@@ -125,9 +121,7 @@ fn take_all_at_once(objs: &[&Arc<Object>]) -> Option<WaitOutcome> {
         Some(())
     })?;
     for (o, &l) in objs.iter().zip(left.iter()) {
-        if o.kind == ObjectKind::Semaphore {
-            semaphore::remember_unlocked(o, l);
-        }
+        o.note_left(l);
     }
     Some(WaitOutcome::Signaled(0))
 }
