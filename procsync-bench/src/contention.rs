@@ -17,7 +17,8 @@
 //! about the figures (the report states them).
 //!
 //! A round of one lock: the parent spawns the contenders (this executable again, see
-//! [`crate::child_main`]: N processes, or one process that starts N threads), each opens the
+//! [`crate::child_main`]: N processes, or one process that starts N threads), each pins
+//! itself to the `i`-th allowed CPU when there are at least N), opens the
 //! lock, says it is ready and sleeps on the gate; the parent opens the gate, sleeps for the
 //! round's duration, raises `stop`, and reaps them. Each contender counts its acquisitions
 //! and reads its own thread's context switches (`/proc/thread-self/status`) before and
@@ -221,7 +222,7 @@ fn round(
     let who: Vec<String> = if threads {
         vec![format!("threads-{n}")]
     } else {
-        (0..n).map(|i| i.to_string()).collect()
+        (0..n).map(|i| format!("{i}/{n}")).collect()
     };
     let mut children: Vec<Child> = who
         .iter()
@@ -286,8 +287,8 @@ fn round(
 }
 
 /// The contender process `contend:<lock>:<who>:<path>` (see [`crate::child_main`]): `who`
-/// is the contender's index, or `threads-N` for a process of N contender threads (indices
-/// 0..N), which share one mapping of the file and one procsync handle.
+/// is `i/N`, contender `i` of N, or `threads-N` for a process of N contender threads
+/// (indices 0..N), which share one mapping of the file and one procsync handle.
 pub(crate) fn child(lock: &str, who: &str, path: &str) -> ! {
     let lock = Lock::from_code(lock);
     let file = SharedFile::attach(Path::new(path), lock);
@@ -299,19 +300,32 @@ pub(crate) fn child(lock: &str, who: &str, path: &str) -> ! {
                     let file = &file;
                     std::thread::Builder::new()
                         .name(format!("contender-{me}"))
-                        .spawn_scoped(s, move || contend(file, lock, me))
+                        .spawn_scoped(s, move || contend(file, lock, me, n))
                         .expect("spawning a contender thread");
                 }
             });
         }
-        None => contend(&file, lock, who.parse().expect("contender index")),
+        None => {
+            let (me, n) = who.split_once('/').expect("contender `index/count`");
+            let parse = |v: &str| v.parse::<u32>().expect("contender index and count");
+            contend(&file, lock, parse(me), parse(n));
+        }
     }
     std::process::exit(0);
 }
 
 /// Contender `me`'s loop, on the calling thread: ready, the gate, then take and give back
 /// `lock` until `stop`; leaves its counts in the file.
-fn contend(file: &SharedFile, lock: Lock, me: u32) {
+fn contend(file: &SharedFile, lock: Lock, me: u32, n: u32) {
+    // As many contenders as CPUs (or fewer): contender `me` on the `me`-th, so that they
+    // contend for the whole round. Left to the scheduler, two contenders on two CPUs
+    // sometimes shared one for a time slice, during which one took the lock unopposed:
+    // that flattered throughput (up to 2x) and moved fairness by as much between rounds.
+    // More contenders than CPUs are left to the scheduler (oversubscription is the point).
+    let cpus = crate::allowed_cpus();
+    if n as usize <= cpus.len() {
+        crate::pin(&[cpus[me as usize]]);
+    }
     let ctx_before = context_switches();
     file.word(READY).fetch_add(1, Ordering::AcqRel);
     while file.word(GATE).load(Ordering::Acquire) == 0 {
