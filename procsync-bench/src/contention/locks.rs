@@ -19,12 +19,16 @@ use super::super::{PthreadMutex, Shm, futex_wait, futex_wake};
 pub(super) const GATE: usize = 0;
 pub(super) const STOP: usize = 1;
 pub(super) const READY: usize = 2;
-pub(super) const LAST_OWNER: usize = 3;
-pub(super) const CHANGES: usize = 4;
 /// Per contender i: acquisitions at `COUNTS + 2i`, context switches at `COUNTS + 2i + 1`.
 pub(super) const COUNTS: usize = 16;
 /// Contenders the page-0 counters have room for.
 pub(super) const MAX_CONTENDERS: usize = 64;
+/// The critical section's data, on a cache line of its own (bytes 640..704): written at
+/// every owner change, it must not share a line with `STOP`, which every contender reads
+/// at every iteration (the two on one line made each owner change cost the next
+/// iteration of every other contender a cache miss).
+pub(super) const LAST_OWNER: usize = 160;
+pub(super) const CHANGES: usize = 161;
 /// Byte offset of the pthread mutex (page 1).
 const PTHREAD_AT: usize = 4096;
 /// Word index of the FIFO lock (page 2): `FIFO_NEXT`, then [`SLOTS`] slot words.
@@ -33,7 +37,8 @@ const SLOTS: usize = 64;
 /// Byte offset of the POSIX semaphore (page 3).
 const SEM_AT: usize = 3 * 4096;
 const FILE_LEN: usize = 4 * 4096;
-const _: () = assert!(COUNTS + 2 * MAX_CONTENDERS <= PTHREAD_AT / 4);
+const _: () = assert!(COUNTS + 2 * MAX_CONTENDERS <= LAST_OWNER && LAST_OWNER.is_multiple_of(16));
+const _: () = assert!(CHANGES < PTHREAD_AT / 4);
 const _: () = assert!(std::mem::size_of::<libc::pthread_mutex_t>() <= 4096);
 const _: () = assert!(FIFO_NEXT * 4 == 2 * 4096 && (FIFO_NEXT + 1 + SLOTS) * 4 <= SEM_AT);
 const _: () = assert!(SEM_AT + std::mem::size_of::<libc::sem_t>() <= FILE_LEN);
