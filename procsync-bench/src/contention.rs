@@ -18,7 +18,7 @@
 //!
 //! A round of one lock: the parent spawns the contenders (this executable again, see
 //! [`crate::child_main`]: N processes, or one process that starts N threads), each pins
-//! itself to the `i`-th allowed CPU when there are at least N), opens the
+//! itself to the `i`-th allowed CPU (when there are at least N), opens the
 //! lock, says it is ready and sleeps on the gate; the parent opens the gate, sleeps for the
 //! round's duration, raises `stop`, and reaps them. Each contender counts its acquisitions
 //! and reads its own thread's context switches (`/proc/thread-self/status`) before and
