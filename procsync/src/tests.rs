@@ -233,6 +233,41 @@ fn semaphore_guess_never_decides_an_outcome() {
 }
 
 #[test]
+fn a_wait_leaves_an_object_behind_only_when_another_thread_has_it() {
+    // WY-03. `try_now` skips an object for the spin and the queueing only when a read of
+    // its word says another thread has it. It used to decide on "nobody queued" alone,
+    // after a lock-free attempt that failed while someone held the object's lock: once
+    // that lock was released, a semaphore with units or a free mutex was skipped and a
+    // later object of the list taken (the model's differential test caught it).
+    use crate::wait::any::busy_elsewhere;
+    let _r = TestRoot::new();
+    let me = crate::sys::thread::ident();
+    let s = sem("", 2, 5);
+    assert!(!busy_elsewhere(s.obj(), me), "a semaphore with units");
+    let empty = sem("", 0, 5);
+    assert!(busy_elsewhere(empty.obj(), me), "a semaphore without units");
+    let m = Arc::new(mutex(""));
+    assert!(!busy_elsewhere(m.obj(), me), "a free mutex");
+    assert_eq!(m.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    assert!(!busy_elsewhere(m.obj(), me), "a mutex we own");
+    m.release(1).unwrap();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let m2 = m.clone();
+    let t = std::thread::spawn(move || {
+        assert_eq!(m2.wait(T).unwrap(), WaitOutcome::Signaled(0));
+        held_tx.send(()).unwrap();
+        done_rx.recv().unwrap();
+        m2.release(1).unwrap();
+    });
+    held_rx.recv().unwrap();
+    assert!(busy_elsewhere(m.obj(), me), "a mutex another thread owns");
+    done_tx.send(()).unwrap();
+    t.join().unwrap();
+    assert!(!busy_elsewhere(m.obj(), me), "a mutex released again");
+}
+
+#[test]
 fn thread_exit_abandons_once() {
     // AB-01, AB-02, AB-03
     let _r = TestRoot::new();

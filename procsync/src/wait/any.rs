@@ -140,7 +140,7 @@ pub(super) fn try_now(
             // Taken by another thread and nobody queued: a blocking wait could take
             // nothing under the lock (it checks the owner as it queues), so it goes
             // straight to the spin and the queueing below.
-            Fast::Slow if skip_busy && deadline != Deadline::Now && o.worth_spinning(me) => {}
+            Fast::Slow if skip_busy && deadline != Deadline::Now && busy_elsewhere(o, me) => {}
             Fast::Slow => {
                 let Some(g) = o.lock_within(deadline)? else {
                     continue;
@@ -168,6 +168,18 @@ pub(super) fn try_now(
         }
     }
     Ok(None)
+}
+
+/// Taken by another thread with nobody queued, as a read of the word made after
+/// [`Object::worth_spinning`] says: then a blocking wait can take nothing from it now, not
+/// even under its lock, and [`try_now`] leaves it to the spin and the queueing. Whether
+/// it is worth spinning alone is not enough: a lock-free attempt that failed because
+/// someone held the object's lock (WAITERS set while they hold it), followed by that
+/// lock's release, would leave a semaphore with units, or a free mutex, skipped for a
+/// later object of the list (WY-03: the lowest index wins; found by the model's
+/// differential test).
+pub(crate) fn busy_elsewhere(o: &Object, me: u64) -> bool {
+    o.worth_spinning(me) && !o.free_for_anyone(o.state().load(Ordering::Relaxed))
 }
 
 /// What step 2 left: the entries queued, and anything taken or failed on the way.
