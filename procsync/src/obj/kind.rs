@@ -46,9 +46,10 @@ pub(crate) trait Kind {
     /// semaphore's next lock-free swap expects it).
     fn note_left(_obj: &Object, _s: u64) {}
 
-    /// Whether spinning for a lock-free acquisition can succeed soon (nobody queued, taken
-    /// for now).
-    fn worth_spinning(_obj: &Object, _me: u64) -> bool {
+    /// Whether spinning for a lock-free acquisition can succeed soon, judging by the state
+    /// word `s`: nobody queued, and a kind held briefly (whether it is taken for now is
+    /// [`Kind::free_for_anyone`]'s to say, from the same word).
+    fn worth_spinning(_obj: &Object, _s: u64, _me: u64) -> bool {
         false
     }
 
@@ -183,12 +184,12 @@ impl Object {
         dispatch!(self, K => K::note_left(self, s))
     }
 
-    /// Whether spinning for a lock-free acquisition can succeed soon: the object is
-    /// taken for now, nobody is queued for it (a queued waiter gets it first), and it
-    /// is a kind that is held briefly.
+    /// Whether spinning for a lock-free acquisition can succeed soon, judging by the state
+    /// word `s`: nobody is queued for it (a queued waiter gets it first), and it is a
+    /// kind that is held briefly (for a mutex: not ours, not abandoned).
     #[inline]
-    pub(crate) fn worth_spinning(&self, me: u64) -> bool {
-        dispatch!(self, K => K::worth_spinning(self, me))
+    pub(crate) fn worth_spinning(&self, s: u64, me: u64) -> bool {
+        dispatch!(self, K => K::worth_spinning(self, s, me))
     }
 
     /// Whether the object, as it stands under the lock `g`, can be taken by thread `who`.

@@ -51,8 +51,8 @@ impl Kind for MutexKind {
     }
 
     #[inline]
-    fn worth_spinning(obj: &Object, me: u64) -> bool {
-        worth_spinning(obj, me)
+    fn worth_spinning(_obj: &Object, s: u64, me: u64) -> bool {
+        worth_spinning(s, me)
     }
 
     fn available_locked(_obj: &Object, g: &Guard<'_>, who: u64, check_owner: bool) -> bool {
@@ -108,11 +108,10 @@ pub(crate) fn try_wait_fast(obj: &Object, me: u64) -> Fast {
     Fast::Slow
 }
 
-/// Owned by another thread, nobody queued, not abandoned: its release makes it free
-/// for whoever takes it first.
+/// Not ours, nobody queued, not abandoned (state word `s`): a release makes it free for
+/// whoever takes it first.
 #[inline]
-pub(crate) fn worth_spinning(obj: &Object, me: u64) -> bool {
-    let s = obj.ctl().state.load(Ordering::Relaxed);
+pub(crate) fn worth_spinning(s: u64, me: u64) -> bool {
     s & (WAITERS | ABANDONED) == 0 && s & OWNER_MASK != me
 }
 

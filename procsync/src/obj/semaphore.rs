@@ -45,8 +45,8 @@ impl Kind for SemaphoreKind {
     }
 
     #[inline]
-    fn worth_spinning(obj: &Object, _me: u64) -> bool {
-        worth_spinning(obj)
+    fn worth_spinning(_obj: &Object, s: u64, _me: u64) -> bool {
+        worth_spinning(s)
     }
 
     fn acquire_locked(obj: &Object, g: &Guard<'_>, _who: u64) -> Result<Option<bool>> {
@@ -126,10 +126,11 @@ pub(crate) fn try_wait_fast(obj: &Object) -> Fast {
     }
 }
 
-/// Nobody queued: a release makes its unit free for whoever takes it first.
+/// Nobody queued (state word `s`): a release makes its unit free for whoever takes it
+/// first.
 #[inline]
-pub(crate) fn worth_spinning(obj: &Object) -> bool {
-    obj.state().load(Ordering::Relaxed) & WAITERS == 0
+pub(crate) fn worth_spinning(s: u64) -> bool {
+    s & WAITERS == 0
 }
 
 pub(crate) fn acquire_locked(obj: &Object, _g: &Guard<'_>) -> Option<bool> {

@@ -87,20 +87,21 @@ pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
         return Ok(WaitOutcome::TimedOut);
     }
     if let [(i, o)] = uniq[..]
-        && o.worth_spinning(me)
+        && o.worth_spinning(o.state().load(Ordering::Relaxed), me)
     {
         // Briefly, before we queue: a mutex or semaphore held for a short while comes
         // free for anyone who is not queued (park::spin). We stop as soon as someone
         // queues (then only a hand-off gets it, and we must queue behind them).
         let mut took = None;
         park::Spin::new().until(|| {
-            if !o.worth_spinning(me) {
-                return true;
-            }
             // Read before we try: a lock-free attempt may write the word (a mutex's
             // is a blind compare-and-swap), and a spinner that writes it takes the
             // cache line from the holder at every turn.
-            if !o.free_for_anyone(o.state().load(Ordering::Relaxed)) {
+            let s = o.state().load(Ordering::Relaxed);
+            if !o.worth_spinning(s, me) {
+                return true;
+            }
+            if !o.free_for_anyone(s) {
                 return false;
             }
             if let Fast::Acquired(a) = o.try_acquire_fast() {
@@ -170,16 +171,16 @@ pub(super) fn try_now(
     Ok(None)
 }
 
-/// Taken by another thread with nobody queued, as a read of the word made after
-/// [`Object::worth_spinning`] says: then a blocking wait can take nothing from it now, not
-/// even under its lock, and [`try_now`] leaves it to the spin and the queueing. Whether
-/// it is worth spinning alone is not enough: a lock-free attempt that failed because
-/// someone held the object's lock (WAITERS set while they hold it), followed by that
-/// lock's release, would leave a semaphore with units, or a free mutex, skipped for a
-/// later object of the list (WY-03: the lowest index wins; found by the model's
-/// differential test).
+/// Taken by another thread with nobody queued, as one read of the word says: then a
+/// blocking wait can take nothing from it now, not even under its lock, and [`try_now`]
+/// leaves it to the spin and the queueing. "Nobody queued" alone is not enough: a
+/// lock-free attempt that failed because someone held the object's lock (WAITERS set
+/// while they hold it), followed by that lock's release, would leave a semaphore with
+/// units, or a free mutex, skipped for a later object of the list (WY-03: the lowest
+/// index wins; found by the model's differential test).
 pub(crate) fn busy_elsewhere(o: &Object, me: u64) -> bool {
-    o.worth_spinning(me) && !o.free_for_anyone(o.state().load(Ordering::Relaxed))
+    let s = o.state().load(Ordering::Relaxed);
+    o.worth_spinning(s, me) && !o.free_for_anyone(s)
 }
 
 /// What step 2 left: the entries queued, and anything taken or failed on the way.
