@@ -66,7 +66,7 @@ fn checked(h: Arc<Handle>) -> Result<Arc<Handle>> {
         });
     }
     // Cancel safety gives back a semaphore unit or an auto-reset signal with
-    // `release(1)` / `set()`, which need the modify right; without it a cancelled wait
+    // `Handle::give_back`, which needs the modify right; without it a cancelled wait
     // could lose what it took, so such a wait is refused up front.
     if h.access().contains(Access::MODIFY) {
         return Ok(h);
@@ -74,6 +74,7 @@ fn checked(h: Arc<Handle>) -> Result<Arc<Handle>> {
     let consumable = match h.query()? {
         ObjectState::Semaphore { .. } => Some("a semaphore"),
         ObjectState::Event { manual: false, .. } => Some("an auto-reset event"),
+        ObjectState::Timer { manual: false, .. } => Some("a synchronization timer"),
         _ => None,
     };
     if let Some(what) = consumable

@@ -18,17 +18,13 @@ pub(crate) struct ObjKey(u64);
 /// before the signal, TO-06).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Undo {
-    /// Semaphore: `release(1)`.
-    Release,
-    /// Auto-reset event: `set()` again.
-    Set,
+    /// Semaphore, auto-reset event or timer: `Handle::give_back` (a unit released, a
+    /// signal put back, or banked if the event was set again meanwhile).
+    GiveBack,
     /// Mutex: `release(1)` on the owning thread.
     Unlock,
     /// Manual-reset event or timer: a wait consumes nothing.
     Nothing,
-    /// Auto-reset (synchronization) timer: consumed, and the public API has no way to
-    /// put the signal back without re-arming the timer. Documented as a limit.
-    Lost,
 }
 
 /// One object as a wait sees it.
@@ -45,11 +41,11 @@ impl Target {
         // The kind alone decides for semaphores and mutexes (a mutex's query may read
         // its owner's liveness); events and timers need their reset mode.
         let undo = match handle.kind() {
-            ObjectKind::Semaphore => Undo::Release,
+            ObjectKind::Semaphore => Undo::GiveBack,
             ObjectKind::Mutex => Undo::Unlock,
             ObjectKind::Event | ObjectKind::Timer => match handle.query()? {
-                ObjectState::Event { manual: false, .. } => Undo::Set,
-                ObjectState::Timer { manual: false, .. } => Undo::Lost,
+                ObjectState::Event { manual: false, .. }
+                | ObjectState::Timer { manual: false, .. } => Undo::GiveBack,
                 _ => Undo::Nothing,
             },
         };
@@ -63,19 +59,16 @@ impl Target {
 
 /// Gives back one acquisition of `t` from any thread (not for mutexes, whose owner
 /// thread must do it). Errors are ignored: the handle is our own duplicate with the
-/// rights of the one the acquisition went through, so they cannot happen short of a
-/// semaphore that another party over-released meanwhile, where nothing better exists.
+/// rights of the one the acquisition went through (`modify` included, checked when the
+/// wait started), so none can happen.
 pub(crate) fn give_back(t: &Target) {
     match t.undo {
-        Undo::Release => {
-            let _ = t.handle.release(1);
-        }
-        Undo::Set => {
-            let _ = t.handle.set();
+        Undo::GiveBack => {
+            let _ = t.handle.give_back();
         }
         Undo::Unlock => {
             let _ = t.handle.release(1);
         }
-        Undo::Nothing | Undo::Lost => {}
+        Undo::Nothing => {}
     }
 }

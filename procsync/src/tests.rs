@@ -144,6 +144,85 @@ fn event_table() {
 }
 
 #[test]
+fn give_back_undoes_a_wait_as_if_it_had_timed_out_to06() {
+    // TO-06 for waits cancelled after the hand-off (async adaptors): `give_back`.
+    let _r = TestRoot::new();
+    let signaled = |e: &Handle| matches!(e.query().unwrap(), ObjectState::Event { signaled, .. } | ObjectState::Timer { signaled, .. } if signaled);
+    let auto = event("", false, false);
+    // Unset: the signal comes back as it was.
+    assert!(!auto.set().unwrap());
+    assert_eq!(auto.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    auto.give_back().unwrap();
+    assert!(auto.set().unwrap()); // EV-04: one signal, merged
+    assert_eq!(auto.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    assert_eq!(auto.wait(POLL).unwrap(), WaitOutcome::TimedOut);
+    // Set again meanwhile (EV-03: "was not set"): banked, so that both sets' signals are
+    // consumed, once each; the event reads set until the last is.
+    assert!(!auto.set().unwrap());
+    assert_eq!(auto.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    assert!(!auto.set().unwrap());
+    auto.give_back().unwrap();
+    assert!(auto.set().unwrap()); // EV-04 still: a set on a set event adds nothing
+    assert_eq!(auto.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    assert!(signaled(&auto));
+    assert_eq!(auto.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    assert!(!signaled(&auto));
+    assert_eq!(auto.wait(POLL).unwrap(), WaitOutcome::TimedOut);
+    // A reset (EV-05) or pulse (PU-04) takes the bank with the signal.
+    for clear in [Handle::reset, Handle::pulse] {
+        assert!(!auto.set().unwrap());
+        assert_eq!(auto.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+        assert!(!auto.set().unwrap());
+        auto.give_back().unwrap();
+        assert!(clear(&auto).unwrap());
+        assert_eq!(auto.wait(POLL).unwrap(), WaitOutcome::TimedOut);
+    }
+    // A queued waiter gets the given-back signal at once (the hand-off of a signal).
+    let auto = Arc::new(auto);
+    assert!(!auto.set().unwrap());
+    assert_eq!(auto.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    let a2 = auto.clone();
+    let t = std::thread::spawn(move || a2.wait(T).unwrap());
+    while queue_len(&auto) == 0 {
+        std::thread::yield_now();
+    }
+    auto.give_back().unwrap();
+    assert_eq!(t.join().unwrap(), WaitOutcome::Signaled(0));
+    assert!(!signaled(&auto));
+    // Semaphore: the unit comes back; at the maximum (over-released meanwhile, SM-05)
+    // it is dropped rather than pushing the count past it.
+    let s = sem("", 1, 1);
+    assert_eq!(s.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    s.give_back().unwrap();
+    assert_eq!(
+        s.query().unwrap(),
+        ObjectState::Semaphore { count: 1, max: 1 }
+    );
+    assert_eq!(s.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    assert_eq!(s.release(1).unwrap(), 0);
+    s.give_back().unwrap();
+    assert_eq!(
+        s.query().unwrap(),
+        ObjectState::Semaphore { count: 1, max: 1 }
+    );
+    // Manual-reset: a wait consumed nothing, so nothing changes.
+    let manual = event("", true, false);
+    manual.give_back().unwrap();
+    assert!(!signaled(&manual));
+    // Synchronization timer: signaled again; expiries merge (TM-13), so no bank.
+    let tm = timer(false);
+    tm.give_back().unwrap();
+    assert!(signaled(&tm));
+    tm.give_back().unwrap();
+    assert_eq!(tm.wait(POLL).unwrap(), WaitOutcome::Signaled(0));
+    assert_eq!(tm.wait(POLL).unwrap(), WaitOutcome::TimedOut);
+    // Refused: a mutex (its owner thread releases it), a handle without `modify`.
+    assert_eq!(mutex("").give_back().unwrap_err().code(), "wrong-type");
+    let weak = s.duplicate(Some(Access::SYNCHRONIZE)).unwrap();
+    assert_eq!(weak.give_back().unwrap_err().code(), "access-denied");
+}
+
+#[test]
 fn mutex_recursion_and_owner() {
     let _r = TestRoot::new();
     let m = Arc::new(mutex(""));

@@ -3,12 +3,13 @@
 //! side is this binary re-executed in a child role (`child_role`).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use procsync::{Event, Mutex, Semaphore, WaitOutcome};
 use procsync_tokio as pt;
 
-use crate::basic::{count, owner, signaled};
+use crate::basic::{count, owner, poll_once, signaled};
 use crate::harness::{Proc, multi_thread, until, until_async};
 
 const LONG: Option<Duration> = Some(Duration::from_secs(60));
@@ -18,6 +19,7 @@ pub fn child_role(role: &str) -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match role {
         "signal-events" => signal_events(&args),
+        "set-event" => set_event(&args),
         "hold-and-exit" => hold_and_exit(&args),
         "try-lock" => try_lock(&args),
         "async-wait-and-hang" => async_wait_and_hang(&args),
@@ -51,6 +53,67 @@ fn signal_events(a: &[String]) -> u8 {
         }
     }
     0
+}
+
+/// `E`: set event E once; exit 0 if it was not set (EV-03), 10 if it was (EV-04).
+fn set_event(a: &[String]) -> u8 {
+    if Event::open(&a[0]).unwrap().set().unwrap() {
+        10
+    } else {
+        0
+    }
+}
+
+/// Sets event `name` from a sync process of its own; returns what its `set` reported
+/// (`true`: it was already set).
+fn set_elsewhere(name: &str) -> bool {
+    let mut p = Proc::spawn("set-event", &[name]);
+    let status = crate::harness::wait_bounded(&mut p.child, Duration::from_secs(60));
+    match status.and_then(|s| s.code()) {
+        Some(0) => false,
+        Some(10) => true,
+        other => panic!("set-event {name}: ended with {other:?}"),
+    }
+}
+
+/// TO-06 with EV-03 and EV-04, across processes: a sync process's set hands an
+/// auto-reset event's signal to a pending async wait; a second set, from another
+/// process, finds the event unset and says so ("was not set"); then the wait is
+/// dropped. Both sets reported a new signal, so both must be consumable, once each:
+/// the dropped wait's signal is given back banked, not merged into the second.
+pub fn dropped_after_handoff_keeps_a_later_sets_signal_ev03_to06() {
+    multi_thread(2).block_on(async {
+        let name = "Local\\bank-e";
+        let e = Arc::new(procsync::Handle::from(
+            Event::create(name, false, false).unwrap().0,
+        ));
+        let mut f = pt::wait(&e);
+        let flag = poll_once(&mut f);
+        until_async("queued", || e.waiters().unwrap() == 1).await;
+        assert!(!set_elsewhere(name), "the first set found the event unset");
+        until_async("handed over", || flag.is_set()).await;
+        assert!(!signaled(&e), "the signal is in the future's hands");
+        assert!(
+            !set_elsewhere(name),
+            "the second set found the event unset too (EV-03)"
+        );
+        drop(f);
+        for k in 1..=2 {
+            assert_eq!(
+                e.wait(Some(Duration::ZERO)).unwrap(),
+                WaitOutcome::Signaled(0),
+                "signal {k} of the two that the sets reported"
+            );
+        }
+        assert_eq!(
+            e.wait(Some(Duration::ZERO)).unwrap(),
+            WaitOutcome::TimedOut,
+            "no third signal: nothing duplicated"
+        );
+        // The bank is gone with the signals: a set now finds the event unset.
+        assert!(!set_elsewhere(name));
+        assert!(e.reset().unwrap());
+    });
 }
 
 /// `M H G`: lock mutex M, set event H, wait for event G (if given), exit owning M.

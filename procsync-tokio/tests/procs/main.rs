@@ -94,6 +94,14 @@ pub const CASES: &[(&str, fn())] = &[
         cross::async_waits_on_sync_signallers_in_other_processes,
     ),
     (
+        "dropped_after_handoff_keeps_a_later_sets_signal_ev03_to06",
+        cross::dropped_after_handoff_keeps_a_later_sets_signal_ev03_to06,
+    ),
+    (
+        "dropped_after_handoff_keeps_a_later_sets_signal_ev03_to06@reactor",
+        cross::dropped_after_handoff_keeps_a_later_sets_signal_ev03_to06,
+    ),
+    (
         "sync_waiter_in_other_process_sees_async_mutex_owner",
         cross::sync_waiter_in_other_process_sees_async_mutex_owner,
     ),

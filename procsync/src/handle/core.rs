@@ -287,6 +287,34 @@ impl Handle {
         }
     }
 
+    /// Gives back one acquisition that a wait on this object made, as if that wait had
+    /// timed out just before the signal (TO-06): for code that waits on others' behalf
+    /// and learns only afterwards that nobody wants the result (an async adaptor whose
+    /// future was dropped, a pool whose client went away). A semaphore gets its unit
+    /// back, an auto-reset event or timer its signal, and the object goes to the next
+    /// waiter in line, as after a signal. An auto-reset event that a later `set` found
+    /// unset and set again keeps the given-back signal *banked* instead of merging the
+    /// two, so that every `set` that reported "was not set" is consumed exactly once
+    /// (docs/SEMANTICS.md, TO-06a). A manual-reset object is unchanged: a wait
+    /// consumed nothing. A semaphore at its maximum (someone over-released meanwhile)
+    /// drops the unit.
+    ///
+    /// Needs the `modify` right. A mutex is refused: its owner thread releases it. Call
+    /// it only for an acquisition that was made: otherwise it is a signal out of thin
+    /// air.
+    pub fn give_back(&self) -> Result<()> {
+        self.check_open()?;
+        if self.obj.owned() {
+            return Err(self
+                .obj
+                .wrong_type("give_back (a mutex is released by its owner thread: `release`)"));
+        }
+        if !self.access.contains(Access::MODIFY) {
+            return Err(self.lacks("give_back", right_name(Access::MODIFY)));
+        }
+        obj::signal::give_back(&self.obj, thread::ident())
+    }
+
     /// `ReleaseMutex` on a handle known to be a mutex (the typed wrappers), inlined at
     /// the call site.
     #[inline]

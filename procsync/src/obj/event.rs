@@ -1,12 +1,23 @@
-//! Events. `state` bit 0 is SIGNALED (see `shm::layout`).
+//! Events. `state` bit 0 is SIGNALED, bits 32..=47 BANKED (see `shm::layout`).
 //!
 //! ```text
-//! set:    unset => set; with waiters, under the lock: hand-off (auto: one waiter
-//!         consumes it and it reads unset again; manual: every queued waiter passes)
-//! reset:  set => unset
-//! pulse:  under the lock: set, hand-off, unset (PU-01..05)
-//! wait:   auto: set => unset (consumed); manual: unchanged
+//! set:       unset => set; with waiters, under the lock: hand-off (auto: one waiter
+//!            consumes it and it reads unset again; manual: every queued waiter passes)
+//! reset:     set => unset (banked signals too)
+//! pulse:     under the lock: set, hand-off, unset (PU-01..05)
+//! wait:      auto: banked => one fewer banked, still set; set => unset; manual: unchanged
+//! give back: auto: unset => set; set => one more banked signal
 //! ```
+//!
+//! Banked signals exist for cancel safety (TO-06 for a wait that cannot block a
+//! signaller: an async wait, `wait::detached`, or an adaptor's, `Handle::give_back`).
+//! A signal handed to such a wait at the set may be given back after a later set found
+//! the event unset and reported "was not set" (EV-03). Setting the event again would
+//! merge the two into one (EV-04), and a signal that every set reported would be lost;
+//! so the given-back signal is banked: the event stays set until one wait per banked
+//! signal, plus one, has consumed it. Every set that reported "was not set" is then
+//! consumed exactly once. A reset or pulse clears the bank with the signal (nothing of
+//! it was consumed). The bank saturates at 65 535 pending give-backs.
 
 use std::sync::atomic::Ordering;
 
@@ -62,28 +73,66 @@ pub(crate) fn try_wait_fast(obj: &Object) -> Fast {
         if obj.manual {
             return Fast::Acquired(false);
         }
-        match st.compare_exchange_weak(s, s & !SIGNALED, Ordering::Acquire, Ordering::Relaxed) {
+        match st.compare_exchange_weak(s, taken(s), Ordering::Acquire, Ordering::Relaxed) {
             Ok(_) => return Fast::Acquired(false),
             Err(now) => s = now,
         }
     }
 }
 
-pub(crate) fn acquire_locked(obj: &Object, _g: &Guard<'_>) -> Option<bool> {
-    let s = obj.state().load(Ordering::Relaxed);
-    if s & SIGNALED == 0 {
-        return None;
+/// The word after one wait consumes a signal from the set word `s` (auto-reset).
+#[inline]
+fn taken(s: u64) -> u64 {
+    if s & BANKED_MASK != 0 {
+        s - BANKED_ONE
+    } else {
+        s & !SIGNALED
     }
-    if !obj.manual {
-        obj.state().store(s & !SIGNALED, Ordering::Relaxed);
-    }
-    Some(false)
 }
 
-pub(crate) fn undo_locked(obj: &Object, _g: &Guard<'_>) {
-    if !obj.manual {
-        obj.state().fetch_or(SIGNALED, Ordering::Relaxed);
+/// The word after a set of `s`: set, and a bank that only a set event may hold cleared
+/// (a hostile writer's bits without SIGNALED never become signals).
+#[inline]
+fn set_word(s: u64) -> u64 {
+    if s & SIGNALED != 0 {
+        s
+    } else {
+        (s & !BANKED_MASK) | SIGNALED
     }
+}
+
+pub(crate) fn acquire_locked(obj: &Object, _g: &Guard<'_>) -> Option<bool> {
+    let st = obj.state();
+    if obj.manual {
+        return (st.load(Ordering::Relaxed) & SIGNALED != 0).then_some(false);
+    }
+    // A swap, not a store: with nobody queued any more, a lock-free reset may run
+    // beside us, and a stored word would bring back what it cleared.
+    st.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+        (s & SIGNALED != 0).then(|| taken(s))
+    })
+    .ok()
+    .map(|_| false)
+}
+
+/// Gives back one consumed signal (auto-reset): the event is set again, or, if it was
+/// set again meanwhile, one more signal is banked (module doc). The exact inverse of
+/// `acquire_locked` and of the lock-free take.
+pub(crate) fn undo_locked(obj: &Object, _g: &Guard<'_>) {
+    if obj.manual {
+        return;
+    }
+    let _ = obj
+        .state()
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+            Some(if s & SIGNALED == 0 {
+                set_word(s)
+            } else if s & BANKED_MASK == BANKED_MASK {
+                s // saturated: the module doc's limit
+            } else {
+                s + BANKED_ONE
+            })
+        });
 }
 
 /// `SetEvent`; returns the previous state (EV-03, EV-04).
@@ -95,7 +144,7 @@ pub(crate) fn set(obj: &Object) -> Result<bool> {
         if s & SIGNALED != 0 {
             return Ok(true);
         }
-        match st.compare_exchange_weak(s, s | SIGNALED, Ordering::Release, Ordering::Relaxed) {
+        match st.compare_exchange_weak(s, set_word(s), Ordering::Release, Ordering::Relaxed) {
             Ok(_) => return Ok(false),
             Err(now) => s = now,
         }
@@ -105,9 +154,15 @@ pub(crate) fn set(obj: &Object) -> Result<bool> {
 
 #[cold]
 fn set_slow(obj: &Object) -> Result<bool> {
-    signal(obj, |_| {
-        Ok(obj.state().fetch_or(SIGNALED, Ordering::Relaxed) & SIGNALED != 0)
-    })
+    signal(obj, |_| Ok(set_locked(obj)))
+}
+
+/// Sets the event under its lock; returns whether it was set.
+fn set_locked(obj: &Object) -> bool {
+    let prev = obj
+        .state()
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| Some(set_word(s)));
+    prev.unwrap_or_else(|s| s) & SIGNALED != 0
 }
 
 /// `ResetEvent`; returns the previous state (EV-05).
@@ -119,13 +174,22 @@ pub(crate) fn reset(obj: &Object) -> Result<bool> {
         if s & SIGNALED == 0 {
             return Ok(false);
         }
-        match st.compare_exchange_weak(s, s & !SIGNALED, Ordering::Relaxed, Ordering::Relaxed) {
+        match st.compare_exchange_weak(
+            s,
+            s & !(SIGNALED | BANKED_MASK),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
             Ok(_) => return Ok(true),
             Err(now) => s = now,
         }
     }
     let _g = obj.lock_bounded()?;
-    Ok(obj.state().fetch_and(!SIGNALED, Ordering::Relaxed) & SIGNALED != 0)
+    Ok(obj
+        .state()
+        .fetch_and(!(SIGNALED | BANKED_MASK), Ordering::Relaxed)
+        & SIGNALED
+        != 0)
 }
 
 /// `PulseEvent`; returns the previous state (PU-04). Legacy and racy by design: only
@@ -133,9 +197,10 @@ pub(crate) fn reset(obj: &Object) -> Result<bool> {
 pub(crate) fn pulse(obj: &Object) -> Result<bool> {
     signal_then(
         obj,
-        |_| Ok(obj.state().fetch_or(SIGNALED, Ordering::Relaxed) & SIGNALED != 0),
+        |_| Ok(set_locked(obj)),
         |_| {
-            obj.state().fetch_and(!SIGNALED, Ordering::Relaxed);
+            obj.state()
+                .fetch_and(!(SIGNALED | BANKED_MASK), Ordering::Relaxed);
         },
     )
 }

@@ -66,7 +66,10 @@ pub(crate) trait Kind {
     /// Takes it for `who` under the lock if signaled for it: `Some(abandoned)`.
     fn acquire_locked(obj: &Object, g: &Guard<'_>, who: u64) -> Result<Option<bool>>;
 
-    /// Reverses an `acquire_locked(g, who)` that returned `Some(abandoned)`.
+    /// Reverses an `acquire_locked(g, who)` that returned `Some(abandoned)`: right after
+    /// it, under the same lock (a claim lost its race), or long after, under a later
+    /// lock (a give-back, `signal::give_back`), when the state may have moved on; every
+    /// signal must still count once (an auto-reset event banks one, `obj::event`).
     fn undo_locked(obj: &Object, g: &Guard<'_>, who: u64, abandoned: bool);
 
     /// Brings time-dependent state up to date before a take (a due timer expires).

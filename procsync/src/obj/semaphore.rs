@@ -142,8 +142,17 @@ pub(crate) fn acquire_locked(obj: &Object, _g: &Guard<'_>) -> Option<bool> {
     Some(false)
 }
 
+/// Gives back one unit. A unit given back long after it was taken (a cancelled async
+/// wait, `Handle::give_back`) may find the count at its maximum, when someone released
+/// more than was taken meanwhile: a count above the maximum is not a legal state, so that
+/// unit is dropped (as the over-release itself would have failed, SM-05).
 pub(crate) fn undo_locked(obj: &Object, _g: &Guard<'_>) {
-    obj.state().fetch_add(1, Ordering::Relaxed);
+    let max = u64::from(obj.max);
+    let _ = obj
+        .state()
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+            (s & COUNT_MASK < max).then_some(s + 1)
+        });
 }
 
 fn count(obj: &Object, s: u64) -> Result<u32> {

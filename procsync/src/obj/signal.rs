@@ -65,6 +65,20 @@ pub(crate) fn signal_then<R>(
     Ok(r)
 }
 
+/// Gives back one acquisition of `obj` that a wait of `who` made, long after the fact
+/// (a cancelled wait that cannot block its signaller: `wait::detached`, or an
+/// adaptor's, `Handle::give_back`), as if that wait had timed out before the signal
+/// (TO-06): the kind's undo (an auto-reset event banks a signal that would otherwise
+/// merge, `obj::event`), then the hand-off to the next waiter in line, wait-alls
+/// completed (WL-18). Not for a kind owned by a thread: its owner releases it.
+pub(crate) fn give_back(obj: &Object, who: u64) -> Result<()> {
+    debug_assert!(!obj.owned());
+    signal(obj, |g| {
+        obj.undo_acquire_locked(g, who, false);
+        Ok(())
+    })
+}
+
 /// Hands an object whose state changed under `g` (a mutex abandoned by a dead owner, a
 /// timer that expired) to its waiters, with the lock already held: wait-alls among
 /// them are rung, not completed, since taking more locks now could break the order.

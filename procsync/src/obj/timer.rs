@@ -65,11 +65,11 @@ impl Kind for TimerKind {
         g: &Guard<'_>,
         _who: u64,
     ) -> crate::error::Result<Option<bool>> {
-        Ok(super::event::acquire_locked(obj, g))
+        Ok(acquire_locked(obj, g))
     }
 
     fn undo_locked(obj: &Object, g: &Guard<'_>, _who: u64, _abandoned: bool) {
-        super::event::undo_locked(obj, g);
+        undo_locked(obj, g);
     }
 
     fn refresh_locked(g: &Guard<'_>) {
@@ -101,6 +101,27 @@ pub(crate) fn try_wait_fast(obj: &Object) -> Fast {
             Ok(_) => return Fast::Acquired(false),
             Err(now) => s = now,
         }
+    }
+}
+
+fn acquire_locked(obj: &Object, _g: &Guard<'_>) -> Option<bool> {
+    let s = obj.state().load(Ordering::Relaxed);
+    if s & SIGNALED == 0 {
+        return None;
+    }
+    if !obj.manual {
+        obj.state().fetch_and(!SIGNALED, Ordering::Relaxed);
+    }
+    Some(false)
+}
+
+/// Gives back one consumed expiry: signaled again. Unlike an event's, a timer's
+/// signal is not banked when it was signaled again meanwhile: expiries that nobody
+/// consumed merge (TM-13), so the result is what it would have been had the wait timed
+/// out before the expiry (TO-06).
+fn undo_locked(obj: &Object, _g: &Guard<'_>) {
+    if !obj.manual {
+        obj.state().fetch_or(SIGNALED, Ordering::Relaxed);
     }
 }
 

@@ -66,6 +66,8 @@
 //!
 //! ```text
 //!  event      bit 0      SIGNALED
+//!             bits 32..47 BANKED   signals given back by cancelled waits while the event was
+//!                         already set again (`obj::event`): each releases one more wait; 0 unless SIGNALED
 //!  semaphore  bits 0..31 count (≤ max ≤ 0x7FFF_FFFF)
 //!  mutex      bits 0..61 owner identity (tid | start time << 32), 0 = unowned
 //!             bit 62     ABANDONED   set when the owner died; the next acquirer clears and reports it
@@ -153,6 +155,10 @@ pub(crate) const WAITERS: u64 = 1 << 63;
 pub(crate) const ABANDONED: u64 = 1 << 62;
 /// `state` bit 0 (event): signaled.
 pub(crate) const SIGNALED: u64 = 1;
+/// `state` bits 32..=47 (auto-reset event): signals banked by give-backs (`obj::event`).
+pub(crate) const BANKED_MASK: u64 = 0xFFFF << 32;
+/// One banked signal.
+pub(crate) const BANKED_ONE: u64 = 1 << 32;
 /// `state` bits of a semaphore count.
 pub(crate) const COUNT_MASK: u64 = 0x7FFF_FFFF;
 /// `state` bits of a mutex owner.

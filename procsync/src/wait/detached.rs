@@ -12,8 +12,10 @@
 //!   (a mutex is owned by a thread): a list holding one is refused.
 //! - No spinning: a detached wait never occupies the thread that drives it.
 //! - [`Detached::cancel`] ends a pending wait as a timeout would (TO-06), and gives back
-//!   what a signaller handed over meanwhile (an auto-reset event is set again, a
-//!   semaphore unit released), to the next waiter in line, under the object's lock.
+//!   what a signaller handed over meanwhile (`signal::give_back`: a semaphore unit
+//!   released, an auto-reset event set again or, if a later set found it unset and
+//!   set it, a signal banked so that the two do not merge), to the next waiter in
+//!   line, under the object's lock.
 //!
 //! It must not sleep: every call returns as soon as it has looked.
 
@@ -180,7 +182,7 @@ impl Detached {
         self.spent = Some(wb);
         match concluded? {
             Some(WaitOutcome::Signaled(i) | WaitOutcome::Abandoned(i)) => {
-                give_back(&self.objs[i], self.me)
+                signal::give_back(&self.objs[i], self.me)
             }
             Some(WaitOutcome::TimedOut) | None => Ok(()),
         }
@@ -194,14 +196,4 @@ impl Drop for Detached {
             std::mem::forget(self.spent.take());
         }
     }
-}
-
-/// Undoes one acquisition of `obj` by `me` and offers it to the next waiter.
-fn give_back(obj: &Arc<Object>, me: u64) -> Result<()> {
-    let Some(g) = obj.lock_within(Deadline::Never)? else {
-        return Err(Error::unsupported("an object lock could not be taken"));
-    };
-    obj.undo_acquire_locked(&g, me, false);
-    signal::hand_off_held(&g);
-    Ok(())
 }
