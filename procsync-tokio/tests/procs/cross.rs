@@ -25,6 +25,7 @@ pub fn child_role(role: &str) -> ExitCode {
         "async-wait-and-hang" => async_wait_and_hang(&args),
         "storm-signaller" => crate::storm::signaller(&args),
         "release-random" => crate::storm::release_random(&args),
+        "set-random" => crate::storm::set_random(&args),
         "server" => match crate::server::main() {
             Ok(()) => 0,
             Err(e) => {

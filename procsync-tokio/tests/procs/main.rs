@@ -146,6 +146,14 @@ pub const CASES: &[(&str, fn())] = &[
         storm::cancellation_storm_conserves_units_signals_ownership,
     ),
     (
+        "auto_event_signals_conserved_without_acks_to06a",
+        storm::auto_event_signals_conserved_without_acks_to06a,
+    ),
+    (
+        "auto_event_signals_conserved_without_acks_to06a@reactor",
+        storm::auto_event_signals_conserved_without_acks_to06a,
+    ),
+    (
         "storm_over_thousands_of_objects_conserves_units",
         storm::storm_over_thousands_of_objects_conserves_units,
     ),

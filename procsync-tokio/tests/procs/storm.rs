@@ -318,3 +318,144 @@ pub fn storm_over_thousands_of_objects_conserves_units() {
         .await;
     });
 }
+
+const EVENTS: usize = 8;
+const SETS: u32 = 6000;
+
+/// `PREFIX N R SEED`: R sets, without waiting for anyone, of auto-reset events
+/// `PREFIX<i>` picked at random; prints `set <i> <k>` for each event, k the sets that
+/// reported "was not set" (EV-03): the signals it created.
+pub fn set_random(a: &[String]) -> u8 {
+    let n: usize = a[1].parse().unwrap();
+    let r: u32 = a[2].parse().unwrap();
+    let mut rng = Rng::from_seed(a[3].parse().unwrap());
+    let evs: Vec<Event> = (0..n)
+        .map(|i| Event::open(&format!("{}{i}", a[0])).unwrap())
+        .collect();
+    let mut created = vec![0u32; n];
+    for _ in 0..r {
+        let i = rng.below(n as u64) as usize;
+        if !evs[i].set().unwrap() {
+            created[i] += 1;
+        }
+        for _ in 0..rng.below(3) {
+            std::thread::yield_now();
+        }
+    }
+    for (i, c) in created.iter().enumerate() {
+        println!("set {i} {c}");
+    }
+    0
+}
+
+/// EV-03, EV-04, TO-06a across processes: a sync process sets auto-reset events as fast
+/// as it can, with no acks, so sets merge whenever an event is already set; tasks wait
+/// on them alone and in wait-anys, with random deadlines, timeouts and aborts that cancel
+/// waits after the hand-off. Per event, every set that reported "was not set" is
+/// consumed exactly once: by a wait, or left set (banked) at the end.
+pub fn auto_event_signals_conserved_without_acks_to06a() {
+    let mut rng = Rng::from_env();
+    let seed = rng.next().to_string();
+    multi_thread(2).block_on(async {
+        let evs: Vec<Arc<Handle>> = (0..EVENTS)
+            .map(|i| {
+                let (e, _) = Event::create(&format!("Local\\noack-{i}"), false, false).unwrap();
+                Arc::new(e.into_handle())
+            })
+            .collect();
+        let got: Arc<Vec<AtomicU32>> = Arc::new((0..EVENTS).map(|_| AtomicU32::new(0)).collect());
+        let stop = Arc::new(AtomicBool::new(false));
+        let cancelled = Arc::new(AtomicU32::new(0));
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let (evs, got, stop, cancelled) =
+                    (evs.clone(), got.clone(), stop.clone(), cancelled.clone());
+                let mut rng = rng.fork();
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::SeqCst) {
+                        let d = Duration::from_micros(rng.below(400));
+                        let i = rng.below(EVENTS as u64) as usize;
+                        let j = (i + 1 + rng.below(EVENTS as u64 - 1) as usize) % EVENTS;
+                        let took = match rng.below(3) {
+                            0 => tokio::time::timeout(d, pt::wait(&evs[i]))
+                                .await
+                                .ok()
+                                .map(|a| (a.unwrap().outcome(), i)),
+                            1 => {
+                                let a = pt::wait_any_until(&[&evs[i], &evs[j]], Instant::now() + d)
+                                    .await
+                                    .unwrap();
+                                a.index().map(|k| (WaitOutcome::Signaled(0), [i, j][k]))
+                            }
+                            _ => {
+                                let t = tokio::spawn(pt::wait_any(&[&evs[i], &evs[j]]));
+                                for _ in 0..rng.below(3) {
+                                    tokio::task::yield_now().await;
+                                }
+                                t.abort();
+                                t.await.ok().map(|a| {
+                                    let k = a.unwrap().index().expect("no deadline");
+                                    (WaitOutcome::Signaled(0), [i, j][k])
+                                })
+                            }
+                        };
+                        match took {
+                            Some((o, k)) => {
+                                assert_eq!(o, WaitOutcome::Signaled(0));
+                                got[k].fetch_add(1, Ordering::SeqCst);
+                            }
+                            None => {
+                                cancelled.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        let child = Proc::spawn(
+            "set-random",
+            &["Local\\noack-", &EVENTS.to_string(), &SETS.to_string(), &seed],
+        );
+        let out = tokio::task::spawn_blocking(move || {
+            let mut child = child;
+            let mut out = String::new();
+            std::io::Read::read_to_string(child.child.stdout.as_mut().unwrap(), &mut out)
+                .unwrap();
+            child.expect_success("the setting process");
+            out
+        })
+        .await
+        .unwrap();
+        stop.store(true, Ordering::SeqCst);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut created_total = 0;
+        for line in out.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (i, created): (usize, u32) = (f[1].parse().unwrap(), f[2].parse().unwrap());
+            // What is left: the event's signal and any banked behind it.
+            let mut left = 0;
+            while evs[i].wait(Some(Duration::ZERO)).unwrap() == WaitOutcome::Signaled(0) {
+                left += 1;
+            }
+            let took = got[i].load(Ordering::SeqCst);
+            assert_eq!(
+                took + left,
+                created,
+                "event {i}: {created} sets reported a new signal; {took} consumed by waits, {left} left"
+            );
+            created_total += created;
+        }
+        let took: u32 = got.iter().map(|g| g.load(Ordering::SeqCst)).sum();
+        println!(
+            "{SETS} sets, {created_total} new signals, {took} consumed by async waits, {} waits cancelled",
+            cancelled.load(Ordering::SeqCst)
+        );
+        assert!(took > 0 && cancelled.load(Ordering::SeqCst) > 0);
+        until_async("the reactors forgot every wait", || {
+            evs.iter().all(|e| e.waiters().unwrap() == 0)
+        })
+        .await;
+    });
+}
