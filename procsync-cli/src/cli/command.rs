@@ -19,13 +19,27 @@ pub struct Line {
     pub command: Result<Command, SyntaxError>,
 }
 
-/// A malformed line; always answered with the code `invalid-argument`.
+/// A malformed line, answered with `err <code> <message>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyntaxError(pub String);
+pub struct SyntaxError {
+    /// `invalid-argument`, or `invalid-name` for a name that is not text.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl SyntaxError {
+    /// An `invalid-argument` error.
+    pub fn new(message: impl Into<String>) -> SyntaxError {
+        SyntaxError {
+            code: "invalid-argument",
+            message: message.into(),
+        }
+    }
+}
 
 impl fmt::Display for SyntaxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 

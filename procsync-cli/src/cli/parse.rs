@@ -30,14 +30,16 @@ pub fn parse_line(line: &str) -> Option<Line> {
         });
     };
     if thread.is_empty() {
-        let err = SyntaxError("`@` must be followed by a thread name, as in `@T wait e`".into());
+        let err = SyntaxError::new("`@` must be followed by a thread name, as in `@T wait e`");
         return Some(Line {
             thread: None,
             command: Err(err),
         });
     }
     let command = if words.len() == 1 {
-        Err(SyntaxError(format!("missing command after `@{thread}`")))
+        Err(SyntaxError::new(format!(
+            "missing command after `@{thread}`"
+        )))
     } else {
         parse_command(&words[1..])
     };
@@ -47,11 +49,45 @@ pub fn parse_line(line: &str) -> Option<Line> {
     })
 }
 
+/// [`parse_line`] for the raw bytes of a line. A line that is not UTF-8 is refused whole,
+/// never decoded lossily (that would make names of different bytes one name): with
+/// `invalid-name` when the first bad byte is in a `name=` word, else `invalid-argument`.
+pub fn parse_bytes(raw: &[u8]) -> Option<Line> {
+    let bad = match std::str::from_utf8(raw) {
+        Ok(text) => return parse_line(text),
+        Err(e) => e.valid_up_to(),
+    };
+    // Blank, comment, thread prefix: as the line reads with the bad bytes replaced.
+    let mut line = parse_line(&String::from_utf8_lossy(raw))?;
+    let start = raw[..bad]
+        .iter()
+        .rposition(u8::is_ascii_whitespace)
+        .map_or(0, |i| i + 1);
+    let in_name = raw[start..].starts_with(b"name=");
+    line.command = Err(SyntaxError {
+        code: if in_name {
+            "invalid-name"
+        } else {
+            "invalid-argument"
+        },
+        message: format!(
+            "byte 0x{:02x} at offset {bad} of the line is not UTF-8; {}",
+            raw[bad],
+            if in_name {
+                "a name is Unicode text: write it in UTF-8"
+            } else {
+                "commands are UTF-8 text"
+            }
+        ),
+    });
+    Some(line)
+}
+
 /// Parses the words of a command (without thread prefix); `words` is not empty.
 pub fn parse_command(words: &[&str]) -> Result<Command, SyntaxError> {
     let (&verb, rest) = words
         .split_first()
-        .ok_or_else(|| SyntaxError("empty command".into()))?;
+        .ok_or_else(|| SyntaxError::new("empty command"))?;
     let mut a = Args::new(verb, rest);
     let command = match verb {
         "create" => parse_create(&mut a)?,
@@ -189,7 +225,7 @@ pub fn parse_command(words: &[&str]) -> Result<Command, SyntaxError> {
         "exit" => Command::Exit,
         "exit-thread" => Command::ExitThread,
         _ => {
-            return Err(SyntaxError(format!(
+            return Err(SyntaxError::new(format!(
                 "unknown command `{verb}`; `help` lists the commands (see docs/REPL.md)"
             )));
         }
@@ -258,7 +294,7 @@ impl<'a> Args<'a> {
     }
 
     fn error(&self, what: &str) -> SyntaxError {
-        SyntaxError(format!("`{}` {what}", self.verb))
+        SyntaxError::new(format!("`{}` {what}", self.verb))
     }
 
     /// The next positional word, which must not look like an option.
@@ -400,6 +436,31 @@ fn parse_number<T: std::str::FromStr>(text: &str) -> Option<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_refused_not_decoded_lossily() {
+        // Two names that differ only in their bad bytes must not become one name.
+        let line = parse_bytes(b"@T open event e name=Local\\a\xff\n").unwrap();
+        assert_eq!(line.thread.as_deref(), Some("T"));
+        let err = line.command.unwrap_err();
+        assert_eq!(err.code, "invalid-name");
+        assert!(err.message.contains("0xff"), "{}", err.message);
+        let err = parse_bytes(b"wait e timeout=1\xc3")
+            .unwrap()
+            .command
+            .unwrap_err();
+        assert_eq!(err.code, "invalid-argument");
+        // A comment or blank line stays unanswered, whatever its bytes.
+        assert_eq!(parse_bytes(b"# caf\xe9\n"), None);
+        assert_eq!(parse_bytes(b"  \n"), None);
+        // Valid UTF-8 is parsed as text, non-ASCII names included.
+        assert!(
+            parse_bytes("open event e name=Local\\caf\u{e9}".as_bytes())
+                .unwrap()
+                .command
+                .is_ok()
+        );
+    }
 
     fn ms(ms: u64) -> Option<Duration> {
         Some(Duration::from_millis(ms))
@@ -569,7 +630,7 @@ mod tests {
         ];
         for (text, fragment) in table {
             match parse_command(&words(text)) {
-                Err(SyntaxError(message)) => assert!(message.contains(fragment), "{text}: {message}"),
+                Err(SyntaxError { message, .. }) => assert!(message.contains(fragment), "{text}: {message}"),
                 Ok(command) => panic!("{text}: parsed as {command:?}"),
             }
         }
@@ -605,7 +666,7 @@ mod tests {
             ("@t1 pid", line(Some("t1"), Ok(Command::Pid))),
             ("@main   set   e", line(Some("main"), Ok(Command::Set(s("e"))))),
             ("@t exit-thread", line(Some("t"), Ok(Command::ExitThread))),
-            ("@t", line(Some("t"), Err(SyntaxError(s("missing command after `@t`"))))),
+            ("@t", line(Some("t"), Err(SyntaxError::new(s("missing command after `@t`"))))),
         ];
         for (text, expected) in table {
             assert_eq!(parse_line(text), expected, "{text:?}");

@@ -87,7 +87,7 @@ pub fn run(opts: &Options) -> ExitCode {
                 break;
             }
         }
-        let Some(line) = parse::parse_line(&String::from_utf8_lossy(&buf)) else {
+        let Some(line) = parse::parse_bytes(&buf) else {
             continue;
         };
         let prefix = line.thread.clone();
@@ -150,8 +150,8 @@ impl From<procsync::Error> for Failure {
 impl From<SyntaxError> for Failure {
     fn from(e: SyntaxError) -> Self {
         Failure {
-            code: "invalid-argument",
-            message: e.0,
+            code: e.code,
+            message: e.message,
         }
     }
 }
@@ -364,13 +364,24 @@ fn alias_in_use(alias: &str) -> Failure {
     }
 }
 
-/// Keeps an error message on its answer line.
+/// Keeps an error message on its answer line, printable: line breaks become spaces,
+/// other control characters (a NUL in a name, an escape sequence) are written escaped
+/// (`\u{0}`), so that what a client reads is what the message says.
 fn one_line(message: &str) -> String {
     message
         .split(['\n', '\r'])
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The answer to `wait` and `signalandwait`: no index.

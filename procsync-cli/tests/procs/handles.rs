@@ -615,7 +615,12 @@ fn duplication_mistakes_are_clear_errors() {
     a.expect("create event e", "ok created");
     a.expect_err("adopt 4242 x", "not-found");
     a.expect_err("handle nope", "unknown-alias");
-    b.expect_err(&format!("dup-from {pa} 4242 x"), "not-found");
+    let got = b.expect_err(&format!("dup-from {pa} 4242 x"), "not-found");
+    assert_eq!(
+        got.matches(&format!("process {pa}")).count(),
+        1,
+        "names the source process once: {got}"
+    );
     // This test process runs no endpoint.
     let me = std::process::id();
     let got = a.expect_err(&format!("dup-to {me} e"), "not-found");

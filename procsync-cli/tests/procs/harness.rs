@@ -376,6 +376,24 @@ impl<'r> Repl<'r> {
         }
     }
 
+    /// Sends one line of raw bytes (a newline is added) and returns thread `main`'s next
+    /// answer: for input that is not text.
+    pub fn ask_raw(&mut self, line: &[u8]) -> String {
+        self.root
+            .log(format!("{}> {}", self.label, line.escape_ascii()));
+        let Some(stdin) = self.stdin.as_mut() else {
+            self.fail("send after standard input was closed")
+        };
+        if let Err(e) = stdin
+            .write_all(line)
+            .and_then(|()| stdin.write_all(b"\n"))
+            .and_then(|()| stdin.flush())
+        {
+            self.fail(&format!("cannot write to the repl (did it exit?): {e}"));
+        }
+        self.answer_by(Thread::Main, ANSWER_DEADLINE, "(raw line)")
+    }
+
     /// Sends `cmd` and returns its answer (looked up by the command's thread).
     pub fn ask(&mut self, cmd: &str) -> String {
         self.send(cmd);

@@ -90,3 +90,35 @@ fn help_answers_on_one_line() {
     assert_eq!(a.answer_for("@h"), "@h ok wait A [timeout=MS|inf]");
     a.expect_err("help frobnicate", "invalid-argument");
 }
+
+/// A line that is not UTF-8 is refused whole, never decoded lossily: two names that differ
+/// only in their invalid bytes would otherwise become one object (NM items: a name is
+/// text). Control characters in an error's text are written escaped, never raw.
+#[test]
+fn bytes_that_are_not_text_are_refused_and_never_echoed_raw() {
+    let root = Root::fresh();
+    let (mut a, mut b) = (root.repl(), root.repl());
+    let n = unique("bytes");
+    let mut line = format!("create event e name={n}").into_bytes();
+    line.push(0xff);
+    let got = a.ask_raw(&line);
+    assert!(got.starts_with("err invalid-name "), "{got}");
+    assert!(got.contains("0xff"), "{got}");
+    line.pop();
+    line.push(0xfe);
+    let got = b.ask_raw(&line);
+    assert!(got.starts_with("err invalid-name "), "{got}");
+    // What a lossy decoding would have made of both: a name of its own, valid text.
+    a.expect(&format!("create event e name={n}\u{fffd}"), "ok created");
+    b.expect_err(&format!("open event e name={n}"), "not-found");
+    let got = a.ask_raw(b"wait e timeout=\xc3");
+    assert!(got.starts_with("err invalid-argument "), "{got}");
+    a.expect("wait e timeout=0", "timeout");
+    // A NUL in a name: refused, and shown escaped.
+    let got = a.ask_raw(format!("create event z name={n}\0x").as_bytes());
+    assert!(got.starts_with("err invalid-name "), "{got}");
+    assert!(
+        !got.chars().any(char::is_control),
+        "raw control character in {got:?}"
+    );
+}

@@ -266,7 +266,12 @@ fn ask(pid: u32, text: &str, fd: Option<BorrowedFd<'_>>) -> Result<(Vec<String>,
     }
     let rest = reply.strip_prefix("err ").unwrap_or(&reply);
     let (code, msg) = rest.split_once(' ').unwrap_or((rest, ""));
-    let msg = format!("process {pid}: {msg}");
+    // Said by that process about itself, or else said to be from it: never both.
+    let msg = if msg.starts_with(&format!("process {pid} ")) {
+        msg.to_owned()
+    } else {
+        format!("process {pid}: {msg}")
+    };
     Err(match code {
         "not-found" => Error::InvalidHandle(msg),
         "access-denied" => Error::AccessDenied { what: msg },

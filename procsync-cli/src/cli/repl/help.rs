@@ -72,7 +72,7 @@ mod tests {
         for (name, _) in SYNTAX {
             if let Err(e) = parse_command(&[name]) {
                 assert!(
-                    !e.0.starts_with("unknown command"),
+                    !e.message.starts_with("unknown command"),
                     "`{name}` is listed by help but the parser does not know it: {e}"
                 );
             }
