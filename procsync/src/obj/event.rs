@@ -67,13 +67,19 @@ pub(crate) fn try_wait_fast(obj: &Object) -> Fast {
             // no lock).
             return Fast::NotSignaled;
         }
-        if s & WAITERS != 0 {
+        if obj.manual {
+            return if s & WAITERS != 0 {
+                Fast::Slow
+            } else {
+                Fast::Acquired(false)
+            };
+        }
+        if s & (WAITERS | BANKED_MASK) != 0 {
+            // Waiters queued, or a banked signal (rare: a give-back's) to take first,
+            // which the lock's path does.
             return Fast::Slow;
         }
-        if obj.manual {
-            return Fast::Acquired(false);
-        }
-        match st.compare_exchange_weak(s, taken(s), Ordering::Acquire, Ordering::Relaxed) {
+        match st.compare_exchange_weak(s, s & !SIGNALED, Ordering::Acquire, Ordering::Relaxed) {
             Ok(_) => return Fast::Acquired(false),
             Err(now) => s = now,
         }
