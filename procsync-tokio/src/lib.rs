@@ -31,11 +31,13 @@
 //!   [`AsyncWait`] method forms.
 //! - Cancel safety (TO-06): dropping a pending future never loses a signal, a unit or
 //!   a mutex. What was handed over to a dropped future is given back as if it had
-//!   timed out just before the signal: a semaphore unit is released, an auto-reset
-//!   event or timer is set again (to the next waiter in line), a mutex is released by
-//!   its owner thread; a manual-reset event is not consumed by a wait. Limits of the
-//!   reactor path: an auto-reset *timer*'s signal cannot be put back there, and an
-//!   *abandoned* mutex given back is no longer reported abandoned to the next owner.
+//!   timed out just before the signal (`procsync::Handle::give_back`): a semaphore
+//!   unit is released, an auto-reset event or timer is set again (to the next waiter
+//!   in line; an event that a later set already set again keeps the signal banked, so
+//!   every set that reported "was not set" is consumed once, TO-06a), a mutex is
+//!   released by its owner thread; a manual-reset event is not consumed by a wait.
+//!   Limit of the reactor path: an *abandoned* mutex given back is no longer reported
+//!   abandoned to the next owner.
 //! - Mutex ownership: the thread that acquired the mutex (a reactor, or the wait-all
 //!   thread) owns it on behalf of the task; the guard can move between tasks and
 //!   threads; dropping it makes the owner thread release it.

@@ -296,6 +296,22 @@ pub fn dropped_after_handoff_gives_back_to06() {
         until_async("released by its owner thread", || owner(&m) == Owner::None).await;
         assert_eq!(sync_try_lock(&m), WaitOutcome::Signaled(0));
 
+        // A synchronization timer's expiry goes back too, on both paths.
+        let tm = obj(ObjectSpec::Timer { manual: false });
+        let mut f = pt::wait(&tm);
+        let flag = poll_once(&mut f);
+        until_async("queued", || tm.waiters().unwrap() == 1).await;
+        tm.set_timer(TimerDue::Relative(Duration::from_millis(1)), 0)
+            .unwrap();
+        until_async("handed over", || flag.is_set()).await;
+        assert!(!signaled(&tm), "the expiry is in the future's hands");
+        drop(f);
+        assert!(signaled(&tm), "dropping signaled the timer again");
+        assert_eq!(
+            tm.wait(Some(Duration::ZERO)).unwrap(),
+            WaitOutcome::Signaled(0)
+        );
+
         // A manual-reset event is never consumed by a wait.
         let e = event(true, false);
         let mut f = pt::wait(&e);
