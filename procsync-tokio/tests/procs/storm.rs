@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use procsync::{Event, Handle, Semaphore, WaitOutcome};
+use procsync::{Access, Event, Handle, ObjectKind, Semaphore, WaitOutcome};
 use procsync_tokio as pt;
 use tokio::time::Instant;
 
@@ -197,20 +197,46 @@ const RELEASES: u32 = 20_000;
 /// `PREFIX N R SEED`: R releases of one unit each, on semaphores `PREFIX<i>` picked at
 /// random; prints `released <i> <count>` for each semaphore at the end.
 pub fn release_random(a: &[String]) -> u8 {
+    signal_random(a, ObjectKind::Semaphore, "released", |h| {
+        h.release(1).unwrap();
+        true
+    })
+}
+
+/// `PREFIX N R SEED`: R sets, without waiting for anyone, of auto-reset events
+/// `PREFIX<i>` picked at random, up to two yields apart; prints `set <i> <k>` for each
+/// event, k the sets that reported "was not set" (EV-03): the signals it created.
+pub fn set_random(a: &[String]) -> u8 {
+    signal_random(a, ObjectKind::Event, "set", |h| !h.set().unwrap())
+}
+
+/// `PREFIX N R SEED`: R calls of `signal` on the objects `PREFIX<i>` of `kind` picked
+/// at random (up to two yields apart for events); prints `<what> <i> <k>` per object, k
+/// the calls that returned `true`.
+fn signal_random(
+    a: &[String],
+    kind: ObjectKind,
+    what: &str,
+    signal: impl Fn(&Handle) -> bool,
+) -> u8 {
     let n: usize = a[1].parse().unwrap();
     let r: u32 = a[2].parse().unwrap();
     let mut rng = Rng::from_seed(a[3].parse().unwrap());
-    let sems: Vec<Semaphore> = (0..n)
-        .map(|i| Semaphore::open(&format!("{}{i}", a[0])).unwrap())
+    let objs: Vec<Handle> = (0..n)
+        .map(|i| Handle::open(kind, &format!("{}{i}", a[0]), Access::ALL, false).unwrap())
         .collect();
-    let mut released = vec![0u32; n];
+    let mut counted = vec![0u32; n];
     for _ in 0..r {
         let i = rng.below(n as u64) as usize;
-        sems[i].release(1).unwrap();
-        released[i] += 1;
+        counted[i] += u32::from(signal(&objs[i]));
+        if kind == ObjectKind::Event {
+            for _ in 0..rng.below(3) {
+                std::thread::yield_now();
+            }
+        }
     }
-    for (i, c) in released.iter().enumerate() {
-        println!("released {i} {c}");
+    for (i, c) in counted.iter().enumerate() {
+        println!("{what} {i} {c}");
     }
     0
 }
@@ -321,32 +347,6 @@ pub fn storm_over_thousands_of_objects_conserves_units() {
 
 const EVENTS: usize = 8;
 const SETS: u32 = 6000;
-
-/// `PREFIX N R SEED`: R sets, without waiting for anyone, of auto-reset events
-/// `PREFIX<i>` picked at random; prints `set <i> <k>` for each event, k the sets that
-/// reported "was not set" (EV-03): the signals it created.
-pub fn set_random(a: &[String]) -> u8 {
-    let n: usize = a[1].parse().unwrap();
-    let r: u32 = a[2].parse().unwrap();
-    let mut rng = Rng::from_seed(a[3].parse().unwrap());
-    let evs: Vec<Event> = (0..n)
-        .map(|i| Event::open(&format!("{}{i}", a[0])).unwrap())
-        .collect();
-    let mut created = vec![0u32; n];
-    for _ in 0..r {
-        let i = rng.below(n as u64) as usize;
-        if !evs[i].set().unwrap() {
-            created[i] += 1;
-        }
-        for _ in 0..rng.below(3) {
-            std::thread::yield_now();
-        }
-    }
-    for (i, c) in created.iter().enumerate() {
-        println!("set {i} {c}");
-    }
-    0
-}
 
 /// EV-03, EV-04, TO-06a across processes: a sync process sets auto-reset events as fast
 /// as it can, with no acks, so sets merge whenever an event is already set; tasks wait
