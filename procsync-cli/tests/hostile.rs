@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use harness::{Repl, Root, unique, wait_for_waiters};
 
-// Offsets of `src/shm/layout.rs` (layout version 3). The header's are fixed; the
+// Offsets of `src/shm/layout.rs` (layout version 4). The header's are fixed; the
 // control block sits where the object's colour puts it ([`ctl_at`]), and queue entry
 // `k` in the slots around it ([`entry_at`]).
 const OFF_VERSION: u64 = 8;
@@ -300,6 +300,11 @@ fn corrupt_headers_and_sizes_are_clear_errors_at_open() {
         (
             "layout version 1 (an older build's)",
             u32_at(OFF_VERSION, 1),
+            "unknown layout version",
+        ),
+        (
+            "layout version 3 (a build without the event bank)",
+            u32_at(OFF_VERSION, 3),
             "unknown layout version",
         ),
         (
@@ -1201,7 +1206,7 @@ fn generate_fuzz_corpus() {
         |b: &mut Vec<u8>, off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_le_bytes());
     let put64 =
         |b: &mut Vec<u8>, off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_le_bytes());
-    // Control-block fields and queue entries of the file in `b` (layout version 3).
+    // Control-block fields and queue entries of the file in `b` (layout version 4).
     let ctl = |b: &Vec<u8>, field: u64| (ctl_at_id(id_in(b)) + field) as usize;
     let entry = |b: &Vec<u8>, k: u64| entry_at_id(id_in(b), k) as usize;
     mutate("bad-empty", "event-auto-unset", &|b| b.clear());
@@ -1215,6 +1220,7 @@ fn generate_fuzz_corpus() {
     mutate("bad-zeros", "mutex-free", &|b| b.fill(0));
     mutate("bad-garbage-a5", "mutex-free", &|b| b.fill(0xA5));
     mutate("bad-version-2", "semaphore-1-of-3", &|b| put32(b, 8, 2));
+    mutate("bad-version-3", "event-auto-set", &|b| put32(b, 8, 3));
     mutate("bad-kind-9", "semaphore-1-of-3", &|b| put32(b, 12, 9));
     mutate("bad-kind-mutex-with-max", "semaphore-1-of-3", &|b| {
         put32(b, 12, 2)
@@ -1244,6 +1250,13 @@ fn generate_fuzz_corpus() {
         put64(b, ctl(b, CTL_LOCK), 0x3FFF_FF00 | (1 << 63))
     });
     // Found by the mutation loop: CONTENDED set in the lock word, and no holder.
+    // An event's bank (bits 32..47): full and set, and without the signal it needs.
+    mutate("state-event-bank-full", "event-auto-set", &|b| {
+        put64(b, ctl(b, CTL_STATE), 0xFFFF_0000_0001)
+    });
+    mutate("state-event-bank-unset", "event-auto-set", &|b| {
+        put64(b, ctl(b, CTL_STATE), 0xFFFF_0000_0000)
+    });
     mutate("state-lock-contended-no-holder", "event-auto-set", &|b| {
         put64(b, ctl(b, CTL_LOCK), 1 << 63);
         put64(b, ctl(b, CTL_STATE), (1 << 63) | 2);

@@ -58,9 +58,11 @@ impl Target {
 }
 
 /// Gives back one acquisition of `t` from any thread (not for mutexes, whose owner
-/// thread must do it). Errors are ignored: the handle is our own duplicate with the
-/// rights of the one the acquisition went through (`modify` included, checked when the
-/// wait started), so none can happen.
+/// thread must do it). The handle is our own duplicate with the rights of the one the
+/// acquisition went through (`modify` included, checked when the wait started), so the
+/// only error left is an object lock held past its bound by a stopped process
+/// (`Busy`); nothing better can be done with it than what a timed-out waiter does, so
+/// it is ignored.
 pub(crate) fn give_back(t: &Target) {
     match t.undo {
         Undo::GiveBack => {

@@ -62,14 +62,13 @@ pub fn __fuzz_open_object(bytes: &[u8]) -> std::result::Result<String, String> {
                     }
                 }
             }
-            ObjectKind::Semaphore => {
+            ObjectKind::Semaphore | ObjectKind::Event | ObjectKind::Timer => {
                 let _ = write!(
                     log,
                     " give-back={:?}",
-                    semaphore::release(o, 1).map_err(|e| e.code())
+                    obj::signal::give_back(o, me).map_err(|e| e.code())
                 );
             }
-            ObjectKind::Event | ObjectKind::Timer => {}
         }
     };
     match o.kind {

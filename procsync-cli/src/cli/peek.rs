@@ -1,12 +1,12 @@
 //! A read-only look at the header and control block of an object file (layout versions
-//! 1 to 3 of docs/ARCHITECTURE.md, "The object file"), for what the library's handle API
+//! 1 to 4 of docs/ARCHITECTURE.md, "The object file"), for what the library's handle API
 //! does not report and an operator wants to see: the layout version, the creator's uid,
 //! the thread that owns a mutex, and a timer's due time.
 //!
 //! It reads the file's page with one `read` and never writes, locks or maps; the values
 //! are a racy snapshot, shown for information only. Object *states* come from the
 //! library's `query`, never from here. The control block is at offset 64 in versions 1
-//! and 2, and at `64 + 192 * (object_id % 21)` in version 3 (its "colour"). Other
+//! and 2, and at `64 + 192 * (object_id % 21)` in versions 3 and 4 (its "colour"). Other
 //! layouts are reported by version number and nothing else is decoded.
 
 use std::fs::File;
@@ -17,7 +17,7 @@ use rustix::time::{ClockId, clock_gettime};
 
 const MAGIC: &[u8; 8] = b"PSYNCOB1";
 const PAGE: usize = 4096;
-/// Control-block positions of layout version 3.
+/// Control-block positions of layout versions 3 and 4.
 const COLOURS: u64 = 21;
 const OWNER_MASK: u64 = (1 << 62) - 1;
 const TIMER_REALTIME: u64 = 1 << 2;
@@ -65,7 +65,7 @@ pub fn header(path: &Path) -> Option<Header> {
     let version = u32_at(&buf, 8);
     let ctl = match version {
         1 | 2 => 64,
-        3 => 64 + 192 * (u64_at(&buf, 16) % COLOURS) as usize,
+        3 | 4 => 64 + 192 * (u64_at(&buf, 16) % COLOURS) as usize,
         _ => {
             return Some(Header {
                 version,
@@ -105,7 +105,7 @@ pub fn header(path: &Path) -> Option<Header> {
 /// (a file no live process holds), that means its last holder died owning it: a clean
 /// exit releases a mutex before it closes the handle.
 pub fn owned_mutex(path: &Path) -> bool {
-    header(path).is_some_and(|h| (1..=3).contains(&h.version) && h.kind == 2 && h.owner_tid != 0)
+    header(path).is_some_and(|h| (1..=4).contains(&h.version) && h.kind == 2 && h.owner_tid != 0)
 }
 
 /// The process a thread belongs to (`Tgid` in `/proc/<tid>/status`).

@@ -353,7 +353,7 @@ fn ls_json_shows_states_and_holders() {
     let d = procsync(&root, &["inspect", &s]);
     assert_eq!(d.code, Some(0), "{}", d.err);
     assert!(
-        d.out.contains("count=1/3") && d.out.contains("layout:     version 3"),
+        d.out.contains("count=1/3") && d.out.contains("layout:     version 4"),
         "{}",
         d.out
     );

@@ -29,7 +29,7 @@ pub(crate) const ENV_TARGET_PIDS: &str = "PROCSYNC_SECURITY_PIDS";
 /// How long the attacker may take to answer one command (a round over every file and segment).
 pub(crate) const ATTACK_DEADLINE: Duration = Duration::from_secs(30);
 
-// The layout of `procsync/src/shm/layout.rs` (version 3), for the targeted attacks only:
+// The layout of `procsync/src/shm/layout.rs` (version 4), for the targeted attacks only:
 // the control block sits at the object's colour ([`ctl_of`]), queue entries around it.
 pub(crate) const CTL_LOCK: u64 = 0;
 pub(crate) const CTL_STATE: u64 = 16;

@@ -30,9 +30,9 @@ use crate::wait::detached::{Detached, Turn};
 ///    wait or asks for a sleep; repeat.
 ///
 /// Dropping it, or [`cancel`](Self::cancel), ends a pending wait as a timeout would:
-/// what a signaller handed over before that is given back (an auto-reset event is set
-/// again, a semaphore unit released) to the next waiter, so a cancelled wait never
-/// consumes a signal (TO-06).
+/// what a signaller handed over before that is given back (a semaphore unit released,
+/// an auto-reset event set again, or its signal banked if a later set already set it:
+/// TO-06a) to the next waiter, so a cancelled wait never consumes a signal (TO-06).
 ///
 /// Restrictions: no mutex in the list (a mutex is owned by a thread; wait for it from
 /// one); a futex sleep on the words must not outlive the next call on the wait or its

@@ -112,13 +112,14 @@ pub(crate) fn acquire_locked(obj: &Object, _g: &Guard<'_>) -> Option<bool> {
     if obj.manual {
         return (st.load(Ordering::Relaxed) & SIGNALED != 0).then_some(false);
     }
-    // A swap, not a store: with nobody queued any more, a lock-free reset may run
-    // beside us, and a stored word would bring back what it cleared.
-    st.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
-        (s & SIGNALED != 0).then(|| taken(s))
-    })
-    .ok()
-    .map(|_| false)
+    // A load and a store: no lock-free writer runs while the lock is held (holding it
+    // sets WAITERS, which every lock-free path tests in its compare-and-swap).
+    let s = st.load(Ordering::Relaxed);
+    if s & SIGNALED == 0 {
+        return None;
+    }
+    st.store(taken(s), Ordering::Relaxed);
+    Some(false)
 }
 
 /// Gives back one consumed signal (auto-reset): the event is set again, or, if it was

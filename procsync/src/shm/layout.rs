@@ -1,4 +1,4 @@
-//! The canonical drawing of procsync's shared memory, layout version 3: object files and
+//! The canonical drawing of procsync's shared memory, layout version 4: object files and
 //! wait-block segments.
 //!
 //! # Object file (4096 bytes, one per object)
@@ -115,8 +115,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 pub(crate) const OBJECT_MAGIC: u64 = u64::from_le_bytes(*b"PSYNCOB1");
 /// "PSYNCWS2", little-endian.
 pub(crate) const SEGMENT_MAGIC: u64 = u64::from_le_bytes(*b"PSYNCWS2");
-/// The only layout this build reads or writes.
-pub(crate) const LAYOUT_VERSION: u32 = 3;
+/// The only layout this build reads or writes. 4: an auto-reset event's `state` banks
+/// given-back signals in bits 32..=47 (`obj::event`), which a version-3 build would
+/// ignore, reviving or dropping them; so a version-3 file is refused, not shared.
+pub(crate) const LAYOUT_VERSION: u32 = 4;
 /// Size of every object file.
 pub(crate) const OBJECT_SIZE: usize = 4096;
 /// Queue entries per object; more waiters than this sleep on `seq` (the overflow path).
