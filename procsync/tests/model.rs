@@ -34,10 +34,10 @@
 //!
 //! Some actors are other *processes* ([`Op::SpawnProcess`]): this test binary re-run as an
 //! actor server ([`actor_server`]: one command per stdin line, one answer per stdout line).
-//! They open the named objects and set, reset, pulse, release and try-wait them, so the
-//! signals that complete the test process's blocked waits — wait-alls included, whose other
-//! objects the signalling process may not even map — come from another process (WL-14,
-//! PU-07, WY-16); and they exit owning mutexes (AB-07, AB-08). A dead process signals
+//! They open the named objects and set, reset, pulse, release, give back (TO-06a) and
+//! try-wait them, so the signals that complete the test process's blocked waits —
+//! wait-alls included, whose other objects the signalling process may not even map — come
+//! from another process (WL-14, PU-07, WY-16); and they exit owning mutexes (AB-07, AB-08). A dead process signals
 //! nothing, so after its exit the waiters' answers are awaited before the states are read.
 //! Blocked waiters are started only by actors that own no mutex and on objects that keep a
 //! handle with every right ([`Model::blocking_ok`]), so every sequence can end by releasing
@@ -247,7 +247,7 @@ enum Op {
         a: ActorId,
     },
     /// A new actor that is a separate *process* (an actor server: see [`actor_server`]). It
-    /// runs only `Open`, `Close`, `Set`, `Reset`, `Pulse`, `Release`, `Wait` (timeout 0) on
+    /// runs only `Open`, `Close`, `Set`, `Reset`, `Pulse`, `GiveBack`, `Release`, `Wait` (timeout 0) on
     /// its own handles, and `Exit` (the process exits without releasing: AB-07, AB-08).
     SpawnProcess {
         a: ActorId,
@@ -287,6 +287,12 @@ enum Op {
         h: HandleId,
     },
     Pulse {
+        a: ActorId,
+        h: HandleId,
+    },
+    /// `Handle::give_back` (TO-06a): one acquisition put back, whether or not this actor
+    /// made one (the library cannot tell; the model need not either).
+    GiveBack {
         a: ActorId,
         h: HandleId,
     },
@@ -336,6 +342,7 @@ impl Op {
             | Op::Set { a, .. }
             | Op::Reset { a, .. }
             | Op::Pulse { a, .. }
+            | Op::GiveBack { a, .. }
             | Op::Release { a, .. }
             | Op::Wait { a, .. }
             | Op::WaitAny { a, .. }
@@ -359,6 +366,7 @@ impl Op {
             | Op::Set { h, .. }
             | Op::Reset { h, .. }
             | Op::Pulse { h, .. }
+            | Op::GiveBack { h, .. }
             | Op::Release { h, .. }
             | Op::Wait { h, .. }
             | Op::Query { h, .. } => vec![*h],
@@ -381,6 +389,7 @@ impl Op {
             Op::Set { .. } => "set",
             Op::Reset { .. } => "reset",
             Op::Pulse { .. } => "pulse",
+            Op::GiveBack { .. } => "give-back",
             Op::Release { .. } => "release",
             Op::Wait { .. } => "wait",
             Op::WaitAny { .. } => "waitany",
@@ -470,6 +479,7 @@ impl fmt::Display for Op {
             Op::Set { a, h } => write!(f, "t{a}: set h{h}"),
             Op::Reset { a, h } => write!(f, "t{a}: reset h{h}"),
             Op::Pulse { a, h } => write!(f, "t{a}: pulse h{h}"),
+            Op::GiveBack { a, h } => write!(f, "t{a}: give-back h{h}"),
             Op::Release { a, h, n } => write!(f, "t{a}: release h{h} count={n}"),
             Op::Wait { a, h } => write!(f, "t{a}: wait h{h} timeout=0"),
             Op::WaitAny { a, hs } => write!(f, "t{a}: waitany {} timeout=0", list(hs)),
@@ -648,9 +658,12 @@ impl fmt::Display for Expect {
 /// One object's state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Obj {
+    /// `banked`: signals given back while the event was set (TO-06a), each released by
+    /// one more wait; 0 unless `signaled`.
     Event {
         manual: bool,
         signaled: bool,
+        banked: u32,
     },
     /// `owner` is an actor; `recursion` is 0 when unowned; `abandoned` only while unowned
     /// (AB-02 clears it on the next acquisition).
@@ -672,6 +685,7 @@ impl Obj {
             Spec::Event { manual, initial } => Obj::Event {
                 manual,
                 signaled: initial,
+                banked: 0,
             },
             // CO-15, MX-01/02.
             Spec::Mutex { owned } => Obj::Mutex {
@@ -708,9 +722,16 @@ impl Obj {
     /// mutex (AB-02).
     fn acquire(&mut self, a: ActorId) -> bool {
         match self {
-            // EV-06: auto-reset is consumed, manual is not.
-            Obj::Event { manual, signaled } => {
-                if !*manual {
+            // EV-06: auto-reset is consumed, manual is not; TO-06a: a banked signal first.
+            Obj::Event {
+                manual,
+                signaled,
+                banked,
+            } => {
+                if *manual {
+                } else if *banked > 0 {
+                    *banked -= 1;
+                } else {
                     *signaled = false;
                 }
                 false
@@ -742,7 +763,9 @@ impl Obj {
     /// The state as `viewer` queries it (EV-12, MX-10, SM-13, AB-04).
     fn view(&self, viewer: Option<ActorId>) -> ObjectState {
         match *self {
-            Obj::Event { manual, signaled } => ObjectState::Event { manual, signaled },
+            Obj::Event {
+                manual, signaled, ..
+            } => ObjectState::Event { manual, signaled },
             Obj::Mutex {
                 owner,
                 recursion,
@@ -846,6 +869,7 @@ impl Model {
             | Op::Set { .. }
             | Op::Reset { .. }
             | Op::Pulse { .. }
+            | Op::GiveBack { .. }
             | Op::Release { .. }
             | Op::Wait { .. }
             | Op::Exit { .. } => true,
@@ -1185,10 +1209,18 @@ impl Model {
                 e.check(!self.h(h).acc.modify, "access-denied"); // AM-03
                 fail(e)?;
                 let o = self.h(h).obj;
+                // A reset (or a pulse's end) clears the bank too; a set keeps a set event's
+                // bank (TO-06a).
                 let set = |m: &mut Model, on: bool| {
-                    let Some(Obj::Event { signaled, .. }) = m.objs.get_mut(&o) else {
+                    let Some(Obj::Event {
+                        signaled, banked, ..
+                    }) = m.objs.get_mut(&o)
+                    else {
                         unreachable!()
                     };
+                    if !on || !*signaled {
+                        *banked = 0;
+                    }
                     std::mem::replace(signaled, on)
                 };
                 // EV-03/04 (set), EV-05 (reset).
@@ -1204,6 +1236,33 @@ impl Model {
                     set(self, false);
                 }
                 Outcome::Was(was)
+            }
+            Op::GiveBack { h, .. } => {
+                let mut e = Errs::default();
+                e.check(self.kind(h) == Kind::Mutex, "wrong-type");
+                e.check(!self.h(h).acc.modify, "access-denied");
+                fail(e)?;
+                // TO-06a: an auto-reset event set again, or one more signal banked when it
+                // is set; a semaphore unit back, dropped at the maximum (SM-05); a
+                // manual-reset event unchanged. Then the hand-off, as after a signal.
+                match self.obj_mut(h) {
+                    Obj::Event {
+                        manual: false,
+                        signaled,
+                        banked,
+                    } => {
+                        if !*signaled {
+                            *signaled = true;
+                            *banked = 0;
+                        } else if *banked < 0xFFFF {
+                            *banked += 1;
+                        }
+                    }
+                    Obj::Semaphore { count, max } if *count < *max => *count += 1,
+                    _ => {}
+                }
+                self.hand_off(self.h(h).obj);
+                Outcome::Done
             }
             Op::Release { a, h, n } => {
                 let acc = self.h(h).acc;
@@ -1321,7 +1380,14 @@ impl Model {
                 }
                 fail(e)?;
                 match self.obj_mut(s) {
-                    Obj::Event { signaled, .. } => *signaled = true,
+                    Obj::Event {
+                        signaled, banked, ..
+                    } => {
+                        if !*signaled {
+                            *signaled = true;
+                            *banked = 0;
+                        }
+                    }
                     Obj::Semaphore { count, .. } => *count += 1,
                     Obj::Mutex {
                         owner, recursion, ..
@@ -1645,6 +1711,7 @@ fn actor_server() -> ! {
             "pulse" => handles[&h()]
                 .pulse()
                 .map(|b| format!("was {}", u8::from(b))),
+            "give-back" => handles[&h()].give_back().map(|()| "ok".to_string()),
             "release" => {
                 let n = w[2].parse::<u32>().expect("a count");
                 handles[&h()].release(n).map(|p| format!("prev {p}"))
@@ -1880,6 +1947,7 @@ impl Real {
             Op::Set { h, .. } => format!("set {h}"),
             Op::Reset { h, .. } => format!("reset {h}"),
             Op::Pulse { h, .. } => format!("pulse {h}"),
+            Op::GiveBack { h, .. } => format!("give-back {h}"),
             Op::Release { h, n, .. } => format!("release {h} {n}"),
             Op::Wait { h, .. } => format!("wait {h}"),
             other => unreachable!("not an actor-server op: {other}"),
@@ -1953,6 +2021,12 @@ impl Real {
             Op::Pulse { a, h } => {
                 let h = self.h(h);
                 self.run(a, move || (h.pulse().map_or_else(err, Res::Was), None))
+            }
+            Op::GiveBack { a, h } => {
+                let h = self.h(h);
+                self.run(a, move || {
+                    (h.give_back().map_or_else(err, |()| Res::Done), None)
+                })
             }
             Op::Release { a, h, n } => {
                 let h = self.h(h);
@@ -2040,6 +2114,7 @@ impl Runner {
                 Op::Set { .. } => "proc-set",
                 Op::Reset { .. } => "proc-reset",
                 Op::Pulse { .. } => "proc-pulse",
+                Op::GiveBack { .. } => "proc-give-back",
                 Op::Release { .. } => "proc-release",
                 Op::Wait { .. } => "proc-wait",
                 _ => "proc-exit",
@@ -2457,7 +2532,8 @@ impl Gen {
                 Obj::Event { .. } => match self.rng.below(100) {
                     0..55 => Op::Set { a: p, h },
                     55..80 => Op::Pulse { a: p, h },
-                    _ => Op::Reset { a: p, h },
+                    80..92 => Op::Reset { a: p, h },
+                    _ => Op::GiveBack { a: p, h },
                 },
                 Obj::Semaphore { .. } => Op::Release {
                     a: p,
@@ -2566,7 +2642,8 @@ impl Gen {
                 Obj::Event { .. } => match self.rng.below(100) {
                     0..55 => Op::Set { a, h },
                     55..80 => Op::Pulse { a, h },
-                    80..90 => Op::Reset { a, h },
+                    80..86 => Op::Reset { a, h },
+                    86..90 => Op::GiveBack { a, h },
                     _ => Op::SignalAndWait {
                         a,
                         s: h,
@@ -2580,6 +2657,8 @@ impl Gen {
                             s: h,
                             w: self.any_handle(m),
                         }
+                    } else if self.rng.chance(10) {
+                        Op::GiveBack { a, h }
                     } else {
                         let n = if self.rng.chance(70) { 1 } else { 2 };
                         Op::Release { a, h, n }
@@ -2796,6 +2875,11 @@ impl Gen {
                     }
                     Obj::Event { .. } => Op::Release { a, h, n: 1 },
                 }
+            }
+            54..60 if self.rng.chance(25) => {
+                // TO-06a on any kind: a mutex's is refused (wrong-type).
+                let h = self.any_handle(m);
+                Op::GiveBack { a, h }
             }
             54..60 => Op::Set {
                 a,
