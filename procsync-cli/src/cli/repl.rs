@@ -368,20 +368,20 @@ fn alias_in_use(alias: &str) -> Failure {
 /// other control characters (a NUL in a name, an escape sequence) are written escaped
 /// (`\u{0}`), so that what a client reads is what the message says.
 fn one_line(message: &str) -> String {
-    message
+    let joined = message
         .split(['\n', '\r'])
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+        .join(" ");
+    let mut out = String::with_capacity(joined.len());
+    for c in joined.chars() {
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The answer to `wait` and `signalandwait`: no index.

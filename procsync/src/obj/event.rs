@@ -108,18 +108,25 @@ fn set_word(s: u64) -> u64 {
 }
 
 pub(crate) fn acquire_locked(obj: &Object, _g: &Guard<'_>) -> Option<bool> {
-    let st = obj.state();
-    if obj.manual {
-        return (st.load(Ordering::Relaxed) & SIGNALED != 0).then_some(false);
-    }
-    // A load and a store: no lock-free writer runs while the lock is held (holding it
-    // sets WAITERS, which every lock-free path tests in its compare-and-swap).
-    let s = st.load(Ordering::Relaxed);
+    let s = obj.state().load(Ordering::Relaxed);
     if s & SIGNALED == 0 {
         return None;
     }
-    st.store(taken(s), Ordering::Relaxed);
+    if !obj.manual {
+        // A store: no lock-free writer runs under the lock (`rewrite_locked`).
+        obj.state().store(taken(s), Ordering::Relaxed);
+    }
     Some(false)
+}
+
+/// Rewrites the word with `f` under the object lock and returns what it was. A load and
+/// a store: no lock-free writer runs while the lock is held (holding it sets WAITERS,
+/// which every lock-free path tests in its compare-and-swap).
+fn rewrite_locked(obj: &Object, f: impl FnOnce(u64) -> u64) -> u64 {
+    let st = obj.state();
+    let s = st.load(Ordering::Relaxed);
+    st.store(f(s), Ordering::Relaxed);
+    s
 }
 
 /// Gives back one consumed signal (auto-reset): the event is set again, or, if it was
@@ -129,17 +136,15 @@ pub(crate) fn undo_locked(obj: &Object, _g: &Guard<'_>) {
     if obj.manual {
         return;
     }
-    let _ = obj
-        .state()
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
-            Some(if s & SIGNALED == 0 {
-                set_word(s)
-            } else if s & BANKED_MASK == BANKED_MASK {
-                s // saturated: the module doc's limit
-            } else {
-                s + BANKED_ONE
-            })
-        });
+    rewrite_locked(obj, |s| {
+        if s & SIGNALED == 0 {
+            set_word(s)
+        } else if s & BANKED_MASK == BANKED_MASK {
+            s // saturated: the module doc's limit
+        } else {
+            s + BANKED_ONE
+        }
+    });
 }
 
 /// `SetEvent`; returns the previous state (EV-03, EV-04).
@@ -166,10 +171,7 @@ fn set_slow(obj: &Object) -> Result<bool> {
 
 /// Sets the event under its lock; returns whether it was set.
 fn set_locked(obj: &Object) -> bool {
-    let prev = obj
-        .state()
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| Some(set_word(s)));
-    prev.unwrap_or_else(|s| s) & SIGNALED != 0
+    rewrite_locked(obj, set_word) & SIGNALED != 0
 }
 
 /// `ResetEvent`; returns the previous state (EV-05).

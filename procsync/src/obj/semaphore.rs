@@ -147,12 +147,10 @@ pub(crate) fn acquire_locked(obj: &Object, _g: &Guard<'_>) -> Option<bool> {
 /// more than was taken meanwhile: a count above the maximum is not a legal state, so that
 /// unit is dropped (as the over-release itself would have failed, SM-05).
 pub(crate) fn undo_locked(obj: &Object, _g: &Guard<'_>) {
-    let max = u64::from(obj.max);
-    let _ = obj
-        .state()
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
-            (s & COUNT_MASK < max).then_some(s + 1)
-        });
+    let s = obj.state().load(Ordering::Relaxed);
+    if s & COUNT_MASK < u64::from(obj.max) {
+        obj.state().store(s + 1, Ordering::Relaxed);
+    }
 }
 
 fn count(obj: &Object, s: u64) -> Result<u32> {

@@ -110,7 +110,7 @@ fn acquire_locked(obj: &Object, _g: &Guard<'_>) -> Option<bool> {
         return None;
     }
     if !obj.manual {
-        obj.state().fetch_and(!SIGNALED, Ordering::Relaxed);
+        obj.state().store(s & !SIGNALED, Ordering::Relaxed);
     }
     Some(false)
 }
