@@ -99,10 +99,11 @@ impl Handle {
             None => {
                 let fd = fs::memfd("procsync")
                     .map_err(|e| Error::os("creating an unnamed object", e))?;
-                obj::init_file(fd.as_fd(), &spec)?;
+                let map = obj::init_file(fd.as_fd(), &spec)?;
                 fs::seal_size(fd.as_fd()).map_err(|e| Error::os("sealing an unnamed object", e))?;
-                let o = Object::map(
+                let o = Object::map_fresh(
                     Backing::Unnamed(fd),
+                    map,
                     PathBuf::from("<unnamed>"),
                     root_path,
                     fs::euid(),
@@ -111,7 +112,7 @@ impl Handle {
                 (o, Created::New, None)
             }
             Some(n) => {
-                let init = |fd: std::os::fd::BorrowedFd<'_>| obj::init_file(fd, &spec).map(|_| ());
+                let init = |fd: std::os::fd::BorrowedFd<'_>| obj::init_file(fd, &spec);
                 let o = open_named(&root_path, &n, name, Mode::Create { mode, init: &init })?;
                 (o.obj, o.created, Some(o.file))
             }
@@ -515,7 +516,7 @@ fn open_named(
         Ok(held) => return Ok(held),
         Err(first) => first,
     };
-    let (file, created) = NamedFile::open(&ns, &n.file, how, display, first)?;
+    let (file, created, fresh) = NamedFile::open(&ns, &n.file, how, display, first)?;
     let st = *file.file_id();
     if ns.kind == NsKind::Local && st.uid != fs::euid() {
         return Err(Error::AccessDenied {
@@ -526,13 +527,11 @@ fn open_named(
         });
     }
     let path = ns.path.join(&n.file);
-    let obj = Object::map(
-        Backing::Named(file),
-        path,
-        root_path.to_path_buf(),
-        key,
-        display.to_string(),
-    )?;
+    let (backing, root_path_buf) = (Backing::Named(file), root_path.to_path_buf());
+    let obj = match fresh {
+        Some(map) => Object::map_fresh(backing, map, path, root_path_buf, key, display.into())?,
+        None => Object::map(backing, path, root_path_buf, key, display.into())?,
+    };
     mapped::insert(&st, &obj);
     Ok(Opened {
         obj,

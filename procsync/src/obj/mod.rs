@@ -120,6 +120,20 @@ impl Object {
             },
             Some(e) => Error::os("mapping an object file", e),
         })?;
+        Self::map_fresh(backing, map, path, root, ns_key, display)
+    }
+
+    /// As [`Object::map`], with `map`, a mapping of `backing`'s file made already (by
+    /// [`init_file`], for the object this process just created). Validated all the
+    /// same: the file is published, and may have been written since.
+    pub(crate) fn map_fresh(
+        backing: Backing,
+        map: SharedMap<ObjectFile>,
+        path: PathBuf,
+        root: PathBuf,
+        ns_key: u32,
+        display: String,
+    ) -> Result<Arc<Object>> {
         let (kind, param, id) = file::validate(map.get(), &path)?;
         Ok(live::register(Object {
             map,

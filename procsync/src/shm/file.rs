@@ -28,6 +28,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::shm::layout::ObjectFile;
+use crate::shm::map::SharedMap;
 use crate::shm::root::Namespace;
 use crate::sys::{Errno, fs};
 
@@ -81,10 +83,12 @@ pub(crate) type FirstLook = (std::result::Result<OwnedFd, Errno>, Option<fs::Fil
 pub(crate) enum Mode<'a> {
     /// Open only; `NotFound` if absent.
     Open,
-    /// Create with these permission bits, initialising the temporary file with `init`.
+    /// Create with these permission bits, initialising the temporary file with `init`,
+    /// which returns its mapping of the file (handed back by [`NamedFile::open`] when
+    /// the file it initialised is the one published).
     Create {
         mode: u32,
-        init: &'a dyn Fn(BorrowedFd<'_>) -> Result<()>,
+        init: &'a dyn Fn(BorrowedFd<'_>) -> Result<SharedMap<ObjectFile>>,
     },
 }
 
@@ -95,14 +99,15 @@ fn same_inode(a: &fs::FileId, b: &fs::FileId) -> bool {
 impl NamedFile {
     /// Opens or creates `name` in `ns` following the protocol above. `display` is the
     /// user's spelling, for errors. `first`, if given, is what the caller's own open of
-    /// the name just found (the protocol's first step, not repeated).
+    /// the name just found (the protocol's first step, not repeated). A file this call
+    /// created comes with `init`'s mapping of it.
     pub(crate) fn open(
         ns: &Arc<Namespace>,
         name: &str,
         how: Mode<'_>,
         display: &str,
         mut first: Option<FirstLook>,
-    ) -> Result<(NamedFile, Created)> {
+    ) -> Result<(NamedFile, Created, Option<SharedMap<ObjectFile>>)> {
         let dir = ns.dir.as_fd();
         loop {
             let (opened, known) = first
@@ -148,7 +153,7 @@ impl NamedFile {
                     match fs::stat_at(dir, name) {
                         Ok(b) if same_inode(&st, &b) => {
                             let file = NamedFile::new(fd, st, ns, name.to_string());
-                            return Ok((file, Created::Existing));
+                            return Ok((file, Created::Existing, None));
                         }
                         _ => continue, // unlinked or replaced meanwhile
                     }
@@ -161,7 +166,7 @@ impl NamedFile {
                     }
                     Mode::Create { mode, init } => {
                         let tmp = fs::create_tmp(dir, mode).map_err(|e| file_err(e, display))?;
-                        init(tmp.as_fd())?;
+                        let map = init(tmp.as_fd())?;
                         fs::lock_shared(tmp.as_fd())
                             .map_err(|e| Error::os("locking an object file", e))?;
                         let id = fs::stat_fd(tmp.as_fd())
@@ -169,7 +174,7 @@ impl NamedFile {
                         match fs::publish(tmp.as_fd(), dir, name) {
                             Ok(()) => {
                                 let file = NamedFile::new(tmp, id, ns, name.to_string());
-                                return Ok((file, Created::New));
+                                return Ok((file, Created::New, Some(map)));
                             }
                             Err(Errno::EXIST) => continue,
                             Err(e) => return Err(file_err(e, display)),
