@@ -564,6 +564,44 @@ fn gc_removes_only_orphans() {
     live.expect("query e", "ok event auto unset");
 }
 
+/// docs/ARCHITECTURE.md, "Sweep": a process's first use of a namespace checks a random
+/// sample of 64 of its names for orphans, not every name (checking each made that first
+/// use cost 25 ms at 10 000 objects, in every command of a script); `gc` checks them all.
+/// 300 orphans: each first use (one per process) removes exactly 64 of them.
+#[test]
+fn first_use_of_a_large_namespace_sweeps_a_sample_and_gc_the_rest() {
+    let root = Root::fresh();
+    let mut doomed = root.repl();
+    let p = unique("swept");
+    for i in 0..300 {
+        doomed.expect(&format!("create event e{i} name={p}-{i}"), "ok created");
+    }
+    // SIGKILL first, as in `gc_removes_only_orphans`: end of input alone would close.
+    crate::harness::signal_pid(doomed.pid(), "KILL");
+    doomed.kill();
+    let orphans = || {
+        root.leftover_files()
+            .iter()
+            .filter(|f| {
+                f.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("o{p}-")))
+            })
+            .count()
+    };
+    assert_eq!(orphans(), 300);
+    for (first_use, left) in [(1, 236), (2, 172)] {
+        let mut r = root.repl();
+        r.expect(
+            &format!("create event x name={}", unique("x")),
+            "ok created",
+        );
+        assert_eq!(orphans(), left, "after first use {first_use}");
+        r.exit();
+    }
+    gc(&root);
+    assert_eq!(orphans(), 0);
+}
+
 /// `wait` on a mutex waits until it is free and releases it again before exiting (a
 /// one-shot process cannot keep it); one whose owner died is acquired as abandoned: exit 3,
 /// with a note naming it, and the abandonment is consumed (reported once, as in Win32).

@@ -184,6 +184,20 @@ pub(crate) fn list_dir(dir: BorrowedFd<'_>) -> Result<Vec<String>, Errno> {
     Ok(names)
 }
 
+/// Calls `f` with each name in a directory, without `.` and `..` (no list is built:
+/// a namespace may hold a hundred thousand names).
+pub(crate) fn each_name(dir: BorrowedFd<'_>, mut f: impl FnMut(&str)) -> Result<(), Errno> {
+    let mut d = rustix::fs::Dir::read_from(dir)?;
+    while let Some(entry) = d.read() {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy();
+        if name != "." && name != ".." {
+            f(&name);
+        }
+    }
+    Ok(())
+}
+
 /// Takes a shared lock on the open description, blocking while an exclusive one is held.
 pub(crate) fn lock_shared(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     loop {
