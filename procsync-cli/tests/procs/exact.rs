@@ -229,6 +229,49 @@ fn killed_owner_is_seen_by_every_zero_timeout_acquisition() {
     }
 }
 
+/// WL-18: a wait-all completed inside the signal is woken by that signal, for a private
+/// wait block (`Local\` objects) and a public one (`Global\`): the signaller rings it once it
+/// holds none of the set's locks (rung under them, a waiter on its CPU found a lock held), and
+/// a ring set aside and never made would still release the waiter, by its safety-net re-check
+/// about a second later; the answer's delay tells the two apart (not a speed check).
+#[test]
+fn waitall_completed_inside_the_signal_is_woken_by_it() {
+    let root = Root::fresh();
+    let (mut a, mut b) = (root.repl(), root.repl());
+    for prefix in ["", "Global\\"] {
+        let (xn, gn) = (
+            format!("{prefix}{}", unique("wl18-x")),
+            format!("{prefix}{}", unique("wl18-g")),
+        );
+        a.expect(&format!("create event x name={xn}"), "ok created");
+        a.expect(
+            &format!("create event g name={gn} manual initial"),
+            "ok created",
+        );
+        b.expect(&format!("open event x name={xn}"), "ok");
+        b.expect(&format!("open event g name={gn}"), "ok");
+        for round in 0..3 {
+            b.send(&format!("waitall x g timeout={LONG_WAIT_MS}"));
+            wait_for_waiters(&mut a, "x", 1);
+            let set_at = std::time::Instant::now();
+            a.expect("set x", "ok");
+            // Completed inside the signal: the auto event is taken before `set` returns.
+            a.expect("query x", "ok event auto unset");
+            expect_answer(&mut b, "signaled");
+            let took = set_at.elapsed();
+            assert!(
+                took < std::time::Duration::from_millis(500),
+                "{prefix}round {round}: the wait-all answered {took:?} after the set: released \
+                 by its safety-net re-check, not by the set's ring (a lost wake-up)"
+            );
+        }
+        for r in [&mut a, &mut b] {
+            r.expect("close x", "ok");
+            r.expect("close g", "ok");
+        }
+    }
+}
+
 /// Reads the next thread-`main` answer of `r` and checks it.
 #[track_caller]
 fn expect_answer(r: &mut Repl<'_>, want: &str) {

@@ -240,7 +240,8 @@ impl Drop for Guard<'_> {
             ctl.lock_seq.fetch_add(1, Ordering::Release);
             futex::wake(&ctl.lock_seq, 1);
         }
-        // Public waiters granted under this lock: wake them now that it is free.
+        // Waiters granted under this lock (public ones, completed wait-alls): wake them
+        // now that it is free, unless a lock set still holds others (`park::hold_rings`).
         crate::park::ring_deferred();
     }
 }

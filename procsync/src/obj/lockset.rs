@@ -47,7 +47,7 @@ impl<'a> LockSet<'a> {
                 }
             }
             match busy {
-                None => return Ok(Some(LockSet { guards })),
+                None => return Ok(Some(LockSet::new(guards))),
                 Some(o) => {
                     drop(guards);
                     // Wait for the busy one alone, holding nothing else.
@@ -63,7 +63,12 @@ impl<'a> LockSet<'a> {
 
     /// One guard already held.
     pub(crate) fn single(g: Guard<'a>) -> LockSet<'a> {
-        LockSet { guards: vec![g] }
+        LockSet::new(vec![g])
+    }
+
+    fn new(guards: Vec<Guard<'a>>) -> LockSet<'a> {
+        crate::park::hold_rings();
+        LockSet { guards }
     }
 
     /// The guard of object `id`, if held.
@@ -77,6 +82,14 @@ impl<'a> LockSet<'a> {
     /// Every guard, in lock order.
     pub(crate) fn guards(&self) -> &[Guard<'a>] {
         &self.guards
+    }
+}
+
+impl Drop for LockSet<'_> {
+    fn drop(&mut self) {
+        // Every lock first, then the waiters granted under them (`park::hold_rings`).
+        self.guards.clear();
+        crate::park::release_rings();
     }
 }
 

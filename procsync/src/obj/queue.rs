@@ -591,16 +591,14 @@ fn complete_all(
             remove_wait(g, e.seg, e.block, e.generation);
         }
     }
-    let gone = if seg.public {
-        // Rung once the locks are released (see `hand_off`): ask about liveness now.
-        let gone = !seg.thread_exists(thread::ident_tid(e.who));
-        if !gone {
-            park::ring_after_unlock(seg, e.block);
-        }
-        gone
-    } else {
-        park::ring(b) == 0 && !seg.thread_exists(thread::ident_tid(e.who))
-    };
+    // Rung once the locks are released (see `hand_off`), so ask about liveness now. A
+    // private waiter too: rung under the locks, it could take the processor from us
+    // while we hold them, then find them held when it goes on (a same-CPU ping-pong of
+    // wait-alls: a `sched_yield` and two more context switches per wake).
+    let gone = !seg.thread_exists(thread::ident_tid(e.who));
+    if !gone {
+        park::ring_after_unlock(seg, e.block);
+    }
     if gone {
         // Completed for a thread that was already gone: it never took part, so give
         // everything back, as if its entries had not been there.

@@ -28,6 +28,7 @@
 //! so that `model` checks this very code under loom); this file puts the segments, the
 //! futex sleep and the wake around them.
 
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -158,32 +159,59 @@ impl Drop for WaitBlock {
     }
 }
 
-thread_local! {
-    /// Doorbells to ring once the calling thread releases the object lock it holds.
-    static DEFERRED: std::cell::RefCell<Vec<(Arc<Segment>, u32)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+/// Doorbells set aside by [`ring_after_unlock`], and whether they are held back.
+struct Deferred {
+    /// Lock sets the thread holds (`obj::lockset`): the rings wait for the last to go.
+    hold: Cell<u32>,
+    rings: RefCell<Vec<(Arc<Segment>, u32)>>,
 }
 
-/// Rings block `index` of `seg` when the calling thread next lets go of an object lock
-/// ([`ring_deferred`]): for a waiter that will want that lock as soon as it wakes.
+thread_local! {
+    static DEFERRED: Deferred = const {
+        Deferred {
+            hold: Cell::new(0),
+            rings: RefCell::new(Vec::new()),
+        }
+    };
+}
+
+/// Rings block `index` of `seg` once the calling thread holds no object lock any more
+/// ([`ring_deferred`]): for a waiter that will want one of those locks as soon as it
+/// wakes.
 pub(crate) fn ring_after_unlock(seg: &Arc<Segment>, index: u32) {
     let queued = DEFERRED
-        .try_with(|d| d.borrow_mut().push((seg.clone(), index)))
+        .try_with(|d| d.rings.borrow_mut().push((seg.clone(), index)))
         .is_ok();
     if !queued && let Some(b) = seg.block(index) {
         ring(b); // a thread that is ending: ring at once
     }
 }
 
-/// Rings what [`ring_after_unlock`] set aside (called by the object lock's release).
+/// Holds back what [`ring_after_unlock`] sets aside until the matching
+/// [`release_rings`]: for a thread taking several object locks at once (a lock set),
+/// whose first unlock would otherwise ring while it still holds the others (a waiter on
+/// its CPU could then take the processor and find one of them held: in a same-CPU
+/// ping-pong of wait-alls, a `sched_yield` and two more context switches per wake).
+pub(crate) fn hold_rings() {
+    let _ = DEFERRED.try_with(|d| d.hold.set(d.hold.get() + 1));
+}
+
+/// Ends a [`hold_rings`] and rings what is set aside if nothing holds it back any more.
+pub(crate) fn release_rings() {
+    let _ = DEFERRED.try_with(|d| d.hold.set(d.hold.get().saturating_sub(1)));
+    ring_deferred();
+}
+
+/// Rings what [`ring_after_unlock`] set aside (called by the object lock's release),
+/// unless a lock set holds it back.
 pub(crate) fn ring_deferred() {
     let pending = DEFERRED
         .try_with(|d| {
-            let mut d = d.borrow_mut();
-            if d.is_empty() {
+            let mut r = d.rings.borrow_mut();
+            if r.is_empty() || d.hold.get() != 0 {
                 Vec::new()
             } else {
-                std::mem::take(&mut *d)
+                std::mem::take(&mut *r)
             }
         })
         .unwrap_or_default();
