@@ -113,7 +113,13 @@ impl Object {
         ns_key: u32,
         display: String,
     ) -> Result<Arc<Object>> {
-        let map = SharedMap::<ObjectFile>::new(backing.fd()).map_err(|e| match e {
+        // A named file's open `fstat`ed it already (`NamedFile`): its size is checked
+        // against that, and not asked again.
+        let map = match &backing {
+            Backing::Named(f) => SharedMap::<ObjectFile>::with_stat(f.fd(), f.file_id()),
+            Backing::Unnamed(fd) => SharedMap::<ObjectFile>::new(std::os::fd::AsFd::as_fd(fd)),
+        }
+        .map_err(|e| match e {
             None => Error::Corrupt {
                 path: path.clone(),
                 why: "wrong file size or type",

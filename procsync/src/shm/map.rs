@@ -29,12 +29,16 @@ impl<T: Shared> SharedMap<T> {
     /// Maps `fd`, which must be a regular file of exactly `size_of::<T>()` bytes.
     /// Returns `Err(None)` when the size is wrong, `Err(Some(errno))` on a system error.
     pub(crate) fn new(fd: BorrowedFd<'_>) -> Result<Self, Option<Errno>> {
-        let id = fs::stat_fd(fd).map_err(Some)?;
+        Self::with_stat(fd, &fs::stat_fd(fd).map_err(Some)?)
+    }
+
+    /// As [`SharedMap::new`], with the `fstat` of `fd` that the caller made already.
+    pub(crate) fn with_stat(fd: BorrowedFd<'_>, id: &fs::FileId) -> Result<Self, Option<Errno>> {
         let len = size_of::<T>();
         if !id.is_file || id.size != len as u64 {
             return Err(None);
         }
-        // SAFETY: `len` equals the file size just checked with fstat. Object files are
+        // SAFETY: `len` equals the file size checked with fstat. Object files are
         // never shrunk by procsync; a hostile truncation by another process with write
         // access is the documented SIGBUS limit (docs/ARCHITECTURE.md, "Hostile files").
         let map = unsafe { map_shared(fd, len) }.map_err(Some)?;
