@@ -259,16 +259,9 @@ impl Side {
 
     /// A's initiator for one block: returns (round trips, elapsed) after the warm-up.
     async fn initiate(&self, v: V) -> (u64, Duration) {
-        let mut i: u64 = 0;
-        let mut t0 = Instant::now();
-        let mut deadline = t0 + BLOCK;
+        let mut clock = BlockClock::new();
         loop {
-            i += 1;
-            if i == WARMUP + 1 {
-                t0 = Instant::now();
-                deadline = t0 + BLOCK;
-            }
-            let last = i % 32 == 0 && i > WARMUP && Instant::now() >= deadline;
+            let (i, last) = clock.tick();
             if last {
                 self.sh.stop.0.store(1, SeqCst);
             }
@@ -286,9 +279,40 @@ impl Side {
                 _ => unreachable!(),
             }
             if last {
-                return (i - WARMUP, t0.elapsed());
+                return clock.result();
             }
         }
+    }
+}
+
+/// Counts the round trips of one block: `WARMUP` uncounted ones, then `BLOCK` of time
+/// (checked every 32 round trips).
+struct BlockClock {
+    i: u64,
+    t0: Instant,
+    deadline: Instant,
+}
+
+impl BlockClock {
+    fn new() -> BlockClock {
+        let t0 = Instant::now();
+        BlockClock { i: 0, t0, deadline: t0 + BLOCK }
+    }
+
+    /// The next round trip's number, and whether it is the block's last.
+    fn tick(&mut self) -> (u64, bool) {
+        self.i += 1;
+        if self.i == WARMUP + 1 {
+            self.t0 = Instant::now();
+            self.deadline = self.t0 + BLOCK;
+        }
+        let last = self.i % 32 == 0 && self.i > WARMUP && Instant::now() >= self.deadline;
+        (self.i, last)
+    }
+
+    /// Round trips counted, and the time they took.
+    fn result(&self) -> (u64, Duration) {
+        (self.i - WARMUP, self.t0.elapsed())
     }
 }
 
@@ -309,16 +333,9 @@ fn sync_respond(sh: &Shared) {
 }
 
 fn sync_initiate(sh: &Shared) -> (u64, Duration) {
-    let mut i: u64 = 0;
-    let mut t0 = Instant::now();
-    let mut deadline = t0 + BLOCK;
+    let mut clock = BlockClock::new();
     loop {
-        i += 1;
-        if i == WARMUP + 1 {
-            t0 = Instant::now();
-            deadline = t0 + BLOCK;
-        }
-        let last = i % 32 == 0 && i > WARMUP && Instant::now() >= deadline;
+        let (i, last) = clock.tick();
         if last {
             sh.stop.0.store(1, SeqCst);
         }
@@ -329,7 +346,7 @@ fn sync_initiate(sh: &Shared) -> (u64, Duration) {
             futex_wait(&sh.wa.0, n - 1);
         }
         if last {
-            return (i - WARMUP, t0.elapsed());
+            return clock.result();
         }
     }
 }
@@ -363,23 +380,16 @@ fn notify_block() -> (u64, Duration) {
         pin_cpu0();
         rt().block_on(async move {
             tokio::spawn(async move {
-                let mut i: u64 = 0;
-                let mut t0 = Instant::now();
-                let mut deadline = t0 + BLOCK;
+                let mut clock = BlockClock::new();
                 loop {
-                    i += 1;
-                    if i == WARMUP + 1 {
-                        t0 = Instant::now();
-                        deadline = t0 + BLOCK;
-                    }
-                    let last = i % 32 == 0 && i > WARMUP && Instant::now() >= deadline;
+                    let (_, last) = clock.tick();
                     if last {
                         stop.store(true, SeqCst);
                     }
                     ping.notify_one();
                     pong.notified().await;
                     if last {
-                        return (i - WARMUP, t0.elapsed());
+                        return clock.result();
                     }
                 }
             })
