@@ -75,8 +75,10 @@ pub struct InspectArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Removes the files of objects that nobody holds any more (every holder was killed), and
-wait tables nobody uses. procsync does this by itself at the next use of a namespace;
-gc is for operators who want /dev/shm clean now. Live objects are never touched.
+wait tables nobody uses. procsync does this by itself, a few files at a time (an open
+replaces the orphan it meets, and each process's first use of a namespace checks a
+sample of its names); gc checks every file, for operators who want /dev/shm clean now.
+Live objects are never touched.
 
 Examples:
   procsync gc --dry-run     # list what would go
@@ -111,6 +113,13 @@ fn describe(entry: Entry) -> Option<Info> {
     };
     match info.entry.name.as_deref() {
         None => {
+            // Not opened (its name is unknown), so no open replaces it if it is an
+            // orphan: ask the file itself, as `gc` does, and remove it as an open would
+            // (unlinked before the probe's lock goes, so that no opener waiting for that
+            // lock can take the orphan for a live object).
+            if scan::probe_orphan(&info.entry.path, true) == Some(true) {
+                return None;
+            }
             info.error = Some("the name is stored hashed (too long to decode)".to_owned());
         }
         Some(name) => match open_any(name, Access::SYNCHRONIZE) {

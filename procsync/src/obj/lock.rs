@@ -241,7 +241,7 @@ impl Drop for Guard<'_> {
             futex::wake(&ctl.lock_seq, 1);
         }
         // Waiters granted under this lock (public ones, completed wait-alls): wake them
-        // now that it is free, unless a lock set still holds others (`park::hold_rings`).
+        // now that it is free, unless a lock set still holds others (`park::HeldRings`).
         crate::park::ring_deferred();
     }
 }

@@ -17,6 +17,9 @@ use crate::sys::time::Deadline;
 /// Guards of several objects, in ascending object-id order.
 pub(crate) struct LockSet<'a> {
     guards: Vec<Guard<'a>>,
+    /// Dropped after `guards` (fields drop in order): the waiters granted under the
+    /// locks are rung once every lock is let go, on unwinding too.
+    _rings: crate::park::HeldRings,
 }
 
 /// Rounds of "try the rest, else let go" before waiting in order.
@@ -67,8 +70,10 @@ impl<'a> LockSet<'a> {
     }
 
     fn new(guards: Vec<Guard<'a>>) -> LockSet<'a> {
-        crate::park::hold_rings();
-        LockSet { guards }
+        LockSet {
+            guards,
+            _rings: crate::park::HeldRings::new(),
+        }
     }
 
     /// The guard of object `id`, if held.
@@ -82,14 +87,6 @@ impl<'a> LockSet<'a> {
     /// Every guard, in lock order.
     pub(crate) fn guards(&self) -> &[Guard<'a>] {
         &self.guards
-    }
-}
-
-impl Drop for LockSet<'_> {
-    fn drop(&mut self) {
-        // Every lock first, then the waiters granted under them (`park::hold_rings`).
-        self.guards.clear();
-        crate::park::release_rings();
     }
 }
 

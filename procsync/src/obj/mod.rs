@@ -131,7 +131,7 @@ impl Object {
 
     /// As [`Object::map`], with `map`, a mapping of `backing`'s file made already (by
     /// [`init_file`], for the object this process just created). Validated all the
-    /// same: the file is published, and may have been written since.
+    /// same: a named file is published by now, and may have been written since.
     pub(crate) fn map_fresh(
         backing: Backing,
         map: SharedMap<ObjectFile>,

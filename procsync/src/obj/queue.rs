@@ -514,7 +514,8 @@ enum AllResult {
 
 /// Completes the wait-all of entry `e` (queued in `primary`) inside this signal if
 /// every object of its set is locked in `set` and available to its thread: acquires
-/// them all on its behalf, claims it, and rings it.
+/// them all on its behalf, claims it, and sets its ring aside for when `set` is let
+/// go.
 fn complete_all(
     set: &LockSet<'_>,
     primary: &Object,
@@ -595,11 +596,7 @@ fn complete_all(
     // private waiter too: rung under the locks, it could take the processor from us
     // while we hold them, then find them held when it goes on (a same-CPU ping-pong of
     // wait-alls: a `sched_yield` and two more context switches per wake).
-    let gone = !seg.thread_exists(thread::ident_tid(e.who));
-    if !gone {
-        park::ring_after_unlock(seg, e.block);
-    }
-    if gone {
+    if !seg.thread_exists(thread::ident_tid(e.who)) {
         // Completed for a thread that was already gone: it never took part, so give
         // everything back, as if its entries had not been there.
         for &(k, a) in &taken {
@@ -609,5 +606,6 @@ fn complete_all(
         }
         return AllResult::Gone;
     }
+    park::ring_after_unlock(seg, e.block);
     AllResult::Completed
 }

@@ -187,19 +187,34 @@ pub(crate) fn ring_after_unlock(seg: &Arc<Segment>, index: u32) {
     }
 }
 
-/// Holds back what [`ring_after_unlock`] sets aside until the matching
-/// [`release_rings`]: for a thread taking several object locks at once (a lock set),
-/// whose first unlock would otherwise ring while it still holds the others (a waiter on
-/// its CPU could then take the processor and find one of them held: in a same-CPU
-/// ping-pong of wait-alls, a `sched_yield` and two more context switches per wake).
-pub(crate) fn hold_rings() {
-    let _ = DEFERRED.try_with(|d| d.hold.set(d.hold.get() + 1));
+/// While one lives, what [`ring_after_unlock`] sets aside is held back; the last one
+/// dropped rings it. For a thread holding several object locks at once (a lock set,
+/// which drops its guards first): its first unlock would otherwise ring while it still
+/// holds the others, and a waiter on its CPU could take the processor and find one of
+/// them held (in a same-CPU ping-pong of wait-alls, a `sched_yield` and two more
+/// context switches per wake). Not `Send`: the hold is the calling thread's.
+#[derive(Debug)]
+pub(crate) struct HeldRings {
+    _thread: std::marker::PhantomData<*const ()>,
 }
 
-/// Ends a [`hold_rings`] and rings what is set aside if nothing holds it back any more.
-pub(crate) fn release_rings() {
-    let _ = DEFERRED.try_with(|d| d.hold.set(d.hold.get().saturating_sub(1)));
-    ring_deferred();
+impl HeldRings {
+    pub(crate) fn new() -> HeldRings {
+        let _ = DEFERRED.try_with(|d| d.hold.set(d.hold.get() + 1));
+        HeldRings {
+            _thread: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for HeldRings {
+    fn drop(&mut self) {
+        let _ = DEFERRED.try_with(|d| {
+            debug_assert!(d.hold.get() > 0, "a ring hold released twice");
+            d.hold.set(d.hold.get().saturating_sub(1));
+        });
+        ring_deferred();
+    }
 }
 
 /// Rings what [`ring_after_unlock`] set aside (called by the object lock's release),

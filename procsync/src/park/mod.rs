@@ -16,8 +16,8 @@ mod stress;
 pub(crate) mod word;
 
 pub(crate) use block::{
-    Claim, WaitBlock, granted, hold_rings, is_waiting, nudge, release_rings, ring,
-    ring_after_unlock, ring_deferred, ring_quietly, set_ids, set_members, try_claim,
+    Claim, HeldRings, WaitBlock, granted, is_waiting, nudge, ring, ring_after_unlock,
+    ring_deferred, ring_quietly, set_ids, set_members, try_claim,
 };
 pub(crate) use segment::Segment;
 pub(crate) use spin::Spin;

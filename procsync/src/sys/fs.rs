@@ -172,15 +172,8 @@ pub(crate) fn unlink_at(dir: BorrowedFd<'_>, name: &str) -> Result<(), Errno> {
 
 /// Names in a directory, without `.` and `..`.
 pub(crate) fn list_dir(dir: BorrowedFd<'_>) -> Result<Vec<String>, Errno> {
-    let mut d = rustix::fs::Dir::read_from(dir)?;
     let mut names = Vec::new();
-    while let Some(entry) = d.read() {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name != "." && name != ".." {
-            names.push(name);
-        }
-    }
+    each_name(dir, |name| names.push(name.to_owned()))?;
     Ok(names)
 }
 
