@@ -98,6 +98,64 @@ fn killed_holders_leave_no_name_and_create_gets_new_state() {
     c.expect("release m", "ok");
 }
 
+/// NM-16 with a probe in the way: an orphan whose file another process holds exclusively for a
+/// moment and then lets go without removing it (what `gc --dry-run` does) is still replaced by
+/// a `create` that had to wait for that lock, never taken for a live object: the open starts
+/// its protocol over. The create is known to be waiting (its thread sleeps between tries of
+/// the lock, seen in `/proc`) before the lock goes.
+#[test]
+fn create_that_waited_for_a_probe_still_replaces_the_orphan() {
+    let root = Root::fresh();
+    let mut doomed = root.repl();
+    let n = unique("probed");
+    doomed.expect(
+        &format!("create event e name={n} manual initial"),
+        "ok created",
+    );
+    crate::harness::signal_pid(doomed.pid(), "KILL");
+    doomed.kill();
+    let files = root.leftover_files();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let probe = std::fs::File::open(&files[0]).expect("opening the orphan");
+    rustix::fs::flock(&probe, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    let mut r = root.repl();
+    let pid = r.repl_pid();
+    r.send(&format!("create event e name={n} manual"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !sleeping_in_nanosleep(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the create never waited for the probe's lock"
+        );
+        std::thread::yield_now();
+    }
+    drop(probe); // the probe lets go, the orphan stays
+    assert_eq!(
+        r.answer(),
+        "ok created",
+        "the orphan was taken for a live object"
+    );
+    r.expect("query e", "ok event manual unset");
+}
+
+/// Whether a thread of process `pid` sleeps in `nanosleep` / `clock_nanosleep` (x86-64 and
+/// aarch64 numbers), from `/proc/<pid>/task/*/syscall`.
+fn sleeping_in_nanosleep(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|t| {
+        std::fs::read_to_string(t.path().join("syscall")).is_ok_and(|s| {
+            let nr = s.split_whitespace().next().unwrap_or("");
+            if cfg!(target_arch = "x86_64") {
+                nr == "35" || nr == "230"
+            } else {
+                nr == "101" || nr == "115"
+            }
+        })
+    })
+}
+
 /// LT-03: a killed process's handles are closed, but a surviving holder keeps the object and
 /// its state, and the name keeps resolving (LT-08).
 #[test]

@@ -11,7 +11,10 @@
 //!   left by holders that all died (or a last closer is about to unlink it); the opener
 //!   unlinks it and starts over (an open then finds nothing, a create publishes a fresh
 //!   object). Otherwise take the shared lock (blocking, so a concurrent unlinker
-//!   finishes first) and check that the name still names this inode.
+//!   finishes first) and check that the name still names this inode; start over if
+//!   the name moved, or if the shared lock had to wait for an exclusive holder (a probe
+//!   that may have let an orphan go without unlinking it; at most [`MAX_RESTARTS`]
+//!   times).
 //! - **Close**: drop our descriptor (our shared lock goes with the last descriptor of
 //!   the description), then open the name afresh and probe with a non-blocking exclusive
 //!   lock: success means we were the last; unlink while holding it.
@@ -109,6 +112,7 @@ impl NamedFile {
         mut first: Option<FirstLook>,
     ) -> Result<(NamedFile, Created, Option<SharedMap<ObjectFile>>)> {
         let dir = ns.dir.as_fd();
+        let mut restarts = 0;
         loop {
             let (opened, known) = first
                 .take()
@@ -147,7 +151,17 @@ impl NamedFile {
                         drop(fd);
                         continue;
                     }
-                    lock_shared_patiently(fd.as_fd(), display)?;
+                    if lock_shared_patiently(fd.as_fd(), display)? && restarts < MAX_RESTARTS {
+                        // Someone held the file exclusively: a probe (another opener's, a
+                        // last close's, a sweep's, `gc`'s) that may have found it an
+                        // orphan and let it go without unlinking it (`gc --dry-run`, an
+                        // orphan another user left in `Global\`). Our shared lock would
+                        // now make us take that orphan for a live object: start over, so
+                        // that our own probe decides.
+                        restarts += 1;
+                        drop(fd);
+                        continue;
+                    }
                     // `st` is still this descriptor's file; has the name been unlinked
                     // or replaced meanwhile?
                     match fs::stat_at(dir, name) {
@@ -240,16 +254,23 @@ impl NamedFile {
 /// unlink) before it reports the file as held hostage.
 const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How often an open starts over after waiting for an exclusive holder of the file
+/// (then it goes on with what it has: a process that keeps taking the lock again must
+/// not hold an open up for ever).
+const MAX_RESTARTS: u32 = 3;
+
 /// Takes the shared lock, waiting at most [`LOCK_PATIENCE`] for an exclusive holder:
 /// any user who may open a file may `flock` it, and a blocking wait would let such a
-/// user hang every opener forever.
-fn lock_shared_patiently(fd: BorrowedFd<'_>, display: &str) -> Result<()> {
+/// user hang every opener forever. Says whether it had to wait.
+fn lock_shared_patiently(fd: BorrowedFd<'_>, display: &str) -> Result<bool> {
     let start = std::time::Instant::now();
     let mut pause = std::time::Duration::from_micros(50);
+    let mut waited = false;
     loop {
         if fs::try_lock_shared(fd).map_err(|e| Error::os("locking an object file", e))? {
-            return Ok(());
+            return Ok(waited);
         }
+        waited = true;
         if start.elapsed() > LOCK_PATIENCE {
             return Err(Error::AccessDenied {
                 what: format!(
