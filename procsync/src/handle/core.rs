@@ -527,10 +527,11 @@ fn open_named(
         });
     }
     let path = ns.path.join(&n.file);
-    let (backing, root_path_buf) = (Backing::Named(file), root_path.to_path_buf());
+    let backing = Backing::Named(file);
+    let root = root_path.to_path_buf();
     let obj = match fresh {
-        Some(map) => Object::map_fresh(backing, map, path, root_path_buf, key, display.into())?,
-        None => Object::map(backing, path, root_path_buf, key, display.into())?,
+        Some(map) => Object::map_fresh(backing, map, path, root, key, display.into())?,
+        None => Object::map(backing, path, root, key, display.into())?,
     };
     mapped::insert(&st, &obj);
     Ok(Opened {

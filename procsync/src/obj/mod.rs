@@ -117,7 +117,7 @@ impl Object {
         // against that, and not asked again.
         let map = match &backing {
             Backing::Named(f) => SharedMap::<ObjectFile>::with_stat(f.fd(), f.file_id()),
-            Backing::Unnamed(fd) => SharedMap::<ObjectFile>::new(std::os::fd::AsFd::as_fd(fd)),
+            Backing::Unnamed(_) => SharedMap::<ObjectFile>::new(backing.fd()),
         }
         .map_err(|e| match e {
             None => Error::Corrupt {
