@@ -70,5 +70,5 @@ pub use reactor::{
     DEFAULT_MAX_REACTOR_THREADS, OBJECTS_PER_REACTOR, REACTOR_IDLE, max_reactor_threads,
     reactor_threads, set_max_reactor_threads,
 };
-pub use uring::{io_uring_available, set_io_uring};
+pub use uring::{WakeCounts, io_uring_available, set_io_uring, wake_counts};
 pub use wait::Wait;

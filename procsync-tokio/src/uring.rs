@@ -21,13 +21,13 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use io_uring::{IoUring, opcode, squeue, types};
-use procsync::detached::{DetachedWait, SleepOn};
+use procsync::detached::{Bell, BellKey, BellSleep, DetachedWait, SleepOn};
 use tokio::io::unix::AsyncFd;
 
 /// `FUTEX2_SIZE_U32`: a 32-bit futex, shared between processes (no `FUTEX2_PRIVATE`).
@@ -48,6 +48,53 @@ const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Submission queue entries (the completion queue gets twice as many, and the kernel
 /// keeps overflowing completions rather than dropping them).
 const ENTRIES: u32 = 256;
+/// Up to this many belled sleeps pending, a ring of the bell is told by their doorbells
+/// (no read of the pipe); beyond, by the pipe's messages.
+const SCAN_BELLED: usize = 64;
+/// While doorbells tell, the bell's pipe is still read this often (in times it turned
+/// readable): at most `SCAN_BELLED` messages arrive per time, so it never holds more
+/// than 32 KiB, below the smallest pipe.
+const READ_BELL_EVERY: u32 = 64;
+
+/// How the io_uring path's sleeps ended in this process so far, by what ended them
+/// ([`wake_counts`]): for monitoring and tests, not a synchronization tool.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WakeCounts {
+    /// Rung through the runtime's bell (the usual way: a pipe in its epoll).
+    pub bell: u64,
+    /// Rung through a segment's fallback word: a signaller that could not reach the
+    /// bell (another user than the waiter's, a non-dumpable waiter, a full pipe).
+    pub fallback: u64,
+    /// A futex wait of their own completed (sleeps that cannot use the bell: waits on
+    /// `Global\` objects or waitable timers, a full queue, `PROCSYNC_TOKIO_BELL=0`).
+    pub futex: u64,
+    /// Ended by the once-a-second safety-net re-check.
+    pub sweep: u64,
+}
+
+static COUNTS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+const C_BELL: usize = 0;
+const C_FALLBACK: usize = 1;
+const C_FUTEX: usize = 2;
+const C_SWEEP: usize = 3;
+
+fn count(which: usize, n: usize) {
+    if n > 0 {
+        COUNTS[which].fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// How the io_uring path's sleeps have ended so far, in this process.
+pub fn wake_counts() -> WakeCounts {
+    let c = |i: usize| COUNTS[i].load(Ordering::Relaxed);
+    WakeCounts {
+        bell: c(C_BELL),
+        fallback: c(C_FALLBACK),
+        futex: c(C_FUTEX),
+        sweep: c(C_SWEEP),
+    }
+}
 
 /// How a futex wait ended, for [`DetachedWait::woken`] / [`DetachedWait::timed_out`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +129,20 @@ enum Slot {
         #[allow(dead_code)] Box<DetachedWait>,
         #[allow(dead_code)] Keep,
     ),
+    /// A belled sleep (no request of its own): its waker, when the sweep is to end it,
+    /// its bell key and its fallback word's address, and its doorbell word (address,
+    /// value slept on).
+    Belled(Option<Waker>, Option<Instant>, BellKey, usize, (usize, u32)),
+    /// The futex wait on a segment's fallback word (at this address).
+    Fallback(usize),
+}
+
+/// A fallback word's futex wait, and how many belled sleeps rely on it.
+#[derive(Default)]
+struct Fallback {
+    /// The slot of its outstanding futex wait.
+    pending: Option<u64>,
+    sleepers: usize,
 }
 
 #[derive(Default)]
@@ -90,6 +151,12 @@ struct Slots {
     free: Vec<u32>,
     /// The sweep timer is submitted.
     sweeping: bool,
+    /// Belled sleeps by bell key.
+    belled: HashMap<BellKey, u64>,
+    /// Fallback words by address.
+    fallbacks: HashMap<usize, Fallback>,
+    /// Times the bell turned readable since its pipe was last read.
+    unread: u32,
 }
 
 /// A slot's key (an io_uring request's user data): index and generation.
@@ -112,6 +179,10 @@ fn queue_cancel(ring: &mut IoUring, key: u64) -> bool {
 
 impl Slots {
     fn insert(&mut self, waker: Waker, sweep_at: Option<Instant>, keep: Keep) -> u64 {
+        self.put(Slot::Pending(Some(waker), sweep_at, keep))
+    }
+
+    fn put(&mut self, s: Slot) -> u64 {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -121,8 +192,37 @@ impl Slots {
         };
         let (generation, slot) = &mut self.slots[index as usize];
         *generation = generation.wrapping_add(1);
-        *slot = Slot::Pending(Some(waker), sweep_at, keep);
+        *slot = s;
         key(index as usize, *generation)
+    }
+
+    /// A belled sleep ended (completed or dropped): it no longer relies on its bell key
+    /// and fallback word.
+    fn unbell(&mut self, bell: BellKey, addr: usize, slot: u64) {
+        if self.belled.get(&bell) == Some(&slot) {
+            self.belled.remove(&bell);
+        }
+        if let Some(f) = self.fallbacks.get_mut(&addr) {
+            f.sleepers = f.sleepers.saturating_sub(1);
+        }
+    }
+
+    /// Completes belled sleep `slot` with `res`; its waker, if it has one.
+    fn ring(&mut self, slot: u64, res: i32) -> Option<Waker> {
+        let s = self.get(slot)?;
+        if !matches!(s, Slot::Belled(..)) {
+            return None;
+        }
+        let Slot::Belled(w, _, bell, addr, _) = std::mem::replace(s, Slot::Done(res)) else {
+            unreachable!("matched above");
+        };
+        self.unbell(bell, addr, slot);
+        w
+    }
+
+    fn peek(&self, key: u64) -> Option<&Slot> {
+        let (generation, slot) = self.slots.get((key & 0xFFFF_FFFF) as usize)?;
+        (*generation == (key >> 32) as u32).then_some(slot)
     }
 
     fn get(&mut self, key: u64) -> Option<&mut Slot> {
@@ -140,7 +240,7 @@ impl Slots {
     fn outstanding(&self) -> usize {
         self.slots
             .iter()
-            .filter(|(_, s)| matches!(s, Slot::Pending(..) | Slot::Orphan(..)))
+            .filter(|(_, s)| matches!(s, Slot::Pending(..) | Slot::Orphan(..) | Slot::Fallback(..)))
             .count()
     }
 }
@@ -149,6 +249,9 @@ impl Slots {
 pub(crate) struct Driver {
     /// The ring's descriptor in the runtime's epoll (dropped before the ring closes it).
     fd: AsyncFd<RingFd>,
+    /// The runtime's bell, in its epoll (`None`: it could not be made; every sleep is
+    /// a futex wait then).
+    bell: Option<AsyncFd<BellFd>>,
     ring: Mutex<IoUring>,
     slots: Mutex<Slots>,
     /// Cleared when the completion task ends (the runtime shuts down).
@@ -166,6 +269,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 struct RingFd(RawFd);
 
+struct BellFd(Bell);
+
+impl AsRawFd for BellFd {
+    fn as_raw_fd(&self) -> RawFd {
+        use std::os::fd::AsFd;
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
 impl AsRawFd for RingFd {
     fn as_raw_fd(&self) -> RawFd {
         self.0
@@ -173,6 +285,127 @@ impl AsRawFd for RingFd {
 }
 
 impl Driver {
+    /// The runtime's bell, for [`DetachedWait::set_bell`].
+    pub(crate) fn bell(&self) -> Option<&Bell> {
+        self.bell.as_ref().map(|b| &b.get_ref().0)
+    }
+
+    /// Registers a belled sleep (`on.bell()` is `bell`): it ends when the bell brings
+    /// its key, when its fallback word changes (one futex wait per word, submitted
+    /// here if none is outstanding), or at the sweep. Returns the key to
+    /// [`poll`](Self::poll) it with.
+    pub(crate) fn park(
+        &self,
+        on: &SleepOn,
+        bell: &BellSleep,
+        waker: Waker,
+    ) -> std::io::Result<u64> {
+        let fb = bell.fallback();
+        let addr = fb.addr() as usize;
+        let mut ring = lock(&self.ring);
+        let mut slots = lock(&self.slots);
+        let swept = on.until();
+        let door = on.words()[0];
+        let key = slots.put(Slot::Belled(
+            Some(waker),
+            swept,
+            bell.key(),
+            addr,
+            (door.addr() as usize, door.expected()),
+        ));
+        slots.belled.insert(bell.key(), key);
+        let f = slots.fallbacks.entry(addr).or_default();
+        f.sleepers += 1;
+        let mut entries = Vec::new();
+        if f.pending.is_none() {
+            let fkey = slots.put(Slot::Fallback(addr));
+            slots
+                .fallbacks
+                .get_mut(&addr)
+                .expect("inserted above")
+                .pending = Some(fkey);
+            entries.push(
+                opcode::FutexWait::new(
+                    fb.addr().cast::<u32>(),
+                    u64::from(fb.expected()),
+                    MATCH_ANY,
+                    FUTEX2_SIZE_U32,
+                )
+                .build()
+                .user_data(fkey),
+            );
+        }
+        if swept.is_some() && !std::mem::replace(&mut slots.sweeping, true) {
+            entries.push(
+                opcode::Timeout::new(&*self.every)
+                    .build()
+                    .user_data(SWEEP_TAG),
+            );
+        }
+        drop(slots);
+        if !entries.is_empty() {
+            for e in entries {
+                // SAFETY: the fallback word is in a wait-block segment of this process,
+                // attached for the life of the process; the sweep's period lives in the
+                // driver, after the ring.
+                while unsafe { ring.submission().push(&e) }.is_err() {
+                    ring.submit()?;
+                }
+            }
+            ring.submit()?;
+        }
+        Ok(key)
+    }
+
+    /// The bell turned readable: completes the sleeps it rang. With few belled sleeps
+    /// pending, their doorbells say which were rung (a signaller rings the doorbell
+    /// before the bell) and the pipe is read only every [`READ_BELL_EVERY`] times, to
+    /// keep it from filling; with many, its messages say.
+    fn drain_bell(&self) {
+        let Some(bell) = self.bell() else { return };
+        let mut wake = Vec::new();
+        {
+            let mut slots = lock(&self.slots);
+            slots.unread += 1;
+            let keys: Vec<u64> =
+                if slots.belled.len() <= SCAN_BELLED && slots.unread < READ_BELL_EVERY {
+                    slots
+                        .belled
+                        .values()
+                        .copied()
+                        .filter(|&k| match slots.peek(k) {
+                            Some(Slot::Belled(.., (door, expected))) => {
+                                // SAFETY: a doorbell of this process's own wait-block
+                                // segments, attached for the life of the process.
+                                let w = unsafe { &*(*door as *const std::sync::atomic::AtomicU32) };
+                                w.load(Ordering::Acquire) != *expected
+                            }
+                            _ => false,
+                        })
+                        .collect()
+                } else {
+                    slots.unread = 0;
+                    let mut rung = Vec::new();
+                    let whole = bell.drain(|k| rung.push(k)).unwrap_or(false);
+                    if whole {
+                        rung.iter()
+                            .filter_map(|k| slots.belled.get(k).copied())
+                            .collect()
+                    } else {
+                        slots.belled.values().copied().collect()
+                    }
+                };
+            let before = wake.len();
+            for k in keys {
+                wake.extend(slots.ring(k, 0));
+            }
+            count(C_BELL, wake.len() - before);
+        }
+        for w in wake {
+            w.wake();
+        }
+    }
+
     /// Submits a futex wait on `on`'s words (linked to a timeout at `on.until()` when
     /// that is exact; else the sweep serves it). Returns the key to
     /// [`poll`](Self::poll) it with.
@@ -292,7 +525,7 @@ impl Driver {
                     e => Err(std::io::Error::from_raw_os_error(e)),
                 })
             }
-            Some(Slot::Pending(w, _, _)) => {
+            Some(Slot::Pending(w, _, _) | Slot::Belled(w, ..)) => {
                 if !self.alive.load(Ordering::Acquire) {
                     return Poll::Ready(Err(std::io::Error::other(
                         "the tokio runtime that served this wait has shut down",
@@ -327,6 +560,13 @@ impl Driver {
                     slots.release(key);
                     return; // `wait` drops here: the kernel is done
                 }
+                Some(Slot::Belled(_, _, bell, addr, _)) => {
+                    // No request of its own: the kernel never slept on its words.
+                    let (bell, addr) = (*bell, *addr);
+                    slots.unbell(bell, addr, key);
+                    slots.release(key);
+                    return;
+                }
                 _ => return,
             }
         }
@@ -344,6 +584,7 @@ impl Driver {
             let mut ring = lock(&self.ring);
             let mut slots = lock(&self.slots);
             let mut swept = false;
+            let mut fallbacks = Vec::new();
             loop {
                 for cqe in ring.completion() {
                     let key = cqe.user_data();
@@ -360,10 +601,16 @@ impl Driver {
                                 std::mem::replace(s, Slot::Done(cqe.result()))
                             {
                                 wake.push(w);
+                                count(C_FUTEX, 1);
                             }
                         }
                         Some(Slot::Orphan(..)) => {
                             slots.release(key);
+                        }
+                        Some(Slot::Fallback(addr)) => {
+                            let addr = *addr;
+                            slots.release(key);
+                            fallbacks.push(addr);
                         }
                         _ => {}
                     }
@@ -375,8 +622,11 @@ impl Driver {
                     break;
                 }
             }
+            for addr in fallbacks {
+                refall(&mut ring, &mut slots, addr, &mut wake);
+            }
             if swept {
-                sweep(&mut ring, &mut slots, &self.every);
+                sweep(&mut ring, &mut slots, &self.every, &mut wake);
             }
         }
         for w in wake {
@@ -390,7 +640,7 @@ impl Driver {
             .slots
             .iter_mut()
             .filter_map(|(_, s)| match s {
-                Slot::Pending(w, _, _) => w.take(),
+                Slot::Pending(w, _, _) | Slot::Belled(w, ..) => w.take(),
                 _ => None,
             })
             .collect();
@@ -417,7 +667,9 @@ impl Drop for Driver {
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, (_, s))| matches!(s, Slot::Pending(..) | Slot::Orphan(..)))
+            .filter(|(_, (_, s))| {
+                matches!(s, Slot::Pending(..) | Slot::Orphan(..) | Slot::Fallback(..))
+            })
             .map(|(i, (g, _))| key(i, *g))
             .collect();
         for k in keys {
@@ -457,11 +709,19 @@ fn timespec(d: std::time::Duration) -> types::Timespec {
 /// The sweep timer fired: cancels every futex wait whose safety-net re-check is due
 /// (its future then re-checks, as after a timeout), and re-arms while any such wait is
 /// pending. Called with both locks held.
-fn sweep(ring: &mut IoUring, slots: &mut Slots, every: &types::Timespec) {
+fn sweep(ring: &mut IoUring, slots: &mut Slots, every: &types::Timespec, wake: &mut Vec<Waker>) {
     let now = Instant::now();
     let mut due = Vec::new();
     let mut more = false;
+    let mut belled_due = Vec::new();
     for (i, (generation, slot)) in slots.slots.iter_mut().enumerate() {
+        if let Slot::Belled(_, sweep_at, ..) = slot {
+            if sweep_at.is_some_and(|t| t <= now) {
+                belled_due.push(key(i, *generation));
+            } else if sweep_at.is_some() {
+                more = true;
+            }
+        }
         if let Slot::Orphan(..) = slot {
             // An orphan whose cancel could not be queued: cancel it now (a repeat is
             // harmless: the kernel finds nothing to cancel).
@@ -477,6 +737,12 @@ fn sweep(ring: &mut IoUring, slots: &mut Slots, every: &types::Timespec) {
             }
         }
     }
+    let before = wake.len();
+    for k in belled_due {
+        // As if cancelled by a timeout: the future re-checks.
+        wake.extend(slots.ring(k, -libc_errno::ECANCELED));
+    }
+    count(C_SWEEP, wake.len() - before + due.len());
     slots.sweeping = more;
     for k in due {
         if !queue_cancel(ring, k) {
@@ -493,6 +759,53 @@ fn sweep(ring: &mut IoUring, slots: &mut Slots, every: &types::Timespec) {
                 slots.sweeping = false;
                 return;
             }
+        }
+    }
+    let _ = ring.submit();
+}
+
+/// A fallback word's futex wait completed: every belled sleep that relies on it is
+/// woken to re-check, and a new futex wait is submitted from the word's value now
+/// (read before they re-check) while any remain. Called with both locks held.
+fn refall(ring: &mut IoUring, slots: &mut Slots, addr: usize, wake: &mut Vec<Waker>) {
+    // SAFETY: `addr` is a fallback word of this process's own wait-block segments,
+    // which stay attached for the life of the process (`BellSleep::fallback`).
+    let word = unsafe { &*(addr as *const std::sync::atomic::AtomicU32) };
+    let now = word.load(Ordering::Acquire);
+    let keys: Vec<u64> = slots
+        .slots
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, s))| matches!(s, Slot::Belled(_, _, _, a, _) if *a == addr))
+        .map(|(i, (g, _))| key(i, *g))
+        .collect();
+    let before = wake.len();
+    for k in keys {
+        wake.extend(slots.ring(k, 0));
+    }
+    count(C_FALLBACK, wake.len() - before);
+    let f = slots.fallbacks.entry(addr).or_default();
+    f.pending = None;
+    // Sleepers that registered after the completion arrived (none while we hold the
+    // lock) would have found no wait pending and submitted one: nothing to do unless
+    // some remain.
+    if f.sleepers == 0 {
+        return;
+    }
+    let fkey = slots.put(Slot::Fallback(addr));
+    slots.fallbacks.get_mut(&addr).expect("present").pending = Some(fkey);
+    let e = opcode::FutexWait::new(
+        addr as *const u32,
+        u64::from(now),
+        MATCH_ANY,
+        FUTEX2_SIZE_U32,
+    )
+    .build()
+    .user_data(fkey);
+    // SAFETY: as above, the word outlives the request.
+    while unsafe { ring.submission().push(&e) }.is_err() {
+        if ring.submit().is_err() {
+            return;
         }
     }
     let _ = ring.submit();
@@ -658,8 +971,16 @@ fn start(rt: &tokio::runtime::Handle) -> Option<Arc<Driver>> {
         unsafe { AsyncFd::register_with_interest(RingFd(raw), tokio::io::Interest::READABLE) }.ok()
     })
     .flatten()?;
+    let bells = std::env::var_os("PROCSYNC_TOKIO_BELL").is_none_or(|v| v != "0");
+    let bell = bells.then(Bell::new).and_then(Result::ok).and_then(|b| {
+        let _enter = rt.enter();
+        // SAFETY: the `AsyncFd` owns the bell, so the descriptor stays open while it is
+        // registered.
+        unsafe { AsyncFd::register_with_interest(BellFd(b), tokio::io::Interest::READABLE) }.ok()
+    });
     let d = Arc::new(Driver {
         fd,
+        bell,
         ring: Mutex::new(ring),
         slots: Mutex::new(Slots::default()),
         alive: AtomicBool::new(true),
@@ -680,14 +1001,51 @@ async fn complete(d: Arc<Driver>) {
         }
     }
     let d = Stop(d);
+    let Some(bell) = &d.0.bell else {
+        loop {
+            let Ok(mut ready) = d.0.fd.readable().await else {
+                return;
+            };
+            d.0.drain();
+            // Readiness is cleared only if no new completion was signalled since
+            // `readable` returned (tokio compares ticks), so none is missed in between.
+            ready.clear_ready();
+            d.0.drain();
+        }
+    };
     loop {
-        let Ok(mut ready) = d.0.fd.readable().await else {
+        let served = std::future::poll_fn(|cx| {
+            let mut any = false;
+            match bell.poll_read_ready(cx) {
+                Poll::Ready(Ok(mut ready)) => {
+                    // Cleared before the read: a message written after it turns the
+                    // pipe readable again.
+                    ready.clear_ready();
+                    d.0.drain_bell();
+                    any = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {}
+            }
+            match d.0.fd.poll_read_ready(cx) {
+                Poll::Ready(Ok(mut ready)) => {
+                    d.0.drain();
+                    ready.clear_ready();
+                    d.0.drain();
+                    any = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {}
+            }
+            if any {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        if served.is_err() {
             return;
-        };
-        d.0.drain();
-        // Readiness is cleared only if no new completion was signalled since `readable`
-        // returned (tokio compares ticks), so none is missed in between.
-        ready.clear_ready();
-        d.0.drain();
+        }
     }
 }

@@ -93,8 +93,12 @@ impl Wait {
             && let Some(driver) = uring::driver()
         {
             let refs: Vec<&Handle> = handles.iter().map(|h| &**h).collect();
+            let mut wait = Box::new(DetachedWait::new(&refs, None)?);
+            if let Some(bell) = driver.bell() {
+                wait.set_bell(bell);
+            }
             self.stage = Stage::Direct {
-                wait: Box::new(DetachedWait::new(&refs, None)?),
+                wait,
                 driver,
                 op: None,
             };
@@ -150,7 +154,10 @@ impl Wait {
             };
             match progress {
                 Ok(Progress::Done(outcome)) => break Ok(Acquired::plain(outcome)),
-                Ok(Progress::Sleep(on)) => match driver.submit(&on, cx.waker().clone()) {
+                Ok(Progress::Sleep(on)) => match match on.bell() {
+                    Some(bell) => driver.park(&on, bell, cx.waker().clone()),
+                    None => driver.submit(&on, cx.waker().clone()),
+                } {
                     Ok(key) => *op = Some((key, on.until())),
                     Err(e) => break Err(procsync::Error::from(e)),
                 },

@@ -134,7 +134,9 @@ pub use wait::{MAX_WAIT_OBJECTS, WaitOutcome};
 /// Waits that no thread blocks in, for executors (procsync-tokio builds its async
 /// waits on them): see [`DetachedWait`](detached::DetachedWait).
 pub mod detached {
-    pub use crate::handle::detached::{DetachedWait, FutexWord, Progress, SleepOn};
+    pub use crate::handle::detached::{
+        Bell, BellKey, BellSleep, DetachedWait, FutexWord, Progress, SleepOn,
+    };
 }
 
 #[doc(hidden)]

@@ -23,6 +23,7 @@ pub fn child_role(role: &str) -> ExitCode {
         "hold-and-exit" => hold_and_exit(&args),
         "try-lock" => try_lock(&args),
         "async-wait-and-hang" => async_wait_and_hang(&args),
+        "nondumpable-waiter" => nondumpable_waiter(&args),
         "storm-signaller" => crate::storm::signaller(&args),
         "release-random" => crate::storm::release_random(&args),
         "set-random" => crate::storm::set_random(&args),
@@ -183,6 +184,98 @@ pub fn async_waits_on_sync_signallers_in_other_processes() {
         assert!(!signaled(&e), "every set was consumed exactly once");
         assert_eq!(count(&ack), 0, "every ack was consumed by the child");
     });
+}
+
+/// The usual way a sync process's signal reaches a pending async wait on an object of
+/// the waiter's own `Local\` namespace: the runtime's bell (a pipe in its epoll), not
+/// a futex wait of the wait's own, and never the fallback word.
+pub fn async_waits_are_rung_through_the_bell_across_processes() {
+    let before = pt::wake_counts();
+    multi_thread(2).block_on(async {
+        let (e, _) = Event::create("Local\\pt-bell-e", false, false).unwrap();
+        let (ack, _) = Semaphore::create("Local\\pt-bell-ack", 0, 1000).unwrap();
+        let child = Proc::spawn(
+            "signal-events",
+            &["Local\\pt-bell-e", "Local\\pt-bell-ack", "100"],
+        );
+        for _ in 0..100 {
+            assert_eq!(
+                pt::wait(&e).await.unwrap().outcome(),
+                WaitOutcome::Signaled(0)
+            );
+            ack.release(1).unwrap();
+        }
+        child.expect_success("the sync signaller");
+        assert!(!signaled(&e), "every set was consumed exactly once");
+    });
+    let after = pt::wake_counts();
+    assert!(
+        after.bell > before.bell,
+        "some waits slept and were rung through the bell: {before:?} -> {after:?}"
+    );
+    assert_eq!(after.fallback, before.fallback, "nothing fell back");
+    assert_eq!(after.futex, before.futex, "no futex wait of a wait's own");
+}
+
+/// A signaller that cannot reach the bell — here the waiter is not dumpable, so a
+/// process of its user without `CAP_SYS_PTRACE` may not open its descriptors through
+/// /proc — rings the segment's fallback word instead, and every signal still arrives
+/// once. Run as uid 65534 (root may open any process's descriptors).
+pub fn belled_waits_fall_back_when_the_bell_is_out_of_reach() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED: needs root, to run the waiter and the signaller as uid 65534");
+        return;
+    }
+    let root = std::env::var("PROCSYNC_ROOT").expect("the driver sets PROCSYNC_ROOT");
+    let nobody = Some(rustix::process::Uid::from_raw(65534));
+    let nogroup = Some(rustix::process::Gid::from_raw(65534));
+    rustix::fs::chown(root.as_str(), nobody, nogroup).expect("giving the root to uid 65534");
+    let exe = std::env::current_exe().expect("own executable");
+    let mut child = std::process::Command::new(exe);
+    std::os::unix::process::CommandExt::uid(&mut child, 65534);
+    std::os::unix::process::CommandExt::gid(&mut child, 65534);
+    let mut p = crate::harness::Proc {
+        child: child
+            .env(crate::harness::ROLE, "nondumpable-waiter")
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawning the waiter as uid 65534"),
+    };
+    let status = crate::harness::wait_bounded(&mut p.child, Duration::from_secs(120));
+    assert!(
+        matches!(status, Some(s) if s.success()),
+        "the non-dumpable waiter: {status:?}"
+    );
+}
+
+/// The waiter of `belled_waits_fall_back_when_the_bell_is_out_of_reach`.
+fn nondumpable_waiter(_: &[String]) -> u8 {
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .expect("PR_SET_DUMPABLE");
+    let rounds = 50;
+    multi_thread(2).block_on(async {
+        let (e, _) = Event::create("Local\\pt-fb-e", false, false).unwrap();
+        let (ack, _) = Semaphore::create("Local\\pt-fb-ack", 0, 1000).unwrap();
+        let child = Proc::spawn(
+            "signal-events",
+            &["Local\\pt-fb-e", "Local\\pt-fb-ack", &rounds.to_string()],
+        );
+        for _ in 0..rounds {
+            assert_eq!(
+                pt::wait(&e).await.unwrap().outcome(),
+                WaitOutcome::Signaled(0)
+            );
+            ack.release(1).unwrap();
+        }
+        child.expect_success("the sync signaller");
+        assert!(!signaled(&e), "every set was consumed exactly once");
+    });
+    let c = pt::wake_counts();
+    if c.fallback == 0 || c.bell != 0 {
+        eprintln!("expected wake-ups through the fallback word only: {c:?}");
+        return 5;
+    }
+    0
 }
 
 pub fn sync_waiter_in_other_process_sees_async_mutex_owner() {

@@ -94,6 +94,14 @@ pub const CASES: &[(&str, fn())] = &[
         cross::async_waits_on_sync_signallers_in_other_processes,
     ),
     (
+        "async_waits_are_rung_through_the_bell_across_processes",
+        cross::async_waits_are_rung_through_the_bell_across_processes,
+    ),
+    (
+        "belled_waits_fall_back_when_the_bell_is_out_of_reach",
+        cross::belled_waits_fall_back_when_the_bell_is_out_of_reach,
+    ),
+    (
         "dropped_after_handoff_keeps_a_later_sets_signal_ev03_to06",
         cross::dropped_after_handoff_keeps_a_later_sets_signal_ev03_to06,
     ),

@@ -64,9 +64,19 @@ pub struct SleepOn {
     words: Vec<FutexWord>,
     until: Option<Instant>,
     exact: bool,
+    bell: Option<BellSleep>,
 }
 
 impl SleepOn {
+    /// When the wait named a [`Bell`] ([`DetachedWait::set_bell`]) and this sleep can
+    /// use it: the sleep ends when the bell delivers this sleep's [`BellKey`], or when
+    /// the fallback word no longer holds its value, or at [`until`](Self::until). Its
+    /// signallers do not `FUTEX_WAKE` [`words`](Self::words) then: a futex sleep on them
+    /// would not be woken.
+    pub fn bell(&self) -> Option<&BellSleep> {
+        self.bell.as_ref()
+    }
+
     /// The words (1 or more: the wait's doorbell first, then the change counters of
     /// objects whose waiter queue was full).
     pub fn words(&self) -> &[FutexWord] {
@@ -87,6 +97,72 @@ impl SleepOn {
     /// little late: an executor can serve many such re-checks with one periodic timer.
     pub fn exact(&self) -> bool {
         self.exact
+    }
+}
+
+/// A sleep served by a [`Bell`]: see [`SleepOn::bell`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BellSleep {
+    key: BellKey,
+    fallback: FutexWord,
+}
+
+impl BellSleep {
+    /// The key of the bell message that ends the sleep.
+    pub fn key(&self) -> BellKey {
+        self.key
+    }
+
+    /// The word a signaller that cannot reach the bell (another user, a full pipe)
+    /// changes and wakes instead: one per wait-block segment, shared by every belled
+    /// wait of the segment, and valid for the life of the process. A sleeper keeps one
+    /// futex wait on it per distinct address, from the smallest expected value it was
+    /// given; when it fires, every belled wait that gave this word is re-checked.
+    pub fn fallback(&self) -> FutexWord {
+        self.fallback
+    }
+}
+
+/// Which wait a bell message is for ([`Bell::drain`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BellKey(u64);
+
+/// A doorbell that an event loop can watch: a pipe whose read end turns readable when
+/// a signaller rings a [`DetachedWait`] that named it, in this process or any other.
+/// One per event loop is enough, however many waits it drives: each message says which
+/// wait was rung ([`BellKey`]).
+///
+/// A signaller reaches it through `/proc/<pid>/fd/<n>` when it runs as the same user
+/// (or root) and the waiting process is dumpable; otherwise, and when the pipe is
+/// full, it rings the wait's fallback word instead ([`BellSleep::fallback`]). Only
+/// waits on blocks that only their own user can write (objects of the user's own
+/// `Local\` namespace, unnamed objects) use it.
+#[derive(Debug)]
+pub struct Bell {
+    inner: crate::park::bell::Bell,
+}
+
+impl Bell {
+    /// A new bell (a non-blocking pipe, enlarged up to 1 MiB where allowed).
+    pub fn new() -> Result<Bell> {
+        Ok(Bell {
+            inner: crate::park::bell::Bell::new()?,
+        })
+    }
+
+    /// Reads every message that arrived: `f` gets each rung wait's key. Returns `false`
+    /// when the pipe held bytes that are not whole messages (written by something other
+    /// than procsync): then any wait may have been rung, and all should be re-checked.
+    /// Call it after the read end turned readable, until the next wait on readability.
+    pub fn drain(&self, mut f: impl FnMut(BellKey)) -> Result<bool> {
+        self.inner.drain(&mut |k| f(BellKey(k)))
+    }
+}
+
+impl std::os::fd::AsFd for Bell {
+    /// The read end, to watch for readability (edge- or level-triggered).
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.fd()
     }
 }
 
@@ -129,6 +205,15 @@ impl DetachedWait {
         })
     }
 
+    /// Rings this wait through `bell` rather than its doorbell's futex, for the sleeps
+    /// that can ([`SleepOn::bell`]): a wait with no deadline and no waitable timer,
+    /// whose objects only its own user can write. Call it before [`start`](Self::start);
+    /// `bell` must outlive the wait's sleeps (a message for a dropped bell's waits is
+    /// lost, and they fall back to the once-a-second re-check).
+    pub fn set_bell(&mut self, bell: &Bell) {
+        self.inner.set_bell(bell.inner.reference());
+    }
+
     /// Takes an object if one is available, or queues the wait.
     pub fn start(&mut self) -> Result<Progress> {
         self.turn(None)
@@ -157,8 +242,16 @@ impl DetachedWait {
                 words,
                 until,
                 exact,
+                bell,
             } => Progress::Sleep(SleepOn {
                 exact,
+                bell: bell.map(|(key, word, value)| BellSleep {
+                    key: BellKey(key),
+                    fallback: FutexWord {
+                        addr: word as usize,
+                        expected: value,
+                    },
+                }),
                 words: words
                     .into_iter()
                     .map(|(w, v)| FutexWord {

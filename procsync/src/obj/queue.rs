@@ -232,9 +232,8 @@ pub(crate) fn ring_all(g: &Guard<'_>) {
     for i in 0..len(g) {
         if let Some(e) = get(g, i)
             && let Some(seg) = segment_of(g, &e)
-            && let Some(b) = seg.block(e.block)
         {
-            park::ring(b);
+            park::ring(&seg, e.block);
         }
     }
     let ctl = g.obj().ctl();
@@ -253,7 +252,7 @@ fn ring_head(g: &Guard<'_>) {
             && let Some(b) = seg.block(e.block)
             && park::is_waiting(b, e.generation)
         {
-            park::ring(b);
+            park::ring(&seg, e.block);
             return;
         }
     }
@@ -398,7 +397,9 @@ pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
                 Some(AllResult::NotAvailable) => {}
                 Some(AllResult::Unreachable) | None => {
                     // We cannot lock its whole set: let it look for itself.
-                    if park::ring(b) == 0 && !seg.thread_exists(thread::ident_tid(e.who)) {
+                    if park::ring(&seg, e.block) == 0
+                        && !seg.thread_exists(thread::ident_tid(e.who))
+                    {
                         remove(g, i);
                         continue;
                     }
@@ -469,7 +470,7 @@ pub(crate) fn hand_off(g: &Guard<'_>, set: Option<&LockSet<'_>>) {
             park::ring_after_unlock(&seg, e.block);
             1
         } else {
-            park::ring(b)
+            park::ring(&seg, e.block)
         };
         if seg.public {
             i += 1;

@@ -32,6 +32,7 @@ use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::bell::{self, BellRef};
 use super::segment::{self, Segment};
 use super::spin::Spin;
 use super::word;
@@ -79,6 +80,7 @@ impl WaitBlock {
             slot.store(*fd, Ordering::Relaxed);
         }
         b.count.store(ids.len() as u32, Ordering::Relaxed);
+        bell::clear(b);
         let generation = word::arm(&b.claim, &b.wake);
         WaitBlock {
             seg,
@@ -86,6 +88,20 @@ impl WaitBlock {
             generation,
             leased,
         }
+    }
+
+    /// Names `bell` as the way to wake this wait (`park::bell`): before the announce,
+    /// on a private block only. Returns the fallback word and its value now, which the
+    /// sleeper must watch too, and the key the bell's message will carry.
+    pub(crate) fn set_bell(&self, bell: BellRef) -> (u64, &std::sync::atomic::AtomicU32, u32) {
+        debug_assert!(!self.seg.public, "a public block rings no bell");
+        bell::mark(self.block(), bell);
+        let word = self.seg.fallback();
+        (
+            bell::key(self.seg.id(), self.index),
+            word,
+            word.load(Ordering::Acquire),
+        )
     }
 
     /// The doorbell word (for a detached wait's sleeper).
@@ -182,8 +198,8 @@ pub(crate) fn ring_after_unlock(seg: &Arc<Segment>, index: u32) {
     let queued = DEFERRED
         .try_with(|d| d.rings.borrow_mut().push((seg.clone(), index)))
         .is_ok();
-    if !queued && let Some(b) = seg.block(index) {
-        ring(b); // a thread that is ending: ring at once
+    if !queued {
+        ring(seg, index); // a thread that is ending: ring at once
     }
 }
 
@@ -231,17 +247,22 @@ pub(crate) fn ring_deferred() {
         })
         .unwrap_or_default();
     for (seg, index) in pending {
-        if let Some(b) = seg.block(index) {
-            ring(b);
-        }
+        ring(&seg, index);
     }
 }
 
-/// Rings a waiter's doorbell; returns how many threads the kernel woke (0 or 1: 0 also
-/// when the waiter had not announced a sleep, e.g. while it spins).
-pub(crate) fn ring(b: &Block) -> usize {
+/// Rings block `index` of `seg`; returns how many threads the kernel woke (0 or 1: 0
+/// also when the waiter had not announced a sleep, e.g. while it spins). A detached
+/// wait that named a bell is woken through it (`park::bell`): counted as one.
+pub(crate) fn ring(seg: &Segment, index: u32) -> usize {
+    let Some(b) = seg.block(index) else {
+        return 0;
+    };
     if !word::ring(&b.wake) {
         return 0;
+    }
+    if let Some(woke) = bell::ring(seg, index, b) {
+        return woke;
     }
     futex::wake(&b.wake, 1)
 }

@@ -6,6 +6,7 @@
 //! is. Object kinds (`obj`) decide *what* to hand over; `park` decides *who* gets it
 //! (exactly one claim per wait) and wakes them. It must not touch object files.
 
+pub(crate) mod bell;
 pub(crate) mod block;
 #[cfg(test)]
 mod model;

@@ -56,6 +56,11 @@ impl Segment {
         self.map.get().blocks.get(i as usize)
     }
 
+    /// The header's fallback word (`park::bell`).
+    pub(crate) fn fallback(&self) -> &std::sync::atomic::AtomicU32 {
+        &self.map.get().header.fallback
+    }
+
     /// Rewrites the header of one of this process's own segments, in case a writer of a
     /// public segment wrecked it (signallers would then refuse to attach it); nothing
     /// for another process's segment.
@@ -73,6 +78,15 @@ impl Segment {
     /// Whether thread `tid` of the segment's process still exists (the process is the
     /// kernel's creator of the segment: a writer of the segment cannot fake it).
     pub(crate) fn thread_exists(&self, tid: u32) -> bool {
+        if tid == self.cpid && self.cpid == thread::me().pid {
+            return true; // our own process (a detached waiter of ours): we are alive
+        }
+        if tid == self.cpid
+            && let Some(Some(fd)) = self.leader.get()
+        {
+            // The process's pidfd alone answers for its main thread (one system call).
+            return !crate::sys::pidfd::exited(fd);
+        }
         if !thread::thread_exists(self.cpid, tid) {
             return false;
         }

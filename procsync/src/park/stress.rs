@@ -83,7 +83,7 @@ fn stress_claim_ring_cancel_on_real_blocks_and_futex() {
                     let b = seg.block(index).expect("index in range");
                     if try_claim(b, generation, granted(0, false)) {
                         handed += 1;
-                        ring(b);
+                        ring(&seg, index);
                     }
                 } else if g.done {
                     return handed;

@@ -87,7 +87,8 @@
 //! |   8 |     4 | version  | [`LAYOUT_VERSION`]                                  |
 //! |  12 |     4 | blocks   | [`SEGMENT_BLOCKS`]                                  |
 //! |  16 |     8 | pid_ns   | the creator's PID namespace: must be ours           |
-//! |  24 |    40 | reserved | zero                                                |
+//! |  24 |     4 | fallback | bumped and woken for a belled wait whose bell a signaller cannot reach (`park::bell`) |
+//! |  28 |    36 | reserved | zero                                                |
 //! |  64 | 832×N | blocks   | see below                                           |
 //!
 //! A wait block (832 bytes) belongs to one waiting thread for the duration of a wait:
@@ -99,7 +100,9 @@
 //! |  16 |    4 | wake   | the one futex word the waiter sleeps on                 |
 //! |  20 |    4 | pid    | the waiter's process (informational)                     |
 //! |  24 |    4 | count  | wait-all: how many objects in `ids`; 0 for wait-any     |
-//! |  28 |   36 | reserved |                                                        |
+//! |  28 |    4 | bell_fd | a detached wait's bell: the waiting process's descriptor of its pipe, + 1 (0 = none; `park::bell`) |
+//! |  32 |    8 | bell_ino | that pipe's inode number                                 |
+//! |  40 |   24 | reserved |                                                        |
 //! |  64 |  512 | ids    | wait-all: the object ids of the set, in the waiter's order |
 //! | 576 |  256 | fds    | wait-all: the waiter's descriptor of each object, so that a signaller that does not map one can fetch it (`pidfd_getfd`) |
 //!
@@ -113,8 +116,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// "PSYNCOB1", little-endian.
 pub(crate) const OBJECT_MAGIC: u64 = u64::from_le_bytes(*b"PSYNCOB1");
-/// "PSYNCWS2", little-endian.
-pub(crate) const SEGMENT_MAGIC: u64 = u64::from_le_bytes(*b"PSYNCWS2");
+/// "PSYNCWS3", little-endian. 3: blocks carry a bell (`park::bell`), which a build
+/// that knows only `FUTEX_WAKE` would not ring: such a build must not attach these.
+pub(crate) const SEGMENT_MAGIC: u64 = u64::from_le_bytes(*b"PSYNCWS3");
 /// The only layout this build reads or writes. 4: an auto-reset event's `state` banks
 /// given-back signals in bits 32..=47 (`obj::event`), which a version-3 build would
 /// ignore, reviving or dropping them; so a version-3 file is refused, not shared.
@@ -295,7 +299,9 @@ pub(crate) struct SegmentHeader {
     pub version: AtomicU32,
     pub blocks: AtomicU32,
     pub pid_ns: AtomicU64,
-    pub reserved: [AtomicU64; 5],
+    pub fallback: AtomicU32,
+    pub reserved0: AtomicU32,
+    pub reserved: [AtomicU64; 4],
 }
 
 /// One waiting thread's block.
@@ -306,7 +312,9 @@ pub(crate) struct Block {
     pub wake: AtomicU32,
     pub pid: AtomicU32,
     pub count: AtomicU32,
-    pub reserved: [AtomicU32; 9],
+    pub bell_fd: AtomicU32,
+    pub bell_ino: AtomicU64,
+    pub reserved: [AtomicU32; 6],
     pub ids: [AtomicU64; 64],
     pub fds: [AtomicU32; 64],
 }
@@ -360,6 +368,9 @@ const _: () = {
     assert!(offset_of!(Block, ids) == 64);
     assert!(offset_of!(Block, fds) == 576);
     assert!(size_of::<SegmentHeader>() == 64);
+    assert!(offset_of!(SegmentHeader, fallback) == 24);
+    assert!(offset_of!(Block, bell_fd) == 28);
+    assert!(offset_of!(Block, bell_ino) == 32);
     assert!(offset_of!(SegmentFile, blocks) == 64);
     assert!(size_of::<SegmentFile>() == SEGMENT_SIZE);
 };

@@ -20,6 +20,7 @@ pub(crate) mod futex;
 pub(crate) mod htm;
 pub(crate) mod mmap;
 pub(crate) mod pidfd;
+pub(crate) mod pipe;
 pub(crate) mod sock;
 pub(crate) mod sysv;
 pub(crate) mod thread;

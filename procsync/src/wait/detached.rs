@@ -26,11 +26,17 @@ use std::time::Duration;
 use super::any::{self, Queued, Sleeper, Step};
 use super::{WaitOutcome, needs_public};
 use crate::error::{Error, Result};
+use crate::obj::ObjectKind;
 use crate::obj::{Object, signal};
 use crate::park::WaitBlock;
+use crate::park::bell::BellRef;
 use crate::sys::futex::Woke;
 use crate::sys::thread;
 use crate::sys::time::Deadline;
+
+/// A belled sleep (`park::bell`): the key of the bell message that ends it, and the
+/// segment's fallback word with the value it held before the announce.
+pub(crate) type BellSleep = (u64, *const AtomicU32, u32);
 
 /// What the caller does next.
 pub(crate) enum Turn {
@@ -44,6 +50,8 @@ pub(crate) enum Turn {
         until: Deadline,
         /// `until` is the deadline or a timer's due time, not a periodic re-check.
         exact: bool,
+        /// Woken through the bell, not by a `FUTEX_WAKE` of `words`.
+        bell: Option<BellSleep>,
     },
 }
 
@@ -51,6 +59,8 @@ struct Armed {
     wb: WaitBlock,
     q: Queued,
     sleeper: Sleeper,
+    /// The block names the bell: its signallers ring it instead of the doorbell.
+    belled: bool,
 }
 
 /// A pending detached wait-any; see the module doc.
@@ -67,6 +77,8 @@ pub(crate) struct Detached {
     over: bool,
     /// The process that made the wait: a forked child must not touch its block.
     pid: u32,
+    /// The caller's bell, for the sleeps that can use it.
+    bell: Option<BellRef>,
 }
 
 impl Detached {
@@ -87,7 +99,15 @@ impl Detached {
             started: false,
             over: false,
             pid: thread::me().pid,
+            bell: None,
         })
+    }
+
+    /// Asks that the wait's sleeps be rung through `bell` where they can: a wait with no
+    /// deadline and no waitable timer, on a private block, queued in every object
+    /// (`Turn::Sleep::bell` says when).
+    pub(crate) fn set_bell(&mut self, bell: BellRef) {
+        self.bell = Some(bell);
     }
 
     /// Advances the wait: `woke` is how the sleep that the previous turn asked for
@@ -124,11 +144,31 @@ impl Detached {
                 let wb = WaitBlock::arm_leased(needs_public(&refs))?;
                 let q = any::enqueue(&wb, &uniq, me, deadline, false);
                 let sleeper = Sleeper::new(&uniq, &q.overflow, false, deadline, true);
-                self.armed = Some(Armed { wb, q, sleeper });
+                // A belled sleep has no word but the bell's: no overflow `seq`, no
+                // instant to keep (a deadline, a timer's due time).
+                let belled = self.bell.is_some()
+                    && !wb.public()
+                    && q.overflow.is_empty()
+                    && deadline == Deadline::Never
+                    && !uniq.iter().any(|(_, o)| o.kind == ObjectKind::Timer);
+                self.armed = Some(Armed {
+                    wb,
+                    q,
+                    sleeper,
+                    belled,
+                });
                 woke = None;
                 continue;
             };
             if a.q.failure.is_none() && a.q.took.is_none() {
+                // Before the announce (in `step`): the bell, and the fallback's value.
+                let rung_by = match (a.belled, self.bell) {
+                    (true, Some(b)) => {
+                        let (key, word, value) = a.wb.set_bell(b);
+                        Some((key, word as *const AtomicU32, value))
+                    }
+                    _ => None,
+                };
                 match a
                     .sleeper
                     .step(&a.wb, &uniq, &a.q.overflow, me, woke, &mut a.q.failure)
@@ -147,6 +187,7 @@ impl Detached {
                             words,
                             until: slice,
                             exact,
+                            bell: rung_by,
                         });
                     }
                     Step::Done(took) => a.q.took = took,
