@@ -145,6 +145,30 @@ struct Fallback {
     sleepers: usize,
 }
 
+/// A hasher for keys that are already well spread (bell keys, word addresses): one
+/// multiplication, not SipHash (the map is touched twice per belled sleep).
+#[derive(Default)]
+struct Spread(u64);
+
+impl std::hash::Hasher for Spread {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+type SpreadMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Spread>>;
+
 #[derive(Default)]
 struct Slots {
     slots: Vec<(u32, Slot)>,
@@ -152,9 +176,9 @@ struct Slots {
     /// The sweep timer is submitted.
     sweeping: bool,
     /// Belled sleeps by bell key.
-    belled: HashMap<BellKey, u64>,
+    belled: SpreadMap<BellKey, u64>,
     /// Fallback words by address.
-    fallbacks: HashMap<usize, Fallback>,
+    fallbacks: SpreadMap<usize, Fallback>,
     /// Times the bell turned readable since its pipe was last read.
     unread: u32,
 }
@@ -302,7 +326,6 @@ impl Driver {
     ) -> std::io::Result<u64> {
         let fb = bell.fallback();
         let addr = fb.addr() as usize;
-        let mut ring = lock(&self.ring);
         let mut slots = lock(&self.slots);
         let swept = on.until();
         let door = on.words()[0];
@@ -344,6 +367,9 @@ impl Driver {
         }
         drop(slots);
         if !entries.is_empty() {
+            // Taken after the slots' lock is let go (the order elsewhere is ring, then
+            // slots); a completion of the entries finds their slots in place.
+            let mut ring = lock(&self.ring);
             for e in entries {
                 // SAFETY: the fallback word is in a wait-block segment of this process,
                 // attached for the life of the process; the sweep's period lives in the

@@ -92,8 +92,13 @@ impl Wait {
         if !handles.iter().any(|h| h.kind() == ObjectKind::Mutex)
             && let Some(driver) = uring::driver()
         {
-            let refs: Vec<&Handle> = handles.iter().map(|h| &**h).collect();
-            let mut wait = Box::new(DetachedWait::new(&refs, None)?);
+            let mut wait = Box::new(match &handles[..] {
+                [one] => DetachedWait::new(&[&**one], None)?,
+                _ => {
+                    let refs: Vec<&Handle> = handles.iter().map(|h| &**h).collect();
+                    DetachedWait::new(&refs, None)?
+                }
+            });
             if let Some(bell) = driver.bell() {
                 wait.set_bell(bell);
             }

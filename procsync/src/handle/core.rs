@@ -586,6 +586,17 @@ fn held_already(
 }
 
 pub(super) fn check_list<'a>(handles: &[&'a Handle]) -> Result<Vec<&'a Arc<Object>>> {
+    check_handles(handles)?;
+    Ok(handles.iter().map(|h| &h.obj).collect())
+}
+
+/// [`check_list`], keeping the objects.
+pub(super) fn check_list_owned(handles: &[&Handle]) -> Result<Vec<Arc<Object>>> {
+    check_handles(handles)?;
+    Ok(handles.iter().map(|h| h.obj.clone()).collect())
+}
+
+fn check_handles(handles: &[&Handle]) -> Result<()> {
     if handles.is_empty() || handles.len() > MAX_WAIT_OBJECTS {
         return Err(Error::invalid(format!(
             "a wait takes 1 to {MAX_WAIT_OBJECTS} objects, not {}",
@@ -595,7 +606,7 @@ pub(super) fn check_list<'a>(handles: &[&'a Handle]) -> Result<Vec<&'a Arc<Objec
     for h in handles {
         h.check_sync("wait")?;
     }
-    Ok(handles.iter().map(|h| &h.obj).collect())
+    Ok(())
 }
 
 /// `WaitForMultipleObjects(bWaitAll = FALSE)`: acquires the lowest-index signaled

@@ -61,6 +61,10 @@ pub enum Progress {
 /// The futex words to sleep on, and until when.
 #[derive(Debug)]
 pub struct SleepOn {
+    /// The doorbell, the only word unless `words` has more.
+    doorbell: [FutexWord; 1],
+    /// Empty when the doorbell is the only word (the usual case: no allocation); else
+    /// every word, the doorbell first.
     words: Vec<FutexWord>,
     until: Option<Instant>,
     exact: bool,
@@ -80,7 +84,11 @@ impl SleepOn {
     /// The words (1 or more: the wait's doorbell first, then the change counters of
     /// objects whose waiter queue was full).
     pub fn words(&self) -> &[FutexWord] {
-        &self.words
+        if self.words.is_empty() {
+            &self.doorbell
+        } else {
+            &self.words
+        }
     }
 
     /// Wake up by then at the latest (`None`: no limit). Never later than the
@@ -191,10 +199,7 @@ impl DetachedWait {
     /// `synchronize` right, until `deadline` (`None`: no limit; a past instant polls).
     /// Nothing happens before [`start`](Self::start).
     pub fn new(handles: &[&Handle], deadline: Option<Instant>) -> Result<DetachedWait> {
-        let objs = super::core::check_list(handles)?
-            .into_iter()
-            .cloned()
-            .collect();
+        let objs = super::core::check_list_owned(handles)?;
         let deadline = match deadline {
             None => Deadline::Never,
             Some(t) if t <= Instant::now() => Deadline::Now,
@@ -239,11 +244,16 @@ impl DetachedWait {
         Ok(match self.inner.turn(woke)? {
             Turn::Done(outcome) => Progress::Done(outcome),
             Turn::Sleep {
+                doorbell,
                 words,
                 until,
                 exact,
                 bell,
             } => Progress::Sleep(SleepOn {
+                doorbell: [FutexWord {
+                    addr: doorbell.0 as usize,
+                    expected: doorbell.1,
+                }],
                 exact,
                 bell: bell.map(|(key, word, value)| BellSleep {
                     key: BellKey(key),

@@ -32,9 +32,10 @@
 //! It must not know objects, and makes no system call but through `sys::pipe` and
 //! `sys::futex`.
 
+use std::cell::RefCell;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::segment::Segment;
 use crate::error::{Error, Result};
@@ -117,7 +118,13 @@ pub(crate) fn clear(b: &Block) {
 struct Cached {
     pid: u32,
     bell: BellRef,
-    file: Option<OwnedFd>,
+    file: Option<Arc<OwnedFd>>,
+}
+
+thread_local! {
+    /// The bell this thread rang last (a signaller rings the same few again and again):
+    /// spares it the process-wide cache's lock.
+    static LAST: RefCell<Option<(u32, BellRef, Arc<OwnedFd>)>> = const { RefCell::new(None) };
 }
 
 /// Bells opened recently (most recent first); each keeps a descriptor.
@@ -152,6 +159,16 @@ pub(crate) fn ring(seg: &Segment, index: u32, b: &Block) -> Option<usize> {
 }
 
 fn send(seg: &Segment, bell: BellRef, msg: [u8; 8]) -> bool {
+    let last = LAST
+        .try_with(|l| match &*l.borrow() {
+            Some((pid, b, file)) if *pid == seg.cpid && *b == bell => Some(file.clone()),
+            _ => None,
+        })
+        .ok()
+        .flatten();
+    if let Some(file) = last {
+        return pipe::send(file.as_fd(), msg).is_ok();
+    }
     let mut c = cache();
     let at = match c.iter().position(|e| e.pid == seg.cpid && e.bell == bell) {
         Some(at) => at,
@@ -160,7 +177,7 @@ fn send(seg: &Segment, bell: BellRef, msg: [u8; 8]) -> bool {
                 c.pop();
             }
             let file = match pipe::reopen(seg.cpid, bell.fd, seg.uid, bell.ino) {
-                Ok(f) => Some(f),
+                Ok(f) => Some(Arc::new(f)),
                 // Out of descriptors, or interrupted: try again next time.
                 Err(
                     crate::sys::Errno::MFILE | crate::sys::Errno::NFILE | crate::sys::Errno::INTR,
@@ -183,15 +200,16 @@ fn send(seg: &Segment, bell: BellRef, msg: [u8; 8]) -> bool {
             0
         }
     };
-    let Some(file) = &c[at].file else {
+    let Some(file) = c[at].file.clone() else {
         return false;
     };
-    let sent = pipe::send(file.as_fd(), msg);
     if at != 0 {
         let e = c.remove(at);
         c.insert(0, e);
     }
-    sent.is_ok()
+    drop(c);
+    let _ = LAST.try_with(|l| *l.borrow_mut() = Some((seg.cpid, bell, file.clone())));
+    pipe::send(file.as_fd(), msg).is_ok()
 }
 
 /// Rings a segment's fallback word: every executor sleeping on it re-checks its belled

@@ -46,6 +46,9 @@ pub(crate) enum Turn {
     /// then call [`Detached::turn`] with how the sleep ended. The addresses stay valid
     /// until the next call on the wait, or its drop.
     Sleep {
+        /// The doorbell and the value to sleep on.
+        doorbell: (*const AtomicU32, u32),
+        /// Empty when the doorbell is the only word; else every word, the doorbell first.
         words: Vec<(*const AtomicU32, u32)>,
         until: Deadline,
         /// `until` is the deadline or a timer's due time, not a periodic re-check.
@@ -126,12 +129,22 @@ impl Detached {
     }
 
     fn turn_inner(&mut self, woke: Option<Woke>) -> Result<Turn> {
-        let refs: Vec<&Arc<Object>> = self.objs.iter().collect();
-        let uniq = any::distinct(&refs);
+        let objs = std::mem::take(&mut self.objs);
+        let turn = with_lists(&objs, |refs, uniq| self.turn_with(refs, uniq, woke));
+        self.objs = objs;
+        turn
+    }
+
+    fn turn_with(
+        &mut self,
+        refs: &[&Arc<Object>],
+        uniq: &[(usize, &Arc<Object>)],
+        woke: Option<Woke>,
+    ) -> Result<Turn> {
         let (me, deadline) = (self.me, self.deadline);
         if !self.started {
             self.started = true;
-            if let Some(outcome) = any::try_now(&uniq, me, deadline, false)? {
+            if let Some(outcome) = any::try_now(uniq, me, deadline, false)? {
                 return Ok(Turn::Done(outcome));
             }
         }
@@ -141,9 +154,9 @@ impl Detached {
                 if deadline == Deadline::Now || deadline.remaining() == Some(Duration::ZERO) {
                     return Ok(Turn::Done(WaitOutcome::TimedOut));
                 }
-                let wb = WaitBlock::arm_leased(needs_public(&refs))?;
-                let q = any::enqueue(&wb, &uniq, me, deadline, false);
-                let sleeper = Sleeper::new(&uniq, &q.overflow, false, deadline, true);
+                let wb = WaitBlock::arm_leased(needs_public(refs))?;
+                let q = any::enqueue(&wb, uniq, me, deadline, false);
+                let sleeper = Sleeper::new(uniq, &q.overflow, false, deadline, true);
                 // A belled sleep has no word but the bell's: no overflow `seq`, no
                 // instant to keep (a deadline, a timer's due time).
                 let belled = self.bell.is_some()
@@ -171,19 +184,19 @@ impl Detached {
                 };
                 match a
                     .sleeper
-                    .step(&a.wb, &uniq, &a.q.overflow, me, woke, &mut a.q.failure)
+                    .step(&a.wb, uniq, &a.q.overflow, me, woke, &mut a.q.failure)
                 {
                     Step::Sleep {
                         bell, slice, exact, ..
                     } => {
-                        let mut words = vec![(a.wb.doorbell() as *const AtomicU32, bell)];
-                        words.extend(
-                            a.sleeper
-                                .more(&uniq, &a.q.overflow, &a.q.watch)
-                                .into_iter()
-                                .map(|(w, v)| (w as *const AtomicU32, v)),
-                        );
+                        let more = a.sleeper.more(uniq, &a.q.overflow, &a.q.watch);
+                        let mut words = Vec::new(); // no allocation for the doorbell alone
+                        if !more.is_empty() {
+                            words.push((a.wb.doorbell() as *const AtomicU32, bell));
+                            words.extend(more.into_iter().map(|(w, v)| (w as *const AtomicU32, v)));
+                        }
                         return Ok(Turn::Sleep {
+                            doorbell: (a.wb.doorbell() as *const AtomicU32, bell),
                             words,
                             until: slice,
                             exact,
@@ -194,7 +207,7 @@ impl Detached {
                 }
             }
             let Armed { wb, q, .. } = self.armed.take().expect("armed above");
-            match any::conclude(&wb, &uniq, &refs, me, q)? {
+            match any::conclude(&wb, uniq, refs, me, q)? {
                 Some(outcome) => return Ok(Turn::Done(outcome)),
                 // A forged claim on a public block: queue again, same deadline.
                 None => continue,
@@ -214,9 +227,10 @@ impl Detached {
         let Some(Armed { wb, q, .. }) = self.armed.take() else {
             return Ok(());
         };
-        let refs: Vec<&Arc<Object>> = self.objs.iter().collect();
-        let uniq = any::distinct(&refs);
-        let concluded = any::conclude(&wb, &uniq, &refs, self.me, q);
+        let me = self.me;
+        let concluded = with_lists(&self.objs, |refs, uniq| {
+            any::conclude(&wb, uniq, refs, me, q)
+        });
         // The claim is final now (no signaller rings this generation again), but a
         // futex sleep of the caller's may still be on the doorbell: the block is given
         // back only when the wait is dropped.
@@ -226,6 +240,36 @@ impl Detached {
                 signal::give_back(&self.objs[i], self.me)
             }
             Some(WaitOutcome::TimedOut) | None => Ok(()),
+        }
+    }
+}
+
+/// Runs `f` with the list as references and its distinct objects (first occurrence,
+/// with its index): on the stack for the short lists most waits have (a detached wait
+/// is turned at least twice, and allocations were a fifth of its cost), else in vectors.
+fn with_lists<R>(
+    objs: &[Arc<Object>],
+    f: impl FnOnce(&[&Arc<Object>], &[(usize, &Arc<Object>)]) -> R,
+) -> R {
+    const SHORT: usize = 4;
+    match objs {
+        [first, ..] if objs.len() <= SHORT => {
+            let mut refs = [first; SHORT];
+            let mut uniq = [(0, first); SHORT];
+            let mut n = 0;
+            for (i, o) in objs.iter().enumerate() {
+                refs[i] = o;
+                if !uniq[..n].iter().any(|(_, u)| u.id == o.id) {
+                    uniq[n] = (i, o);
+                    n += 1;
+                }
+            }
+            f(&refs[..objs.len()], &uniq[..n])
+        }
+        _ => {
+            let refs: Vec<&Arc<Object>> = objs.iter().collect();
+            let uniq = any::distinct(&refs);
+            f(&refs, &uniq)
         }
     }
 }
