@@ -339,6 +339,20 @@ impl Driver {
         slots.belled.insert(bell.key(), key);
         let f = slots.fallbacks.entry(addr).or_default();
         f.sleepers += 1;
+        // A ring between the wait's announce and now found no slot to complete (a
+        // drain of the bell, or a fallback's re-check, on another worker): it changed
+        // the doorbell (or the fallback word) first, so look. A ring after this look
+        // finds the slot (the bell is drained, the fallback re-checked, under this lock).
+        // SAFETY: the doorbell is valid until the next call on its wait, which waits for
+        // this slot; the fallback word for the life of the process (`BellSleep`).
+        let moved = unsafe {
+            (*door.addr()).load(Ordering::Acquire) != door.expected()
+                || (*fb.addr()).load(Ordering::Acquire) != fb.expected()
+        };
+        if moved {
+            let _ = slots.ring(key, 0);
+        }
+        let f = slots.fallbacks.entry(addr).or_default();
         let mut entries = Vec::new();
         if f.pending.is_none() {
             let fkey = slots.put(Slot::Fallback(addr));
@@ -1073,5 +1087,66 @@ async fn complete(d: Arc<Driver>) {
         if served.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Poll, Waker};
+
+    use procsync::detached::{DetachedWait, Progress};
+    use procsync::{CreateOptions, Handle, ObjectSpec};
+
+    use super::{Ended, driver};
+
+    /// A ring can reach the driver between a wait's announce and its registration (the
+    /// driver drains the bell on another worker): the registration looks at the
+    /// doorbell and the fallback word, so the wait is completed, not left to the
+    /// once-a-second re-check.
+    #[test]
+    fn a_ring_before_the_registration_is_not_lost() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let Some(d) = driver() else {
+                eprintln!("SKIPPED: no io_uring futex waits here");
+                return;
+            };
+            let spec = ObjectSpec::Event {
+                manual: false,
+                initial: false,
+            };
+            for by_fallback in [false, true] {
+                let (h, _) = Handle::create(spec, "", &CreateOptions::default()).unwrap();
+                let mut w = DetachedWait::new(&[&h], None).unwrap();
+                w.set_bell(d.bell().expect("a bell"));
+                let Ok(Progress::Sleep(on)) = w.start() else {
+                    panic!("the event is not set: the wait sleeps");
+                };
+                let bell = *on.bell().expect("an unnamed event's wait uses the bell");
+                if by_fallback {
+                    // SAFETY: the fallback word lives as long as the process.
+                    unsafe { &*bell.fallback().addr() }
+                        .fetch_add(1, std::sync::atomic::Ordering::Release);
+                } else {
+                    h.set().unwrap(); // hands the event over and rings the bell
+                    d.drain_bell(); // ... which finds no slot yet
+                }
+                let key = d.park(&on, &bell, Waker::noop().clone()).unwrap();
+                let mut cx = Context::from_waker(Waker::noop());
+                assert!(
+                    matches!(d.poll(key, &mut cx), Poll::Ready(Ok(Ended::Woken))),
+                    "completed at its registration (by_fallback: {by_fallback})"
+                );
+                if !by_fallback {
+                    assert!(matches!(
+                        w.woken(),
+                        Ok(Progress::Done(procsync::WaitOutcome::Signaled(0)))
+                    ));
+                }
+            }
+        });
     }
 }

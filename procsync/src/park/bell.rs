@@ -161,13 +161,15 @@ pub(crate) fn ring(seg: &Segment, index: u32, b: &Block) -> Option<usize> {
 fn send(seg: &Segment, bell: BellRef, msg: [u8; 8]) -> bool {
     let last = LAST
         .try_with(|l| match &*l.borrow() {
-            Some((pid, b, file)) if *pid == seg.cpid && *b == bell => Some(file.clone()),
+            Some((pid, b, file)) if *pid == seg.cpid && *b == bell => {
+                Some(pipe::send(file.as_fd(), msg).is_ok())
+            }
             _ => None,
         })
         .ok()
         .flatten();
-    if let Some(file) = last {
-        return pipe::send(file.as_fd(), msg).is_ok();
+    if let Some(sent) = last {
+        return sent;
     }
     let mut c = cache();
     let at = match c.iter().position(|e| e.pid == seg.cpid && e.bell == bell) {
