@@ -49,8 +49,10 @@ enum V {
     Notify = 6,
     SyncThreads = 7, // 1 between two threads of one process (the baseline for Notify)
     EfdFlag = 8, // 3c: word + "I'm parked" flag; the doorbell (no read) only when the flag is up
+    UringEfd = 9, // 2b: io_uring FUTEX_WAIT as in 2, plus an eventfd written before the FUTEX_WAKE (no read)
+    FifoFlag = 10, // 3d: as 3c, the doorbell a named FIFO (opened by path) instead of an eventfd
 }
-const ALL: [V; 9] = [V::Sync, V::Uring, V::Efd, V::EfdTryIo, V::EfdWord, V::EfdWordNoRd, V::Notify, V::SyncThreads, V::EfdFlag];
+const ALL: [V; 11] = [V::Sync, V::Uring, V::Efd, V::EfdTryIo, V::EfdWord, V::EfdWordNoRd, V::Notify, V::SyncThreads, V::EfdFlag, V::UringEfd, V::FifoFlag];
 const QUIT: u32 = 99;
 
 fn name(v: V) -> &'static str {
@@ -64,6 +66,8 @@ fn name(v: V) -> &'static str {
         V::Notify => "4 tokio Notify (threads)",
         V::SyncThreads => "1t sync futex (threads)",
         V::EfdFlag => "3c word+flag+eventfd (no read)",
+        V::UringEfd => "2b io_uring + eventfd bell",
+        V::FifoFlag => "3d word+flag+FIFO (no read)",
     }
 }
 
@@ -108,6 +112,8 @@ struct Side {
     ring_fd: AsyncFd<RingFd>,
     efd: AsyncFd<OwnedFd>,
     peer_efd: OwnedFd,
+    fifo: AsyncFd<OwnedFd>,
+    peer_fifo: OwnedFd,
     is_a: bool,
 }
 
@@ -143,6 +149,27 @@ impl Side {
             g.clear_ready();
             if got {
                 return;
+            }
+        }
+    }
+
+    /// As `uring_wait`, but the wake-up may also come through the eventfd (the waker
+    /// writes it before its FUTEX_WAKE): either readiness drains the completion queue.
+    async fn uring_efd_wait(&self, w: &AtomicU32, val: u32) {
+        {
+            let mut r = self.ring.lock().unwrap();
+            let e = opcode::FutexWait::new(w.as_ptr(), u64::from(val), MATCH_ANY, FUTEX2_SIZE_U32).build().user_data(1);
+            unsafe { r.submission().push(&e).unwrap() };
+            r.submit().unwrap();
+        }
+        let take = || self.ring.lock().unwrap().completion().next().is_some();
+        if take() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                g = self.ring_fd.readable() => { let mut g = g.unwrap(); if take() { return; } g.clear_ready(); }
+                g = self.efd.readable() => { let mut g = g.unwrap(); g.clear_ready(); if take() { return; } }
             }
         }
     }
@@ -202,7 +229,16 @@ impl Side {
             }
             match v {
                 V::Uring => self.uring_wait(w, last).await,
+                V::UringEfd => self.uring_efd_wait(w, last).await,
                 V::EfdWord | V::EfdWordNoRd => self.efd_wait(v).await,
+                V::FifoFlag => {
+                    self.my_flag().store(1, SeqCst);
+                    if w.load(SeqCst) == last {
+                        let mut g = self.fifo.readable().await.unwrap();
+                        g.clear_ready();
+                    }
+                    self.my_flag().store(0, SeqCst);
+                }
                 V::EfdFlag => {
                     // Dekker with the waker: flag up, then re-check the word.
                     self.my_flag().store(1, SeqCst);
@@ -221,10 +257,19 @@ impl Side {
         p.store(val, SeqCst);
         match v {
             V::Uring => futex_wake(p),
+            V::UringEfd => {
+                self.ring_peer();
+                futex_wake(p)
+            }
             V::EfdWord | V::EfdWordNoRd => self.ring_peer(),
             V::EfdFlag => {
                 if self.peer_flag().load(SeqCst) != 0 {
                     self.ring_peer();
+                }
+            }
+            V::FifoFlag => {
+                if self.peer_flag().swap(0, SeqCst) != 0 {
+                    let _ = rustix::io::write(&self.peer_fifo, &[1u8]);
                 }
             }
             _ => unreachable!(),
@@ -234,7 +279,7 @@ impl Side {
     /// B's responder for one block.
     async fn respond(&self, v: V) {
         match v {
-            V::Uring | V::EfdWord | V::EfdWordNoRd | V::EfdFlag => {
+            V::Uring | V::UringEfd | V::EfdWord | V::EfdWordNoRd | V::EfdFlag | V::FifoFlag => {
                 let mut last = 0;
                 loop {
                     last = self.wait_word(v, last).await;
@@ -266,7 +311,7 @@ impl Side {
                 self.sh.stop.0.store(1, SeqCst);
             }
             match v {
-                V::Uring | V::EfdWord | V::EfdWordNoRd | V::EfdFlag => {
+                V::Uring | V::UringEfd | V::EfdWord | V::EfdWordNoRd | V::EfdFlag | V::FifoFlag => {
                     let n = i as u32;
                     self.wake_word(v, n);
                     let got = self.wait_word(v, n - 1).await;
@@ -419,7 +464,15 @@ fn make_side(sh: &'static Shared, rt: &tokio::runtime::Runtime, is_a: bool) -> S
     let efd = unsafe { AsyncFd::register_with_interest(efd, tokio::io::Interest::READABLE) }.unwrap();
     // placeholder; the peer's eventfd is fetched once the peer has published it
     let peer_efd = unsafe { OwnedFd::from_raw_fd(libc::dup(efd.as_raw_fd())) };
-    Side { sh, ring: Mutex::new(ring), ring_fd, efd, peer_efd, is_a }
+    let path = |a: bool| format!("/tmp/evfd-fifo-{}-{}", std::env::var("EVFD_TAG").unwrap(), if a { "a" } else { "b" });
+    let open = |a: bool| -> OwnedFd {
+        let p = path(a);
+        let _ = rustix::fs::mkfifoat(rustix::fs::CWD, p.as_str(), rustix::fs::Mode::from_raw_mode(0o600));
+        rustix::fs::open(p.as_str(), rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()).unwrap()
+    };
+    let fifo = unsafe { AsyncFd::register_with_interest(open(is_a), tokio::io::Interest::READABLE) }.unwrap();
+    let peer_fifo = open(!is_a);
+    Side { sh, ring: Mutex::new(ring), ring_fd, efd, peer_efd, fifo, peer_fifo, is_a }
 }
 
 /// pidfd_open(peer) + pidfd_getfd(peer's eventfd number), once.
@@ -494,6 +547,7 @@ fn main() {
         child(args[2].parse().unwrap());
         return;
     }
+    unsafe { std::env::set_var("EVFD_TAG", std::process::id().to_string()) };
     pin_cpu0();
     let load0 = std::fs::read_to_string("/proc/loadavg").unwrap();
     // memfd without CLOEXEC: inherited by the child; nothing in /dev/shm.
@@ -571,6 +625,9 @@ fn main() {
     futex_wake(&sh.cmd.0);
     let st = kid.0.wait().unwrap();
     drop(kid);
+    for x in ["a", "b"] {
+        let _ = std::fs::remove_file(format!("/tmp/evfd-fifo-{}-{x}", std::env::var("EVFD_TAG").unwrap()));
+    }
     let load1 = std::fs::read_to_string("/proc/loadavg").unwrap();
 
     println!("loadavg start {} end {}", load0.trim(), load1.trim());
