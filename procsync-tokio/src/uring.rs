@@ -52,8 +52,10 @@ const ENTRIES: u32 = 256;
 /// (no read of the pipe); beyond, by the pipe's messages.
 const SCAN_BELLED: usize = 64;
 /// While doorbells tell, the bell's pipe is still read this often (in times it turned
-/// readable): at most `SCAN_BELLED` messages arrive per time, so it never holds more
-/// than 32 KiB, below the smallest pipe.
+/// readable), so that it does not fill: a sleep's ring writes one message, and about
+/// `SCAN_BELLED` sleeps are rung per time, so the pipe holds some 32 KiB at most between
+/// reads, below the smallest pipe. Should it fill all the same, signallers ring the
+/// fallback word: slower, not lost.
 const READ_BELL_EVERY: u32 = 64;
 
 /// How the io_uring path's sleeps ended in this process so far, by what ended them
