@@ -166,22 +166,29 @@ fn try_lock(a: &[String]) -> u8 {
     0
 }
 
+/// Runs a `signal-events` process that sets event `e` (named `en`) `rounds` times, each
+/// time waiting for the ack semaphore `ack` (named `an`); awaits each set here and acks
+/// it. Every set must be consumed exactly once.
+async fn answer_sets(e: &Event, ack: &Semaphore, en: &str, an: &str, rounds: u32) {
+    let child = Proc::spawn("signal-events", &[en, an, &rounds.to_string()]);
+    for _ in 0..rounds {
+        // Tokio waits for the sync process's set; the sync process waits for tokio's
+        // release.
+        assert_eq!(
+            pt::wait(e).await.unwrap().outcome(),
+            WaitOutcome::Signaled(0)
+        );
+        ack.release(1).unwrap();
+    }
+    child.expect_success("the sync signaller");
+    assert!(!signaled(e), "every set was consumed exactly once");
+}
+
 pub fn async_waits_on_sync_signallers_in_other_processes() {
     multi_thread(2).block_on(async {
         let (e, _) = Event::create("Local\\pt-e", false, false).unwrap();
         let (ack, _) = Semaphore::create("Local\\pt-ack", 0, 1000).unwrap();
-        let child = Proc::spawn("signal-events", &["Local\\pt-e", "Local\\pt-ack", "200"]);
-        for _ in 0..200 {
-            // Tokio waits for the sync process's set; the sync process waits for
-            // tokio's release.
-            assert_eq!(
-                pt::wait(&e).await.unwrap().outcome(),
-                WaitOutcome::Signaled(0)
-            );
-            ack.release(1).unwrap();
-        }
-        child.expect_success("the sync signaller");
-        assert!(!signaled(&e), "every set was consumed exactly once");
+        answer_sets(&e, &ack, "Local\\pt-e", "Local\\pt-ack", 200).await;
         assert_eq!(count(&ack), 0, "every ack was consumed by the child");
     });
 }
@@ -265,19 +272,7 @@ fn nondumpable_waiter(_: &[String]) -> u8 {
     multi_thread(2).block_on(async {
         let (e, _) = Event::create("Local\\pt-fb-e", false, false).unwrap();
         let (ack, _) = Semaphore::create("Local\\pt-fb-ack", 0, 1000).unwrap();
-        let child = Proc::spawn(
-            "signal-events",
-            &["Local\\pt-fb-e", "Local\\pt-fb-ack", &rounds.to_string()],
-        );
-        for _ in 0..rounds {
-            assert_eq!(
-                pt::wait(&e).await.unwrap().outcome(),
-                WaitOutcome::Signaled(0)
-            );
-            ack.release(1).unwrap();
-        }
-        child.expect_success("the sync signaller");
-        assert!(!signaled(&e), "every set was consumed exactly once");
+        answer_sets(&e, &ack, "Local\\pt-fb-e", "Local\\pt-fb-ack", rounds).await;
     });
     let c = pt::wake_counts();
     if c.fallback == 0 || c.bell != 0 {

@@ -132,15 +132,24 @@ impl Side {
     }
 
     /// io_uring FUTEX_WAIT on `w` while it holds `val`; returns once the CQE is reaped.
+    /// Submits an io_uring FUTEX_WAIT on `w` while it holds `val`; `true` if it already
+    /// completed (EAGAIN: the word had moved).
+    fn submit_wait(&self, w: &AtomicU32, val: u32) -> bool {
+        let mut r = self.ring.lock().unwrap();
+        let e = opcode::FutexWait::new(w.as_ptr(), u64::from(val), MATCH_ANY, FUTEX2_SIZE_U32).build().user_data(1);
+        unsafe { r.submission().push(&e).unwrap() };
+        r.submit().unwrap();
+        let done = r.completion().next().is_some();
+        done
+    }
+
+    fn take(&self) -> bool {
+        self.ring.lock().unwrap().completion().next().is_some()
+    }
+
     async fn uring_wait(&self, w: &AtomicU32, val: u32) {
-        {
-            let mut r = self.ring.lock().unwrap();
-            let e = opcode::FutexWait::new(w.as_ptr(), u64::from(val), MATCH_ANY, FUTEX2_SIZE_U32).build().user_data(1);
-            unsafe { r.submission().push(&e).unwrap() };
-            r.submit().unwrap();
-        }
-        let take = || self.ring.lock().unwrap().completion().next().is_some();
-        if take() {
+        let take = || self.take();
+        if self.submit_wait(w, val) {
             return; // completed inline (EAGAIN: the word already moved)
         }
         loop {
@@ -156,14 +165,8 @@ impl Side {
     /// As `uring_wait`, but the wake-up may also come through the eventfd (the waker
     /// writes it before its FUTEX_WAKE): either readiness drains the completion queue.
     async fn uring_efd_wait(&self, w: &AtomicU32, val: u32) {
-        {
-            let mut r = self.ring.lock().unwrap();
-            let e = opcode::FutexWait::new(w.as_ptr(), u64::from(val), MATCH_ANY, FUTEX2_SIZE_U32).build().user_data(1);
-            unsafe { r.submission().push(&e).unwrap() };
-            r.submit().unwrap();
-        }
-        let take = || self.ring.lock().unwrap().completion().next().is_some();
-        if take() {
+        let take = || self.take();
+        if self.submit_wait(w, val) {
             return;
         }
         loop {
