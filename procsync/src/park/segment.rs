@@ -224,17 +224,79 @@ fn alloc_slow(public: bool) -> Result<(Arc<Segment>, u32)> {
 /// (`wait::detached`), held until [`give_back`]. Own segments stay attached for the
 /// life of the process, so the block's words stay valid after it is given back too.
 pub(crate) fn lease(public: bool) -> Result<(Arc<Segment>, u32)> {
-    alloc_slow(public)
+    let pid = thread::me().pid;
+    let spare = SPARE
+        .try_with(|s| s.borrow_mut()[usize::from(public)].take())
+        .ok()
+        .flatten();
+    match spare {
+        Some((seg, index)) if seg.cpid == pid => Ok((seg, index)),
+        // A forked child's spare is the parent's block: leave it be.
+        Some(parent) => {
+            std::mem::forget(parent);
+            alloc_slow(public)
+        }
+        None => alloc_slow(public),
+    }
 }
 
-/// Returns a [`lease`]d block for reuse.
-pub(crate) fn give_back(seg: &Segment, index: u32) {
+/// Returns a [`lease`]d block for reuse: kept as the calling thread's spare if it has
+/// none (an executor's thread leases again at once: no process-wide lock then), else
+/// freed.
+pub(crate) fn give_back(seg: &Arc<Segment>, index: u32) {
     if seg.cpid != thread::me().pid {
         return; // inherited through fork: the parent's
     }
-    if let Some(b) = seg.block(index) {
+    let Some(b) = seg.block(index) else {
+        return;
+    };
+    let kept = SPARE
+        .try_with(|s| {
+            let slot = &mut s.borrow_mut()[usize::from(seg.public)];
+            if slot.is_some() {
+                return false;
+            }
+            *slot = Some((seg.clone(), index));
+            true
+        })
+        .unwrap_or(false);
+    if !kept {
         b.owner.store(0, Ordering::Release);
     }
+}
+
+/// A thread's spare leased blocks, private and public, still marked taken; freed when
+/// the thread ends.
+struct Spare([Option<(Arc<Segment>, u32)>; 2]);
+
+impl std::ops::Deref for Spare {
+    type Target = [Option<(Arc<Segment>, u32)>; 2];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Spare {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Spare {
+    fn drop(&mut self) {
+        let pid = thread::me().pid;
+        for (seg, i) in self.0.iter().flatten() {
+            if seg.cpid == pid
+                && let Some(b) = seg.block(*i)
+            {
+                b.owner.store(0, Ordering::Release);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static SPARE: RefCell<Spare> = const { RefCell::new(Spare([None, None])) };
 }
 
 /// A thread's own block, kept for the thread's life (a thread has at most one
@@ -356,4 +418,36 @@ fn attach_shared(id: u32) -> Option<Arc<Segment>> {
 /// signaller write into someone else's private segment).
 pub(crate) fn entry_may_name(ns_key: u32, seg: &Segment) -> bool {
     seg.public || (ns_key != GLOBAL_NS && seg.uid == ns_key)
+}
+
+#[cfg(test)]
+mod spare_tests {
+    use super::*;
+
+    fn owner(seg: &Segment, i: u32) -> u64 {
+        seg.block(i).unwrap().owner.load(Ordering::Acquire)
+    }
+
+    /// A given-back block is the thread's spare (still taken, leased again at once, no
+    /// process-wide lock); a second one is freed; the spare is freed when the thread
+    /// ends.
+    #[test]
+    fn a_given_back_block_is_kept_as_the_spare_then_freed() {
+        std::thread::spawn(|| {
+            let (a, ia) = lease(false).unwrap();
+            let (b, ib) = lease(false).unwrap();
+            assert!((a.id(), ia) != (b.id(), ib));
+            give_back(&a, ia);
+            assert_ne!(owner(&a, ia), 0, "kept as the spare: still taken");
+            give_back(&b, ib);
+            assert_eq!(owner(&b, ib), 0, "a spare is already kept: freed");
+            let (c, ic) = lease(false).unwrap();
+            assert_eq!((c.id(), ic), (a.id(), ia), "the spare is leased first");
+            give_back(&c, ic);
+            (c, ic)
+        })
+        .join()
+        .map(|(c, ic)| assert_eq!(owner(&c, ic), 0, "freed when its thread ended"))
+        .unwrap();
+    }
 }
