@@ -16,19 +16,28 @@
 //! which keeps it (and so its leased block) until the kernel reports the futex wait
 //! finished; the driver's drop cancels and reaps whatever is still outstanding.
 //!
+//! A sleep whose wait can use the runtime's bell takes no futex wait of its own: its
+//! child `bell` registers it, reads the bell, and keeps one futex wait per wait-block
+//! segment on the segment's fallback word (docs/ASYNC.md, "How it works: bells").
+//!
 //! It must not know objects; it sleeps on words for a `DetachedWait`.
 #![allow(unsafe_code)] // io_uring submissions: the kernel reads our memory
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use io_uring::{IoUring, opcode, squeue, types};
-use procsync::detached::{Bell, BellKey, BellSleep, DetachedWait, SleepOn};
+use procsync::detached::{Bell, BellKey, DetachedWait, SleepOn};
 use tokio::io::unix::AsyncFd;
+
+mod bell;
+
+use bell::{BellFd, C_FUTEX, C_SWEEP, Fallback, SpreadMap, count, refall};
+pub use bell::{WakeCounts, wake_counts};
 
 /// `FUTEX2_SIZE_U32`: a 32-bit futex, shared between processes (no `FUTEX2_PRIVATE`).
 const FUTEX2_SIZE_U32: u32 = 0x02;
@@ -48,56 +57,6 @@ const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Submission queue entries (the completion queue gets twice as many, and the kernel
 /// keeps overflowing completions rather than dropping them).
 const ENTRIES: u32 = 256;
-/// Up to this many belled sleeps pending, a ring of the bell is told by their doorbells
-/// (no read of the pipe); beyond, by the pipe's messages.
-const SCAN_BELLED: usize = 64;
-/// While doorbells tell, the bell's pipe is still read this often (in times it turned
-/// readable), so that it does not fill: a sleep's ring writes one message, and about
-/// `SCAN_BELLED` sleeps are rung per time, so the pipe holds some 32 KiB at most between
-/// reads, below the smallest pipe. Should it fill all the same, signallers ring the
-/// fallback word: slower, not lost.
-const READ_BELL_EVERY: u32 = 64;
-
-/// How the io_uring path's sleeps ended in this process so far, by what ended them
-/// ([`wake_counts`]): for monitoring and tests, not a synchronization tool.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct WakeCounts {
-    /// Rung through the runtime's bell (the usual way: a pipe in its epoll).
-    pub bell: u64,
-    /// Rung through a segment's fallback word: a signaller that could not reach the
-    /// bell (another user than the waiter's, a non-dumpable waiter, a full pipe).
-    pub fallback: u64,
-    /// A futex wait of their own completed (sleeps that cannot use the bell: waits on
-    /// `Global\` objects or waitable timers, a full queue, `PROCSYNC_TOKIO_BELL=0`).
-    pub futex: u64,
-    /// Ended by the once-a-second safety-net re-check.
-    pub sweep: u64,
-}
-
-static COUNTS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
-const C_BELL: usize = 0;
-const C_FALLBACK: usize = 1;
-const C_FUTEX: usize = 2;
-const C_SWEEP: usize = 3;
-
-fn count(which: usize, n: usize) {
-    if n > 0 {
-        COUNTS[which].fetch_add(n as u64, Ordering::Relaxed);
-    }
-}
-
-/// How the io_uring path's sleeps have ended so far, in this process.
-pub fn wake_counts() -> WakeCounts {
-    let c = |i: usize| COUNTS[i].load(Ordering::Relaxed);
-    WakeCounts {
-        bell: c(C_BELL),
-        fallback: c(C_FALLBACK),
-        futex: c(C_FUTEX),
-        sweep: c(C_SWEEP),
-    }
-}
-
 /// How a futex wait ended, for [`DetachedWait::woken`] / [`DetachedWait::timed_out`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Ended {
@@ -138,38 +97,6 @@ enum Slot {
     /// The futex wait on a segment's fallback word (at this address).
     Fallback(usize),
 }
-
-/// A fallback word's futex wait, and how many belled sleeps rely on it.
-#[derive(Default)]
-struct Fallback {
-    /// The slot of its outstanding futex wait.
-    pending: Option<u64>,
-    sleepers: usize,
-}
-
-/// A hasher for keys that are already well spread (bell keys, word addresses): one
-/// multiplication, not SipHash (the map is touched twice per belled sleep).
-#[derive(Default)]
-struct Spread(u64);
-
-impl std::hash::Hasher for Spread {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    fn write_usize(&mut self, v: usize) {
-        self.write_u64(v as u64);
-    }
-}
-
-type SpreadMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Spread>>;
 
 #[derive(Default)]
 struct Slots {
@@ -222,30 +149,6 @@ impl Slots {
         key(index as usize, *generation)
     }
 
-    /// A belled sleep ended (completed or dropped): it no longer relies on its bell key
-    /// and fallback word.
-    fn unbell(&mut self, bell: BellKey, addr: usize, slot: u64) {
-        if self.belled.get(&bell) == Some(&slot) {
-            self.belled.remove(&bell);
-        }
-        if let Some(f) = self.fallbacks.get_mut(&addr) {
-            f.sleepers = f.sleepers.saturating_sub(1);
-        }
-    }
-
-    /// Completes belled sleep `slot` with `res`; its waker, if it has one.
-    fn ring(&mut self, slot: u64, res: i32) -> Option<Waker> {
-        let s = self.get(slot)?;
-        if !matches!(s, Slot::Belled(..)) {
-            return None;
-        }
-        let Slot::Belled(w, _, bell, addr, _) = std::mem::replace(s, Slot::Done(res)) else {
-            unreachable!("matched above");
-        };
-        self.unbell(bell, addr, slot);
-        w
-    }
-
     fn peek(&self, key: u64) -> Option<&Slot> {
         let (generation, slot) = self.slots.get((key & 0xFFFF_FFFF) as usize)?;
         (*generation == (key >> 32) as u32).then_some(slot)
@@ -295,15 +198,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 struct RingFd(RawFd);
 
-struct BellFd(Bell);
-
-impl AsRawFd for BellFd {
-    fn as_raw_fd(&self) -> RawFd {
-        use std::os::fd::AsFd;
-        self.0.as_fd().as_raw_fd()
-    }
-}
-
 impl AsRawFd for RingFd {
     fn as_raw_fd(&self) -> RawFd {
         self.0
@@ -311,143 +205,6 @@ impl AsRawFd for RingFd {
 }
 
 impl Driver {
-    /// The runtime's bell, for [`DetachedWait::set_bell`].
-    pub(crate) fn bell(&self) -> Option<&Bell> {
-        self.bell.as_ref().map(|b| &b.get_ref().0)
-    }
-
-    /// Registers a belled sleep (`on.bell()` is `bell`): it ends when the bell brings
-    /// its key, when its fallback word changes (one futex wait per word, submitted
-    /// here if none is outstanding), or at the sweep. Returns the key to
-    /// [`poll`](Self::poll) it with.
-    pub(crate) fn park(
-        &self,
-        on: &SleepOn,
-        bell: &BellSleep,
-        waker: Waker,
-    ) -> std::io::Result<u64> {
-        let fb = bell.fallback();
-        let addr = fb.addr() as usize;
-        let mut slots = lock(&self.slots);
-        let swept = on.until();
-        let door = on.words()[0];
-        let key = slots.put(Slot::Belled(
-            Some(waker),
-            swept,
-            bell.key(),
-            addr,
-            (door.addr() as usize, door.expected()),
-        ));
-        slots.belled.insert(bell.key(), key);
-        let f = slots.fallbacks.entry(addr).or_default();
-        f.sleepers += 1;
-        // A ring between the wait's announce and now found no slot to complete (a
-        // drain of the bell, or a fallback's re-check, on another worker): it changed
-        // the doorbell (or the fallback word) first, so look. A ring after this look
-        // finds the slot (the bell is drained, the fallback re-checked, under this lock).
-        // SAFETY: the doorbell is valid until the next call on its wait, which waits for
-        // this slot; the fallback word for the life of the process (`BellSleep`).
-        let moved = unsafe {
-            (*door.addr()).load(Ordering::Acquire) != door.expected()
-                || (*fb.addr()).load(Ordering::Acquire) != fb.expected()
-        };
-        if moved {
-            let _ = slots.ring(key, 0);
-        }
-        let f = slots.fallbacks.entry(addr).or_default();
-        let mut entries = Vec::new();
-        if f.pending.is_none() {
-            let fkey = slots.put(Slot::Fallback(addr));
-            slots
-                .fallbacks
-                .get_mut(&addr)
-                .expect("inserted above")
-                .pending = Some(fkey);
-            entries.push(
-                opcode::FutexWait::new(
-                    fb.addr().cast::<u32>(),
-                    u64::from(fb.expected()),
-                    MATCH_ANY,
-                    FUTEX2_SIZE_U32,
-                )
-                .build()
-                .user_data(fkey),
-            );
-        }
-        if swept.is_some() && !std::mem::replace(&mut slots.sweeping, true) {
-            entries.push(
-                opcode::Timeout::new(&*self.every)
-                    .build()
-                    .user_data(SWEEP_TAG),
-            );
-        }
-        drop(slots);
-        if !entries.is_empty() {
-            // Taken after the slots' lock is let go (the order elsewhere is ring, then
-            // slots); a completion of the entries finds their slots in place.
-            let mut ring = lock(&self.ring);
-            for e in entries {
-                // SAFETY: the fallback word is in a wait-block segment of this process,
-                // attached for the life of the process; the sweep's period lives in the
-                // driver, after the ring.
-                while unsafe { ring.submission().push(&e) }.is_err() {
-                    ring.submit()?;
-                }
-            }
-            ring.submit()?;
-        }
-        Ok(key)
-    }
-
-    /// The bell turned readable: completes the sleeps it rang. With few belled sleeps
-    /// pending, their doorbells say which were rung (a signaller rings the doorbell
-    /// before the bell) and the pipe is read only every [`READ_BELL_EVERY`] times, to
-    /// keep it from filling; with many, its messages say.
-    fn drain_bell(&self) {
-        let Some(bell) = self.bell() else { return };
-        let mut wake = Vec::new();
-        {
-            let mut slots = lock(&self.slots);
-            slots.unread += 1;
-            let keys: Vec<u64> =
-                if slots.belled.len() <= SCAN_BELLED && slots.unread < READ_BELL_EVERY {
-                    slots
-                        .belled
-                        .values()
-                        .copied()
-                        .filter(|&k| match slots.peek(k) {
-                            Some(Slot::Belled(.., (door, expected))) => {
-                                // SAFETY: a doorbell of this process's own wait-block
-                                // segments, attached for the life of the process.
-                                let w = unsafe { &*(*door as *const std::sync::atomic::AtomicU32) };
-                                w.load(Ordering::Acquire) != *expected
-                            }
-                            _ => false,
-                        })
-                        .collect()
-                } else {
-                    slots.unread = 0;
-                    let mut rung = Vec::new();
-                    let whole = bell.drain(|k| rung.push(k)).unwrap_or(false);
-                    if whole {
-                        rung.iter()
-                            .filter_map(|k| slots.belled.get(k).copied())
-                            .collect()
-                    } else {
-                        slots.belled.values().copied().collect()
-                    }
-                };
-            let before = wake.len();
-            for k in keys {
-                wake.extend(slots.ring(k, 0));
-            }
-            count(C_BELL, wake.len() - before);
-        }
-        for w in wake {
-            w.wake();
-        }
-    }
-
     /// Submits a futex wait on `on`'s words (linked to a timeout at `on.until()` when
     /// that is exact; else the sweep serves it). Returns the key to
     /// [`poll`](Self::poll) it with.
@@ -806,53 +563,6 @@ fn sweep(ring: &mut IoUring, slots: &mut Slots, every: &types::Timespec, wake: &
     let _ = ring.submit();
 }
 
-/// A fallback word's futex wait completed: every belled sleep that relies on it is
-/// woken to re-check, and a new futex wait is submitted from the word's value now
-/// (read before they re-check) while any remain. Called with both locks held.
-fn refall(ring: &mut IoUring, slots: &mut Slots, addr: usize, wake: &mut Vec<Waker>) {
-    // SAFETY: `addr` is a fallback word of this process's own wait-block segments,
-    // which stay attached for the life of the process (`BellSleep::fallback`).
-    let word = unsafe { &*(addr as *const std::sync::atomic::AtomicU32) };
-    let now = word.load(Ordering::Acquire);
-    let keys: Vec<u64> = slots
-        .slots
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, s))| matches!(s, Slot::Belled(_, _, _, a, _) if *a == addr))
-        .map(|(i, (g, _))| key(i, *g))
-        .collect();
-    let before = wake.len();
-    for k in keys {
-        wake.extend(slots.ring(k, 0));
-    }
-    count(C_FALLBACK, wake.len() - before);
-    let f = slots.fallbacks.entry(addr).or_default();
-    f.pending = None;
-    // Sleepers that registered after the completion arrived (none while we hold the
-    // lock) would have found no wait pending and submitted one: nothing to do unless
-    // some remain.
-    if f.sleepers == 0 {
-        return;
-    }
-    let fkey = slots.put(Slot::Fallback(addr));
-    slots.fallbacks.get_mut(&addr).expect("present").pending = Some(fkey);
-    let e = opcode::FutexWait::new(
-        addr as *const u32,
-        u64::from(now),
-        MATCH_ANY,
-        FUTEX2_SIZE_U32,
-    )
-    .build()
-    .user_data(fkey);
-    // SAFETY: as above, the word outlives the request.
-    while unsafe { ring.submission().push(&e) }.is_err() {
-        if ring.submit().is_err() {
-            return;
-        }
-    }
-    let _ = ring.submit();
-}
-
 /// Linux error numbers (the completions carry them negated).
 mod libc_errno {
     pub const EINTR: i32 = 4;
@@ -1089,66 +799,5 @@ async fn complete(d: Arc<Driver>) {
         if served.is_err() {
             return;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::task::{Context, Poll, Waker};
-
-    use procsync::detached::{DetachedWait, Progress};
-    use procsync::{CreateOptions, Handle, ObjectSpec};
-
-    use super::{Ended, driver};
-
-    /// A ring can reach the driver between a wait's announce and its registration (the
-    /// driver drains the bell on another worker): the registration looks at the
-    /// doorbell and the fallback word, so the wait is completed, not left to the
-    /// once-a-second re-check.
-    #[test]
-    fn a_ring_before_the_registration_is_not_lost() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let Some(d) = driver() else {
-                eprintln!("SKIPPED: no io_uring futex waits here");
-                return;
-            };
-            let spec = ObjectSpec::Event {
-                manual: false,
-                initial: false,
-            };
-            for by_fallback in [false, true] {
-                let (h, _) = Handle::create(spec, "", &CreateOptions::default()).unwrap();
-                let mut w = DetachedWait::new(&[&h], None).unwrap();
-                w.set_bell(d.bell().expect("a bell"));
-                let Ok(Progress::Sleep(on)) = w.start() else {
-                    panic!("the event is not set: the wait sleeps");
-                };
-                let bell = *on.bell().expect("an unnamed event's wait uses the bell");
-                if by_fallback {
-                    // SAFETY: the fallback word lives as long as the process.
-                    unsafe { &*bell.fallback().addr() }
-                        .fetch_add(1, std::sync::atomic::Ordering::Release);
-                } else {
-                    h.set().unwrap(); // hands the event over and rings the bell
-                    d.drain_bell(); // ... which finds no slot yet
-                }
-                let key = d.park(&on, &bell, Waker::noop().clone()).unwrap();
-                let mut cx = Context::from_waker(Waker::noop());
-                assert!(
-                    matches!(d.poll(key, &mut cx), Poll::Ready(Ok(Ended::Woken))),
-                    "completed at its registration (by_fallback: {by_fallback})"
-                );
-                if !by_fallback {
-                    assert!(matches!(
-                        w.woken(),
-                        Ok(Progress::Done(procsync::WaitOutcome::Signaled(0)))
-                    ));
-                }
-            }
-        });
     }
 }
