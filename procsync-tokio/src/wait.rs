@@ -7,7 +7,8 @@
 //! and not yet taken is undone (TO-06).
 //!
 //! Inside a tokio runtime with I/O enabled, and when no mutex is listed, the wait takes
-//! the io_uring path instead (`uring`): a [`DetachedWait`] whose sleeps are io_uring
+//! the io_uring path instead (`uring`): a [`DetachedWait`] whose sleeps are rung through
+//! the runtime's bell (a pipe in its epoll) or, where a bell cannot serve, are io_uring
 //! futex waits, so that a signal wakes the runtime's thread directly.
 //!
 //! It must not block the polling thread.
