@@ -340,6 +340,53 @@ impl UringPair {
     }
 }
 
+/// Across processes: this thread's tokio task ping-pongs two named auto-reset events
+/// with a sync partner process (the `wake/ping-pong` rows' `pp-procsync` partner, on the
+/// same CPU): a round trip is one async wake (here, rung through the runtime's bell from
+/// the other process) and one sync wake (there).
+struct CrossPair {
+    rt: Runtime,
+    ping: Arc<Handle>,
+    pong: Arc<Handle>,
+    _partner: crate::Partner,
+}
+
+impl CrossPair {
+    fn start(cpu: Option<usize>) -> CrossPair {
+        let prefix = format!("Local\\bench-async-x-{}", std::process::id());
+        let event = |name: String| {
+            let (e, _) = procsync::Event::create(&name, false, false)
+                .unwrap_or_else(|e| panic!("creating {name}: {e}"));
+            Arc::new(Handle::from(e))
+        };
+        let (ping, pong) = (
+            event(format!("{prefix}-ping")),
+            event(format!("{prefix}-pong")),
+        );
+        let partner = crate::Partner::spawn(&format!("pp-procsync:setwait:1:{prefix}"), cpu);
+        let pair = CrossPair {
+            rt: runtime(),
+            ping,
+            pong,
+            _partner: partner,
+        };
+        pair.round_trips(1); // the partner is up and has opened both events
+        pair
+    }
+
+    fn round_trips(&self, n: u64) {
+        let (ping, pong) = (self.ping.clone(), self.pong.clone());
+        in_task(&self.rt, "the measuring task", async move {
+            for _ in 0..n {
+                ping.set().expect("setting ping");
+                let _ = procsync_tokio::wait(&pong)
+                    .await
+                    .expect("async wait on pong");
+            }
+        });
+    }
+}
+
 /// The `async/wake` rows: procsync-tokio against procsync's sync wait, against
 /// tokio's `Notify`, and against the bare io_uring futex floor.
 pub fn run(report: &mut Report, plan: &Plan) {
@@ -353,6 +400,7 @@ pub fn run(report: &mut Report, plan: &Plan) {
         crate::pin(&[cpu]);
     }
     run_pinned(report, plan);
+    cross_process(report, plan, cpus.first().copied());
     if !cpus.is_empty() {
         crate::pin(&cpus);
     }
@@ -417,6 +465,26 @@ fn run_pinned(report: &mut Report, plan: &Plan) {
         "procsync-tokio",
         "tokio-io_uring-futex",
         "per round trip",
+        st,
+    );
+}
+
+/// The cross-process row: half-async round trips (one async wake, one sync) against
+/// all-sync ones, with the same kind of partner process on the same CPU. The async
+/// wake's own ratio is twice this one, less one.
+fn cross_process(report: &mut Report, plan: &Plan, cpu: Option<usize>) {
+    let a = CrossPair::start(cpu);
+    let mut s = crate::ProcsyncPingPong::new("async-xs", 1, crate::Mode::SetWait, cpu);
+    let st = paired(
+        &mut |n| a.round_trips(n),
+        &mut |n| crate::PingPong::round_trips(&mut s, n),
+        plan.ping_pong,
+    );
+    report.pair(
+        GROUP,
+        "procsync-tokio-cross-process",
+        "procsync-sync-cross-process",
+        "per round trip (half async)",
         st,
     );
 }
