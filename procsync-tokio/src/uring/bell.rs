@@ -114,13 +114,9 @@ impl AsRawFd for BellFd {
 }
 
 /// A fallback word's futex wait completed: every belled sleep that relies on it is
-/// woken to re-check, and a new futex wait is submitted from the word's value now
-/// (read before they re-check) while any remain. Called with both locks held.
-pub(super) fn refall(ring: &mut IoUring, slots: &mut Slots, addr: usize, wake: &mut Vec<Waker>) {
-    // SAFETY: `addr` is a fallback word of this process's own wait-block segments,
-    // which stay attached for the life of the process (`BellSleep::fallback`).
-    let word = unsafe { &*(addr as *const std::sync::atomic::AtomicU32) };
-    let now = word.load(Ordering::Acquire);
+/// woken to re-check (and, sleeping again, registers anew: the first to do so submits
+/// the word's next futex wait). Called with the slots' lock held.
+pub(super) fn refall(slots: &mut Slots, addr: usize, wake: &mut Vec<Waker>) {
     let keys: Vec<u64> = slots
         .slots
         .iter()
@@ -133,31 +129,24 @@ pub(super) fn refall(ring: &mut IoUring, slots: &mut Slots, addr: usize, wake: &
         wake.extend(slots.ring(k, 0));
     }
     count(C_FALLBACK, wake.len() - before);
-    let f = slots.fallbacks.entry(addr).or_default();
-    f.pending = None;
-    // Sleepers that registered after the completion arrived (none while we hold the
-    // lock) would have found no wait pending and submitted one: nothing to do unless
-    // some remain.
-    if f.sleepers == 0 {
-        return;
-    }
-    let fkey = slots.put(Slot::Fallback(addr));
-    slots.fallbacks.get_mut(&addr).expect("present").pending = Some(fkey);
-    let e = opcode::FutexWait::new(
-        addr as *const u32,
-        u64::from(now),
-        MATCH_ANY,
-        FUTEX2_SIZE_U32,
-    )
-    .build()
-    .user_data(fkey);
-    // SAFETY: as above, the word outlives the request.
-    while unsafe { ring.submission().push(&e) }.is_err() {
+    // Every belled sleep of the word was just rung (and so no longer relies on it): the
+    // next one to register submits a new futex wait, from a value read before its own
+    // announce.
+    slots.fallbacks.entry(addr).or_default().pending = None;
+}
+
+/// Queues `e`, submitting to make room if the queue is full; `false` if it could not.
+///
+/// # Safety
+/// What `e` points to must stay valid until its completion.
+unsafe fn push(ring: &mut IoUring, e: &io_uring::squeue::Entry) -> bool {
+    // SAFETY: the caller's promise.
+    while unsafe { ring.submission().push(e) }.is_err() {
         if ring.submit().is_err() {
-            return;
+            return false;
         }
     }
-    let _ = ring.submit();
+    true
 }
 
 impl Driver {
@@ -205,46 +194,62 @@ impl Driver {
             let _ = slots.ring(key, 0);
         }
         let f = slots.fallbacks.entry(addr).or_default();
-        let mut entries = Vec::new();
-        if f.pending.is_none() {
+        // One futex wait per fallback word, from this wait's value (read before its
+        // announce). The flags are set now, under the lock, and undone below if the
+        // request cannot be queued (as `submit` does).
+        let fallback = f.pending.is_none().then(|| {
             let fkey = slots.put(Slot::Fallback(addr));
             slots
                 .fallbacks
                 .get_mut(&addr)
                 .expect("inserted above")
                 .pending = Some(fkey);
-            entries.push(
-                opcode::FutexWait::new(
-                    fb.addr().cast::<u32>(),
-                    u64::from(fb.expected()),
-                    MATCH_ANY,
-                    FUTEX2_SIZE_U32,
-                )
-                .build()
-                .user_data(fkey),
-            );
-        }
-        if swept.is_some() && !std::mem::replace(&mut slots.sweeping, true) {
-            entries.push(
-                opcode::Timeout::new(&*self.every)
-                    .build()
-                    .user_data(SWEEP_TAG),
-            );
-        }
+            fkey
+        });
+        let sweep = swept.is_some() && !std::mem::replace(&mut slots.sweeping, true);
         drop(slots);
-        if !entries.is_empty() {
-            // Taken after the slots' lock is let go (the order elsewhere is ring, then
-            // slots); a completion of the entries finds their slots in place.
-            let mut ring = lock(&self.ring);
-            for e in entries {
-                // SAFETY: the fallback word is in a wait-block segment of this process,
-                // attached for the life of the process; the sweep's period lives in the
-                // driver, after the ring.
-                while unsafe { ring.submission().push(&e) }.is_err() {
-                    ring.submit()?;
+        if fallback.is_none() && !sweep {
+            return Ok(key);
+        }
+        // Taken after the slots' lock is let go (the order elsewhere is ring, then
+        // slots); a completion of the entries finds their slots in place.
+        let mut ring = lock(&self.ring);
+        let queued_fallback = fallback.map(|fkey| {
+            let e = opcode::FutexWait::new(
+                fb.addr().cast::<u32>(),
+                u64::from(fb.expected()),
+                MATCH_ANY,
+                FUTEX2_SIZE_U32,
+            )
+            .build()
+            .user_data(fkey);
+            // SAFETY: the fallback word is in a wait-block segment of this process,
+            // attached for the life of the process.
+            unsafe { push(&mut ring, &e) }
+        });
+        let queued_sweep = sweep && {
+            let e = opcode::Timeout::new(&*self.every)
+                .build()
+                .user_data(SWEEP_TAG);
+            // SAFETY: the sweep's period lives in the driver, after the ring.
+            unsafe { push(&mut ring, &e) }
+        };
+        super::enter(&mut ring);
+        if queued_fallback == Some(false) || (sweep && !queued_sweep) {
+            // Not queued: undo, so that the next belled sleep tries again (meanwhile
+            // the belled sleeps still hear the bell, and the sweep re-checks them).
+            let mut slots = lock(&self.slots);
+            if let (Some(fkey), Some(false)) = (fallback, queued_fallback) {
+                if let Some(f) = slots.fallbacks.get_mut(&addr)
+                    && f.pending == Some(fkey)
+                {
+                    f.pending = None;
                 }
+                slots.release(fkey);
             }
-            ring.submit()?;
+            if sweep && !queued_sweep {
+                slots.sweeping = false;
+            }
         }
         Ok(key)
     }

@@ -290,22 +290,8 @@ impl Driver {
             debug_assert!(pushed.is_ok(), "room was checked");
         }
         // From here the entries are queued: whatever happens, the slot stays until
-        // the completion. A failed enter leaves them queued for the next one (any
-        // submission, the sweep, a drain), so it is retried a few times, then left.
-        for _ in 0..8 {
-            match ring.submit() {
-                Ok(_) => break,
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc_errno::EINTR | libc_errno::EAGAIN | libc_errno::EBUSY)
-                    ) =>
-                {
-                    std::thread::yield_now();
-                }
-                Err(_) => break,
-            }
-        }
+        // the completion.
+        enter(&mut ring);
         Ok(key)
     }
 
@@ -422,7 +408,7 @@ impl Driver {
                 }
             }
             for addr in fallbacks {
-                refall(&mut ring, &mut slots, addr, &mut wake);
+                refall(&mut slots, addr, &mut wake);
             }
             if swept {
                 sweep(&mut ring, &mut slots, &self.every, &mut wake);
@@ -495,6 +481,25 @@ impl Drop for Driver {
             if let Slot::Orphan(w, _) = s {
                 std::mem::forget(w);
             }
+        }
+    }
+}
+
+/// Submits what is queued. A failed enter leaves the entries queued for the next one
+/// (any submission, the sweep, a drain), so it is retried a few times, then left.
+fn enter(ring: &mut IoUring) {
+    for _ in 0..8 {
+        match ring.submit() {
+            Ok(_) => break,
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc_errno::EINTR | libc_errno::EAGAIN | libc_errno::EBUSY)
+                ) =>
+            {
+                std::thread::yield_now();
+            }
+            Err(_) => break,
         }
     }
 }

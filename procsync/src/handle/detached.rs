@@ -151,7 +151,7 @@ pub struct Bell {
 }
 
 impl Bell {
-    /// A new bell (a non-blocking pipe, enlarged up to 1 MiB where allowed).
+    /// A new bell (a non-blocking pipe of the system's default size).
     pub fn new() -> Result<Bell> {
         Ok(Bell {
             inner: crate::park::bell::Bell::new()?,

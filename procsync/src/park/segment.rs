@@ -120,12 +120,27 @@ fn validate(map: SharedSeg<SegmentFile>) -> Option<Segment> {
     if theirs != ours && theirs != 0 && ours != 0 {
         return None;
     }
+    let public = st.mode & 0o022 != 0;
+    if !public && st.uid != st.cuid {
+        // A private segment given to another owner (`IPC_SET`): procsync never does it,
+        // and its creator could still write it while it passed for the new owner's
+        // (whose private entries and bells it would then name). Refused.
+        return None;
+    }
+    // The creator's pidfd, opened now rather than at the first liveness question: the
+    // sooner, the less likely its pid was reused by then (a segment outlives its
+    // process while others keep it attached).
+    let leader = if st.cpid == thread::me().pid {
+        OnceLock::new()
+    } else {
+        OnceLock::from(crate::sys::pidfd::open_process(st.cpid).ok())
+    };
     Some(Segment {
         map,
-        public: st.mode & 0o022 != 0,
+        public,
         uid: st.uid,
         cpid: st.cpid,
-        leader: OnceLock::new(),
+        leader,
     })
 }
 
@@ -418,6 +433,32 @@ fn attach_shared(id: u32) -> Option<Arc<Segment>> {
 /// signaller write into someone else's private segment).
 pub(crate) fn entry_may_name(ns_key: u32, seg: &Segment) -> bool {
     seg.public || (ns_key != GLOBAL_NS && seg.uid == ns_key)
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use super::*;
+
+    /// A private segment whose owner its creator changed (`IPC_SET`) is not attached: it
+    /// would pass for the new owner's while its creator could still write it.
+    #[test]
+    fn a_private_segment_given_to_another_owner_is_refused() {
+        if crate::sys::fs::euid() != 0 {
+            eprintln!("SKIPPED: needs root, to give a segment to another uid");
+            return;
+        }
+        let map = SharedSeg::<SegmentFile>::create(0o600).unwrap();
+        let id = map.id();
+        let h = &map.get().header;
+        h.blocks.store(SEGMENT_BLOCKS as u32, Ordering::Relaxed);
+        h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
+        h.pid_ns.store(thread::pid_namespace(), Ordering::Relaxed);
+        h.magic.store(SEGMENT_MAGIC, Ordering::Release);
+        let again = || SharedSeg::<SegmentFile>::attach(id).unwrap();
+        assert!(validate(again()).is_some(), "as created: accepted");
+        sysv::set_owner(id, 65534).unwrap();
+        assert!(validate(again()).is_none(), "given away: refused");
+    }
 }
 
 #[cfg(test)]

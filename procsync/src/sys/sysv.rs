@@ -37,6 +37,8 @@ pub(crate) struct SegStat {
     pub mode: u32,
     /// Pid of the creator.
     pub cpid: u32,
+    /// Uid of the creator (the owner, `uid`, can be changed by `IPC_SET`; this cannot).
+    pub cuid: u32,
 }
 
 impl Attached {
@@ -93,7 +95,26 @@ pub(crate) fn stat(id: i32) -> Result<SegStat, Errno> {
         uid: ds.shm_perm.uid,
         mode: u32::from(ds.shm_perm.mode as u16) & 0o777,
         cpid: ds.shm_cpid as u32,
+        cuid: ds.shm_perm.cuid,
     })
+}
+
+/// Gives segment `id` to owner `uid` (`IPC_SET`), as a hostile creator could.
+#[cfg(test)]
+pub(crate) fn set_owner(id: i32, uid: u32) -> Result<(), Errno> {
+    // SAFETY: an all-zero shmid_ds is a valid value of this plain C struct; IPC_STAT
+    // fills it, IPC_SET reads it.
+    unsafe {
+        let mut ds: libc::shmid_ds = std::mem::zeroed();
+        if libc::shmctl(id, libc::IPC_STAT, &mut ds) < 0 {
+            return Err(last_errno());
+        }
+        ds.shm_perm.uid = uid;
+        if libc::shmctl(id, libc::IPC_SET, &mut ds) < 0 {
+            return Err(last_errno());
+        }
+    }
+    Ok(())
 }
 
 /// Attaches segment `id`, which must be exactly `len` bytes long.
