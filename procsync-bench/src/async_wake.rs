@@ -48,6 +48,19 @@ fn runtime() -> Runtime {
         .unwrap_or_else(|e| panic!("building a tokio runtime: {e}"))
 }
 
+/// `n` round trips from a task of `rt`: set `ping`, await `pong`.
+fn async_round_trips(rt: &Runtime, ping: &Arc<Handle>, pong: &Arc<Handle>, n: u64) {
+    let (ping, pong) = (ping.clone(), pong.clone());
+    in_task(rt, "the measuring task", async move {
+        for _ in 0..n {
+            ping.set().expect("setting ping");
+            let _ = procsync_tokio::wait(&pong)
+                .await
+                .expect("async wait on pong");
+        }
+    });
+}
+
 /// A partner thread answering each ping with a pong until `stop` is raised and one
 /// more ping arrives.
 struct Partner {
@@ -124,15 +137,7 @@ impl AsyncPair {
     }
 
     fn round_trips(&self, n: u64) {
-        let (ping, pong) = (self.ping.clone(), self.pong.clone());
-        in_task(&self.rt, "the measuring task", async move {
-            for _ in 0..n {
-                ping.set().expect("setting ping");
-                let _ = procsync_tokio::wait(&pong)
-                    .await
-                    .expect("async wait on pong");
-            }
-        });
+        async_round_trips(&self.rt, &self.ping, &self.pong, n);
     }
 }
 
@@ -375,15 +380,7 @@ impl CrossPair {
     }
 
     fn round_trips(&self, n: u64) {
-        let (ping, pong) = (self.ping.clone(), self.pong.clone());
-        in_task(&self.rt, "the measuring task", async move {
-            for _ in 0..n {
-                ping.set().expect("setting ping");
-                let _ = procsync_tokio::wait(&pong)
-                    .await
-                    .expect("async wait on pong");
-            }
-        });
+        async_round_trips(&self.rt, &self.ping, &self.pong, n);
     }
 }
 
