@@ -89,7 +89,7 @@ fn checked(h: Arc<Handle>) -> Result<Arc<Handle>> {
     Ok(h)
 }
 
-fn targets<H: AsHandle + ?Sized>(hs: &[&H]) -> Result<Vec<Arc<Handle>>> {
+fn targets<H: AsHandle + ?Sized>(hs: &[&H]) -> Result<Handles> {
     if hs.is_empty() || hs.len() > MAX_WAIT_OBJECTS {
         return Err(Error::InvalidArgument {
             why: format!(
@@ -98,7 +98,39 @@ fn targets<H: AsHandle + ?Sized>(hs: &[&H]) -> Result<Vec<Arc<Handle>>> {
             ),
         });
     }
-    hs.iter().map(|h| checked(h.share()?)).collect()
+    Ok(match hs {
+        [one] => Handles::One([checked(one.share()?)?]),
+        _ => Handles::Many(
+            hs.iter()
+                .map(|h| checked(h.share()?))
+                .collect::<Result<_>>()?,
+        ),
+    })
+}
+
+/// A wait's own handles: most waits name one, which then needs no allocation.
+pub(crate) enum Handles {
+    One([Arc<Handle>; 1]),
+    Many(Vec<Arc<Handle>>),
+}
+
+impl std::ops::Deref for Handles {
+    type Target = [Arc<Handle>];
+    fn deref(&self) -> &[Arc<Handle>] {
+        match self {
+            Handles::One(one) => one,
+            Handles::Many(v) => v,
+        }
+    }
+}
+
+impl Handles {
+    pub(crate) fn into_vec(self) -> Vec<Arc<Handle>> {
+        match self {
+            Handles::One(one) => one.into(),
+            Handles::Many(v) => v,
+        }
+    }
 }
 
 /// `WaitForSingleObject`, async: completes when the object is acquired. Cancel-safe:
@@ -117,12 +149,15 @@ pub fn wait_any<H: AsHandle + ?Sized>(hs: &[&H]) -> Wait {
 /// `WaitForMultipleObjects(bWaitAll = TRUE)`, async: all objects in one atomic step.
 /// Costs one thread while pending (see [`WaitAll`]).
 pub fn wait_all<H: AsHandle + ?Sized>(hs: &[&H]) -> WaitAll {
-    WaitAll::new(targets(hs), None)
+    WaitAll::new(targets(hs).map(Handles::into_vec), None)
 }
 
 /// [`wait_all`] with a deadline, enforced by the blocking wait-all itself.
 pub fn wait_all_until<H: AsHandle + ?Sized>(hs: &[&H], deadline: Instant) -> WaitAll {
-    WaitAll::new(targets(hs), Some(deadline.into_std()))
+    WaitAll::new(
+        targets(hs).map(Handles::into_vec),
+        Some(deadline.into_std()),
+    )
 }
 
 /// `SignalObjectAndWait`, async: signals `signal` (event: set; semaphore: release 1)
@@ -260,7 +295,7 @@ pub fn acquire_until<H: AsHandle + ?Sized>(
 fn prepare_acquire<H: AsHandle + ?Sized>(s: &H) -> Result<(Arc<Handle>, Wait)> {
     need(s.as_handle(), ObjectKind::Semaphore, "acquire")?;
     let h = s.share()?;
-    let w = Wait::new(checked(h.clone()).map(|h| vec![h]), None);
+    let w = Wait::new(checked(h.clone()).map(|h| Handles::One([h])), None);
     Ok((h, w))
 }
 

@@ -22,6 +22,7 @@ use std::time::Duration;
 use procsync::detached::{DetachedWait, Progress};
 use procsync::{Handle, ObjectKind, Result, WaitOutcome};
 
+use crate::api::Handles;
 use crate::guard::Acquired;
 use crate::object::Target;
 use crate::oneshot::Oneshot;
@@ -39,7 +40,7 @@ pub struct Wait {
 
 enum Stage {
     Start {
-        handles: Result<Vec<Arc<Handle>>>,
+        handles: Result<Handles>,
         signal: Option<Arc<Handle>>,
     },
     Registered {
@@ -68,7 +69,7 @@ impl std::fmt::Debug for Wait {
 }
 
 impl Wait {
-    pub(crate) fn new(handles: Result<Vec<Arc<Handle>>>, signal: Option<Arc<Handle>>) -> Wait {
+    pub(crate) fn new(handles: Result<Handles>, signal: Option<Arc<Handle>>) -> Wait {
         Wait {
             stage: Stage::Start { handles, signal },
         }
@@ -119,6 +120,7 @@ impl Wait {
         }
         // Identity and undo rule are only needed once a reactor is involved.
         let targets = handles
+            .into_vec()
             .into_iter()
             .map(Target::new)
             .collect::<Result<Vec<_>>>()?;

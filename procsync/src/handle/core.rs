@@ -590,10 +590,14 @@ pub(super) fn check_list<'a>(handles: &[&'a Handle]) -> Result<Vec<&'a Arc<Objec
     Ok(handles.iter().map(|h| &h.obj).collect())
 }
 
-/// [`check_list`], keeping the objects.
-pub(super) fn check_list_owned(handles: &[&Handle]) -> Result<Vec<Arc<Object>>> {
+/// [`check_list`], keeping the objects (one without an allocation).
+pub(super) fn check_list_owned(handles: &[&Handle]) -> Result<crate::wait::detached::Objs> {
+    use crate::wait::detached::Objs;
     check_handles(handles)?;
-    Ok(handles.iter().map(|h| h.obj.clone()).collect())
+    Ok(match handles {
+        [one] => Objs::One(one.obj.clone()),
+        _ => Objs::Many(handles.iter().map(|h| h.obj.clone()).collect()),
+    })
 }
 
 fn check_handles(handles: &[&Handle]) -> Result<()> {

@@ -68,7 +68,7 @@ struct Armed {
 
 /// A pending detached wait-any; see the module doc.
 pub(crate) struct Detached {
-    objs: Vec<Arc<Object>>,
+    objs: Objs,
     deadline: Deadline,
     me: u64,
     armed: Option<Armed>,
@@ -87,8 +87,8 @@ pub(crate) struct Detached {
 impl Detached {
     /// A wait on `objs` (1 to 64, no mutex); nothing happens before the first
     /// [`turn`](Self::turn).
-    pub(crate) fn new(objs: Vec<Arc<Object>>, deadline: Deadline) -> Result<Detached> {
-        if let Some(o) = objs.iter().find(|o| o.owned()) {
+    pub(crate) fn new(objs: Objs, deadline: Deadline) -> Result<Detached> {
+        if let Some(o) = objs.as_slice().iter().find(|o| o.owned()) {
             return Err(o.wrong_type(
                 "a detached wait (a mutex is owned by a thread; wait for it from one)",
             ));
@@ -130,7 +130,9 @@ impl Detached {
 
     fn turn_inner(&mut self, woke: Option<Woke>) -> Result<Turn> {
         let objs = std::mem::take(&mut self.objs);
-        let turn = with_lists(&objs, |refs, uniq| self.turn_with(refs, uniq, woke));
+        let turn = with_lists(objs.as_slice(), |refs, uniq| {
+            self.turn_with(refs, uniq, woke)
+        });
         self.objs = objs;
         turn
     }
@@ -228,7 +230,7 @@ impl Detached {
             return Ok(());
         };
         let me = self.me;
-        let concluded = with_lists(&self.objs, |refs, uniq| {
+        let concluded = with_lists(self.objs.as_slice(), |refs, uniq| {
             any::conclude(&wb, uniq, refs, me, q)
         });
         // The claim is final now (no signaller rings this generation again), but a
@@ -237,9 +239,29 @@ impl Detached {
         self.spent = Some(wb);
         match concluded? {
             Some(WaitOutcome::Signaled(i) | WaitOutcome::Abandoned(i)) => {
-                signal::give_back(&self.objs[i], self.me)
+                signal::give_back(&self.objs.as_slice()[i], self.me)
             }
             Some(WaitOutcome::TimedOut) | None => Ok(()),
+        }
+    }
+}
+
+/// A detached wait's objects: most waits name one, which then needs no allocation.
+#[derive(Default)]
+pub(crate) enum Objs {
+    /// Only while a turn has them out (`Detached::turn_inner`).
+    #[default]
+    Taken,
+    One(Arc<Object>),
+    Many(Vec<Arc<Object>>),
+}
+
+impl Objs {
+    pub(crate) fn as_slice(&self) -> &[Arc<Object>] {
+        match self {
+            Objs::Taken => &[],
+            Objs::One(o) => std::slice::from_ref(o),
+            Objs::Many(v) => v,
         }
     }
 }
