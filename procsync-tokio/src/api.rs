@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::all::WaitAll;
 use crate::guard::{Acquired, MutexGuard, SemaphorePermit};
-use crate::wait::Wait;
+use crate::wait::{Handles, Wait};
 
 /// Something that names a procsync object. A wait holds its own reference to the
 /// object while pending, so that its future is `'static`: for a [`Handle`] (and the
@@ -106,31 +106,6 @@ fn targets<H: AsHandle + ?Sized>(hs: &[&H]) -> Result<Handles> {
                 .collect::<Result<_>>()?,
         ),
     })
-}
-
-/// A wait's own handles: most waits name one, which then needs no allocation.
-pub(crate) enum Handles {
-    One([Arc<Handle>; 1]),
-    Many(Vec<Arc<Handle>>),
-}
-
-impl std::ops::Deref for Handles {
-    type Target = [Arc<Handle>];
-    fn deref(&self) -> &[Arc<Handle>] {
-        match self {
-            Handles::One(one) => one,
-            Handles::Many(v) => v,
-        }
-    }
-}
-
-impl Handles {
-    pub(crate) fn into_vec(self) -> Vec<Arc<Handle>> {
-        match self {
-            Handles::One(one) => one.into(),
-            Handles::Many(v) => v,
-        }
-    }
 }
 
 /// `WaitForSingleObject`, async: completes when the object is acquired. Cancel-safe:

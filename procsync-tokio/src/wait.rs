@@ -22,13 +22,37 @@ use std::time::Duration;
 use procsync::detached::{DetachedWait, Progress};
 use procsync::{Handle, ObjectKind, Result, WaitOutcome};
 
-use crate::api::Handles;
 use crate::guard::Acquired;
 use crate::object::Target;
 use crate::oneshot::Oneshot;
 use crate::reactor::{self, Waiter};
 use crate::undo;
 use crate::uring::{self, Driver, Ended};
+
+/// A wait's own handles: most waits name one, which then needs no allocation.
+pub(crate) enum Handles {
+    One([Arc<Handle>; 1]),
+    Many(Vec<Arc<Handle>>),
+}
+
+impl std::ops::Deref for Handles {
+    type Target = [Arc<Handle>];
+    fn deref(&self) -> &[Arc<Handle>] {
+        match self {
+            Handles::One(one) => one,
+            Handles::Many(v) => v,
+        }
+    }
+}
+
+impl Handles {
+    pub(crate) fn into_vec(self) -> Vec<Arc<Handle>> {
+        match self {
+            Handles::One(one) => one.into(),
+            Handles::Many(v) => v,
+        }
+    }
+}
 
 /// A pending async wait on one object or any of up to 64. Output: the [`Acquired`]
 /// outcome (never `TimedOut` unless a deadline variant built it). `'static`: it holds
@@ -162,13 +186,16 @@ impl Wait {
             };
             match progress {
                 Ok(Progress::Done(outcome)) => break Ok(Acquired::plain(outcome)),
-                Ok(Progress::Sleep(on)) => match match on.bell() {
-                    Some(bell) => driver.park(&on, bell, cx.waker().clone()),
-                    None => driver.submit(&on, cx.waker().clone()),
-                } {
-                    Ok(key) => *op = Some((key, on.until())),
-                    Err(e) => break Err(procsync::Error::from(e)),
-                },
+                Ok(Progress::Sleep(on)) => {
+                    let key = match on.bell() {
+                        Some(bell) => driver.park(&on, bell, cx.waker().clone()),
+                        None => match driver.submit(&on, cx.waker().clone()) {
+                            Ok(key) => key,
+                            Err(e) => break Err(procsync::Error::from(e)),
+                        },
+                    };
+                    *op = Some((key, on.until()));
+                }
                 Err(e) => break Err(e),
             }
         };

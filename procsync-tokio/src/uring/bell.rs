@@ -72,14 +72,6 @@ pub fn wake_counts() -> WakeCounts {
     }
 }
 
-/// A fallback word's futex wait, and how many belled sleeps rely on it.
-#[derive(Default)]
-pub(super) struct Fallback {
-    /// The slot of its outstanding futex wait.
-    pending: Option<u64>,
-    sleepers: usize,
-}
-
 /// A hasher for keys that are already well spread (bell keys, word addresses): one
 /// multiplication, not SipHash (the map is touched twice per belled sleep).
 #[derive(Default)]
@@ -132,7 +124,7 @@ pub(super) fn refall(slots: &mut Slots, addr: usize, wake: &mut Vec<Waker>) {
     // Every belled sleep of the word was just rung (and so no longer relies on it): the
     // next one to register submits a new futex wait, from a value read before its own
     // announce.
-    slots.fallbacks.entry(addr).or_default().pending = None;
+    slots.fallbacks.remove(&addr);
 }
 
 /// Queues `e`, submitting to make room if the queue is full; `false` if it could not.
@@ -158,13 +150,9 @@ impl Driver {
     /// Registers a belled sleep (`on.bell()` is `bell`): it ends when the bell brings
     /// its key, when its fallback word changes (one futex wait per word, submitted
     /// here if none is outstanding), or at the sweep. Returns the key to
-    /// [`poll`](Self::poll) it with.
-    pub(crate) fn park(
-        &self,
-        on: &SleepOn,
-        bell: &BellSleep,
-        waker: Waker,
-    ) -> std::io::Result<u64> {
+    /// [`poll`](Self::poll) it with. It cannot fail: a futex wait or sweep timer that
+    /// cannot be queued is left to the next registration.
+    pub(crate) fn park(&self, on: &SleepOn, bell: &BellSleep, waker: Waker) -> u64 {
         let fb = bell.fallback();
         let addr = fb.addr() as usize;
         let mut slots = lock(&self.slots);
@@ -178,8 +166,6 @@ impl Driver {
             (door.addr() as usize, door.expected()),
         ));
         slots.belled.insert(bell.key(), key);
-        let f = slots.fallbacks.entry(addr).or_default();
-        f.sleepers += 1;
         // A ring between the wait's announce and now found no slot to complete (a
         // drain of the bell, or a fallback's re-check, on another worker): it changed
         // the doorbell (or the fallback word) first, so look. A ring after this look
@@ -193,23 +179,18 @@ impl Driver {
         if moved {
             let _ = slots.ring(key, 0);
         }
-        let f = slots.fallbacks.entry(addr).or_default();
         // One futex wait per fallback word, from this wait's value (read before its
         // announce). The flags are set now, under the lock, and undone below if the
         // request cannot be queued (as `submit` does).
-        let fallback = f.pending.is_none().then(|| {
+        let fallback = (!slots.fallbacks.contains_key(&addr)).then(|| {
             let fkey = slots.put(Slot::Fallback(addr));
-            slots
-                .fallbacks
-                .get_mut(&addr)
-                .expect("inserted above")
-                .pending = Some(fkey);
+            slots.fallbacks.insert(addr, fkey);
             fkey
         });
         let sweep = swept.is_some() && !std::mem::replace(&mut slots.sweeping, true);
         drop(slots);
         if fallback.is_none() && !sweep {
-            return Ok(key);
+            return key;
         }
         // Taken after the slots' lock is let go (the order elsewhere is ring, then
         // slots); a completion of the entries finds their slots in place.
@@ -240,10 +221,8 @@ impl Driver {
             // the belled sleeps still hear the bell, and the sweep re-checks them).
             let mut slots = lock(&self.slots);
             if let (Some(fkey), Some(false)) = (fallback, queued_fallback) {
-                if let Some(f) = slots.fallbacks.get_mut(&addr)
-                    && f.pending == Some(fkey)
-                {
-                    f.pending = None;
+                if slots.fallbacks.get(&addr) == Some(&fkey) {
+                    slots.fallbacks.remove(&addr);
                 }
                 slots.release(fkey);
             }
@@ -251,7 +230,7 @@ impl Driver {
                 slots.sweeping = false;
             }
         }
-        Ok(key)
+        key
     }
 
     /// The bell turned readable: completes the sleeps it rang. With few belled sleeps
@@ -305,14 +284,10 @@ impl Driver {
 }
 
 impl Slots {
-    /// A belled sleep ended (completed or dropped): it no longer relies on its bell key
-    /// and fallback word.
-    pub(super) fn unbell(&mut self, bell: BellKey, addr: usize, slot: u64) {
+    /// A belled sleep ended (completed or dropped): its bell key names it no more.
+    pub(super) fn unbell(&mut self, bell: BellKey, slot: u64) {
         if self.belled.get(&bell) == Some(&slot) {
             self.belled.remove(&bell);
-        }
-        if let Some(f) = self.fallbacks.get_mut(&addr) {
-            f.sleepers = f.sleepers.saturating_sub(1);
         }
     }
 
@@ -322,10 +297,10 @@ impl Slots {
         if !matches!(s, Slot::Belled(..)) {
             return None;
         }
-        let Slot::Belled(w, _, bell, addr, _) = std::mem::replace(s, Slot::Done(res)) else {
+        let Slot::Belled(w, _, bell, _, _) = std::mem::replace(s, Slot::Done(res)) else {
             unreachable!("matched above");
         };
-        self.unbell(bell, addr, slot);
+        self.unbell(bell, slot);
         w
     }
 }
@@ -374,7 +349,7 @@ mod tests {
                     h.set().unwrap(); // hands the event over and rings the bell
                     d.drain_bell(); // ... which finds no slot yet
                 }
-                let key = d.park(&on, &bell, Waker::noop().clone()).unwrap();
+                let key = d.park(&on, &bell, Waker::noop().clone());
                 let mut cx = Context::from_waker(Waker::noop());
                 assert!(
                     matches!(d.poll(key, &mut cx), Poll::Ready(Ok(Ended::Woken))),

@@ -36,7 +36,7 @@ use tokio::io::unix::AsyncFd;
 
 mod bell;
 
-use bell::{BellFd, C_FUTEX, C_SWEEP, Fallback, SpreadMap, count, refall};
+use bell::{BellFd, C_FUTEX, C_SWEEP, SpreadMap, count, refall};
 pub use bell::{WakeCounts, wake_counts};
 
 /// `FUTEX2_SIZE_U32`: a 32-bit futex, shared between processes (no `FUTEX2_PRIVATE`).
@@ -106,8 +106,8 @@ struct Slots {
     sweeping: bool,
     /// Belled sleeps by bell key.
     belled: SpreadMap<BellKey, u64>,
-    /// Fallback words by address.
-    fallbacks: SpreadMap<usize, Fallback>,
+    /// Fallback words by address, and the slot of each one's outstanding futex wait.
+    fallbacks: SpreadMap<usize, u64>,
     /// Times the bell turned readable since its pipe was last read.
     unread: u32,
 }
@@ -345,10 +345,10 @@ impl Driver {
                     slots.release(key);
                     return; // `wait` drops here: the kernel is done
                 }
-                Some(Slot::Belled(_, _, bell, addr, _)) => {
+                Some(Slot::Belled(_, _, bell, _, _)) => {
                     // No request of its own: the kernel never slept on its words.
-                    let (bell, addr) = (*bell, *addr);
-                    slots.unbell(bell, addr, key);
+                    let bell = *bell;
+                    slots.unbell(bell, key);
                     slots.release(key);
                     return;
                 }

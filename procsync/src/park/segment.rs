@@ -241,7 +241,7 @@ fn alloc_slow(public: bool) -> Result<(Arc<Segment>, u32)> {
 pub(crate) fn lease(public: bool) -> Result<(Arc<Segment>, u32)> {
     let pid = thread::me().pid;
     let spare = SPARE
-        .try_with(|s| s.borrow_mut()[usize::from(public)].take())
+        .try_with(|s| s.borrow_mut().0[usize::from(public)].take())
         .ok()
         .flatten();
     match spare {
@@ -267,7 +267,7 @@ pub(crate) fn give_back(seg: &Arc<Segment>, index: u32) {
     };
     let kept = SPARE
         .try_with(|s| {
-            let slot = &mut s.borrow_mut()[usize::from(seg.public)];
+            let slot = &mut s.borrow_mut().0[usize::from(seg.public)];
             if slot.is_some() {
                 return false;
             }
@@ -283,19 +283,6 @@ pub(crate) fn give_back(seg: &Arc<Segment>, index: u32) {
 /// A thread's spare leased blocks, private and public, still marked taken; freed when
 /// the thread ends.
 struct Spare([Option<(Arc<Segment>, u32)>; 2]);
-
-impl std::ops::Deref for Spare {
-    type Target = [Option<(Arc<Segment>, u32)>; 2];
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Spare {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
 
 impl Drop for Spare {
     fn drop(&mut self) {

@@ -62,8 +62,8 @@ struct Armed {
     wb: WaitBlock,
     q: Queued,
     sleeper: Sleeper,
-    /// The block names the bell: its signallers ring it instead of the doorbell.
-    belled: bool,
+    /// The bell the block names (its signallers ring it instead of the doorbell).
+    bell: Option<BellRef>,
 }
 
 /// A pending detached wait-any; see the module doc.
@@ -161,29 +161,27 @@ impl Detached {
                 let sleeper = Sleeper::new(uniq, &q.overflow, false, deadline, true);
                 // A belled sleep has no word but the bell's: no overflow `seq`, no
                 // instant to keep (a deadline, a timer's due time).
-                let belled = self.bell.is_some()
-                    && !wb.public()
-                    && q.overflow.is_empty()
-                    && deadline == Deadline::Never
-                    && !uniq.iter().any(|(_, o)| o.kind == ObjectKind::Timer);
+                let bell = self.bell.filter(|_| {
+                    !wb.public()
+                        && q.overflow.is_empty()
+                        && deadline == Deadline::Never
+                        && !uniq.iter().any(|(_, o)| o.kind == ObjectKind::Timer)
+                });
                 self.armed = Some(Armed {
                     wb,
                     q,
                     sleeper,
-                    belled,
+                    bell,
                 });
                 woke = None;
                 continue;
             };
             if a.q.failure.is_none() && a.q.took.is_none() {
                 // Before the announce (in `step`): the bell, and the fallback's value.
-                let rung_by = match (a.belled, self.bell) {
-                    (true, Some(b)) => {
-                        let (key, word, value) = a.wb.set_bell(b);
-                        Some((key, word as *const AtomicU32, value))
-                    }
-                    _ => None,
-                };
+                let rung_by = a.bell.map(|b| {
+                    let (key, word, value) = a.wb.set_bell(b);
+                    (key, word as *const AtomicU32, value)
+                });
                 match a
                     .sleeper
                     .step(&a.wb, uniq, &a.q.overflow, me, woke, &mut a.q.failure)
