@@ -65,25 +65,14 @@ impl Object {
         &self,
         deadline: Deadline,
     ) -> crate::error::Result<Option<Guard<'_>>> {
-        // Uncontended: no clock read.
+        // Uncontended: no clock read; contended, none while it spins either.
         if let Some(g) = self.try_lock() {
             return Ok(Some(g));
         }
-        let bound = Instant::now() + LOCK_BOUND;
-        let bound_first = match deadline {
-            Deadline::Never => true,
-            Deadline::At(t) => bound < t,
-            Deadline::Now => false,
-        };
-        let d = if bound_first {
-            Deadline::At(bound)
-        } else {
-            deadline
-        };
-        match self.lock_until(d) {
+        match self.lock_until(deadline, true) {
             Some(g) => Ok(Some(g)),
-            None if bound_first => Err(self.busy()),
-            None => Ok(None),
+            None if deadline.remaining() == Some(Duration::ZERO) => Ok(None),
+            None => Err(self.busy()),
         }
     }
 
@@ -110,8 +99,20 @@ impl Object {
     }
 
     /// Takes the lock, giving up at `deadline` (a timed wait must not outlive its
-    /// timeout because a hostile or stopped process sits on the lock).
-    pub(crate) fn lock_until(&self, deadline: Deadline) -> Option<Guard<'_>> {
+    /// timeout because a hostile or stopped process sits on the lock), and `bounded`:
+    /// after [`LOCK_BOUND`] as well, counted from the end of the spin (the clock is
+    /// read only once the lock is worth sleeping for).
+    fn lock_until(&self, deadline: Deadline, bounded: bool) -> Option<Guard<'_>> {
+        let mut limit = None;
+        let mut limit = move || {
+            *limit.get_or_insert_with(|| {
+                if bounded {
+                    deadline.min(Deadline::At(Instant::now() + LOCK_BOUND))
+                } else {
+                    deadline
+                }
+            })
+        };
         let ctl = self.ctl();
         let me = thread::ident();
         let mut want = me;
@@ -157,6 +158,7 @@ impl Object {
                         }
                         continue;
                     }
+                    let deadline = limit();
                     if deadline.remaining() == Some(Duration::ZERO) {
                         return None;
                     }

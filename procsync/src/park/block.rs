@@ -147,16 +147,22 @@ impl WaitBlock {
     }
 
     /// Sleeps until the doorbell rings (changes from `bell`), one of `more` words
-    /// changes (overflow sleepers also watch objects' `seq`), or `deadline`.
+    /// changes (overflow sleepers also watch objects' `seq`), or `deadline`, and for
+    /// at most `cap` (counted from now: the doorbell alone reads no clock for it).
     pub(crate) fn sleep(
         &self,
         bell: u32,
         more: &[(&std::sync::atomic::AtomicU32, u32)],
         deadline: Deadline,
+        cap: Option<std::time::Duration>,
     ) -> Woke {
         if more.is_empty() {
-            return futex::wait(&self.block().wake, bell, deadline);
+            return futex::wait_at_most(&self.block().wake, bell, deadline, cap);
         }
+        let deadline = match cap {
+            Some(cap) => deadline.min(Deadline::At(std::time::Instant::now() + cap)),
+            None => deadline,
+        };
         let mut words = Vec::with_capacity(1 + more.len());
         words.push((&self.block().wake, bell));
         words.extend_from_slice(more);

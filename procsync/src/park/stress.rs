@@ -46,7 +46,7 @@ fn wait_round(q: &(Mutex<Queue>, Condvar), round: u32) -> bool {
             if wb.claim() != Claim::Waiting {
                 break;
             }
-            if wb.sleep(bell, &[], deadline) == Woke::TimedOut {
+            if wb.sleep(bell, &[], deadline, None) == Woke::TimedOut {
                 assert!(short, "lost wake-up: slept 60 s with a signaller at hand");
                 break;
             }

@@ -30,10 +30,22 @@ fn timespec(d: Duration) -> rustix::time::Timespec {
 /// Sleeps while `*word == expected`, until woken or `deadline`. EINTR is a wake-up
 /// (TO-09: the caller re-checks and sleeps again with the remaining time).
 pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> Woke {
-    let ts = match deadline.remaining() {
-        Some(d) if d.is_zero() => return Woke::TimedOut,
-        Some(d) => Some(timespec(d)),
-        None => None,
+    wait_at_most(word, expected, deadline, None)
+}
+
+/// [`wait`], for at most `cap` as well, counted from now (the kernel's relative
+/// timeout: no clock is read for it when `deadline` is infinite).
+pub(crate) fn wait_at_most(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Deadline,
+    cap: Option<Duration>,
+) -> Woke {
+    let ts = match (deadline.remaining(), cap) {
+        (Some(d), _) if d.is_zero() => return Woke::TimedOut,
+        (Some(d), Some(cap)) => Some(timespec(d.min(cap))),
+        (Some(d), None) | (None, Some(d)) => Some(timespec(d)),
+        (None, None) => None,
     };
     match futex::wait(word, futex::Flags::empty(), expected, ts.as_ref()) {
         Err(Errno::TIMEDOUT) => Woke::TimedOut,

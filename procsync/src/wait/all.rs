@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::any::{check_owners, owner_slice, safety_net};
+use super::any::{SAFETY_NET_MS, check_owners, owner_slice, safety_net};
 use super::{WaitOutcome, abandon};
 use crate::error::{Error, Result};
 use crate::obj::lockset::LockSet;
@@ -264,11 +264,16 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
             .map(|&i| objs[i].seq().load(Ordering::Acquire))
             .collect();
         drop(set);
+        // An infinite wait's safety net: a relative timeout of the sleep (no clock read).
+        let net = !has_mutex && deadline == Deadline::Never;
         let mut slice = if has_mutex {
             owner_slice(objs.iter().copied(), me, deadline)
+        } else if net {
+            deadline
         } else {
             safety_net(deadline)
         };
+        let cap = net.then_some(Duration::from_millis(SAFETY_NET_MS));
         let mut timer_due = false;
         for o in objs {
             let due = o.next_due();
@@ -281,9 +286,9 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
             .map(|(n, &i)| (objs[i].seq(), seqs[n]))
             .collect();
         let woke = if timer_due {
-            thread::with_precise_timers(|| b.sleep(bell, &more, slice))
+            thread::with_precise_timers(|| b.sleep(bell, &more, slice, cap))
         } else {
-            b.sleep(bell, &more, slice)
+            b.sleep(bell, &more, slice, cap)
         };
         if woke == Woke::TimedOut && has_mutex {
             check_owners(objs.iter().copied(), me);

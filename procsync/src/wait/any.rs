@@ -44,18 +44,36 @@ pub(super) fn won(obj: &Arc<Object>, i: usize, abandoned: bool) -> WaitOutcome {
     }
 }
 
-/// The first occurrence of each object, in index order (WY-08: a duplicate is
-/// reported at its lowest index and consumed once).
-pub(super) fn distinct<'a>(objs: &[&'a Arc<Object>]) -> Vec<(usize, &'a Arc<Object>)> {
-    let mut uniq: Vec<(usize, &Arc<Object>)> = Vec::with_capacity(objs.len());
-    if objs.len() <= 8 {
+/// Lists up to this long are deduplicated by comparing every pair.
+const SHORT_LIST: usize = 8;
+
+/// Runs `f` with the first occurrence of each object, in index order (WY-08: a
+/// duplicate is reported at its lowest index and consumed once), each with its index.
+/// The list lives on the stack (a wait takes at most [`MAX_WAIT_OBJECTS`]; a short
+/// one, most waits, in a short array): a blocking wait allocates nothing for it.
+pub(super) fn with_distinct<'a, R>(
+    objs: &[&'a Arc<Object>],
+    f: impl FnOnce(&[(usize, &'a Arc<Object>)]) -> R,
+) -> R {
+    let Some(&first) = objs.first() else {
+        return f(&[]);
+    };
+    assert!(
+        objs.len() <= MAX_WAIT_OBJECTS,
+        "wait lists are checked at the API"
+    );
+    let mut n = 0;
+    if objs.len() <= SHORT_LIST {
+        let mut uniq = [(0, first); SHORT_LIST];
         for (i, o) in objs.iter().enumerate() {
-            if !uniq.iter().any(|(_, u)| u.id == o.id) {
-                uniq.push((i, o));
+            if !uniq[..n].iter().any(|(_, u)| u.id == o.id) {
+                uniq[n] = (i, o);
+                n += 1;
             }
         }
-        return uniq;
+        return f(&uniq[..n]);
     }
+    let mut uniq = [(0, first); MAX_WAIT_OBJECTS];
     // A small open-addressing set of ids (ids are random and never 0), twice the
     // largest list: one pass, no sorting.
     let mut seen = [0u64; 2 * MAX_WAIT_OBJECTS];
@@ -64,7 +82,8 @@ pub(super) fn distinct<'a>(objs: &[&'a Arc<Object>]) -> Vec<(usize, &'a Arc<Obje
         loop {
             if seen[h] == 0 {
                 seen[h] = o.id;
-                uniq.push((i, o));
+                uniq[n] = (i, o);
+                n += 1;
                 break;
             }
             if seen[h] == o.id {
@@ -73,14 +92,22 @@ pub(super) fn distinct<'a>(objs: &[&'a Arc<Object>]) -> Vec<(usize, &'a Arc<Obje
             h = (h + 1) % seen.len();
         }
     }
-    uniq
+    f(&uniq[..n])
 }
 
 /// Waits until one of `objs` is acquired; see the module doc.
 pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<WaitOutcome> {
+    with_distinct(objs, |uniq| wait_distinct(uniq, objs, deadline))
+}
+
+/// [`wait_any`], with the distinct objects in hand.
+fn wait_distinct(
+    uniq: &[(usize, &Arc<Object>)],
+    objs: &[&Arc<Object>],
+    deadline: Deadline,
+) -> Result<WaitOutcome> {
     let me = thread::ident();
-    let uniq = distinct(objs);
-    if let Some(outcome) = try_now(&uniq, me, deadline, true)? {
+    if let Some(outcome) = try_now(uniq, me, deadline, true)? {
         return Ok(outcome);
     }
     if deadline == Deadline::Now || deadline.remaining() == Some(Duration::ZERO) {
@@ -115,7 +142,7 @@ pub(crate) fn wait_any(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Wait
         }
     }
     loop {
-        if let Some(outcome) = block(&uniq, objs, me, deadline)? {
+        if let Some(outcome) = block(uniq, objs, me, deadline)? {
             return Ok(outcome);
         }
         // A forged claim on a public block: wait again, same deadline.
@@ -307,15 +334,17 @@ fn block(
                 Step::Sleep {
                     bell,
                     slice,
+                    net,
                     precise,
                     ..
                 } => {
                     let more = s.more(uniq, &q.overflow, &q.watch);
+                    let cap = net.then_some(Duration::from_millis(SAFETY_NET_MS));
                     woke = Some(if precise {
                         // The sleep ends at a timer's due time: no timer slack.
-                        thread::with_precise_timers(|| wb.sleep(bell, &more, slice))
+                        thread::with_precise_timers(|| wb.sleep(bell, &more, slice, cap))
                     } else {
-                        wb.sleep(bell, &more, slice)
+                        wb.sleep(bell, &more, slice, cap)
                     });
                 }
             }
@@ -439,6 +468,10 @@ pub(crate) enum Step {
     Sleep {
         bell: u32,
         slice: Deadline,
+        /// The sleep lasts at most [`SAFETY_NET_MS`] as well, counted from when it
+        /// starts (a relative timeout: no clock read for the common infinite wait).
+        /// Only for a thread that sleeps itself, never [`Sleeper`]'s `by_caller`.
+        net: bool,
         /// The slice ends at a timer's due time: sleep without timer slack.
         precise: bool,
         /// The slice ends at the deadline or a timer's due time (not a periodic
@@ -543,6 +576,11 @@ impl Sleeper {
         if woke == Some(Woke::Woken) && self.brief && wb.spin() {
             return Step::Done(None);
         }
+        // Woken by a grant (the usual case): done, without announcing another sleep
+        // (a read-modify-write of the doorbell line the signaller just wrote).
+        if woke.is_some() && wb.claim() != Claim::Waiting {
+            return Step::Done(None);
+        }
         let bell = wb.bell();
         if wb.claim() != Claim::Waiting {
             return Step::Done(None);
@@ -592,8 +630,12 @@ impl Sleeper {
             }
         }
         self.poll_all = false;
+        // An infinite wait's safety net is a relative timeout of the sleep itself.
+        let net = !self.has_mutex && !self.by_caller && deadline == Deadline::Never;
         let mut slice = if self.has_mutex {
             owner_slice(uniq.iter().map(|(_, o)| *o), me, deadline)
+        } else if net {
+            deadline
         } else {
             safety_net(deadline)
         };
@@ -603,7 +645,7 @@ impl Sleeper {
             precise |= due != Deadline::Never && due.min(slice) == due;
             slice = slice.min(due);
         }
-        let mut exact = precise || slice == deadline;
+        let mut exact = precise || (slice == deadline && !net);
         if self.by_caller && !exact {
             let mut next = deadline;
             for &(_, o) in uniq {
@@ -621,6 +663,7 @@ impl Sleeper {
         Step::Sleep {
             bell,
             slice,
+            net,
             precise,
             exact,
         }

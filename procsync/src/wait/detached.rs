@@ -288,8 +288,7 @@ fn with_lists<R>(
         }
         _ => {
             let refs: Vec<&Arc<Object>> = objs.iter().collect();
-            let uniq = any::distinct(&refs);
-            f(&refs, &uniq)
+            any::with_distinct(&refs, |uniq| f(&refs, uniq))
         }
     }
 }
