@@ -23,7 +23,7 @@ use crate::obj::queue::{self, EntryVal};
 use crate::obj::{Fast, Object, signal};
 use crate::park::{self, Claim, WaitBlock};
 use crate::shm::layout::*;
-use crate::sys::futex::Woke;
+use crate::sys::futex::{self, Woke};
 use crate::sys::thread;
 use crate::sys::time::Deadline;
 
@@ -327,8 +327,20 @@ fn block(
     let spun = q.first_in_line && q.overflow.is_empty() && wb.spin();
     if q.failure.is_none() && q.took.is_none() && !spun {
         let mut s = Sleeper::new(uniq, &q.overflow, has_mutex, deadline, false);
+        // A single-object wait queued as a `seq` sleeper (behind another waiter of a
+        // manual-reset object) sleeps on that `seq` word alone: whatever grants or rings
+        // it also bumps and wakes `seq` (`queue::hand_off`, `queue::ring_all`), and a
+        // plain futex wait is cheaper to wake than a `futex_waitv` over two words (the
+        // woken waiter need not take its other word's hash-bucket lock: a fan-out's
+        // waiters run one after another). Its value is read before `step`'s last look
+        // at the claim, so a grant after that look has changed it.
+        let seq_only = match (uniq, &q.watch[..], &q.overflow[..]) {
+            ([(_, o)], [_], []) => Some(o.seq()),
+            _ => None,
+        };
         let mut woke = None;
         q.took = loop {
+            let seen = seq_only.map(|w| (w, w.load(Ordering::Acquire)));
             match s.step(&wb, uniq, &q.overflow, me, woke, &mut q.failure) {
                 Step::Done(took) => break took,
                 Step::Sleep {
@@ -338,13 +350,16 @@ fn block(
                     precise,
                     ..
                 } => {
-                    let more = s.more(uniq, &q.overflow, &q.watch);
                     let cap = net.then_some(Duration::from_millis(SAFETY_NET_MS));
+                    let nap = || match seen {
+                        Some((word, value)) => futex::wait_at_most(word, value, slice, cap),
+                        None => wb.sleep(bell, &s.more(uniq, &q.overflow, &q.watch), slice, cap),
+                    };
                     woke = Some(if precise {
                         // The sleep ends at a timer's due time: no timer slack.
-                        thread::with_precise_timers(|| wb.sleep(bell, &more, slice, cap))
+                        thread::with_precise_timers(nap)
                     } else {
-                        wb.sleep(bell, &more, slice, cap)
+                        nap()
                     });
                 }
             }
