@@ -118,13 +118,13 @@ impl Wait {
         if !handles.iter().any(|h| h.kind() == ObjectKind::Mutex)
             && let Some(driver) = uring::driver()
         {
-            let mut wait = Box::new(match &handles[..] {
-                [one] => DetachedWait::new(&[&**one], None)?,
+            let mut wait = match &handles[..] {
+                [one] => DetachedWait::boxed(&[&**one], None)?,
                 _ => {
                     let refs: Vec<&Handle> = handles.iter().map(|h| &**h).collect();
-                    DetachedWait::new(&refs, None)?
+                    DetachedWait::boxed(&refs, None)?
                 }
-            });
+            };
             if let Some(bell) = driver.bell() {
                 wait.set_bell(bell);
             }

@@ -199,15 +199,33 @@ impl DetachedWait {
     /// `synchronize` right, until `deadline` (`None`: no limit; a past instant polls).
     /// Nothing happens before [`start`](Self::start).
     pub fn new(handles: &[&Handle], deadline: Option<Instant>) -> Result<DetachedWait> {
+        let (objs, deadline) = Self::checked(handles, deadline)?;
+        Ok(DetachedWait {
+            inner: Detached::new_checked(objs, deadline),
+        })
+    }
+
+    /// [`new`](Self::new), on the heap: built there, not moved there (a wait is a few
+    /// hundred bytes; an adaptor that keeps it in a future boxes it anyway).
+    pub fn boxed(handles: &[&Handle], deadline: Option<Instant>) -> Result<Box<DetachedWait>> {
+        let (objs, deadline) = Self::checked(handles, deadline)?;
+        Ok(Box::new(DetachedWait {
+            inner: Detached::new_checked(objs, deadline),
+        }))
+    }
+
+    fn checked(
+        handles: &[&Handle],
+        deadline: Option<Instant>,
+    ) -> Result<(crate::wait::detached::Objs, Deadline)> {
         let objs = super::core::check_list_owned(handles)?;
+        Detached::check(&objs)?;
         let deadline = match deadline {
             None => Deadline::Never,
             Some(t) if t <= Instant::now() => Deadline::Now,
             Some(t) => Deadline::At(t),
         };
-        Ok(DetachedWait {
-            inner: Detached::new(objs, deadline)?,
-        })
+        Ok((objs, deadline))
     }
 
     /// Rings this wait through `bell` rather than its doorbell's futex, for the sleeps

@@ -85,15 +85,24 @@ pub(crate) struct Detached {
 }
 
 impl Detached {
-    /// A wait on `objs` (1 to 64, no mutex); nothing happens before the first
-    /// [`turn`](Self::turn).
-    pub(crate) fn new(objs: Objs, deadline: Deadline) -> Result<Detached> {
-        if let Some(o) = objs.as_slice().iter().find(|o| o.owned()) {
-            return Err(o.wrong_type(
+    /// What a detached wait refuses: a mutex among `objs` (owned by a thread; a
+    /// detached wait has none).
+    pub(crate) fn check(objs: &Objs) -> Result<()> {
+        match objs.as_slice().iter().find(|o| o.owned()) {
+            Some(o) => Err(o.wrong_type(
                 "a detached wait (a mutex is owned by a thread; wait for it from one)",
-            ));
+            )),
+            None => Ok(()),
         }
-        Ok(Detached {
+    }
+
+    /// A wait on `objs` (1 to 64) that [`check`](Self::check) passed; nothing happens
+    /// before the first [`turn`](Self::turn). Infallible, so that a caller boxing it
+    /// builds it in place (it is a few hundred bytes, which a `Result` in between made
+    /// the caller copy twice).
+    #[inline]
+    pub(crate) fn new_checked(objs: Objs, deadline: Deadline) -> Detached {
+        Detached {
             objs,
             deadline,
             me: thread::detached_ident(),
@@ -103,7 +112,7 @@ impl Detached {
             over: false,
             pid: thread::me().pid,
             bell: None,
-        })
+        }
     }
 
     /// Asks that the wait's sleeps be rung through `bell` where they can: a wait with no
