@@ -598,7 +598,7 @@ impl Plan {
             round: Duration::from_millis(300),
             rounds: 10,
         },
-        fanout_rounds: 200,
+        fanout_rounds: 1000,
         scale: &[1_000, 10_000, 50_000],
         etcd: EtcdPlan {
             rounds: 5,
