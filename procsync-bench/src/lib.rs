@@ -1930,7 +1930,7 @@ pub fn child_main(spec: &str) -> ! {
         ["abandon", name] => child_abandon(name),
         ["contend", lock, index, path] => contention::child(lock, index, path),
         ["fanout", kind, index, path] => fanout::child(kind, index, path),
-        ["scale-open", run, n] => scale::child(run, n),
+        ["scale-open", run, n, sides] => scale::child(run, n, sides),
         _ => {
             eprintln!("procsync bench: unknown {CHILD_VAR} `{spec}`");
             std::process::exit(2); // usage error (`procsync`'s exit::USAGE)

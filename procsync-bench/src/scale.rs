@@ -15,7 +15,9 @@
 //! `/dev/shm`). What it must not do: assert anything about the figures. Where the limits
 //! (descriptors: one per object, its first handle's value, see procsync's
 //! `sys/fdlimit.rs`; `vm.max_map_count`: one mapping per object) do not allow N, the
-//! size is skipped with a note.
+//! size is skipped with a note; where they allow N of one side but not of both at once
+//! (mappings), the sides run one after the other, each released before the next, with
+//! a note (the per-chunk ratios then pair chunks measured seconds apart).
 
 use std::ffi::CString;
 use std::hint::black_box;
@@ -82,9 +84,19 @@ fn minus(a: (f64, f64, f64), b: (f64, f64, f64), n: usize) -> (f64, f64, f64) {
     ((a.0 - b.0) / n, (a.1 - b.1) / n, (a.2 - b.2) / n)
 }
 
+/// How a size's two sides are held.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sides {
+    /// Both at once, chunks alternating (the per-chunk ratios pair up in time).
+    Together,
+    /// One after the other, each released before the next starts: both at once would
+    /// exceed `vm.max_map_count` (one mapping per object on either side).
+    InTurn,
+}
+
 /// Whether this process may hold `n` objects: descriptors (raising the soft limit to the
 /// hard one, as procsync itself would) and mappings. `Err` says why not.
-fn room_for(n: usize) -> Result<(), String> {
+fn room_for(n: usize) -> Result<Sides, String> {
     // One descriptor per object (POSIX semaphores keep none once mapped), and room for
     // the namespace directory, standard I/O and the bench's own.
     let need_fds = n as u64 + 256;
@@ -106,14 +118,17 @@ fn room_for(n: usize) -> Result<(), String> {
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
         .unwrap_or(65_530);
-    // Both sides are held at once: one mapping per procsync object and per POSIX one.
-    if 2 * n + 1024 > maps {
-        return Err(format!(
-            "needs {} mappings, vm.max_map_count is {maps}",
-            2 * n + 1024
-        ));
+    // One mapping per procsync object and per POSIX one, plus the process's own.
+    if 2 * n + 1024 <= maps {
+        Ok(Sides::Together)
+    } else if n + 1024 <= maps {
+        Ok(Sides::InTurn)
+    } else {
+        Err(format!(
+            "needs {} mappings (one per object), vm.max_map_count is {maps}",
+            n + 1024
+        ))
     }
-    Ok(())
 }
 
 /// Runs the sizes that `wanted` accepts (`scale/N-objects`) and adds their rows.
@@ -128,15 +143,58 @@ pub fn run(
         if !wanted(&group) {
             continue;
         }
-        if let Err(why) = room_for(n) {
-            eprintln!("procsync bench: {group} skipped: {why}");
-            continue;
+        match room_for(n) {
+            Ok(sides) => {
+                if sides == Sides::InTurn {
+                    eprintln!(
+                        "procsync bench: {group}: both sides at once would exceed vm.max_map_count; \
+                         they run one after the other"
+                    );
+                }
+                one_size(report, &group, n, wait_blocks, sides);
+            }
+            Err(why) => eprintln!("procsync bench: {group} skipped: {why}"),
         }
-        one_size(report, &group, n, wait_blocks);
     }
 }
 
-fn one_size(report: &mut Report, group: &str, n: usize, wait_blocks: Blocks) {
+/// The chunk ranges of a size.
+fn chunks(n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let chunk = n.div_ceil(CHUNKS);
+    (0..CHUNKS).map(move |c| c * chunk..((c + 1) * chunk).min(n))
+}
+
+/// Time per object (ns) of `make` over `range`, and the footprint it added per object.
+fn timed(range: std::ops::Range<usize>, mut make: impl FnMut(usize)) -> (f64, (f64, f64, f64)) {
+    let len = range.len();
+    let before = footprint();
+    let t = Instant::now();
+    for i in range {
+        make(i);
+    }
+    let ns = t.elapsed().as_nanos() as f64 / len as f64;
+    (ns, minus(footprint(), before, len))
+}
+
+/// Starts the partner that opens the objects of `sides` (`both`, `procsync`, `posix`)
+/// and returns its per-chunk times (ns per open: procsync's, then POSIX's, for the
+/// sides it opened); `None` if it failed.
+fn open_elsewhere(run: u32, n: usize, sides: &str) -> Option<Vec<Vec<f64>>> {
+    let mut child = child_command(&format!("scale-open:{run}:{n}:{sides}"), None)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting the scale partner");
+    let out = BufReader::new(child.stdout.take().expect("piped"));
+    let lines: Vec<Vec<f64>> = out
+        .lines()
+        .map_while(std::result::Result::ok)
+        .map(|l| l.split(' ').filter_map(|x| x.parse().ok()).collect())
+        .collect();
+    let ok = child.wait().is_ok_and(|s| s.success()) && lines.len() == CHUNKS;
+    ok.then_some(lines)
+}
+
+fn one_size(report: &mut Report, group: &str, n: usize, wait_blocks: Blocks, sides: Sides) {
     let run = std::process::id();
     let mut posix = PosixSet {
         names: (0..n).map(|i| posix_name(run, i)).collect(),
@@ -144,100 +202,115 @@ fn one_size(report: &mut Report, group: &str, n: usize, wait_blocks: Blocks) {
         unlink: true,
     };
     let mut held: Vec<Semaphore> = Vec::with_capacity(n);
-    let chunk = n.div_ceil(CHUNKS);
-    let (mut ps, mut bs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ps, mut bs) = (Vec::new(), Vec::new());
     let (mut fp_p, mut fp_b) = ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0));
-    for c in 0..CHUNKS {
-        let range = c * chunk..((c + 1) * chunk).min(n);
-        let len = range.len();
-        let mut side_p = || {
-            let before = footprint();
-            let t = Instant::now();
-            for i in range.clone() {
-                let (s, _) = Semaphore::create(&procsync_name(run, i), 0, 1).expect("create");
-                held.push(s);
+    let create_p = |held: &mut Vec<Semaphore>, range| {
+        timed(range, |i| {
+            let (s, _) = Semaphore::create(&procsync_name(run, i), 0, 1).expect("create");
+            held.push(s);
+        })
+    };
+    let create_b = |posix: &mut PosixSet, range| {
+        timed(range, |i| {
+            let s = sem_open(&posix.names[i], libc::O_CREAT | libc::O_EXCL);
+            posix.sems.push(s);
+        })
+    };
+    let (mut opens_p, mut opens_b) = (Vec::new(), Vec::new());
+    let mut open_failed = false;
+    match sides {
+        Sides::Together => {
+            for (c, range) in chunks(n).enumerate() {
+                let ((p, f1), (b, f2)) = if c % 2 == 0 {
+                    let x = create_p(&mut held, range.clone());
+                    (x, create_b(&mut posix, range))
+                } else {
+                    let y = create_b(&mut posix, range.clone());
+                    (create_p(&mut held, range), y)
+                };
+                ps.push(p);
+                bs.push(b);
+                fp_p = f1;
+                fp_b = f2;
             }
-            let ns = t.elapsed().as_nanos() as f64 / len as f64;
-            let after = footprint();
-            (ns, minus(after, before, len))
-        };
-        let mut side_b = || {
-            let before = footprint();
-            let t = Instant::now();
-            for i in range.clone() {
-                posix
-                    .sems
-                    .push(sem_open(&posix.names[i], libc::O_CREAT | libc::O_EXCL));
+            match open_elsewhere(run, n, "both") {
+                Some(lines) => {
+                    for l in lines {
+                        if let [p, b] = l[..] {
+                            opens_p.push(p);
+                            opens_b.push(b);
+                        }
+                    }
+                }
+                None => open_failed = true,
             }
-            let ns = t.elapsed().as_nanos() as f64 / len as f64;
-            let after = footprint();
-            (ns, minus(after, before, len))
-        };
-        let ((p, f1), (b, f2)) = if c % 2 == 0 {
-            let x = side_p();
-            (x, side_b())
-        } else {
-            let y = side_b();
-            (side_p(), y)
-        };
-        ps.push(p);
-        bs.push(b);
-        ratios.push(p / b.max(1.0));
-        fp_p = f1;
-        fp_b = f2;
+            wait_any_row(report, group, n, &held, wait_blocks);
+        }
+        Sides::InTurn => {
+            for range in chunks(n) {
+                let (p, f) = create_p(&mut held, range);
+                ps.push(p);
+                fp_p = f;
+            }
+            match open_elsewhere(run, n, "procsync") {
+                Some(lines) => opens_p.extend(lines.iter().filter_map(|l| l.first().copied())),
+                None => open_failed = true,
+            }
+            wait_any_row(report, group, n, &held, wait_blocks);
+            drop(std::mem::take(&mut held));
+            for range in chunks(n) {
+                let (b, f) = create_b(&mut posix, range);
+                bs.push(b);
+                fp_b = f;
+            }
+            match open_elsewhere(run, n, "posix") {
+                Some(lines) => opens_b.extend(lines.iter().filter_map(|l| l.first().copied())),
+                None => open_failed = true,
+            }
+        }
     }
-    let stats = |mut s: Vec<f64>, mut b: Vec<f64>, mut r: Vec<f64>| PairStats {
-        subject_ns: quantile(&mut s, 0.5),
-        baseline_ns: quantile(&mut b, 0.5),
-        ratio: [
-            quantile(&mut r, 0.25),
-            quantile(&mut r, 0.5),
-            quantile(&mut r, 0.75),
-        ],
-        rounds: CHUNKS,
+    let stats = |mut s: Vec<f64>, mut b: Vec<f64>| {
+        let mut r: Vec<f64> = s.iter().zip(&b).map(|(p, b)| p / b.max(1.0)).collect();
+        PairStats {
+            subject_ns: quantile(&mut s, 0.5),
+            baseline_ns: quantile(&mut b, 0.5),
+            ratio: [
+                quantile(&mut r, 0.25),
+                quantile(&mut r, 0.5),
+                quantile(&mut r, 0.75),
+            ],
+            rounds: CHUNKS,
+        }
     };
     report.pair_with(
         group,
         "procsync-semaphore",
         "posix-sem_open",
         "create per object",
-        stats(ps, bs, ratios),
+        stats(ps, bs),
         vec![
             ("descriptors_per_object", fp_p.0, fp_b.0),
             ("resident_bytes_per_object", fp_p.1, fp_b.1),
             ("shared_resident_bytes_per_object", fp_p.2, fp_b.2),
         ],
     );
-
-    // A second process opens them all.
-    let mut child = child_command(&format!("scale-open:{run}:{n}"), None)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting the scale partner");
-    let out = BufReader::new(child.stdout.take().expect("piped"));
-    let (mut ps, mut bs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for line in out.lines().map_while(std::result::Result::ok) {
-        let v: Vec<f64> = line.split(' ').filter_map(|x| x.parse().ok()).collect();
-        if let [p, b] = v[..] {
-            ps.push(p);
-            bs.push(b);
-            ratios.push(p / b.max(1.0));
-        }
-    }
-    let ok = child.wait().is_ok_and(|s| s.success());
-    if ok && ps.len() == CHUNKS {
+    if !open_failed && opens_p.len() == CHUNKS && opens_b.len() == CHUNKS {
         report.pair(
             group,
             "procsync-semaphore",
             "posix-sem_open",
             "open per object (2nd process)",
-            stats(ps, bs, ratios),
+            stats(opens_p, opens_b),
         );
     } else {
         eprintln!("procsync bench: {group}: the partner that opens every object failed");
     }
+    drop(held);
+    drop(posix);
+}
 
-    // wait-any over 64 of the N, the last one signaled, against a wait on that one.
+/// wait-any over 64 of the N, the last one signaled, against a wait on that one.
+fn wait_any_row(report: &mut Report, group: &str, n: usize, held: &[Semaphore], blocks: Blocks) {
     let pick: Vec<&Handle> = (0..64).map(|k| held[k * (n / 64)].handle()).collect();
     let last = pick[63];
     let s = paired(
@@ -251,7 +324,7 @@ fn one_size(report: &mut Report, group: &str, n: usize, wait_blocks: Blocks) {
             let r = last.wait(Some(Duration::ZERO)).expect("wait");
             assert_eq!(black_box(r), WaitOutcome::Signaled(0));
         }),
-        wait_blocks,
+        blocks,
     );
     report.pair(
         group,
@@ -260,25 +333,32 @@ fn one_size(report: &mut Report, group: &str, n: usize, wait_blocks: Blocks) {
         "release + wait(0)",
         s,
     );
-    drop(held);
-    drop(posix);
 }
 
-/// The partner: opens every object of run `run` by name, chunk by chunk, alternating
-/// sides, and prints one line per chunk: ns per procsync open, ns per `sem_open`.
-pub(crate) fn child(run: &str, n: &str) -> ! {
+/// The partner: opens every object of run `run` by name, chunk by chunk (alternating
+/// sides when it opens both: `sides` is `both`, `procsync` or `posix`), and prints one
+/// line per chunk: ns per open of each side it opened, procsync's first.
+pub(crate) fn child(run: &str, n: &str, sides: &str) -> ! {
     let run: u32 = run.parse().expect("run id");
     let n: usize = n.parse().expect("object count");
-    let chunk = n.div_ceil(CHUNKS);
-    let mut held: Vec<Semaphore> = Vec::with_capacity(n);
+    let (with_p, with_b) = match sides {
+        "both" => (true, true),
+        "procsync" => (true, false),
+        "posix" => (false, true),
+        other => panic!("scale partner: unknown sides `{other}`"),
+    };
+    let mut held: Vec<Semaphore> = Vec::with_capacity(if with_p { n } else { 0 });
     let mut posix = PosixSet {
-        names: (0..n).map(|i| posix_name(run, i)).collect(),
-        sems: Vec::with_capacity(n),
+        names: if with_b {
+            (0..n).map(|i| posix_name(run, i)).collect()
+        } else {
+            Vec::new()
+        },
+        sems: Vec::with_capacity(if with_b { n } else { 0 }),
         unlink: false,
     };
     let mut lines = String::new();
-    for c in 0..CHUNKS {
-        let range = c * chunk..((c + 1) * chunk).min(n);
+    for (c, range) in chunks(n).enumerate() {
         let len = range.len() as f64;
         let mut side_p = || {
             let t = Instant::now();
@@ -294,14 +374,20 @@ pub(crate) fn child(run: &str, n: &str) -> ! {
             }
             t.elapsed().as_nanos() as f64 / len
         };
-        let (p, b) = if c % 2 == 0 {
-            let p = side_p();
-            (p, side_b())
-        } else {
-            let b = side_b();
-            (side_p(), b)
+        let line = match (with_p, with_b) {
+            (true, true) if c % 2 == 0 => {
+                let p = side_p();
+                format!("{p} {}", side_b())
+            }
+            (true, true) => {
+                let b = side_b();
+                format!("{} {b}", side_p())
+            }
+            (true, false) => side_p().to_string(),
+            _ => side_b().to_string(),
         };
-        lines.push_str(&format!("{p} {b}\n"));
+        lines.push_str(&line);
+        lines.push('\n');
     }
     drop(held);
     drop(posix);
