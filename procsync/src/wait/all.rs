@@ -265,7 +265,10 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
             .collect();
         drop(set);
         // An infinite wait's safety net: a relative timeout of the sleep (no clock read).
-        let net = !has_mutex && deadline == Deadline::Never;
+        // (Not with an armed timer: see `any::Sleeper::step`.)
+        let net = !has_mutex
+            && deadline == Deadline::Never
+            && objs.iter().all(|o| o.next_due() == Deadline::Never);
         let mut slice = if has_mutex {
             owner_slice(objs.iter().copied(), me, deadline)
         } else if net {

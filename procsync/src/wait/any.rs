@@ -645,8 +645,13 @@ impl Sleeper {
             }
         }
         self.poll_all = false;
-        // An infinite wait's safety net is a relative timeout of the sleep itself.
-        let net = !self.has_mutex && !self.by_caller && deadline == Deadline::Never;
+        // An infinite wait's safety net is a relative timeout of the sleep itself (not
+        // with an armed timer: whether its due time comes before the net, and so must
+        // be slept to without slack, takes the clock).
+        let net = !self.has_mutex
+            && !self.by_caller
+            && deadline == Deadline::Never
+            && uniq.iter().all(|(_, o)| o.next_due() == Deadline::Never);
         let mut slice = if self.has_mutex {
             owner_slice(uniq.iter().map(|(_, o)| *o), me, deadline)
         } else if net {

@@ -9,7 +9,7 @@ use loom::sync::atomic::AtomicU32;
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 
-use super::{Block, Deadline, Woke, await_claim, check};
+use super::{Block, Deadline, Futex, Woke, await_claim, check};
 use crate::park::word::{self, Claim};
 
 /// An entry in an object's queue: whose block, which wait.
@@ -228,6 +228,94 @@ fn loom_finds_the_lost_wakeup_of_announcing_after_the_check() {
             let woke = b.futex.wait(&b.wake, bell, Deadline::Never);
             assert_ne!(woke, Woke::Orphaned, "lost wake-up");
         }
+        signaller.join().unwrap();
+    });
+}
+
+/// A manual-reset object's `seq` word and the kernel's futex on it.
+struct Seq {
+    word: AtomicU32,
+    futex: Futex,
+}
+
+/// A set of a manual-reset object whose only waiter is queued as a `seq` sleeper
+/// (`obj::queue::hand_off`): claim it, ring its doorbell without a wake
+/// (`park::ring_quietly`), then bump `seq` and wake every sleeper on it if the ring found
+/// the waiter asleep.
+fn set_manual(b: &Block, generation: u32, seq: &Seq) {
+    let mut asleep = false;
+    if word::try_claim(&b.claim, generation, word::granted(0, false)) {
+        asleep = word::ring(&b.wake);
+    }
+    seq.word.fetch_add(1, Ordering::Release);
+    if asleep {
+        seq.futex.wake_all();
+    }
+}
+
+/// The waiter that sleeps on `seq` alone (`wait::any::block`, a single-object `seq`
+/// sleeper): read `seq` (before the check when `early`, as the code does), announce,
+/// check the claim, sleep on `seq`. Returns whether it was granted.
+fn await_on_seq(b: &Block, generation: u32, seq: &Seq, early: bool) -> bool {
+    loop {
+        let seen = early.then(|| seq.word.load(Ordering::Acquire));
+        let _bell = word::announce(&b.wake);
+        if word::read(&b.claim, generation) != Claim::Waiting {
+            break;
+        }
+        let value = seen.unwrap_or_else(|| seq.word.load(Ordering::Acquire));
+        let woke = seq.futex.wait(&seq.word, value, Deadline::Never);
+        assert_ne!(woke, Woke::Orphaned, "lost wake-up");
+    }
+    word::cancel(&b.claim, generation).is_err()
+}
+
+/// (a') A waiter queued behind another on a manual-reset object, asleep on the object's
+/// `seq` word alone: every set wakes it (the read of `seq` before its last look at the
+/// claim is what makes a grant after that look fail its sleep).
+#[test]
+fn loom_seq_sleeper_always_wakes() {
+    check(|| {
+        let b = Arc::new(Block::new(0));
+        let seq = Arc::new(Seq {
+            word: AtomicU32::new(7),
+            futex: Futex::new(1),
+        });
+        let generation = word::arm(&b.claim, &b.wake);
+        let signaller = {
+            let (b, seq) = (b.clone(), seq.clone());
+            thread::spawn(move || {
+                set_manual(&b, generation, &seq);
+                seq.futex.done();
+            })
+        };
+        assert!(await_on_seq(&b, generation, &seq, true), "not granted");
+        signaller.join().unwrap();
+        assert_eq!(seq.futex.sleepers(), 0);
+    });
+}
+
+/// The model can fail here too: reading `seq` only after the check lets a set that
+/// claims between the two bump `seq` before the read, so the waiter sleeps on the new
+/// value with nobody left to wake it.
+#[test]
+#[should_panic(expected = "lost wake-up")]
+fn loom_finds_the_lost_wakeup_of_reading_seq_after_the_check() {
+    check(|| {
+        let b = Arc::new(Block::new(0));
+        let seq = Arc::new(Seq {
+            word: AtomicU32::new(7),
+            futex: Futex::new(1),
+        });
+        let generation = word::arm(&b.claim, &b.wake);
+        let signaller = {
+            let (b, seq) = (b.clone(), seq.clone());
+            thread::spawn(move || {
+                set_manual(&b, generation, &seq);
+                seq.futex.done();
+            })
+        };
+        await_on_seq(&b, generation, &seq, false);
         signaller.join().unwrap();
     });
 }

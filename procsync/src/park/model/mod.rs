@@ -181,6 +181,16 @@ impl Futex {
         1
     }
 
+    /// `FUTEX_WAKE(word, INT_MAX)`: how many it woke.
+    fn wake_all(&self) -> usize {
+        let mut s = self.state.lock().unwrap();
+        let n = s.sleepers;
+        s.sleepers = 0;
+        s.tokens += n;
+        self.cv.notify_all();
+        n
+    }
+
     /// The waiter's deadline passes.
     fn expire(&self) {
         self.state.lock().unwrap().expired = true;
