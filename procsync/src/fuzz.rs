@@ -39,7 +39,7 @@ pub fn __fuzz_open_object(bytes: &[u8]) -> std::result::Result<String, String> {
         Backing::Unnamed(fd),
         "<fuzz>".into(),
         root.clone(),
-        fs::euid(),
+        crate::obj::NsKey::own(fs::euid()),
         "<fuzz>".into(),
     )
     .map_err(|e| e.to_string())?;

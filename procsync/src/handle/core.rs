@@ -14,7 +14,7 @@ use super::vocab::{Access, CreateOptions, ObjectState, Owner};
 use super::{callback, mapped, name, registry};
 use crate::error::{Error, Result};
 use crate::obj::{
-    self, Backing, Fast, Object, ObjectKind, ObjectSpec, event, mutex, semaphore, timer,
+    self, Backing, Fast, NsKey, Object, ObjectKind, ObjectSpec, event, mutex, semaphore, timer,
 };
 use crate::shm::file::{Created, FirstLook, Mode, NamedFile};
 use crate::shm::layout::GLOBAL_NS;
@@ -106,7 +106,7 @@ impl Handle {
                     map,
                     PathBuf::from("<unnamed>"),
                     root_path,
-                    fs::euid(),
+                    NsKey::own(fs::euid()),
                     "<unnamed>".into(),
                 )?;
                 (o, Created::New, None)
@@ -518,7 +518,8 @@ fn open_named(
     };
     let (file, created, fresh) = NamedFile::open(&ns, &n.file, how, display, first)?;
     let st = *file.file_id();
-    if ns.kind == NsKind::Local && st.uid != fs::euid() {
+    // A `Local\` namespace is looked up by the caller's effective uid (`table_key`).
+    if ns.kind == NsKind::Local && st.uid != ns.table_key {
         return Err(Error::AccessDenied {
             what: format!(
                 "the file of `{display}` is not owned by you (uid {}); refusing it, remove it",
@@ -529,9 +530,13 @@ fn open_named(
     let path = ns.path.join(&n.file);
     let backing = Backing::Named(file);
     let root = root_path.to_path_buf();
+    let ns_key = match ns.kind {
+        NsKind::Local => NsKey::own(ns.table_key),
+        NsKind::Global => NsKey::of(key),
+    };
     let obj = match fresh {
-        Some(map) => Object::map_fresh(backing, map, path, root, key, display.into())?,
-        None => Object::map(backing, path, root, key, display.into())?,
+        Some(map) => Object::map_fresh(backing, map, path, root, ns_key, display.into())?,
+        None => Object::map(backing, path, root, ns_key, display.into())?,
     };
     mapped::insert(&st, &obj);
     Ok(Opened {
@@ -563,7 +568,7 @@ fn held_already(
     let Ok(st) = fs::stat_fd(fresh.as_fd()) else {
         return Err(None);
     };
-    let obj = if st.is_file && (ns.kind == NsKind::Global || st.uid == fs::euid()) {
+    let obj = if st.is_file && (ns.kind == NsKind::Global || st.uid == ns.table_key) {
         mapped::find(&st, |o| {
             o.display == display && o.ns_key == key && o.root == root_path
         })

@@ -40,7 +40,7 @@ use super::pending::{self, Origin};
 use super::registry::{self, lock};
 use super::vocab::Access;
 use crate::error::{Error, Result};
-use crate::obj::{Backing, Object, ObjectKind};
+use crate::obj::{Backing, NsKey, Object, ObjectKind};
 use crate::shm::file::NamedFile;
 use crate::shm::layout::GLOBAL_NS;
 use crate::shm::root::{self, NsKind};
@@ -301,7 +301,7 @@ pub(super) fn handle_from_fd(
             }
         }
     };
-    let obj = Object::map(backing, file_path, root_path, key, display)?;
+    let obj = Object::map(backing, file_path, root_path, NsKey::of(key), display)?;
     if let Some(k) = kind
         && k != obj.kind
     {

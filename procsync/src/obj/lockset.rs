@@ -121,7 +121,7 @@ fn fetch(m: &Member) -> Option<Arc<Object>> {
         super::Backing::Unnamed(fd),
         format!("<descriptor {} of process {}>", m.fd, m.pid).into(),
         std::path::PathBuf::new(),
-        m.ns_key,
+        super::NsKey::of(m.ns_key),
         format!("<object {:016x} of process {}>", m.id, m.pid),
     )
     .ok()?;

@@ -104,13 +104,40 @@ pub(crate) struct Object {
     _backing: Backing,
 }
 
+/// The namespace an object is mapped from: its key (the owner's uid, or `GLOBAL_NS`),
+/// and whether it is the caller's own (its waits then use private wait blocks).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NsKey {
+    pub key: u32,
+    pub own: bool,
+}
+
+impl NsKey {
+    /// The caller's own namespace, `uid` being the effective uid it was looked up with
+    /// (no second `geteuid`: an open already made one).
+    pub(crate) fn own(uid: u32) -> NsKey {
+        NsKey {
+            key: uid,
+            own: true,
+        }
+    }
+
+    /// Namespace `key`, whoever's it is (asks the effective uid).
+    pub(crate) fn of(key: u32) -> NsKey {
+        NsKey {
+            key,
+            own: key == fs::euid(),
+        }
+    }
+}
+
 impl Object {
     /// Maps and validates an object file.
     pub(crate) fn map(
         backing: Backing,
         path: PathBuf,
         root: PathBuf,
-        ns_key: u32,
+        ns: NsKey,
         display: String,
     ) -> Result<Arc<Object>> {
         // A named file's open `fstat`ed it already (`NamedFile`): its size is checked
@@ -126,7 +153,7 @@ impl Object {
             },
             Some(e) => Error::os("mapping an object file", e),
         })?;
-        Self::map_fresh(backing, map, path, root, ns_key, display)
+        Self::map_fresh(backing, map, path, root, ns, display)
     }
 
     /// As [`Object::map`], with `map`, a mapping of `backing`'s file made already (by
@@ -137,7 +164,7 @@ impl Object {
         map: SharedMap<ObjectFile>,
         path: PathBuf,
         root: PathBuf,
-        ns_key: u32,
+        ns: NsKey,
         display: String,
     ) -> Result<Arc<Object>> {
         let (kind, param, id) = file::validate(map.get(), &path)?;
@@ -153,8 +180,8 @@ impl Object {
             id,
             colour: Colour::of(id),
             root,
-            ns_key,
-            own_ns: ns_key == fs::euid(),
+            ns_key: ns.key,
+            own_ns: ns.own,
             display,
             lent: AtomicBool::new(false),
             guess: AtomicU64::new(0),
@@ -267,7 +294,7 @@ mod tests {
             Backing::Unnamed(fd),
             "t".into(),
             "/nonexistent".into(),
-            0,
+            NsKey::of(0),
             "t".into(),
         )
     }
