@@ -270,12 +270,10 @@ fn await_on_seq(b: &Block, generation: u32, seq: &Seq, early: bool) -> bool {
     word::cancel(&b.claim, generation).is_err()
 }
 
-/// (a') A waiter queued behind another on a manual-reset object, asleep on the object's
-/// `seq` word alone: every set wakes it (the read of `seq` before its last look at the
-/// claim is what makes a grant after that look fail its sleep).
-#[test]
-fn loom_seq_sleeper_always_wakes() {
-    check(|| {
+/// One set against one `seq`-only sleeper (see [`await_on_seq`] for `early`): the
+/// sleeper must end granted, with nobody left asleep.
+fn seq_race(early: bool) {
+    check(move || {
         let b = Arc::new(Block::new(0));
         let seq = Arc::new(Seq {
             word: AtomicU32::new(7),
@@ -289,10 +287,18 @@ fn loom_seq_sleeper_always_wakes() {
                 seq.futex.done();
             })
         };
-        assert!(await_on_seq(&b, generation, &seq, true), "not granted");
+        assert!(await_on_seq(&b, generation, &seq, early), "not granted");
         signaller.join().unwrap();
         assert_eq!(seq.futex.sleepers(), 0);
     });
+}
+
+/// (a') A waiter queued behind another on a manual-reset object, asleep on the object's
+/// `seq` word alone: every set wakes it (the read of `seq` before its last look at the
+/// claim is what makes a grant after that look fail its sleep).
+#[test]
+fn loom_seq_sleeper_always_wakes() {
+    seq_race(true);
 }
 
 /// The model can fail here too: reading `seq` only after the check lets a set that
@@ -301,23 +307,7 @@ fn loom_seq_sleeper_always_wakes() {
 #[test]
 #[should_panic(expected = "lost wake-up")]
 fn loom_finds_the_lost_wakeup_of_reading_seq_after_the_check() {
-    check(|| {
-        let b = Arc::new(Block::new(0));
-        let seq = Arc::new(Seq {
-            word: AtomicU32::new(7),
-            futex: Futex::new(1),
-        });
-        let generation = word::arm(&b.claim, &b.wake);
-        let signaller = {
-            let (b, seq) = (b.clone(), seq.clone());
-            thread::spawn(move || {
-                set_manual(&b, generation, &seq);
-                seq.futex.done();
-            })
-        };
-        await_on_seq(&b, generation, &seq, false);
-        signaller.join().unwrap();
-    });
+    seq_race(false);
 }
 
 /// (b) Hand-off through a queue under the object lock: two waiters on a one-unit
