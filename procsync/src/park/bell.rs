@@ -252,6 +252,17 @@ mod tests {
         (wb, before)
     }
 
+    /// The ring of `wb` went to its segment's fallback word, which held `before` (other
+    /// tests of this process may ring the same word meanwhile: it moved, by how much
+    /// says nothing).
+    fn assert_fell_back(wb: &WaitBlock, before: u32) {
+        assert_ne!(
+            wb.seg.fallback().load(Ordering::Relaxed),
+            before,
+            "fell back"
+        );
+    }
+
     #[test]
     fn a_ring_reaches_the_bell_with_the_key_of_the_wait() {
         let bell = Bell::new().unwrap();
@@ -294,12 +305,7 @@ mod tests {
         let seen = rustix::io::read(&watch, &mut events);
         let _ = std::fs::remove_file(&path);
         assert_eq!(seen, Err(rustix::io::Errno::AGAIN), "the file was opened");
-        // (Other tests of this process may ring the same segment's word meanwhile.)
-        assert_ne!(
-            wb.seg.fallback().load(Ordering::Relaxed),
-            before,
-            "fell back"
-        );
+        assert_fell_back(&wb, before);
     }
 
     /// A pipe that is not the one the block names (another inode) is not rung either.
@@ -312,11 +318,7 @@ mod tests {
         let (wb, before) = sleeping_on(forged);
         crate::park::ring(&wb.seg, wb.index);
         assert!(bell.drain(&mut |_| panic!("rung")).unwrap());
-        assert_ne!(
-            wb.seg.fallback().load(Ordering::Relaxed),
-            before,
-            "fell back"
-        );
+        assert_fell_back(&wb, before);
     }
 
     #[test]

@@ -264,12 +264,14 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
             .map(|&i| objs[i].seq().load(Ordering::Acquire))
             .collect();
         drop(set);
+        // The earliest due time of a timer in the set (each read takes the clock).
+        let due = objs
+            .iter()
+            .fold(Deadline::Never, |d, o| d.min(o.next_due()));
         // An infinite wait's safety net: a relative timeout of the sleep (no clock read).
         // (Not with an armed timer: see `any::Sleeper::step`.)
-        let net = !has_mutex
-            && deadline == Deadline::Never
-            && objs.iter().all(|o| o.next_due() == Deadline::Never);
-        let mut slice = if has_mutex {
+        let net = !has_mutex && deadline == Deadline::Never && due == Deadline::Never;
+        let slice = if has_mutex {
             owner_slice(objs.iter().copied(), me, deadline)
         } else if net {
             deadline
@@ -277,12 +279,8 @@ fn attempt(objs: &[&Arc<Object>], deadline: Deadline) -> Result<Option<WaitOutco
             safety_net(deadline)
         };
         let cap = net.then_some(Duration::from_millis(SAFETY_NET_MS));
-        let mut timer_due = false;
-        for o in objs {
-            let due = o.next_due();
-            timer_due |= due != Deadline::Never && due.min(slice) == due;
-            slice = slice.min(due);
-        }
+        let timer_due = due != Deadline::Never && due.min(slice) == due;
+        let slice = slice.min(due);
         let more: Vec<(&std::sync::atomic::AtomicU32, u32)> = overflow
             .iter()
             .enumerate()

@@ -645,13 +645,17 @@ impl Sleeper {
             }
         }
         self.poll_all = false;
+        // The earliest due time of a timer among the objects (each read takes the clock).
+        let due = uniq
+            .iter()
+            .fold(Deadline::Never, |d, (_, o)| d.min(o.next_due()));
         // An infinite wait's safety net is a relative timeout of the sleep itself (not
         // with an armed timer: whether its due time comes before the net, and so must
         // be slept to without slack, takes the clock).
         let net = !self.has_mutex
             && !self.by_caller
             && deadline == Deadline::Never
-            && uniq.iter().all(|(_, o)| o.next_due() == Deadline::Never);
+            && due == Deadline::Never;
         let mut slice = if self.has_mutex {
             owner_slice(uniq.iter().map(|(_, o)| *o), me, deadline)
         } else if net {
@@ -659,18 +663,11 @@ impl Sleeper {
         } else {
             safety_net(deadline)
         };
-        let mut precise = false;
-        for &(_, o) in uniq {
-            let due = o.next_due();
-            precise |= due != Deadline::Never && due.min(slice) == due;
-            slice = slice.min(due);
-        }
+        let mut precise = due != Deadline::Never && due.min(slice) == due;
+        slice = slice.min(due);
         let mut exact = precise || (slice == deadline && !net);
         if self.by_caller && !exact {
-            let mut next = deadline;
-            for &(_, o) in uniq {
-                next = next.min(o.next_due());
-            }
+            let next = deadline.min(due);
             // (The clock is read only for a finite instant: an infinite wait's turn
             // reads it once, for its safety net.)
             if let Deadline::At(t) = next

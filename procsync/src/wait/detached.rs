@@ -274,8 +274,9 @@ impl Objs {
 }
 
 /// Runs `f` with the list as references and its distinct objects (first occurrence,
-/// with its index): on the stack for the short lists most waits have (a detached wait
-/// is turned at least twice, and allocations were a fifth of its cost), else in vectors.
+/// with its index, `any::with_distinct`): the references on the stack for the short
+/// lists most waits have (a detached wait is turned at least twice, and allocations
+/// were a fifth of its cost), else in a vector.
 fn with_lists<R>(
     objs: &[Arc<Object>],
     f: impl FnOnce(&[&Arc<Object>], &[(usize, &Arc<Object>)]) -> R,
@@ -284,16 +285,11 @@ fn with_lists<R>(
     match objs {
         [first, ..] if objs.len() <= SHORT => {
             let mut refs = [first; SHORT];
-            let mut uniq = [(0, first); SHORT];
-            let mut n = 0;
-            for (i, o) in objs.iter().enumerate() {
-                refs[i] = o;
-                if !uniq[..n].iter().any(|(_, u)| u.id == o.id) {
-                    uniq[n] = (i, o);
-                    n += 1;
-                }
+            for (r, o) in refs.iter_mut().zip(objs) {
+                *r = o;
             }
-            f(&refs[..objs.len()], &uniq[..n])
+            let refs = &refs[..objs.len()];
+            any::with_distinct(refs, |uniq| f(refs, uniq))
         }
         _ => {
             let refs: Vec<&Arc<Object>> = objs.iter().collect();
