@@ -580,16 +580,7 @@ pub fn pending(report: &mut Report) {
         "procsync-tokio",
         "tokio-notify",
         "start a pending wait",
-        PairStats {
-            subject_ns: quantile(&mut ps, 0.5),
-            baseline_ns: quantile(&mut bs, 0.5),
-            ratio: [
-                quantile(&mut ratios, 0.25),
-                quantile(&mut ratios, 0.5),
-                quantile(&mut ratios, 0.75),
-            ],
-            rounds: PENDING_ROUNDS,
-        },
+        PairStats::of_rounds(ps, bs, ratios),
         vec![(
             "heap_bytes_per_pending_wait",
             quantile(&mut pm, 0.5),

@@ -148,20 +148,12 @@ fn add_row(report: &mut Report, group: &str, baseline: Lock, figures: &[[Figures
             .map(|r| f(&r[i]))
             .fold(f64::NEG_INFINITY, f64::max)
     };
-    let mut ratios: Vec<f64> = figures
+    let side = |i: usize| figures.iter().map(|r| r[i].ns_per_acquisition).collect();
+    let ratios = figures
         .iter()
         .map(|r| r[0].ns_per_acquisition / r[b].ns_per_acquisition)
         .collect();
-    let stats = PairStats {
-        subject_ns: med(&|f| f.ns_per_acquisition, 0),
-        baseline_ns: med(&|f| f.ns_per_acquisition, b),
-        ratio: [
-            quantile(&mut ratios, 0.25),
-            quantile(&mut ratios, 0.5),
-            quantile(&mut ratios, 0.75),
-        ],
-        rounds: figures.len(),
-    };
+    let stats = PairStats::of_rounds(side(0), side(b), ratios);
     let extras = vec![
         (
             "acquisitions_per_s",

@@ -652,6 +652,27 @@ pub struct PairStats {
     pub rounds: usize,
 }
 
+impl PairStats {
+    /// Of rounds measured in pairs: each round's ns per operation of the subject and of
+    /// the baseline, and its ratio (taken by the caller, who knows what to guard).
+    pub fn of_rounds(
+        mut subject: Vec<f64>,
+        mut baseline: Vec<f64>,
+        mut ratios: Vec<f64>,
+    ) -> PairStats {
+        PairStats {
+            subject_ns: quantile(&mut subject, 0.5),
+            baseline_ns: quantile(&mut baseline, 0.5),
+            ratio: [
+                quantile(&mut ratios, 0.25),
+                quantile(&mut ratios, 0.5),
+                quantile(&mut ratios, 0.75),
+            ],
+            rounds: ratios.len(),
+        }
+    }
+}
+
 /// Runs `subject` and `baseline` (each runs `n` operations per call) in alternating
 /// blocks of about the same duration (S B, B S, S B, …), keeping the ratio of each
 /// round's two blocks: a load change during the run moves both sides of a round,
@@ -678,16 +699,7 @@ pub fn paired(
         tb.push(y);
         ratios.push(x / y);
     }
-    PairStats {
-        subject_ns: quantile(&mut ts, 0.5),
-        baseline_ns: quantile(&mut tb, 0.5),
-        ratio: [
-            quantile(&mut ratios, 0.25),
-            quantile(&mut ratios, 0.5),
-            quantile(&mut ratios, 0.75),
-        ],
-        rounds: blocks.rounds,
-    }
+    PairStats::of_rounds(ts, tb, ratios)
 }
 
 /// Operations per block so that a block lasts about `block` (after a warm-up).

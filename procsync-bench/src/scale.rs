@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use procsync::{Handle, Semaphore, WaitOutcome, wait_any};
 
 use super::names::sem_open;
-use super::{Blocks, PairStats, Report, child_command, paired, quantile, times};
+use super::{Blocks, PairStats, Report, child_command, paired, times};
 
 /// Chunks a size is created and opened in, alternating sides (the per-chunk ratios give
 /// the spread).
@@ -177,21 +177,29 @@ fn timed(range: std::ops::Range<usize>, mut make: impl FnMut(usize)) -> (f64, (f
 }
 
 /// Starts the partner that opens the objects of `sides` (`both`, `procsync`, `posix`)
-/// and returns its per-chunk times (ns per open: procsync's, then POSIX's, for the
-/// sides it opened); `None` if it failed.
-fn open_elsewhere(run: u32, n: usize, sides: &str) -> Option<Vec<Vec<f64>>> {
+/// and returns its per-chunk times, ns per open: procsync's and POSIX's (empty for a
+/// side it did not open); `None` if it failed.
+fn open_elsewhere(run: u32, n: usize, sides: &str) -> Option<(Vec<f64>, Vec<f64>)> {
     let mut child = child_command(&format!("scale-open:{run}:{n}:{sides}"), None)
         .stdout(Stdio::piped())
         .spawn()
         .expect("starting the scale partner");
     let out = BufReader::new(child.stdout.take().expect("piped"));
-    let lines: Vec<Vec<f64>> = out
-        .lines()
-        .map_while(std::result::Result::ok)
-        .map(|l| l.split(' ').filter_map(|x| x.parse().ok()).collect())
-        .collect();
-    let ok = child.wait().is_ok_and(|s| s.success()) && lines.len() == CHUNKS;
-    ok.then_some(lines)
+    let (mut p, mut b) = (Vec::new(), Vec::new());
+    for line in out.lines().map_while(std::result::Result::ok) {
+        let v: Vec<f64> = line.split(' ').filter_map(|x| x.parse().ok()).collect();
+        match (sides, &v[..]) {
+            ("both", &[x, y]) => {
+                p.push(x);
+                b.push(y);
+            }
+            ("procsync", &[x]) => p.push(x),
+            ("posix", &[y]) => b.push(y),
+            _ => {}
+        }
+    }
+    let ok = child.wait().is_ok_and(|s| s.success()) && p.len().max(b.len()) == CHUNKS;
+    ok.then_some((p, b))
 }
 
 fn one_size(report: &mut Report, group: &str, n: usize, wait_blocks: Blocks, sides: Sides) {
@@ -216,9 +224,7 @@ fn one_size(report: &mut Report, group: &str, n: usize, wait_blocks: Blocks, sid
             posix.sems.push(s);
         })
     };
-    let (mut opens_p, mut opens_b) = (Vec::new(), Vec::new());
-    let mut open_failed = false;
-    match sides {
+    let opened = match sides {
         Sides::Together => {
             for (c, range) in chunks(n).enumerate() {
                 let ((p, f1), (b, f2)) = if c % 2 == 0 {
@@ -233,18 +239,9 @@ fn one_size(report: &mut Report, group: &str, n: usize, wait_blocks: Blocks, sid
                 fp_p = f1;
                 fp_b = f2;
             }
-            match open_elsewhere(run, n, "both") {
-                Some(lines) => {
-                    for l in lines {
-                        if let [p, b] = l[..] {
-                            opens_p.push(p);
-                            opens_b.push(b);
-                        }
-                    }
-                }
-                None => open_failed = true,
-            }
+            let opened = open_elsewhere(run, n, "both");
             wait_any_row(report, group, n, &held, wait_blocks);
+            opened
         }
         Sides::InTurn => {
             for range in chunks(n) {
@@ -252,10 +249,7 @@ fn one_size(report: &mut Report, group: &str, n: usize, wait_blocks: Blocks, sid
                 ps.push(p);
                 fp_p = f;
             }
-            match open_elsewhere(run, n, "procsync") {
-                Some(lines) => opens_p.extend(lines.iter().filter_map(|l| l.first().copied())),
-                None => open_failed = true,
-            }
+            let opened_p = open_elsewhere(run, n, "procsync");
             wait_any_row(report, group, n, &held, wait_blocks);
             drop(std::mem::take(&mut held));
             for range in chunks(n) {
@@ -263,24 +257,13 @@ fn one_size(report: &mut Report, group: &str, n: usize, wait_blocks: Blocks, sid
                 bs.push(b);
                 fp_b = f;
             }
-            match open_elsewhere(run, n, "posix") {
-                Some(lines) => opens_b.extend(lines.iter().filter_map(|l| l.first().copied())),
-                None => open_failed = true,
-            }
+            let opened_b = open_elsewhere(run, n, "posix");
+            opened_p.zip(opened_b).map(|((p, _), (_, b))| (p, b))
         }
-    }
-    let stats = |mut s: Vec<f64>, mut b: Vec<f64>| {
-        let mut r: Vec<f64> = s.iter().zip(&b).map(|(p, b)| p / b.max(1.0)).collect();
-        PairStats {
-            subject_ns: quantile(&mut s, 0.5),
-            baseline_ns: quantile(&mut b, 0.5),
-            ratio: [
-                quantile(&mut r, 0.25),
-                quantile(&mut r, 0.5),
-                quantile(&mut r, 0.75),
-            ],
-            rounds: CHUNKS,
-        }
+    };
+    let stats = |s: Vec<f64>, b: Vec<f64>| {
+        let r = s.iter().zip(&b).map(|(p, b)| p / b.max(1.0)).collect();
+        PairStats::of_rounds(s, b, r)
     };
     report.pair_with(
         group,
@@ -294,16 +277,15 @@ fn one_size(report: &mut Report, group: &str, n: usize, wait_blocks: Blocks, sid
             ("shared_resident_bytes_per_object", fp_p.2, fp_b.2),
         ],
     );
-    if !open_failed && opens_p.len() == CHUNKS && opens_b.len() == CHUNKS {
-        report.pair(
+    match opened {
+        Some((p, b)) if p.len() == CHUNKS && b.len() == CHUNKS => report.pair(
             group,
             "procsync-semaphore",
             "posix-sem_open",
             "open per object (2nd process)",
-            stats(opens_p, opens_b),
-        );
-    } else {
-        eprintln!("procsync bench: {group}: the partner that opens every object failed");
+            stats(p, b),
+        ),
+        _ => eprintln!("procsync bench: {group}: the partner that opens every object failed"),
     }
     drop(held);
     drop(posix);
